@@ -1,0 +1,60 @@
+# mcpscope — build, generate, test, benchmark.
+#
+#   make            build ./bin/mcpscope
+#   make run        build and run the monitor (needs root)
+#   make test       every test: unit, fuzz seeds, BPF and end to end (run as root; installs the npm test peers)
+#   make bench      benchmarks; results and method in docs/benchmarks.md
+#   make generate   rebuild the BPF objects and bindings (installs clang if missing)
+
+GO        ?= go
+BIN       := bin/mcpscope
+BPF_CLANG ?= clang
+BPF_CFLAGS ?= -O2 -g -Wall -Werror
+NODE_DIR  := test/node
+STATICCHECK_VERSION := v0.7.0
+
+.PHONY: all build run test test-deps unit e2e lint generate generate-deps bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/mcpscope
+
+run: build
+	sudo ./$(BIN)
+
+# npm peers used by the end-to-end tests, pinned by test/node/package-lock.json.
+test-deps: $(NODE_DIR)/node_modules/.package-lock.json
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfel.go$$')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# Every test. BPF and end-to-end tests need root; with CI=true they fail rather than skip when BPF is unavailable.
+test: test-deps lint
+	$(GO) test -count=1 -timeout 30m ./...
+
+bench: build test-deps
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) test -count=1 -timeout 30m -run '^$$' -bench . -benchtime 1x ./test/bench/...
+
+fuzz:
+	for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include '*_test.go' internal | sed 's/func //'); do \
+	  pkg=$$(grep -rlE "^func $$t\\(" --include '*_test.go' internal | xargs dirname); \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./$$pkg || exit 1; \
+	done
+
+generate-deps:
+	command -v $(BPF_CLANG) >/dev/null || (apt-get update -qq && apt-get install -y -qq clang llvm libbpf-dev)
+
+generate: generate-deps
+	cd internal/bpf && BPF_CLANG=$(BPF_CLANG) BPF_CFLAGS="$(BPF_CFLAGS)" $(GO) generate ./...
+
+clean:
+	rm -rf bin

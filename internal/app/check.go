@@ -1,0 +1,286 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpscope/mcpscope/internal/capture"
+)
+
+// checkResult is one line of `mcpscope check`.
+type checkResult struct {
+	name     string
+	ok       bool
+	required bool // capture cannot work without it
+	detail   string
+}
+
+func newCheckCmd(streams IO) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Load and attach every program for real and report what works on this kernel",
+		Long: `Check loads and attaches each of mcpscope's kernel programs for real (a feature can be "available" and still be
+refused at load), captures a test message across a pipe, and reports per capability whether it works and why.
+It exits non-zero when capture cannot work, naming the missing privilege or feature.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			results := runChecks(cmd.Context())
+			tw := tabwriter.NewWriter(streams.Out, 2, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "CAPABILITY\tSTATUS\tDETAIL")
+			failed := 0
+			for _, r := range results {
+				status := "works"
+				if !r.ok {
+					status = "does not work"
+					if r.required {
+						failed++
+					} else {
+						status += " (optional)"
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, status, r.detail)
+			}
+			tw.Flush()
+			if failed > 0 {
+				fmt.Fprintf(streams.Err, "mcpscope: capture cannot work here: %d required capabilities are missing (see above)\n", failed)
+				return exitError{code: 1}
+			}
+			fmt.Fprintln(streams.Err, "mcpscope: capture works on this kernel")
+			return nil
+		},
+	}
+}
+
+func runChecks(ctx context.Context) []checkResult {
+	var out []checkResult
+	out = append(out, checkPrivileges())
+	out = append(out, checkBTF())
+	out = append(out, checkRingBuffer())
+	out = append(out, checkTracefs())
+	out = append(out, checkCapture(ctx)...)
+	out = append(out, checkUprobe())
+	out = append(out, checkFentry())
+	out = append(out, checkKprobe())
+	return out
+}
+
+func checkPrivileges() checkResult {
+	r := checkResult{name: "privileges", required: true}
+	caps, err := effectiveCaps()
+	if err != nil {
+		r.detail = err.Error()
+		return r
+	}
+	has := func(c uint) bool { return caps&(1<<c) != 0 }
+	var held, missing []string
+	for _, c := range []struct {
+		name string
+		bit  uint
+	}{{"CAP_BPF", unix.CAP_BPF}, {"CAP_PERFMON", unix.CAP_PERFMON}, {"CAP_SYS_ADMIN", unix.CAP_SYS_ADMIN}} {
+		if has(c.bit) {
+			held = append(held, c.name)
+		} else {
+			missing = append(missing, c.name)
+		}
+	}
+	r.ok = has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON))
+	r.detail = fmt.Sprintf("uid %d; holds %s", os.Geteuid(), strings.Join(held, ", "))
+	if !r.ok {
+		r.detail = fmt.Sprintf("uid %d; missing %s: run as root (sudo) or grant CAP_BPF and CAP_PERFMON", os.Geteuid(), strings.Join(missing, ", "))
+	}
+	return r
+}
+
+// effectiveCaps reads CapEff from /proc/self/status.
+func effectiveCaps() (uint64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("read capabilities: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			var caps uint64
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%x", &caps)
+			return caps, err
+		}
+	}
+	return 0, errors.New("no CapEff in /proc/self/status")
+}
+
+func checkBTF() checkResult {
+	r := checkResult{name: "kernel BTF", required: true}
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	release := unix.ByteSliceToString(uts.Release[:])
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		r.detail = fmt.Sprintf("kernel %s has no BTF (%v): use a kernel built with CONFIG_DEBUG_INFO_BTF=y", release, err)
+		return r
+	}
+	r.ok = true
+	r.detail = "kernel " + release
+	return r
+}
+
+func checkRingBuffer() checkResult {
+	r := checkResult{name: "BPF ring buffer", required: true}
+	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
+		r.detail = fmt.Sprintf("%v (needs Linux 5.8 or later)", err)
+		return r
+	}
+	r.ok = true
+	return r
+}
+
+func checkTracefs() checkResult {
+	r := checkResult{name: "tracefs", required: true}
+	mounted, err := capture.EnsureTracefs()
+	switch {
+	case err != nil:
+		r.detail = err.Error()
+	case mounted:
+		r.ok = true
+		r.detail = "was not mounted: mcpscope mounted it at " + capture.TracefsPath
+	default:
+		r.ok = true
+		r.detail = "mounted"
+	}
+	return r
+}
+
+// checkCapture attaches the real programs and captures a ping written across a pipe by a child process.
+func checkCapture(ctx context.Context) []checkResult {
+	attach := checkResult{name: "syscall and sched tracepoints", required: true}
+	selftest := checkResult{name: "stdio capture (self-test)", required: true}
+	capt, err := capture.Open(capture.Config{Filter: true, RingBufferBytes: 1 << 20})
+	if err != nil {
+		attach.detail = err.Error()
+		selftest.detail = "not run: the programs did not attach"
+		return []checkResult{attach, selftest}
+	}
+	defer capt.Close()
+	attach.ok = true
+	attach.detail = "every program loaded and attached"
+
+	const ping = `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	child, err := startCommand([]string{"sh", "-c", "printf '%s\\n' '" + ping + "' | cat >/dev/null"},
+		IO{In: bytes.NewReader(nil), Out: io.Discard, Err: io.Discard})
+	if err != nil {
+		selftest.detail = err.Error()
+		return []checkResult{attach, selftest}
+	}
+	if err := capt.AddPid(child.cmd.Process.Pid); err != nil {
+		child.abort()
+		selftest.detail = err.Error()
+		return []checkResult{attach, selftest}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go capt.Run(runCtx)
+	child.release()
+	timeout := time.After(5 * time.Second)
+	var got []byte
+	for {
+		select {
+		case e, ok := <-capt.Events():
+			if !ok {
+				selftest.detail = "the ring buffer closed early"
+				return []checkResult{attach, selftest}
+			}
+			if e.Kind == capture.KindData {
+				got = append(got, e.Data...)
+			}
+			capt.Release(e)
+			if bytes.Equal(got, []byte(ping+"\n")) {
+				selftest.ok = true
+				selftest.detail = fmt.Sprintf("captured a %d-byte ping written to a pipe by a child process", len(ping))
+				return []checkResult{attach, selftest}
+			}
+		case <-timeout:
+			selftest.detail = fmt.Sprintf("a ping written to a pipe was not captured within 5 s (got %q)", got)
+			return []checkResult{attach, selftest}
+		}
+	}
+}
+
+// returnZero is the smallest program: r0 = 0; exit.
+var returnZero = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+
+func checkUprobe() checkResult {
+	r := checkResult{name: "uprobes (TLS, later)", required: false}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, Instructions: returnZero, License: "GPL"})
+	if err != nil {
+		r.detail = fmt.Sprintf("load: %v", err)
+		return r
+	}
+	defer prog.Close()
+	exe, err := link.OpenExecutable("/proc/self/exe")
+	if err != nil {
+		r.detail = err.Error()
+		return r
+	}
+	l, err := exe.Uprobe("runtime.main", prog, nil)
+	if err != nil {
+		r.detail = fmt.Sprintf("attach: %v", err)
+		return r
+	}
+	l.Close()
+	r.ok = true
+	r.detail = "attached to this executable"
+	return r
+}
+
+func checkFentry() checkResult {
+	r := checkResult{name: "fentry/fexit (optional fast path)", required: false}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "vfs_write",
+		Instructions: returnZero, License: "GPL",
+	})
+	if err != nil {
+		r.detail = fmt.Sprintf("load: %v; mcpscope uses syscall tracepoints instead", err)
+		return r
+	}
+	defer prog.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		r.detail = fmt.Sprintf("attach: %v; mcpscope uses syscall tracepoints instead", err)
+		return r
+	}
+	l.Close()
+	r.ok = true
+	r.detail = "loads and attaches (not used yet: syscall tracepoints are the reference path)"
+	return r
+}
+
+func checkKprobe() checkResult {
+	r := checkResult{name: "kprobes (optional)", required: false}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, Instructions: returnZero, License: "GPL"})
+	if err != nil {
+		r.detail = fmt.Sprintf("load: %v", err)
+		return r
+	}
+	defer prog.Close()
+	l, err := link.Kprobe("vfs_write", prog, nil)
+	if err != nil {
+		r.detail = fmt.Sprintf("attach: %v; not needed", err)
+		return r
+	}
+	l.Close()
+	r.ok = true
+	r.detail = "attached to vfs_write (not needed)"
+	return r
+}

@@ -1,0 +1,343 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/monitor"
+	"github.com/mcpscope/mcpscope/internal/output"
+	"github.com/mcpscope/mcpscope/internal/output/console"
+	"github.com/mcpscope/mcpscope/internal/output/jsonl"
+	"github.com/mcpscope/mcpscope/internal/procfs"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+type watchOptions struct {
+	io IO
+
+	output       string
+	pids         []int
+	comms        []string
+	ringBufferMB int
+	maxMessageMB int
+	color        string
+	verbose      bool
+}
+
+func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
+	f := cmd.Flags()
+	f.StringVarP(&o.output, "output", "o", "", "write JSONL records to `FILE` (\"-\" = stdout, replacing the console lines)")
+	f.IntSliceVar(&o.pids, "pid", nil, "watch only this process and its descendants (repeatable)")
+	f.StringArrayVar(&o.comms, "comm", nil, "watch only processes with this command `name` and their descendants (repeatable)")
+	f.IntVar(&o.ringBufferMB, "ring-buffer-mb", 16, "kernel ring buffer size in MiB (a power of two)")
+	f.IntVar(&o.maxMessageMB, "max-message-mb", 64, "largest message kept whole, in MiB; longer lines are reported cut")
+	f.StringVar(&o.color, "color", "auto", "colour console lines: auto, always or never")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "print each message's JSON under its console line")
+}
+
+func newWatchCmd(streams IO) *cobra.Command {
+	opts := &watchOptions{io: streams}
+	cmd := &cobra.Command{
+		Use:   "watch [flags] [-- COMMAND ARGS...]",
+		Short: "Watch MCP traffic (the default command)",
+		Long: `Watch MCP traffic on this host and print one line per message, or JSONL with -o.
+
+With -- COMMAND, mcpscope starts COMMAND, watches only its process tree (children are followed from the kernel at
+fork), and exits with its exit status when it ends.`,
+		Example: `  sudo mcpscope
+  sudo mcpscope -o mcp.jsonl
+  sudo mcpscope --comm node -o - | jq .
+  sudo mcpscope -- npx @modelcontextprotocol/inspector --cli node server.js --method tools/list`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runWatch(cmd.Context(), opts, commandArgs(cmd, args))
+		},
+	}
+	bindWatchFlags(cmd, opts)
+	return cmd
+}
+
+func runWatch(ctx context.Context, o *watchOptions, command []string) error {
+	sink, closeOut, err := o.sink()
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+
+	filter := len(o.pids) > 0 || len(o.comms) > 0 || len(command) > 0
+	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20})
+	if err != nil {
+		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
+	}
+	defer capt.Close()
+	if err := o.traceExisting(capt); err != nil {
+		return err
+	}
+
+	var child *startedCommand
+	if len(command) > 0 {
+		child, err = startCommand(command, o.io)
+		if err != nil {
+			return err
+		}
+		if err := capt.AddPid(child.cmd.Process.Pid); err != nil {
+			child.abort()
+			return err
+		}
+	}
+
+	mon := monitor.New(monitor.Options{
+		Sink:        sink,
+		Controller:  capt,
+		Proc:        procfs.Default(),
+		Log:         o.io.Err,
+		ClockOffset: monitor.ClockOffset(),
+		Stream:      stream.Config{MaxMessage: o.maxMessageMB << 20},
+		KernelStats: func() map[string]uint64 {
+			ks, err := capt.Stats()
+			if err != nil {
+				return nil
+			}
+			return ks.Counters()
+		},
+	})
+
+	captureCtx, stopCapture := context.WithCancel(context.Background())
+	defer stopCapture()
+	captureDone := make(chan error, 1)
+	go func() { captureDone <- capt.Run(captureCtx) }()
+	monitorDone := make(chan error, 1)
+	go func() { monitorDone <- mon.Run(captureCtx, capt) }()
+
+	fmt.Fprintf(o.io.Err, "mcpscope: ready: watching MCP over stdio %s\n", o.scope(command))
+	exitCode := 0
+	if child != nil {
+		child.release()
+		select {
+		case <-ctx.Done():
+			child.forward(syscall.SIGTERM)
+			exitCode = child.wait(3 * time.Second)
+		case exitCode = <-child.done:
+		}
+	} else {
+		<-ctx.Done()
+	}
+
+	// Drain what the kernel already delivered, flush every output. A stuck sink (a full pipe nobody reads) must not
+	// keep us past the 5 s users are promised.
+	stopCapture()
+	deadline := time.After(4 * time.Second)
+	var runErr error
+	select {
+	case runErr = <-captureDone:
+	case <-deadline:
+		runErr = errors.New("the ring-buffer reader did not stop in time")
+	}
+	select {
+	case err := <-monitorDone:
+		runErr = errors.Join(runErr, err)
+	case <-deadline:
+		runErr = errors.Join(runErr, errors.New("output did not drain in time"))
+	}
+	o.summary(capt, mon)
+	if runErr != nil {
+		return runErr
+	}
+	if exitCode != 0 {
+		return exitError{code: exitCode}
+	}
+	return nil
+}
+
+func (o *watchOptions) scope(command []string) string {
+	switch {
+	case len(command) > 0:
+		return fmt.Sprintf("of %s and its descendants", strings.Join(command, " "))
+	case len(o.pids) > 0 || len(o.comms) > 0:
+		var parts []string
+		for _, p := range o.pids {
+			parts = append(parts, fmt.Sprintf("pid %d", p))
+		}
+		for _, c := range o.comms {
+			parts = append(parts, fmt.Sprintf("command %q", c))
+		}
+		return "of " + strings.Join(parts, ", ") + " and their descendants"
+	default:
+		return "of every process"
+	}
+}
+
+// traceExisting puts processes that already run (and their descendants) under watch, and marks the pipes and
+// sockets they hold so that messages written to them by processes outside the filter are seen too.
+func (o *watchOptions) traceExisting(capt *capture.Capture) error {
+	for _, c := range o.comms {
+		if err := capt.AddComm(c); err != nil {
+			return err
+		}
+	}
+	if len(o.pids) == 0 && len(o.comms) == 0 {
+		return nil
+	}
+	proc := procfs.Default()
+	procs, err := proc.Processes()
+	if err != nil {
+		return err
+	}
+	roots := map[int]bool{}
+	for _, p := range o.pids {
+		roots[p] = true
+	}
+	for _, p := range procs {
+		for _, c := range o.comms {
+			if p.Comm == c || (len(c) > 15 && p.Comm == c[:15]) {
+				roots[p.Pid] = true
+			}
+		}
+	}
+	for _, pid := range procfs.Descendants(procs, roots) {
+		if err := capt.AddPid(pid); err != nil {
+			return err
+		}
+		fds, err := proc.StreamFDs(pid)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for _, fd := range fds {
+			switch {
+			case fd.Kind == "pipe" && fd.ReadOnly:
+				err = capt.AddCandidate(stream.Key{Kind: stream.KindPipe, Ino: fd.Ino}, pid)
+			case fd.Kind == "socket":
+				err = capt.AddCandidate(stream.Key{Kind: stream.KindUnix, Ino: fd.Ino}, pid)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sink builds the outputs: console lines on stdout, or JSONL to a file or stdout.
+func (o *watchOptions) sink() (output.Sink, func(), error) {
+	if o.output == "" {
+		color := o.color == "always"
+		if o.color == "auto" {
+			if f, ok := o.io.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				color = true
+			}
+		}
+		return console.New(o.io.Out, console.Options{Color: color, Verbose: o.verbose}), func() {}, nil
+	}
+	var w io.Writer = o.io.Out
+	closeFn := func() {}
+	if o.output != "-" {
+		f, err := os.OpenFile(o.output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the JSONL output: %w", err)
+		}
+		w = f
+		closeFn = func() { f.Close() }
+	}
+	return jsonl.New(w), closeFn, nil
+}
+
+// summary prints what was captured and, never silently, what was lost.
+func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
+	c := mon.Counts()
+	ks, err := capt.Stats()
+	if err != nil {
+		fmt.Fprintf(o.io.Err, "mcpscope: %v\n", err)
+	}
+	fmt.Fprintf(o.io.Err, "mcpscope: %d messages on %d streams; %d junk lines (%d bytes) skipped; %d streams quarantined\n",
+		c.Messages, ks.Streams, c.JunkLines, c.JunkBytes, c.Quarantined)
+	if lost := ks.Undelivered(); lost > 0 || c.Truncated > 0 || ks.LostEvents > 0 {
+		fmt.Fprintf(o.io.Err, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
+			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
+	}
+}
+
+// startedCommand is COMMAND of `watch -- COMMAND`, started paused so that it is under watch before its first
+// instruction: a re-executed mcpscope waits on a pipe, and execs COMMAND once its pid is in the traced set.
+type startedCommand struct {
+	cmd  *exec.Cmd
+	gate *os.File
+	done chan int
+}
+
+func startCommand(command []string, streams IO) (*startedCommand, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find mcpscope's own executable: %w", err)
+	}
+	if _, err := exec.LookPath(command[0]); err != nil {
+		return nil, fmt.Errorf("cannot run %s: %w", command[0], err)
+	}
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create the start gate: %w", err)
+	}
+	cmd := exec.Command(self, append([]string{execHelper, "--"}, command...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = streams.In, streams.Out, streams.Err
+	cmd.ExtraFiles = []*os.File{gateR}
+	if err := cmd.Start(); err != nil {
+		gateR.Close()
+		gateW.Close()
+		return nil, fmt.Errorf("start %s: %w", command[0], err)
+	}
+	gateR.Close()
+	return &startedCommand{cmd: cmd, gate: gateW, done: make(chan int, 1)}, nil
+}
+
+// release lets the command exec and starts waiting for it.
+func (s *startedCommand) release() {
+	s.gate.Write([]byte{1})
+	s.gate.Close()
+	go func() {
+		err := s.cmd.Wait()
+		s.done <- exitStatus(s.cmd.ProcessState, err)
+	}()
+}
+
+func (s *startedCommand) abort() {
+	s.gate.Close() // the helper exits when the gate closes unopened
+	s.cmd.Wait()
+}
+
+func (s *startedCommand) forward(sig os.Signal) { _ = s.cmd.Process.Signal(sig) }
+
+func (s *startedCommand) wait(d time.Duration) int {
+	select {
+	case code := <-s.done:
+		return code
+	case <-time.After(d):
+		_ = s.cmd.Process.Kill()
+		return <-s.done
+	}
+}
+
+func exitStatus(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		return 127
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	if code := ps.ExitCode(); code >= 0 {
+		return code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,79 @@
+// Package bpf holds mcpscope's kernel programs (c/*.c) and their bpf2go-generated loaders. The generated files
+// (mcps_bpfel.go, mcps_bpfel.o) are committed so that `go build` needs only Go; `make generate` rebuilds them with
+// clang. This file gives the generated, unexported names the exported spelling the rest of mcpscope uses.
+package bpf
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target bpfel -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state mcps c/mcpscope.c -- -I./headers
+
+// Types shared with the kernel programs; see c/mcps.h for their meaning.
+type (
+	EventHdr  = mcpsMcpsEventHdr
+	StreamKey = mcpsMcpsStreamKey
+	Stream    = mcpsMcpsStream
+	WriteArgs = mcpsMcpsWriteArgs
+	Objects   = mcpsObjects
+	Programs  = mcpsPrograms
+	Maps      = mcpsMaps
+)
+
+// Record kinds (enum mcps_event_kind).
+const (
+	EventData   = uint8(mcpsMcpsEventKindMCPS_EV_DATA)
+	EventReader = uint8(mcpsMcpsEventKindMCPS_EV_READER)
+	EventClose  = uint8(mcpsMcpsEventKindMCPS_EV_CLOSE)
+	EventExit   = uint8(mcpsMcpsEventKindMCPS_EV_EXIT)
+)
+
+// Stream kinds (enum mcps_stream_kind).
+const (
+	StreamPipe = uint8(mcpsMcpsStreamKindMCPS_STREAM_PIPE)
+	StreamUnix = uint8(mcpsMcpsStreamKindMCPS_STREAM_UNIX)
+)
+
+// Stream states (enum mcps_stream_state).
+const (
+	StateCandidate  = uint32(mcpsMcpsStreamStateMCPS_STATE_CANDIDATE)
+	StateMCP        = uint32(mcpsMcpsStreamStateMCPS_STATE_MCP)
+	StateQuarantine = uint32(mcpsMcpsStreamStateMCPS_STATE_QUARANTINE)
+)
+
+// Counters of the mcps_stats map (enum mcps_stat), by index.
+const (
+	StatLostRecords  = uint32(mcpsMcpsStatMCPS_STAT_LOST_RECORDS)
+	StatLostBytes    = uint32(mcpsMcpsStatMCPS_STAT_LOST_BYTES)
+	StatFaultBytes   = uint32(mcpsMcpsStatMCPS_STAT_FAULT_BYTES)
+	StatTooLongBytes = uint32(mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES)
+	StatLostEvents   = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
+	StatStreams      = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
+	StatIovLostBytes = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
+	StatCount        = uint32(mcpsMcpsStatMCPS_STAT_MAX)
+)
+
+// ChunkSize is the most payload one data record carries (CHUNK_SIZE in c/mcps.h).
+const ChunkSize = 32768
+
+// Variables set before load (const volatile in c/mcps.h).
+const (
+	VarSelfTgid = mcpsVarMcpsSelfTgid
+	VarFilterOn = mcpsVarMcpsFilterOn
+)
+
+// Spec returns the compiled collection, not yet loaded, with the per-CPU scratch map sized for this machine.
+func Spec() (*ebpf.CollectionSpec, error) {
+	spec, err := loadMcps()
+	if err != nil {
+		return nil, err
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
+	}
+	spec.Maps[mcpsMapMcpsScratch].MaxEntries = uint32(cpus)
+	return spec, nil
+}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Shared types, maps and helpers of mcpscope's kernel programs. Every struct that crosses into user space is mirrored
+// by bpf2go-generated Go types (bpf_x86_bpfel.go); internal/capture/decode.go decodes them by the offsets checked in
+// internal/capture/layout_test.go.
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf_helpers.h>
+#include <bpf_core_read.h>
+#include <bpf_tracing.h>
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define AF_UNIX 1
+#define FMODE_WRITE 0x2
+
+// Bytes of payload per ring-buffer record. A record is sized to its payload (bpf_ringbuf_output), so small messages
+// cost little; larger writes are split into chunks of at most this size.
+#define CHUNK_SIZE 32768
+// Chunks one program run may emit before it hands over to a tail call: 256 * 32 KiB = 8 MiB per run.
+#define CHUNKS_PER_RUN 256
+// Tail calls a single write may use to continue copying: (1 + 31) * 8 MiB = 256 MiB per syscall.
+#define MAX_CONTINUATIONS 31
+// iovecs read from a writev/sendmsg; the rest of a larger vector is counted as lost.
+#define MAX_IOV 64
+
+enum mcps_stream_kind {
+	MCPS_STREAM_PIPE = 1, // key: the pipe's inode; both ends share it
+	MCPS_STREAM_UNIX = 2, // key: the inode of the socket that READS the stream (the writer's peer)
+};
+
+enum mcps_event_kind {
+	MCPS_EV_DATA = 1,   // bytes written to an MCP stream
+	MCPS_EV_READER = 2, // a new process reads an MCP stream
+	MCPS_EV_CLOSE = 3,  // a process closed its end of an MCP stream
+	MCPS_EV_EXIT = 4,   // a process that took part in MCP streams exited
+};
+
+enum mcps_stream_state {
+	MCPS_STATE_CANDIDATE = 1,  // filter mode: a traced process reads it; writes by anyone are classified
+	MCPS_STATE_MCP = 2,        // carries JSON-RPC: every byte written is copied
+	MCPS_STATE_QUARANTINE = 3, // user space found only junk on it: nothing is copied
+};
+
+// Counters in mcps_stats; user space sums them over CPUs and reports them. Keep in step with
+// internal/capture/stats.go.
+enum mcps_stat {
+	MCPS_STAT_LOST_RECORDS = 0,   // data records the ring buffer had no room for
+	MCPS_STAT_LOST_BYTES = 1,     // payload bytes of those records
+	MCPS_STAT_FAULT_BYTES = 2,    // payload bytes bpf_probe_read_user could not read (page not resident)
+	MCPS_STAT_TOO_LONG_BYTES = 3, // bytes of one syscall beyond what the copy loop and its tail calls can reach
+	MCPS_STAT_LOST_EVENTS = 4,    // reader/close/exit records the ring buffer had no room for
+	MCPS_STAT_STREAMS = 5,        // streams classified as MCP
+	MCPS_STAT_IOV_LOST_BYTES = 6, // bytes in iovecs past MAX_IOV
+	MCPS_STAT_MAX = 8,
+};
+
+struct mcps_stream_key {
+	__u64 ino;
+	__u32 kind; // enum mcps_stream_kind
+	__u32 _pad;
+};
+
+struct mcps_stream {
+	__u64 gen;       // ktime when the entry was created; a new gen restarts offsets at 0
+	__u64 offset;    // bytes written to the stream since gen (advanced atomically at sys_exit)
+	__u64 lost;      // bytes of this gen that could not be delivered
+	__u32 state;     // enum mcps_stream_state
+	__u32 reader;    // tgid of the last process seen reading it
+};
+
+// Saved at sys_enter of a write-family syscall of interest, consumed at its sys_exit (keyed by thread id).
+struct mcps_write_args {
+	__u64 buf;   // flat buffer, or array of struct iovec when iov is set
+	__u64 vlen;  // iovec count
+	struct mcps_stream_key key;
+	__u32 iov;   // 1 when buf points to iovecs
+	__u32 fd;
+	// Copy cursor, used by tail-call continuations.
+	__u64 total;  // bytes the syscall wrote (its return value)
+	__u64 done;   // bytes already copied or counted lost
+	__u64 offset; // stream offset of the first byte of this syscall
+	__u64 gen;
+	__u32 iov_idx;
+	__u32 runs;
+	__u64 iov_off;
+};
+
+// Every record starts with this header. kind selects the rest.
+struct mcps_event_hdr {
+	__u8 kind;        // enum mcps_event_kind
+	__u8 stream_kind; // enum mcps_stream_kind
+	__u16 _pad;
+	__u32 len;        // payload bytes following the fixed part (data events)
+	__u32 tgid;
+	__u32 tid;
+	__u64 ts;         // bpf_ktime_get_ns
+	__u64 ino;
+	__u64 gen;
+	__u64 offset;     // data: stream offset of the payload; exit: exit code
+	__u64 lost;       // data: cumulative lost bytes of the stream gen when this record was emitted
+	char comm[16];
+};
+
+struct mcps_data_event {
+	struct mcps_event_hdr hdr;
+	__u8 data[CHUNK_SIZE];
+};
+
+// Set by user space before load.
+const volatile __u32 mcps_self_tgid = 0;   // the monitor: its own writes (e.g. -o - into a pipe) are never captured
+const volatile __u8 mcps_filter_on = 0;    // only traced processes (mcps_traced) and streams they read
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); // resized by user space (--ring-buffer)
+} mcps_events SEC(".maps");
+
+// MCP streams (and, in filter mode, candidates). LRU so that memory stays bounded however many streams come and go;
+// an evicted stream is re-created at its next message, with a new gen.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct mcps_stream_key);
+	__type(value, struct mcps_stream);
+} mcps_streams SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // thread id
+	__type(value, struct mcps_write_args);
+} mcps_write_args SEC(".maps");
+
+// Processes under watch in filter mode (--pid, --comm, -- COMMAND); children join at fork.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);  // tgid
+	__type(value, __u8);
+} mcps_traced SEC(".maps");
+
+// Command names whose processes join mcps_traced at exec (--comm).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[16]);
+	__type(value, __u8);
+} mcps_traced_comms SEC(".maps");
+
+// Processes that wrote or read an MCP stream; their exit is reported so user space can free their state.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);  // tgid
+	__type(value, __u8);
+} mcps_participants SEC(".maps");
+
+// Streams user space set aside (only junk seen on them); they are not re-classified until evicted.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct mcps_stream_key);
+	__type(value, __u8);
+} mcps_quarantine SEC(".maps");
+
+// One scratch record per CPU, indexed by CPU id (a per-CPU array cannot hold values over 32 KiB): bpf_ringbuf_reserve
+// needs a constant size, so records are built here and copied with bpf_ringbuf_output at their real size. Programs on
+// syscall tracepoints run with preemption disabled and do not nest on one CPU, so a slot per CPU is safe. User space
+// sets max_entries to the number of possible CPUs.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mcps_data_event);
+} mcps_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MCPS_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} mcps_stats SEC(".maps");
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&mcps_stats, &idx);
+	if (v)
+		*v += n;
+}
+
+// interesting_process is the first check of every hook: the monitor itself never counts, and in filter mode only
+// traced processes do. One map lookup at most.
+static __always_inline bool traced_process(__u32 tgid)
+{
+	if (!mcps_filter_on)
+		return true;
+	return bpf_map_lookup_elem(&mcps_traced, &tgid) != NULL;
+}
+
+static __always_inline struct file *fd_to_file(__u32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return NULL;
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline __u64 socket_ino(struct sock *sk)
+{
+	if (!sk)
+		return 0;
+	return BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+}
+
+// stream_of_fd maps an fd to the key of the stream it writes to (write != 0) or reads from. It returns false for
+// anything but a pipe or a connected Unix socket. Cost: a chain of CO-RE reads, no map lookup.
+static __always_inline bool stream_of_fd(__u32 fd, bool write, struct mcps_stream_key *key)
+{
+	struct file *file = fd_to_file(fd);
+	if (!file)
+		return false;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	umode_t mode = BPF_CORE_READ(inode, i_mode);
+	key->_pad = 0;
+	if ((mode & S_IFMT) == S_IFIFO) {
+		key->kind = MCPS_STREAM_PIPE;
+		key->ino = BPF_CORE_READ(inode, i_ino);
+		return true;
+	}
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return false;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return false;
+	key->kind = MCPS_STREAM_UNIX;
+	if (write) {
+		struct unix_sock *us = (struct unix_sock *)sk;
+		key->ino = socket_ino(BPF_CORE_READ(us, peer));
+	} else {
+		key->ino = BPF_CORE_READ(inode, i_ino);
+	}
+	return key->ino != 0;
+}
+
+static __always_inline void fill_hdr(struct mcps_event_hdr *h, __u8 kind, const struct mcps_stream_key *key)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	h->kind = kind;
+	h->stream_kind = key ? key->kind : 0;
+	h->_pad = 0;
+	h->len = 0;
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->ts = bpf_ktime_get_ns();
+	h->ino = key ? key->ino : 0;
+	h->gen = 0;
+	h->offset = 0;
+	h->lost = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+// emit_small sends a header-only record (reader, close, exit), counting it when the ring buffer is full.
+static __always_inline void emit_small(struct mcps_event_hdr *h)
+{
+	if (bpf_ringbuf_output(&mcps_events, h, sizeof(*h), 0))
+		stat_add(MCPS_STAT_LOST_EVENTS, 1);
+}
+
+static __always_inline void mark_participant(__u32 tgid)
+{
+	__u8 one = 1;
+	if (!bpf_map_lookup_elem(&mcps_participants, &tgid))
+		bpf_map_update_elem(&mcps_participants, &tgid, &one, BPF_NOEXIST);
+}

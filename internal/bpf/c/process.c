@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Process lifecycle: children join the traced set at fork (in the kernel, so their first syscalls are never missed),
+// --comm matches at exec, and the exit of a process that took part in MCP streams is reported so user space can
+// flush and free its state.
+//
+// Hooks: tp_btf/sched_process_fork and tp_btf/sched_process_exec (BTF-typed raw tracepoints, 5.5+),
+// tracepoint/sched/sched_process_exit. They fire per fork, exec and thread exit, far less often than syscalls; each
+// leaves after one map lookup when nothing is traced.
+#include "mcps.h"
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(mcps_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (!mcps_filter_on)
+		return 0;
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	if (ptgid == ctgid) // a new thread, not a new process
+		return 0;
+	if (!bpf_map_lookup_elem(&mcps_traced, &ptgid))
+		return 0;
+	__u8 one = 1;
+	bpf_map_update_elem(&mcps_traced, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(mcps_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (!mcps_filter_on)
+		return 0;
+	char comm[16] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!bpf_map_lookup_elem(&mcps_traced_comms, comm))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 one = 1;
+	bpf_map_update_elem(&mcps_traced, &tgid, &one, BPF_ANY);
+	return 0;
+}
+
+// Per-thread state must not outlive its thread: a thread killed inside a write never reaches sys_exit.
+SEC("tracepoint/sched/sched_process_exit")
+int mcps_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	bpf_map_delete_elem(&mcps_write_args, &tid);
+	if (tgid != tid) // the process ends when its group leader does; threads before it need nothing more
+		return 0;
+	if (mcps_filter_on)
+		bpf_map_delete_elem(&mcps_traced, &tgid);
+	if (bpf_map_delete_elem(&mcps_participants, &tgid))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mcps_event_hdr h;
+	fill_hdr(&h, MCPS_EV_EXIT, NULL);
+	h.offset = BPF_CORE_READ(task, exit_code);
+	emit_small(&h);
+	return 0;
+}

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// stdio capture: every byte written to an MCP stream (a pipe, or a connected Unix socket such as the socketpairs
+// that Node-based hosts give their servers), copied once, at the write; the read side only records who reads.
+//
+// Hooks: the per-syscall tracepoints syscalls/sys_{enter,exit}_<name> (perf tracepoints, every kernel since 4.x,
+// no fentry, kprobes or BPF LSM needed). Only the syscalls below pay for a program; all other syscalls pay only the
+// kernel's generic cost of having syscall tracepoints enabled.
+//
+// Cost for everything that is not MCP: the monitor's own tgid is skipped by a constant; in filter mode one lookup in
+// mcps_traced; then a chain of CO-RE reads from the fd to its inode mode leaves any fd that is not a pipe or a Unix
+// socket; a pipe or socket costs one lookup in mcps_streams, and, for a write to a stream not yet known, a 16-byte
+// peek at the buffer to see whether it opens a JSON-RPC object. sys_exit costs one lookup in mcps_write_args.
+//
+// Limits: sendmmsg/recvmmsg, splice, vmsplice, sendfile and io_uring move bytes these hooks do not see; vectors past
+// MAX_IOV iovecs and single syscalls past (1 + MAX_CONTINUATIONS) * CHUNKS_PER_RUN * CHUNK_SIZE bytes are counted as
+// lost, never silently dropped.
+#include "mcps.h"
+
+// Plain layouts of the syscall tracepoint contexts (common header, syscall number, arguments / return value). Not
+// CO-RE-relocated: the tracepoint format is ABI.
+struct sys_enter_ctx {
+	__u64 common;
+	__s64 nr;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s64 nr;
+	__s64 ret;
+};
+
+// jsonrpc_member tells whether m starts a JSON-RPC member name closed by '"' (compared on enough letters to be
+// unambiguous; user space confirms).
+static __always_inline bool jsonrpc_member(const char *m)
+{
+	switch (m[0]) {
+	case 'j':
+		return m[1] == 's' && m[2] == 'o' && m[3] == 'n';
+	case 'i':
+		return m[1] == 'd' && m[2] == '"';
+	case 'm':
+		return m[1] == 'e' && m[2] == 't' && m[3] == 'h';
+	case 'r':
+		return m[1] == 'e' && m[2] == 's' && m[3] == 'u';
+	case 'e':
+		return m[1] == 'r' && m[2] == 'r' && m[3] == 'o';
+	case 'p':
+		return m[1] == 'a' && m[2] == 'r' && m[3] == 'a';
+	}
+	return false;
+}
+
+// looks_like_jsonrpc tells whether bytes open a JSON-RPC message: `{"` and one of the member names jsonrpc, id,
+// method, result, error, params, optionally after '[' (a 2025-03-26 batch) and one space. Key order is not fixed (the
+// TypeScript SDK writes "result" first), so any member counts. Offsets are constants on purpose: the verifier
+// refuses the pointer arithmetic clang makes of a variable index into the stack buffer.
+static __always_inline bool looks_like_jsonrpc(const void *ubuf, __u64 len)
+{
+	char b[16] = {};
+	if (len < 8)
+		return false;
+	if (bpf_probe_read_user(b, sizeof(b), ubuf) && bpf_probe_read_user(b, 8, ubuf))
+		return false;
+	if (b[0] == '{' && b[1] == '"')
+		return jsonrpc_member(&b[2]);
+	if ((b[0] == '[' || b[0] == ' ') && b[1] == '{' && b[2] == '"')
+		return jsonrpc_member(&b[3]);
+	if (b[0] == '[' && (b[1] == ' ' || b[1] == '\n') && b[2] == '{' && b[3] == '"')
+		return jsonrpc_member(&b[4]);
+	return false;
+}
+
+// first_buffer returns the first user buffer of a write: the flat buffer, or iov[0].
+static __always_inline const void *first_buffer(__u64 buf, __u32 iov, __u64 *len)
+{
+	if (!iov)
+		return (const void *)buf;
+	struct iovec v = {};
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)buf))
+		return NULL;
+	*len = v.iov_len;
+	return v.iov_base;
+}
+
+// write_enter decides whether a write is to an MCP stream and, if so, saves what sys_exit needs.
+static __always_inline int write_enter(__u32 fd, __u64 buf, __u64 len, __u32 iov, __u64 vlen)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (tgid == mcps_self_tgid)
+		return 0;
+	bool traced = traced_process(tgid);
+	struct mcps_stream_key key;
+	if (!stream_of_fd(fd, true, &key))
+		return 0;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (!traced && !st) // filter mode: only streams a traced process reads
+		return 0;
+	if (st && st->state == MCPS_STATE_QUARANTINE)
+		return 0;
+	if (!st || st->state != MCPS_STATE_MCP) {
+		__u64 first_len = len;
+		const void *first = first_buffer(buf, iov, &first_len);
+		if (!first || !looks_like_jsonrpc(first, first_len))
+			return 0;
+		if (bpf_map_lookup_elem(&mcps_quarantine, &key))
+			return 0;
+		struct mcps_stream fresh = {
+			.gen = bpf_ktime_get_ns(),
+			.state = MCPS_STATE_MCP,
+		};
+		if (st)
+			fresh.reader = st->reader;
+		bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
+		stat_add(MCPS_STAT_STREAMS, 1);
+	}
+	struct mcps_write_args a = {
+		.buf = buf,
+		.vlen = vlen,
+		.key = key,
+		.iov = iov,
+		.fd = fd,
+	};
+	bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int mcps_enter_write(struct sys_enter_ctx *ctx)
+{
+	return write_enter(ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_pwrite64")
+int mcps_enter_pwrite64(struct sys_enter_ctx *ctx)
+{
+	return write_enter(ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int mcps_enter_sendto(struct sys_enter_ctx *ctx)
+{
+	return write_enter(ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int mcps_enter_writev(struct sys_enter_ctx *ctx)
+{
+	return write_enter(ctx->args[0], ctx->args[1], 0, 1, ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_pwritev")
+int mcps_enter_pwritev(struct sys_enter_ctx *ctx)
+{
+	return write_enter(ctx->args[0], ctx->args[1], 0, 1, ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_pwritev2")
+int mcps_enter_pwritev2(struct sys_enter_ctx *ctx)
+{
+	return write_enter(ctx->args[0], ctx->args[1], 0, 1, ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int mcps_enter_sendmsg(struct sys_enter_ctx *ctx)
+{
+	struct user_msghdr msg = {};
+	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]))
+		return 0;
+	return write_enter(ctx->args[0], (__u64)msg.msg_iov, 0, 1, msg.msg_iovlen);
+}
+
+// copy_chunks copies up to CHUNKS_PER_RUN chunks of the write described by a, advancing its cursor. It returns
+// true when bytes remain for a continuation.
+static __always_inline bool copy_chunks(struct mcps_write_args *a, struct mcps_data_event *ev)
+{
+	struct iovec v = {};
+	__u64 base = a->buf, avail = a->total - a->done;
+
+	if (a->iov) {
+		// Position v on the current iovec; its length is clamped to what the syscall wrote.
+		if (a->iov_idx >= MAX_IOV || a->iov_idx >= a->vlen)
+			goto lost;
+		if (bpf_probe_read_user(&v, sizeof(v), (const void *)(a->buf + a->iov_idx * sizeof(struct iovec))))
+			goto lost;
+	}
+
+	for (int i = 0; i < CHUNKS_PER_RUN; i++) {
+		if (a->done >= a->total)
+			return false;
+		__u64 src, n;
+		if (a->iov) {
+			if (a->iov_off >= v.iov_len) {
+				a->iov_idx++;
+				a->iov_off = 0;
+				if (a->iov_idx >= MAX_IOV || a->iov_idx >= a->vlen)
+					goto lost;
+				if (bpf_probe_read_user(&v, sizeof(v),
+							(const void *)(a->buf + a->iov_idx * sizeof(struct iovec))))
+					goto lost;
+				continue;
+			}
+			src = (__u64)v.iov_base + a->iov_off;
+			n = v.iov_len - a->iov_off;
+		} else {
+			src = base + a->done;
+			n = a->total - a->done;
+		}
+		if (n > a->total - a->done)
+			n = a->total - a->done;
+		if (n > CHUNK_SIZE)
+			n = CHUNK_SIZE;
+
+		ev->hdr.offset = a->offset + a->done;
+		ev->hdr.len = n;
+		// Bounds for the verifier: n is in [0, CHUNK_SIZE].
+		__u32 len = n & (2 * CHUNK_SIZE - 1);
+		if (len > CHUNK_SIZE)
+			len = CHUNK_SIZE;
+		bool ok = bpf_probe_read_user(ev->data, len, (const void *)src) == 0;
+		struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+		if (!ok) {
+			stat_add(MCPS_STAT_FAULT_BYTES, len);
+			if (st && st->gen == a->gen)
+				__sync_fetch_and_add(&st->lost, len);
+		} else {
+			ev->hdr.lost = st && st->gen == a->gen ? st->lost : 0;
+			if (bpf_ringbuf_output(&mcps_events, ev, sizeof(ev->hdr) + len, 0)) {
+				stat_add(MCPS_STAT_LOST_RECORDS, 1);
+				stat_add(MCPS_STAT_LOST_BYTES, len);
+				if (st && st->gen == a->gen)
+					__sync_fetch_and_add(&st->lost, len);
+			}
+		}
+		a->done += len;
+		a->iov_off += len;
+	}
+	return a->done < a->total;
+
+lost:
+	// Bytes the cursor cannot reach (vector past MAX_IOV, unreadable iovec): account for them so the stream's
+	// offsets stay exact and user space marks the message truncated.
+	avail = a->total - a->done;
+	stat_add(MCPS_STAT_IOV_LOST_BYTES, avail);
+	{
+		struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+		if (st && st->gen == a->gen)
+			__sync_fetch_and_add(&st->lost, avail);
+	}
+	a->done = a->total;
+	return false;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} mcps_copy_progs SEC(".maps");
+
+static __always_inline int copy_run(void *ctx, __u32 tid, struct mcps_write_args *a)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct mcps_data_event *ev = bpf_map_lookup_elem(&mcps_scratch, &cpu);
+	if (!ev)
+		goto done;
+	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
+	ev->hdr.gen = a->gen;
+	if (copy_chunks(a, ev)) {
+		if (a->runs < MAX_CONTINUATIONS) {
+			a->runs++;
+			bpf_tail_call(ctx, &mcps_copy_progs, 0);
+		}
+		// No continuation left (or the tail call failed): count the rest as lost.
+		__u64 rest = a->total - a->done;
+		stat_add(MCPS_STAT_TOO_LONG_BYTES, rest);
+		struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+		if (st && st->gen == a->gen)
+			__sync_fetch_and_add(&st->lost, rest);
+	}
+done:
+	bpf_map_delete_elem(&mcps_write_args, &tid);
+	return 0;
+}
+
+// Continuation of a copy too large for one program run; entered through mcps_copy_progs.
+SEC("tracepoint")
+int mcps_copy_more(struct sys_exit_ctx *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
+	if (!a)
+		return 0;
+	return copy_run(ctx, tid, a);
+}
+
+static __always_inline int write_exit(struct sys_exit_ctx *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
+	if (!a)
+		return 0;
+	if (ctx->ret <= 0) {
+		bpf_map_delete_elem(&mcps_write_args, &tid);
+		return 0;
+	}
+	// Reserve the stream range for this write. The entry may have been evicted while a blocking write waited;
+	// then a new generation starts here, at the start of this write, which began a message.
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	if (!st) {
+		struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
+		bpf_map_update_elem(&mcps_streams, &a->key, &fresh, BPF_ANY);
+		st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+		if (!st) {
+			bpf_map_delete_elem(&mcps_write_args, &tid);
+			return 0;
+		}
+	}
+	a->total = ctx->ret;
+	a->offset = __sync_fetch_and_add(&st->offset, ctx->ret);
+	a->gen = st->gen;
+	a->done = 0;
+	a->iov_idx = 0;
+	a->iov_off = 0;
+	a->runs = 0;
+	mark_participant(bpf_get_current_pid_tgid() >> 32);
+	return copy_run(ctx, tid, a);
+}
+
+// All write-family syscalls end the same way; one body serves them (sys_exit_* share the context layout).
+SEC("tracepoint/syscalls/sys_exit_write")
+int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+SEC("tracepoint/syscalls/sys_exit_pwrite64")
+int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+SEC("tracepoint/syscalls/sys_exit_writev")
+int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+SEC("tracepoint/syscalls/sys_exit_pwritev")
+int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+SEC("tracepoint/syscalls/sys_exit_pwritev2")
+int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+
+// read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
+// its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are
+// classified too (a traced server's stdin, written by an untraced host).
+static __always_inline int read_enter(__u32 fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == mcps_self_tgid)
+		return 0;
+	bool traced = traced_process(tgid);
+	struct mcps_stream_key key;
+	if (!stream_of_fd(fd, false, &key))
+		return 0;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (!st) {
+		if (mcps_filter_on && traced) {
+			struct mcps_stream cand = {.state = MCPS_STATE_CANDIDATE, .reader = tgid};
+			bpf_map_update_elem(&mcps_streams, &key, &cand, BPF_NOEXIST);
+		}
+		return 0;
+	}
+	if (st->reader == tgid)
+		return 0;
+	st->reader = tgid;
+	if (st->state != MCPS_STATE_MCP)
+		return 0;
+	mark_participant(tgid);
+	struct mcps_event_hdr h;
+	fill_hdr(&h, MCPS_EV_READER, &key);
+	h.gen = st->gen;
+	emit_small(&h);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int mcps_enter_read(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_readv")
+int mcps_enter_readv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_pread64")
+int mcps_enter_pread64(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_preadv")
+int mcps_enter_preadv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_preadv2")
+int mcps_enter_preadv2(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int mcps_enter_recvfrom(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int mcps_enter_recvmsg(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+
+// close of the writing end of an MCP stream: user space flushes a partial message and frees the stream once its
+// writer is gone. (Files closed by exit are reported through the process exit instead.)
+SEC("tracepoint/syscalls/sys_enter_close")
+int mcps_enter_close(struct sys_enter_ctx *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == mcps_self_tgid)
+		return 0;
+	__u32 fd = ctx->args[0];
+	struct file *file = fd_to_file(fd);
+	if (!file)
+		return 0;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFIFO && !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return 0; // the read end of a pipe
+	struct mcps_stream_key key;
+	if (!stream_of_fd(fd, true, &key))
+		return 0;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (!st || st->state != MCPS_STATE_MCP)
+		return 0;
+	struct mcps_event_hdr h;
+	fill_hdr(&h, MCPS_EV_CLOSE, &key);
+	h.gen = st->gen;
+	emit_small(&h);
+	return 0;
+}

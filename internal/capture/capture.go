@@ -1,0 +1,286 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/mcpscope/mcpscope/internal/bpf"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// Config selects what the kernel programs capture.
+type Config struct {
+	// Filter limits capture to traced processes (see AddPid, AddComm) and their descendants, plus the streams they
+	// read. Without it every process on the host is watched.
+	Filter bool
+	// RingBufferBytes is the size of the ring buffer shared by all CPUs: a power of two, at least one page.
+	// Zero means 16 MiB.
+	RingBufferBytes int
+	// QueueLen is how many records the reader may hand over before it blocks (default 4096).
+	QueueLen int
+}
+
+// Capture owns the loaded programs, their links and the ring-buffer reader.
+type Capture struct {
+	coll   *ebpf.Collection
+	maps   captureMaps
+	links  []link.Link
+	reader *ringbuf.Reader
+	events chan *Event
+	free   chan *Event
+
+	malformed atomic.Uint64 // records the decoder rejected
+}
+
+// Open loads and attaches every program. The returned Capture must be closed.
+func Open(cfg Config) (*Capture, error) {
+	if _, err := EnsureTracefs(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("lift the memlock limit for BPF maps: %w", err)
+	}
+	spec, err := bpf.Spec()
+	if err != nil {
+		return nil, fmt.Errorf("read the compiled BPF programs: %w", err)
+	}
+	if cfg.RingBufferBytes == 0 {
+		cfg.RingBufferBytes = 16 << 20
+	}
+	if n := cfg.RingBufferBytes; n < os.Getpagesize() || n&(n-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", n, os.Getpagesize())
+	}
+	spec.Maps["mcps_events"].MaxEntries = uint32(cfg.RingBufferBytes)
+	if err := spec.Variables[bpf.VarSelfTgid].Set(uint32(os.Getpid())); err != nil {
+		return nil, fmt.Errorf("set self tgid: %w", err)
+	}
+	filter := uint8(0)
+	if cfg.Filter {
+		filter = 1
+	}
+	if err := spec.Variables[bpf.VarFilterOn].Set(filter); err != nil {
+		return nil, fmt.Errorf("set filter: %w", err)
+	}
+
+	c := &Capture{}
+	c.coll, err = ebpf.NewCollection(spec)
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("the kernel's verifier refused mcpscope's programs: %+v", verr)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	if err := c.coll.Assign(&c.maps); err != nil {
+		c.coll.Close()
+		return nil, fmt.Errorf("find BPF maps: %w", err)
+	}
+	if err := c.maps.CopyProgs.Update(uint32(0), c.coll.Programs["mcps_copy_more"], ebpf.UpdateAny); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("install the copy continuation: %w", err)
+	}
+	if err := c.attach(spec); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.reader, err = ringbuf.NewReader(c.maps.Events)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open the ring buffer: %w", err)
+	}
+	q := cfg.QueueLen
+	if q <= 0 {
+		q = 4096
+	}
+	c.events = make(chan *Event, q)
+	c.free = make(chan *Event, q+16)
+	return c, nil
+}
+
+// attach links every program to the hook its ELF section names.
+func (c *Capture) attach(spec *ebpf.CollectionSpec) error {
+	for name, ps := range spec.Programs {
+		prog := c.coll.Programs[name]
+		section := ps.SectionName
+		var (
+			l   link.Link
+			err error
+		)
+		switch {
+		case strings.HasPrefix(section, "tracepoint/"):
+			group, tp, ok := strings.Cut(strings.TrimPrefix(section, "tracepoint/"), "/")
+			if !ok {
+				return fmt.Errorf("program %s: malformed section %q", name, section)
+			}
+			l, err = link.Tracepoint(group, tp, prog, nil)
+		case strings.HasPrefix(section, "tp_btf/"):
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		case section == "tracepoint":
+			continue // entered by tail call only
+		default:
+			return fmt.Errorf("program %s: no attach rule for section %q", name, section)
+		}
+		if err != nil {
+			return fmt.Errorf("attach %s to %s: %w", name, section, err)
+		}
+		c.links = append(c.links, l)
+	}
+	return nil
+}
+
+// Run reads the ring buffer until ctx is done, then drains what the kernel had already delivered, closes the channel
+// returned by Events and returns. It blocks when the next stage is slow (the kernel then counts what it cannot
+// deliver); it never drops a record itself.
+func (c *Capture) Run(ctx context.Context) error {
+	defer close(c.events)
+	// A short deadline on each read lets the loop notice ctx; once ctx is done, the first deadline that passes means
+	// every record already in the ring has been read: that is the drain. (Reader.Flush from another goroutine is
+	// not used: ReadInto holds the reader's lock while it waits.)
+	var rec ringbuf.Record
+	for {
+		c.reader.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		err := c.reader.ReadInto(&rec)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if ctx.Err() != nil {
+					return nil
+				}
+				continue
+			}
+			if errors.Is(err, ringbuf.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("read the ring buffer: %w", err)
+		}
+		e := c.get(len(rec.RawSample))
+		e.buf = append(e.buf[:0], rec.RawSample...)
+		if err := decode(e.buf, e); err != nil {
+			c.malformed.Add(1)
+			c.Release(e)
+			continue
+		}
+		c.events <- e
+	}
+}
+
+// Events delivers records in ring-buffer order. Hand each back with Release once done with its Data.
+func (c *Capture) Events() <-chan *Event { return c.events }
+
+// Release returns an event's buffer for reuse.
+func (c *Capture) Release(e *Event) {
+	if cap(e.buf) > 1<<16 {
+		e.buf = nil // keep the pool small
+	}
+	select {
+	case c.free <- e:
+	default:
+	}
+}
+
+func (c *Capture) get(n int) *Event {
+	select {
+	case e := <-c.free:
+		if cap(e.buf) < n {
+			e.buf = make([]byte, 0, n)
+		}
+		return e
+	default:
+		return &Event{buf: make([]byte, 0, max(n, 512))}
+	}
+}
+
+// Close detaches every program and frees the maps.
+func (c *Capture) Close() error {
+	var errs []error
+	if c.reader != nil {
+		errs = append(errs, c.reader.Close())
+	}
+	for _, l := range c.links {
+		errs = append(errs, l.Close())
+	}
+	errs = append(errs, c.maps.close())
+	if c.coll != nil {
+		c.coll.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// AddPid traces a process and, from now on, its descendants (filter mode).
+func (c *Capture) AddPid(pid int) error {
+	if err := c.maps.Traced.Update(uint32(pid), uint8(1), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("trace pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// AddComm traces processes that exec with this command name (filter mode). Names longer than 15 bytes are cut, as
+// the kernel cuts them.
+func (c *Capture) AddComm(comm string) error {
+	var key [16]byte
+	copy(key[:15], comm)
+	if err := c.maps.TracedComms.Update(key, uint8(1), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("trace command %q: %w", comm, err)
+	}
+	return nil
+}
+
+// AddCandidate marks a stream that a traced process reads, so writes to it by untraced processes are captured too
+// (used for processes that were already running when the monitor started).
+func (c *Capture) AddCandidate(k stream.Key, reader int) error {
+	st := bpf.Stream{State: bpf.StateCandidate, Reader: uint32(reader)}
+	err := c.maps.Streams.Update(streamKey(k), st, ebpf.UpdateNoExist)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		return fmt.Errorf("watch stream %v: %w", k, err)
+	}
+	return nil
+}
+
+// Quarantine stops copying a stream that carried only junk; it is not classified again until evicted.
+func (c *Capture) Quarantine(k stream.Key) error {
+	if err := c.maps.Quarantine.Update(streamKey(k), uint8(1), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("quarantine stream %v: %w", k, err)
+	}
+	return c.Forget(k)
+}
+
+// Forget drops the kernel's entry for a stream whose writer is gone.
+func (c *Capture) Forget(k stream.Key) error {
+	err := c.maps.Streams.Delete(streamKey(k))
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("forget stream %v: %w", k, err)
+	}
+	return nil
+}
+
+func streamKey(k stream.Key) bpf.StreamKey { return bpf.StreamKey{Ino: k.Ino, Kind: uint32(k.Kind)} }
+
+// captureMaps are the maps user space touches. Assign moves them out of the collection, so Close closes them.
+type captureMaps struct {
+	Events      *ebpf.Map `ebpf:"mcps_events"`
+	Streams     *ebpf.Map `ebpf:"mcps_streams"`
+	Traced      *ebpf.Map `ebpf:"mcps_traced"`
+	TracedComms *ebpf.Map `ebpf:"mcps_traced_comms"`
+	Quarantine  *ebpf.Map `ebpf:"mcps_quarantine"`
+	Stats       *ebpf.Map `ebpf:"mcps_stats"`
+	CopyProgs   *ebpf.Map `ebpf:"mcps_copy_progs"`
+}
+
+func (m *captureMaps) close() error {
+	var errs []error
+	for _, mp := range []*ebpf.Map{m.Events, m.Streams, m.Traced, m.TracedComms, m.Quarantine, m.Stats, m.CopyProgs} {
+		if mp != nil {
+			errs = append(errs, mp.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

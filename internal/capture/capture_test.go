@@ -1,0 +1,269 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// The test binary doubles as the writer and reader processes of these tests (the monitor never captures its own
+// process, so the bytes must come from children).
+const helperEnv = "MCPSCOPE_CAPTURE_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "write-stdout":
+		os.Exit(helperWrite(1))
+	case "socketpair":
+		os.Exit(helperSocketpair())
+	case "read-stdin":
+		os.Exit(helperRead())
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper")
+		os.Exit(2)
+	}
+}
+
+// testMessages are written by the helpers, with several syscalls of the write family.
+func testMessages() [][]byte {
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	return [][]byte{
+		[]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}` + "\n"),
+		[]byte(`{"result":{},"jsonrpc":"2.0","id":1}` + "\n"),
+		[]byte(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + string(big) + `"}}}` + "\n"),
+		[]byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}` + "\n"),
+	}
+}
+
+func helperWrite(fd int) int {
+	msgs := testMessages()
+	// write(2)
+	if err := writeAll(fd, msgs[0]); err != nil {
+		return fail(err)
+	}
+	// writev(2): one message split over three iovecs
+	m := msgs[1]
+	if _, err := unix.Writev(fd, [][]byte{m[:5], m[5:20], m[20:]}); err != nil {
+		return fail(err)
+	}
+	// a 4 MiB message in one write(2) on a blocking fd (more than one program run can copy)
+	if err := writeAll(fd, msgs[2]); err != nil {
+		return fail(err)
+	}
+	if err := writeAll(fd, msgs[3]); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// helperSocketpair writes the messages over a Unix socketpair to a reader child, as Node-based hosts do, using
+// send(2)/sendmsg(2) as well as write(2).
+func helperSocketpair() int {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	child := exec.Command(self)
+	child.Env = append(os.Environ(), helperEnv+"=read-stdin")
+	child.Stdin = os.NewFile(uintptr(fds[1]), "child-end")
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		return fail(err)
+	}
+	unix.Close(fds[1])
+	msgs := testMessages()
+	if err := unix.Sendto(fds[0], msgs[0], 0, nil); err != nil {
+		return fail(err)
+	}
+	m := msgs[1]
+	if _, err := unix.SendmsgBuffers(fds[0], [][]byte{m[:7], m[7:]}, nil, nil, 0); err != nil {
+		return fail(err)
+	}
+	if err := writeAll(fds[0], msgs[2]); err != nil {
+		return fail(err)
+	}
+	if err := writeAll(fds[0], msgs[3]); err != nil {
+		return fail(err)
+	}
+	unix.Close(fds[0])
+	if err := child.Wait(); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func helperRead() int {
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := unix.Read(0, buf)
+		if n <= 0 || err != nil {
+			return 0
+		}
+	}
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, "helper:", err)
+	return 1
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("capture tests load BPF programs and must run as root in CI")
+	}
+	t.Skip("needs root to load BPF programs (CI=true makes this a failure)")
+}
+
+// collected is what the capture saw of one writer process.
+type collected struct {
+	data    map[stream.Key]map[uint64][]byte // offset -> bytes
+	readers map[stream.Key][]int
+	lost    uint64
+}
+
+func runAndCollect(t *testing.T, c *Capture, cmd *exec.Cmd) collected {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	// Everything the helpers wrote is in the ring before they exit; Run drains it after cancel.
+	cancel()
+	got := collected{data: map[stream.Key]map[uint64][]byte{}, readers: map[stream.Key][]int{}}
+	mine := map[int]bool{}
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e, ok := <-c.Events():
+			if !ok {
+				if err := <-runDone; err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			if e.Kind == KindData && strings.HasPrefix(e.CommString(), "capture.test") {
+				mine[e.Pid] = true
+				if got.data[e.Stream] == nil {
+					got.data[e.Stream] = map[uint64][]byte{}
+				}
+				got.data[e.Stream][e.Offset] = append([]byte(nil), e.Data...)
+				got.lost = e.Lost
+			}
+			if e.Kind == KindReader {
+				got.readers[e.Stream] = append(got.readers[e.Stream], e.Pid)
+			}
+			c.Release(e)
+		case <-timeout:
+			t.Fatal("ring buffer did not drain")
+		}
+	}
+}
+
+func concat(chunks map[uint64][]byte) []byte {
+	offs := make([]uint64, 0, len(chunks))
+	for o := range chunks {
+		offs = append(offs, o)
+	}
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	var out []byte
+	for _, o := range offs {
+		if uint64(len(out)) != o {
+			return nil // gap
+		}
+		out = append(out, chunks[o]...)
+	}
+	return out
+}
+
+func TestCaptureStreams(t *testing.T) {
+	requireRoot(t)
+	want := bytes.Join(testMessages(), nil)
+	cases := []struct {
+		name string
+		cmd  func() *exec.Cmd
+		kind uint8
+	}{
+		{"pipe", func() *exec.Cmd {
+			// writer | reader, both children: the pipe is theirs.
+			self, _ := os.Executable()
+			sh := fmt.Sprintf("%s=write-stdout %q | %s=read-stdin %q", helperEnv, self, helperEnv, self)
+			return exec.Command("sh", "-c", sh)
+		}, stream.KindPipe},
+		{"socketpair", func() *exec.Cmd {
+			self, _ := os.Executable()
+			cmd := exec.Command(self) // not /proc/self/exe: the comm would be "exe"
+			cmd.Env = append(os.Environ(), helperEnv+"=socketpair")
+			return cmd
+		}, stream.KindUnix},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Open(Config{RingBufferBytes: 32 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cmd := tc.cmd()
+			cmd.Stderr = os.Stderr
+			got := runAndCollect(t, c, cmd)
+			var matched bool
+			for k, chunks := range got.data {
+				if k.Kind != tc.kind {
+					continue
+				}
+				b := concat(chunks)
+				if !bytes.Equal(b, want) {
+					t.Errorf("stream %v: captured %d bytes, want %d byte-exact (lost %d)", k, len(b), len(want), got.lost)
+					continue
+				}
+				matched = true
+				if len(got.readers[k]) == 0 {
+					t.Errorf("stream %v: no reader reported", k)
+				}
+			}
+			if !matched {
+				t.Fatalf("no %s stream carried the messages; streams: %d", tc.name, len(got.data))
+			}
+			st, err := c.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Undelivered() != 0 {
+				t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
+			}
+		})
+	}
+}

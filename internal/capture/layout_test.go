@@ -1,0 +1,52 @@
+package capture
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/mcpscope/mcpscope/internal/bpf"
+)
+
+// TestHeaderLayout keeps decode's hand-written offsets in step with struct mcps_event_hdr.
+func TestHeaderLayout(t *testing.T) {
+	var h bpf.EventHdr
+	checks := []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"size", unsafe.Sizeof(h), hdrSize},
+		{"kind", unsafe.Offsetof(h.Kind), 0},
+		{"stream_kind", unsafe.Offsetof(h.StreamKind), 1},
+		{"len", unsafe.Offsetof(h.Len), 4},
+		{"tgid", unsafe.Offsetof(h.Tgid), 8},
+		{"tid", unsafe.Offsetof(h.Tid), 12},
+		{"ts", unsafe.Offsetof(h.Ts), 16},
+		{"ino", unsafe.Offsetof(h.Ino), 24},
+		{"gen", unsafe.Offsetof(h.Gen), 32},
+		{"offset", unsafe.Offsetof(h.Offset), 40},
+		{"lost", unsafe.Offsetof(h.Lost), 48},
+		{"comm", unsafe.Offsetof(h.Comm), 56},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: offset %d in the generated type, %d in decode", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestDecodeRejectsShortAndOverlong(t *testing.T) {
+	var e Event
+	if err := decode(make([]byte, 10), &e); err == nil {
+		t.Fatal("short record decoded without error")
+	}
+	raw := make([]byte, hdrSize+4)
+	raw[0] = KindData
+	raw[4] = 9 // announces 9 bytes, carries 4
+	if err := decode(raw, &e); err == nil {
+		t.Fatal("record with overlong length decoded without error")
+	}
+	raw[4] = 4
+	if err := decode(raw, &e); err != nil || len(e.Data) != 4 {
+		t.Fatalf("decode = %v, %d data bytes; want nil, 4", err, len(e.Data))
+	}
+}

@@ -1,0 +1,64 @@
+package capture
+
+import (
+	"fmt"
+
+	"github.com/mcpscope/mcpscope/internal/bpf"
+)
+
+// Stats are the kernel's counters, summed over CPUs, and the reader's own.
+type Stats struct {
+	LostRecords  uint64 // data records the ring buffer had no room for
+	LostBytes    uint64 // their payload bytes
+	FaultBytes   uint64 // payload bytes that could not be read from the writer's memory
+	TooLongBytes uint64 // bytes of single syscalls larger than one copy can reach
+	IovLostBytes uint64 // bytes in iovecs past the vector limit
+	LostEvents   uint64 // reader/close/exit records the ring buffer had no room for
+	Streams      uint64 // streams classified as MCP
+	Malformed    uint64 // records user space could not decode
+}
+
+// Undelivered is every payload byte the kernel saw written to an MCP stream but could not hand over.
+func (s Stats) Undelivered() uint64 {
+	return s.LostBytes + s.FaultBytes + s.TooLongBytes + s.IovLostBytes
+}
+
+// Stats reads the kernel's counters.
+func (c *Capture) Stats() (Stats, error) {
+	var s Stats
+	vals := map[uint32]*uint64{
+		bpf.StatLostRecords:  &s.LostRecords,
+		bpf.StatLostBytes:    &s.LostBytes,
+		bpf.StatFaultBytes:   &s.FaultBytes,
+		bpf.StatTooLongBytes: &s.TooLongBytes,
+		bpf.StatIovLostBytes: &s.IovLostBytes,
+		bpf.StatLostEvents:   &s.LostEvents,
+		bpf.StatStreams:      &s.Streams,
+	}
+	for idx, dst := range vals {
+		var perCPU []uint64
+		if err := c.maps.Stats.Lookup(idx, &perCPU); err != nil {
+			return s, fmt.Errorf("read kernel counter %d: %w", idx, err)
+		}
+		for _, v := range perCPU {
+			*dst += v
+		}
+	}
+	s.Malformed = c.malformed.Load()
+	return s, nil
+}
+
+// Counters returns the counters by the names used in JSONL stats records (docs/jsonl.md).
+func (s Stats) Counters() map[string]uint64 {
+	return map[string]uint64{
+		"kernel_lost_records":      s.LostRecords,
+		"kernel_lost_bytes":        s.LostBytes,
+		"kernel_fault_bytes":       s.FaultBytes,
+		"kernel_too_long_bytes":    s.TooLongBytes,
+		"kernel_iov_lost_bytes":    s.IovLostBytes,
+		"kernel_lost_events":       s.LostEvents,
+		"kernel_streams":           s.Streams,
+		"malformed_records":        s.Malformed,
+		"kernel_undelivered_bytes": s.Undelivered(),
+	}
+}

@@ -1,0 +1,411 @@
+// Package monitor runs the stages after capture, in one goroutine: kernel records → stream reassembly → MCP parsing
+// and correlation → sinks. Keeping them on one goroutine keeps records in capture order, which correlation needs (a
+// response must never be handled before its request).
+//
+// It also owns what joins the stages: which process reads each stream (reported by the kernel when a process first
+// reads it, or found in /proc when it has not read since capture began), stdio session identity (the pair of
+// processes), junk accounting and quarantine of streams that carry no JSON-RPC, and freeing state when a process
+// exits.
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/mcp"
+	"github.com/mcpscope/mcpscope/internal/output"
+	"github.com/mcpscope/mcpscope/internal/procfs"
+	"github.com/mcpscope/mcpscope/internal/record"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// Source is what the monitor needs of the capture stage; *capture.Capture implements it, tests feed recorded
+// events.
+type Source interface {
+	Events() <-chan *capture.Event
+	Release(*capture.Event)
+}
+
+// Controller lets the monitor tell the kernel programs about streams; *capture.Capture implements it. Nil disables it.
+type Controller interface {
+	Quarantine(stream.Key) error
+	Forget(stream.Key) error
+}
+
+// Options configure a Monitor.
+type Options struct {
+	Sink       output.Sink
+	Controller Controller
+	Proc       procfs.FS
+	Log        io.Writer // human log (stderr)
+	// ReaderWait is how long a message waits for the kernel to name its reader before /proc is asked (default 200 ms).
+	ReaderWait time.Duration
+	// QuarantineAfter is how many junk lines a stream may carry, with no valid JSON-RPC message, before the kernel
+	// stops copying it (default 32).
+	QuarantineAfter int
+	// ClockOffset converts CLOCK_MONOTONIC nanoseconds (kernel timestamps) to Unix nanoseconds.
+	ClockOffset int64
+	Stream      stream.Config
+	Limits      mcp.Limits
+	// KernelStats, when set, adds the kernel's counters to the stats record written at the end.
+	KernelStats func() map[string]uint64
+}
+
+// Monitor is the pipeline after capture. Not safe for concurrent use: Run owns it.
+type Monitor struct {
+	opts    Options
+	reasm   *stream.Reassembler
+	corr    *mcp.Correlator
+	streams map[stream.Key]*streamInfo
+	comms   map[int]string // comm by pid, from kernel records
+	queue   []pending      // frames waiting, in order, for their reader to be known
+	counts  Counts
+	err     error // first sink error
+	now     uint64
+}
+
+// Counts are the monitor's own counters.
+type Counts struct {
+	Messages        uint64 // records written
+	Frames          uint64 // lines seen
+	JunkLines       uint64 // lines that are not JSON-RPC, skipped
+	JunkBytes       uint64
+	Truncated       uint64 // messages marked truncated
+	Quarantined     uint64 // streams set aside for carrying only junk
+	ReaderFromProc  uint64 // readers found in /proc
+	ReaderUnknown   uint64 // messages written with no reader found
+	QueueHighWater  uint64
+	ProcessesExited uint64
+}
+
+type streamInfo struct {
+	reader     record.Endpoint
+	writer     int
+	valid      uint64 // JSON-RPC messages seen
+	junk       uint64 // junk lines seen
+	procLooked bool   // /proc was asked for the reader
+}
+
+type pending struct {
+	frame stream.Frame
+	since uint64
+}
+
+// New builds a Monitor.
+func New(opts Options) *Monitor {
+	if opts.ReaderWait == 0 {
+		opts.ReaderWait = 200 * time.Millisecond
+	}
+	if opts.QuarantineAfter == 0 {
+		opts.QuarantineAfter = 32
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	m := &Monitor{
+		opts:    opts,
+		corr:    mcp.NewCorrelator(opts.Limits),
+		streams: map[stream.Key]*streamInfo{},
+		comms:   map[int]string{},
+	}
+	m.reasm = stream.New(opts.Stream, m.onFrame)
+	return m
+}
+
+// Run consumes events until the source's channel closes, then flushes everything. It returns the first sink error.
+func (m *Monitor) Run(ctx context.Context, src Source) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	events := src.Events()
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				m.finish()
+				return m.err
+			}
+			m.handle(e)
+			src.Release(e)
+			// Drain what is already there before flushing the sinks, so a flood makes few write syscalls.
+			for drained := false; !drained; {
+				select {
+				case e, ok := <-events:
+					if !ok {
+						m.finish()
+						return m.err
+					}
+					m.handle(e)
+					src.Release(e)
+				default:
+					drained = true
+				}
+			}
+			m.flushSinks()
+		case <-tick.C:
+			m.tick(monotonicNow())
+		}
+	}
+}
+
+// Handle processes one event; exported for tests that feed recorded events.
+func (m *Monitor) Handle(e *capture.Event) { m.handle(e) }
+
+func (m *Monitor) handle(e *capture.Event) {
+	if e.Time > m.now {
+		m.now = e.Time
+	}
+	comm := e.CommString()
+	if comm != "" {
+		m.comms[e.Pid] = comm
+	}
+	switch e.Kind {
+	case capture.KindData:
+		info := m.stream(e.Stream)
+		info.writer = e.Pid
+		m.reasm.Push(stream.Chunk{
+			Key: e.Stream, Gen: e.Gen, Offset: e.Offset, Data: e.Data, LostTotal: e.Lost, Time: e.Time,
+			Writer: stream.Writer{Pid: e.Pid, Tid: e.Tid, Comm: comm},
+		})
+	case capture.KindReader:
+		info := m.stream(e.Stream)
+		info.reader = record.Endpoint{Pid: e.Pid, Comm: comm}
+		m.release(false)
+	case capture.KindClose:
+		// The writer may hold other copies of the fd; the stream ends for good when the writer exits.
+	case capture.KindExit:
+		m.processExited(e.Pid)
+	}
+}
+
+func (m *Monitor) stream(k stream.Key) *streamInfo {
+	info := m.streams[k]
+	if info == nil {
+		info = &streamInfo{}
+		m.streams[k] = info
+	}
+	return info
+}
+
+// onFrame receives each message from reassembly. Frames wait in order while the head's reader is unknown, so that
+// a response is never handled before the request it answers.
+func (m *Monitor) onFrame(f stream.Frame) {
+	m.counts.Frames++
+	info := m.stream(f.Key)
+	if len(m.queue) == 0 && info.reader.Pid != 0 {
+		m.process(f, info)
+		return
+	}
+	f.Data = append([]byte(nil), f.Data...) // the reassembler reuses its buffer
+	m.queue = append(m.queue, pending{frame: f, since: m.now})
+	if n := uint64(len(m.queue)); n > m.counts.QueueHighWater {
+		m.counts.QueueHighWater = n
+	}
+}
+
+// release hands queued frames on while their readers are known; with force, or once the head has waited
+// ReaderWait, /proc is asked and the frame goes on with whatever reader it names (possibly none).
+func (m *Monitor) release(force bool) {
+	for len(m.queue) > 0 {
+		p := &m.queue[0]
+		info := m.stream(p.frame.Key)
+		if info.reader.Pid == 0 {
+			waited := time.Duration(m.now-p.since) >= m.opts.ReaderWait
+			if !force && !waited {
+				return
+			}
+			m.readerFromProc(p.frame.Key, info)
+			if info.reader.Pid == 0 {
+				m.counts.ReaderUnknown++
+			}
+		}
+		f := p.frame
+		m.queue[0] = pending{}
+		m.queue = m.queue[1:]
+		m.process(f, info)
+	}
+	m.queue = nil
+}
+
+func (m *Monitor) readerFromProc(k stream.Key, info *streamInfo) {
+	if info.procLooked {
+		return
+	}
+	info.procLooked = true
+	kind := "pipe"
+	if k.Kind == stream.KindUnix {
+		kind = "socket"
+	}
+	for _, pid := range m.opts.Proc.Holders(kind, k.Ino) {
+		if pid == info.writer && kind == "pipe" {
+			continue
+		}
+		info.reader = record.Endpoint{Pid: pid, Comm: m.comm(pid)}
+		m.counts.ReaderFromProc++
+		return
+	}
+}
+
+func (m *Monitor) comm(pid int) string {
+	if c, ok := m.comms[pid]; ok {
+		return c
+	}
+	c := m.opts.Proc.Comm(pid)
+	m.comms[pid] = c
+	return c
+}
+
+// process turns one frame into records.
+func (m *Monitor) process(f stream.Frame, info *streamInfo) {
+	from := record.Endpoint{Pid: f.Writer.Pid, Comm: f.Writer.Comm}
+	session := sessionID(from.Pid, info.reader.Pid)
+	ts := time.Unix(0, int64(f.End)+m.opts.ClockOffset).UTC()
+	if f.Truncated || f.Oversize {
+		m.counts.Truncated++
+		rec := record.Message{
+			Kind: record.KindMessage, Time: ts, Transport: record.TransportStdio, Session: session,
+			From: from, To: info.reader, Size: f.Size, Truncated: true, LostBytes: int64(f.LostBytes),
+		}
+		if msgs, err := mcp.Parse(f.Data); err == nil && !f.Oversize {
+			// Lost bytes can leave a line that still parses (the loss fell on a boundary); keep what it says.
+			for i := range msgs {
+				r := rec
+				m.corr.Annotate(session, from.Pid, &msgs[i], ts, &r)
+				r.Truncated, r.LostBytes = true, int64(f.LostBytes)
+				m.write(&r)
+			}
+			return
+		}
+		m.write(&rec)
+		return
+	}
+	msgs, err := mcp.Parse(f.Data)
+	if err != nil {
+		m.junk(f, info)
+		return
+	}
+	info.valid++
+	for i := range msgs {
+		rec := record.Message{
+			Kind: record.KindMessage, Time: ts, Transport: record.TransportStdio, Session: session,
+			From: from, To: info.reader, Size: len(msgs[i].Raw),
+		}
+		m.corr.Annotate(session, from.Pid, &msgs[i], ts, &rec)
+		m.write(&rec)
+	}
+}
+
+func (m *Monitor) junk(f stream.Frame, info *streamInfo) {
+	m.counts.JunkLines++
+	m.counts.JunkBytes += uint64(f.Size)
+	info.junk++
+	if info.valid == 0 && info.junk == uint64(m.opts.QuarantineAfter) && m.opts.Controller != nil {
+		if err := m.opts.Controller.Quarantine(f.Key); err != nil {
+			fmt.Fprintf(m.opts.Log, "mcpscope: %v\n", err)
+			return
+		}
+		m.counts.Quarantined++
+	}
+}
+
+func (m *Monitor) write(rec *record.Message) {
+	m.counts.Messages++
+	if err := m.opts.Sink.WriteMessage(rec); err != nil && m.err == nil {
+		m.err = fmt.Errorf("write a record: %w", err)
+	}
+}
+
+func (m *Monitor) flushSinks() {
+	if err := output.Flush(m.opts.Sink); err != nil && m.err == nil {
+		m.err = fmt.Errorf("flush output: %w", err)
+	}
+}
+
+// processExited frees what a process leaves behind: streams it wrote (their partial line is flushed as incomplete)
+// and the sessions it took part in.
+func (m *Monitor) processExited(pid int) {
+	m.counts.ProcessesExited++
+	m.release(true) // frames already queued keep their order before the flush below
+	for k, info := range m.streams {
+		switch {
+		case info.writer == pid:
+			m.reasm.Close(k)
+			m.release(true)
+			if m.opts.Controller != nil {
+				_ = m.opts.Controller.Forget(k)
+			}
+			m.corr.EndSession(sessionID(pid, info.reader.Pid))
+			delete(m.streams, k)
+		case info.reader.Pid == pid:
+			m.corr.EndSession(sessionID(info.writer, pid))
+			info.reader = record.Endpoint{}
+			info.procLooked = false
+		}
+	}
+	delete(m.comms, pid)
+}
+
+func (m *Monitor) tick(now uint64) {
+	if now > m.now {
+		m.now = now
+	}
+	m.reasm.Flush(m.now)
+	m.release(false)
+	m.flushSinks()
+}
+
+// finish flushes every queue at shutdown and writes a final stats record. Partial lines stay unreported: their
+// writers are alive and nothing was lost; the stream stats count them.
+func (m *Monitor) finish() {
+	m.release(true)
+	st := record.Stats{Kind: record.KindStats, Time: time.Now().UTC(), Counters: m.Counters()}
+	if err := m.opts.Sink.WriteStats(&st); err != nil && m.err == nil {
+		m.err = fmt.Errorf("write stats: %w", err)
+	}
+	if err := m.opts.Sink.Close(); err != nil && m.err == nil {
+		m.err = fmt.Errorf("close output: %w", err)
+	}
+}
+
+// Counters returns every counter of the pipeline (and of the kernel, with Options.KernelStats) by the names of
+// docs/jsonl.md.
+func (m *Monitor) Counters() map[string]uint64 {
+	c := m.counts
+	out := map[string]uint64{
+		"messages":         c.Messages,
+		"frames":           c.Frames,
+		"junk_lines":       c.JunkLines,
+		"junk_bytes":       c.JunkBytes,
+		"truncated":        c.Truncated,
+		"quarantined":      c.Quarantined,
+		"reader_from_proc": c.ReaderFromProc,
+		"reader_unknown":   c.ReaderUnknown,
+		"processes_exited": c.ProcessesExited,
+		"queue_high_water": c.QueueHighWater,
+	}
+	if m.opts.KernelStats != nil {
+		for k, v := range m.opts.KernelStats() {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Counts returns the monitor's counters.
+func (m *Monitor) Counts() Counts { return m.counts }
+
+// StreamStats returns the reassembler's counters.
+func (m *Monitor) StreamStats() stream.Stats { return m.reasm.Stats() }
+
+// CorrelatorStats returns the correlator's counters.
+func (m *Monitor) CorrelatorStats() mcp.Stats { return m.corr.Stats() }
+
+// sessionID names a stdio session by its two processes, lower pid first, so both directions share it.
+func sessionID(a, b int) string {
+	if b != 0 && b < a {
+		a, b = b, a
+	}
+	return fmt.Sprintf("stdio:%d-%d", a, b)
+}

@@ -1,0 +1,294 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpscope/mcpscope/internal/record"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+var t0 = time.Date(2026, 11, 22, 7, 18, 12, 123456789, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
+var (
+	node   = record.Endpoint{Pid: 4242, Comm: "node"}
+	server = record.Endpoint{Pid: 4250, Comm: "server-everything"}
+)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// fixture is a capture exercising every column and marker.
+func fixture() []any {
+	mib := 1 << 20
+	return []any{
+		&record.Message{Time: at(0), Type: record.TypeRequest, ID: json.RawMessage(`1`), Method: "initialize", From: node, To: server, Size: 212,
+			Message: json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"inspector","version":"2.12.0"}}}`)},
+		&record.Message{Time: at(4 * time.Millisecond), Type: record.TypeResponse, ID: json.RawMessage(`1`), Method: "initialize", From: server, To: node, Size: 380, LatencyMs: ptr(4.21)},
+		&record.Message{Time: at(5 * time.Millisecond), Type: record.TypeNotification, Method: "notifications/initialized", From: node, To: server, Size: 54},
+		// A 1 MiB tools/call and its response.
+		&record.Message{Time: at(10 * time.Millisecond), Type: record.TypeRequest, ID: json.RawMessage(`3`), Method: "tools/call", Tool: "echo", From: node, To: server, Size: mib,
+			ProgressToken: json.RawMessage(`"p3"`)},
+		&record.Message{Time: at(16500 * time.Microsecond), Type: record.TypeNotification, Method: "notifications/progress", From: server, To: node, Size: 97, ProgressToken: json.RawMessage(`"p3"`), RelatedID: json.RawMessage(`3`)},
+		&record.Message{Time: at(16501 * time.Microsecond), Type: record.TypeNotification, Method: "notifications/progress", From: server, To: node, Size: 97, ProgressToken: json.RawMessage(`"orphan"`)},
+		&record.Message{Time: at(16502 * time.Microsecond), Type: record.TypeResponse, ID: json.RawMessage(`3`), Method: "tools/call", Tool: "echo", From: server, To: node, Size: mib + 30, LatencyMs: ptr(6.5), IsError: ptr(false)},
+		// Errors.
+		&record.Message{Time: at(20 * time.Millisecond), Type: record.TypeResponse, ID: json.RawMessage(`9`), Method: "tools/call", Tool: "nope", From: server, To: node, Size: 89, LatencyMs: ptr(0.42),
+			Error: &record.RPCError{Code: -32602, Message: "Unknown tool: nope"}},
+		&record.Message{Time: at(21 * time.Millisecond), Type: record.TypeResponse, ID: json.RawMessage(`10`), Method: "tools/call", Tool: "fail", From: server, To: node, Size: 141, LatencyMs: ptr(130.0), IsError: ptr(true)},
+		&record.Message{Time: at(22 * time.Millisecond), Type: record.TypeResponse, ID: json.RawMessage(`"req-77"`), From: server, To: node, Size: 70,
+			Error: &record.RPCError{Code: -32601, Message: "Method not found"}},
+		// Cancellation and a late response.
+		&record.Message{Time: at(time.Second), Type: record.TypeNotification, Method: "notifications/cancelled", From: node, To: server, Size: 81, RelatedID: json.RawMessage(`7`)},
+		&record.Message{Time: at(3350 * time.Millisecond), Type: record.TypeResponse, ID: json.RawMessage(`7`), Method: "tools/call", Tool: "trigger-long-running-operation", From: server, To: node, Size: 160, LatencyMs: ptr(2350.0), Late: true},
+		// Lost bytes, with and without a count; no reader seen.
+		&record.Message{Time: at(4 * time.Second), Type: record.TypeResponse, ID: json.RawMessage(`11`), Method: "resources/read", Resource: "file:///var/log/big.log", From: server, To: node, Size: 200000, LatencyMs: ptr(75000.0), Truncated: true, LostBytes: 4096},
+		&record.Message{Time: at(5 * time.Second), Type: "", From: server, To: record.Endpoint{}, Size: 65536, Truncated: true},
+		// Method kinds, batches, modern-era retries and results.
+		&record.Message{Time: at(6 * time.Second), Type: record.TypeRequest, ID: json.RawMessage(`12`), Method: "frobnicate/now", MethodKind: "unknown", From: node, To: server, Size: 60},
+		&record.Message{Time: at(6*time.Second + time.Millisecond), Type: record.TypeRequest, ID: json.RawMessage(`13`), Method: "skills/list", MethodKind: "extension", From: node, To: server, Size: 58},
+		&record.Message{Time: at(7 * time.Second), Type: record.TypeRequest, ID: json.RawMessage(`14`), Method: "ping", From: node, To: server, Size: 44, Batch: &record.Batch{Index: 0, Count: 2, Size: 90}},
+		&record.Message{Time: at(7 * time.Second), Type: record.TypeRequest, ID: json.RawMessage(`15`), Method: "prompts/get", Prompt: "simple_prompt", From: node, To: server, Size: 44, Batch: &record.Batch{Index: 1, Count: 2, Size: 90}},
+		&record.Message{Time: at(8 * time.Second), Type: record.TypeResponse, ID: json.RawMessage(`16`), Method: "tools/call", Tool: "confirm", From: server, To: node, Size: 300, LatencyMs: ptr(3.0), ResultType: "input_required"},
+		&record.Message{Time: at(9 * time.Second), Type: record.TypeRequest, ID: json.RawMessage(`17`), Method: "tools/call", Tool: "confirm", From: node, To: server, Size: 350, RetryOf: json.RawMessage(`16`)},
+		&record.Message{Time: at(9*time.Second + 900*time.Millisecond), Type: record.TypeResponse, ID: json.RawMessage(`17`), Method: "tools/call", Tool: "confirm", From: server, To: node, Size: 120, LatencyMs: ptr(1900.0), ResultType: "complete"},
+		&record.Stats{Kind: record.KindStats, Time: at(10 * time.Second), Counters: map[string]uint64{"messages": 21, "kernel_lost_bytes": 69632, "junk_lines": 1}},
+		// Hostile strings: terminal escapes, bidi overrides, invalid UTF-8, long names, and a pretty-printed message.
+		&record.Message{Time: at(11 * time.Second), Type: record.TypeRequest, ID: json.RawMessage(`"\u001b[2J"`), Method: "tools/call",
+			Tool: "evil\x1b]0;pwned\x07\u202etxt.exe\xff", From: record.Endpoint{Pid: 666, Comm: "bad\ncomm"}, To: server, Size: 123,
+			Message: json.RawMessage("{\n  \"jsonrpc\": \"2.0\",\n\t\"id\": \"\\u001b[2J\",\n  \"method\": \"tools/call\",\n  \"params\": {\"name\": \"évil\", \"arguments\": {\"text\": \"" + strings.Repeat("x", 100) + "\"}}\n}")},
+		&record.Message{Time: at(12 * time.Second), Type: record.TypeResponse, ID: json.RawMessage(`18`), Method: "resources/read",
+			Resource: "ui://widgets/" + strings.Repeat("a-very-long-segment/", 4) + "end", From: server, To: node, Size: 5 << 30, LatencyMs: ptr(312000.0),
+			Error: &record.RPCError{Code: -32002, Message: "Resource not found: ui://widgets/\x1b[31mred\nline two and a much longer tail to be cut"}},
+	}
+}
+
+func render(t *testing.T, opts Options) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	opts.Location = time.UTC
+	w := New(&buf, opts)
+	for _, r := range fixture() {
+		var err error
+		switch r := r.(type) {
+		case *record.Message:
+			err = w.WriteMessage(r)
+		case *record.Stats:
+			err = w.WriteStats(r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"plain", Options{}},
+		{"color", Options{Color: true}},
+		{"verbose", Options{Verbose: true, MaxJSON: 120}},
+		{"narrow", Options{Width: 12}},
+		{"unlimited", Options{Width: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := render(t, tc.opts)
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("output differs from %s (run go test -update and review the diff):\n%s", path, got)
+			}
+			checkSafe(t, got, tc.opts.Color)
+		})
+	}
+}
+
+// checkSafe checks that out has no control characters but newlines and, with colour, SGR sequences, and no
+// trailing spaces.
+func checkSafe(t *testing.T, out []byte, color bool) {
+	t.Helper()
+	for i, l := range strings.Split(string(out), "\n") {
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("line %d has trailing spaces: %q", i+1, l)
+		}
+		for j := 0; j < len(l); j++ {
+			c := l[j]
+			if c == 0x1b && color && j+1 < len(l) && l[j+1] == '[' {
+				k := strings.IndexByte(l[j:], 'm')
+				if k < 0 || strings.Trim(l[j+2:j+k], "0123456789;") != "" {
+					t.Errorf("line %d: not an SGR sequence at %d: %q", i+1, j, l)
+				}
+				j += k
+				continue
+			}
+			if c < 0x20 || c == 0x7f {
+				t.Errorf("line %d: control character %#x: %q", i+1, c, l)
+			}
+		}
+		if strings.ContainsRune(l, '\u202e') || !utf8Valid(l) {
+			t.Errorf("line %d: bidi override or invalid UTF-8: %q", i+1, l)
+		}
+	}
+}
+
+func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\ufffd") == s }
+
+func TestStatsOnlyVerbose(t *testing.T) {
+	s := &record.Stats{Kind: record.KindStats, Time: t0, Counters: map[string]uint64{"messages": 1}}
+	var buf bytes.Buffer
+	w := New(&buf, Options{Location: time.UTC})
+	if err := w.WriteStats(s); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if buf.Len() != 0 {
+		t.Errorf("stats printed without Verbose: %q", buf.String())
+	}
+	buf.Reset()
+	w = New(&buf, Options{Location: time.UTC, Verbose: true})
+	w.WriteStats(s)
+	w.Close()
+	if want := "# stats 07:18:12.123456  messages=1\n"; buf.String() != want {
+		t.Errorf("got %q, want %q", buf.String(), want)
+	}
+}
+
+func TestLocalTime(t *testing.T) {
+	var buf bytes.Buffer
+	w := New(&buf, Options{Location: time.FixedZone("", 2*3600)})
+	w.WriteMessage(&record.Message{Time: t0, Type: record.TypeRequest, From: node, To: server})
+	w.Close()
+	if !strings.HasPrefix(buf.String(), "09:18:12.123456  node[4242] → server-everything[4250]  request") {
+		t.Errorf("got %q", buf.String())
+	}
+}
+
+type failingWriter struct{ err error }
+
+func (f failingWriter) Write(p []byte) (int, error) { return 0, f.err }
+
+func TestErrors(t *testing.T) {
+	w := New(failingWriter{syscall.EPIPE}, Options{Verbose: true})
+	m := &record.Message{Time: t0, Type: record.TypeRequest, From: node, To: server}
+	if err := w.WriteMessage(m); err != nil {
+		t.Fatalf("buffered write failed early: %v", err)
+	}
+	err := w.Flush()
+	if !errors.Is(err, syscall.EPIPE) || !strings.HasPrefix(err.Error(), "console: write: ") {
+		t.Fatalf("Flush: got %v, want a wrapped EPIPE", err)
+	}
+	for _, err := range []error{w.WriteMessage(m), w.Flush(), w.Close()} {
+		if !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("got %v, want EPIPE", err)
+		}
+	}
+	for _, err := range []error{w.WriteMessage(m), w.WriteStats(&record.Stats{}), w.Flush(), w.Close()} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("after Close: got %v, want ErrClosed", err)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"echo", 40, "echo"},
+		{"", 40, ""},
+		{"héllo 😀", 40, "héllo 😀"},
+		{"a\x1b[31mb", 40, `a\x1b[31mb`},
+		{"tab\tnl\ncr\rdel\x7f", -1, `tab\x09nl\x0acr\x0ddel\x7f`},
+		{"c1\u0085\u009b", -1, `c1\u0085\u009b`},
+		{"bidi\u202eevil\u2066\u200f", -1, `bidi\u202eevil\u2066\u200f`},
+		{"bad\xff\xc3", -1, `bad\xff\xc3`},
+		{"abcdefghij", 10, "abcdefghij"},
+		{"abcdefghijk", 10, "abcdefghi…"},
+		{"ééééééééééé", 10, "ééééééééé…"},
+		{"abcdefg\x1bhij", 10, "abcdefg…"}, // an escape is not split
+		{"abc", 1, "…"},
+		{strings.Repeat("x", 1000), -1, strings.Repeat("x", 1000)},
+	} {
+		if got := escape(tc.in, tc.max); got != tc.want {
+			t.Errorf("escape(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
+
+func TestUnits(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {1 << 20, "1.0 MiB"}, {16<<20 + 1, "16.0 MiB"}, {5 << 30, "5.0 GiB"}, {3 << 40, "3.0 TiB"}} {
+		if got := string(appendSize(nil, tc.n)); got != tc.want {
+			t.Errorf("appendSize(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		ms   float64
+		want string
+	}{{0, "0 µs"}, {0.42, "420 µs"}, {0.9994, "999 µs"}, {0.9996, "1.0 ms"}, {6.5, "6.5 ms"}, {99.94, "99.9 ms"}, {99.96, "100 ms"},
+		{130, "130 ms"}, {999.4, "999 ms"}, {999.6, "1.00 s"}, {2350, "2.35 s"}, {75000, "75.0 s"}, {312000, "312 s"}} {
+		if got := string(appendLatency(nil, tc.ms)); got != tc.want {
+			t.Errorf("appendLatency(%v) = %q, want %q", tc.ms, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkWriteMessage(b *testing.B) {
+	var msgs []*record.Message
+	for _, r := range fixture() {
+		if m, ok := r.(*record.Message); ok {
+			msgs = append(msgs, m)
+		}
+	}
+	for _, opts := range []struct {
+		name string
+		o    Options
+	}{{"plain", Options{}}, {"color", Options{Color: true}}, {"verbose", Options{Verbose: true}}} {
+		b.Run(opts.name, func(b *testing.B) {
+			var n int64
+			w := New(&countWriter{&n}, opts.o)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := w.WriteMessage(msgs[i%len(msgs)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			w.Close()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(n)/float64(b.N), "B/record")
+		})
+	}
+}
+
+type countWriter struct{ n *int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }

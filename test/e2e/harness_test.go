@@ -1,0 +1,187 @@
+// Package e2e runs the real mcpscope binary, as a user would, against real MCP peers (server-everything and the
+// Inspector CLI from npm, clients and servers on the official go-sdk) and asserts the exact records it writes.
+//
+// The tests need root (they load BPF programs). Outside CI they skip without it; with CI=true they fail.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpscope/mcpscope/internal/record"
+)
+
+// paths of what TestMain builds and finds.
+type env struct {
+	mcpscope         string // the binary under test
+	gopeer           string // test/peers/gopeer
+	repo             string
+	serverEverything []string // command that starts server-everything over stdio
+	inspector        []string // command that runs the Inspector CLI
+}
+
+var testEnv env
+
+func TestMain(m *testing.M) {
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e setup: %v\n", err)
+		os.Exit(1)
+	}
+	if code >= 0 {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func setup() (int, error) {
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Join(filepath.Dir(file), "..", "..")
+	dir, err := os.MkdirTemp("", "mcpscope-e2e-")
+	if err != nil {
+		return 0, err
+	}
+	testEnv.repo = repo
+	testEnv.mcpscope = filepath.Join(dir, "mcpscope")
+	testEnv.gopeer = filepath.Join(dir, "gopeer")
+	for bin, pkg := range map[string]string{testEnv.mcpscope: "./cmd/mcpscope", testEnv.gopeer: "./test/peers/gopeer"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	nodeModules := filepath.Join(repo, "test", "node", "node_modules")
+	testEnv.serverEverything = []string{"node", filepath.Join(nodeModules, "@modelcontextprotocol", "server-everything", "dist", "index.js"), "stdio"}
+	testEnv.inspector = []string{"node", filepath.Join(nodeModules, "@modelcontextprotocol", "inspector", "clients", "launcher", "build", "index.js")}
+	return -1, nil
+}
+
+// requireBPF skips (or, in CI, fails) a test that needs to load BPF programs.
+func requireBPF(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("end-to-end tests load BPF programs and must run as root in CI")
+	}
+	t.Skip("needs root to load BPF programs (CI=true makes this a failure)")
+}
+
+// requireNode fails when the npm peers are missing: `make test` installs them.
+func requireNode(t *testing.T) {
+	t.Helper()
+	for _, p := range []string{testEnv.serverEverything[1], testEnv.inspector[1]} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("npm test peer missing (%v): run `make test-deps`", err)
+		}
+	}
+}
+
+// watchResult is one run of `mcpscope watch -o FILE -- COMMAND`.
+type watchResult struct {
+	records  []record.Message
+	stats    []record.Stats
+	raw      [][]byte // the JSONL lines of the message records
+	stderr   string
+	exitCode int
+}
+
+// watch runs COMMAND under `mcpscope watch -o FILE [extra flags] -- COMMAND` and returns what it wrote.
+func watch(t *testing.T, timeout time.Duration, flags []string, command ...string) watchResult {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := append([]string{"watch", "-o", out}, flags...)
+	args = append(append(args, "--"), command...)
+	cmd := exec.CommandContext(ctx, testEnv.mcpscope, args...)
+	cmd.Dir = testEnv.repo
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	err := cmd.Run()
+	res := watchResult{stderr: stderr.String()}
+	if ctx.Err() != nil {
+		t.Fatalf("mcpscope did not finish within %v; stderr:\n%s", timeout, res.stderr)
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.exitCode = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run mcpscope: %v", err)
+	}
+	res.records, res.stats, res.raw = readJSONL(t, out)
+	return res
+}
+
+func readJSONL(t *testing.T, path string) ([]record.Message, []record.Stats, [][]byte) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("open JSONL output: %v", err)
+	}
+	defer f.Close()
+	var msgs []record.Message
+	var stats []record.Stats
+	var raw [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		var kind struct{ Kind string }
+		if err := json.Unmarshal(line, &kind); err != nil {
+			t.Fatalf("JSONL line is not JSON: %v: %.200s", err, line)
+		}
+		switch kind.Kind {
+		case record.KindMessage:
+			var m record.Message
+			if err := json.Unmarshal(line, &m); err != nil {
+				t.Fatalf("decode message record: %v", err)
+			}
+			msgs = append(msgs, m)
+			raw = append(raw, append([]byte(nil), line...))
+		case record.KindStats:
+			var s record.Stats
+			if err := json.Unmarshal(line, &s); err != nil {
+				t.Fatalf("decode stats record: %v", err)
+			}
+			stats = append(stats, s)
+		default:
+			t.Fatalf("unexpected record kind %q", kind.Kind)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read JSONL: %v", err)
+	}
+	return msgs, stats, raw
+}
+
+// summary renders records one per line for failure messages.
+func summary(recs []record.Message) string {
+	var b strings.Builder
+	for i, r := range recs {
+		fmt.Fprintf(&b, "%3d %-13s %-12s %-40s id=%-6s %s[%d]->%s[%d] size=%d tool=%s trunc=%v\n", i, r.Type, r.Direction,
+			r.Method, r.ID, r.From.Comm, r.From.Pid, r.To.Comm, r.To.Pid, r.Size, r.Tool, r.Truncated)
+	}
+	return b.String()
+}
+
+// finalCounters returns the counters of the last stats record.
+func (w watchResult) finalCounters(t *testing.T) map[string]uint64 {
+	t.Helper()
+	if len(w.stats) == 0 {
+		t.Fatalf("no stats record written; stderr:\n%s", w.stderr)
+	}
+	return w.stats[len(w.stats)-1].Counters
+}
