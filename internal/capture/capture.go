@@ -24,7 +24,7 @@ type Config struct {
 	// read. Without it every process on the host is watched.
 	Filter bool
 	// RingBufferBytes is the size of the ring buffer shared by all CPUs: a power of two, at least one page.
-	// Zero means 16 MiB.
+	// Zero means 32 MiB: room for a 16 MiB message written in one syscall while the reader drains.
 	RingBufferBytes int
 	// QueueLen is how many records the reader may hand over before it blocks (default 4096).
 	QueueLen int
@@ -55,7 +55,7 @@ func Open(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("read the compiled BPF programs: %w", err)
 	}
 	if cfg.RingBufferBytes == 0 {
-		cfg.RingBufferBytes = 16 << 20
+		cfg.RingBufferBytes = 32 << 20
 	}
 	if n := cfg.RingBufferBytes; n < os.Getpagesize() || n&(n-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", n, os.Getpagesize())

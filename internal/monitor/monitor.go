@@ -54,6 +54,9 @@ type Options struct {
 	KernelStats func() map[string]uint64
 }
 
+// maxQueued bounds the frames waiting for their reader; past it the head's reader is looked up at once.
+const maxQueued = 1024
+
 // Monitor is the pipeline after capture. Not safe for concurrent use: Run owns it.
 type Monitor struct {
 	opts    Options
@@ -171,6 +174,9 @@ func (m *Monitor) handle(e *capture.Event) {
 		})
 	case capture.KindReader:
 		info := m.stream(e.Stream)
+		if comm == "" { // reported by the writer on the reader's behalf
+			comm = m.comm(e.Pid)
+		}
 		info.reader = record.Endpoint{Pid: e.Pid, Comm: comm}
 		m.release(false)
 	case capture.KindClose:
@@ -202,6 +208,9 @@ func (m *Monitor) onFrame(f stream.Frame) {
 	m.queue = append(m.queue, pending{frame: f, since: m.now})
 	if n := uint64(len(m.queue)); n > m.counts.QueueHighWater {
 		m.counts.QueueHighWater = n
+	}
+	if len(m.queue) >= maxQueued {
+		m.release(true) // bound memory: ask /proc now rather than wait
 	}
 }
 

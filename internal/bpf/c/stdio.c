@@ -111,10 +111,22 @@ static __always_inline int write_enter(__u32 fd, __u64 buf, __u64 len, __u32 iov
 			.gen = bpf_ktime_get_ns(),
 			.state = MCPS_STATE_MCP,
 		};
-		if (st)
-			fresh.reader = st->reader;
+		__u32 candidate_reader = st ? st->reader : 0;
+		fresh.reader = candidate_reader;
 		bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
 		stat_add(MCPS_STAT_STREAMS, 1);
+		if (candidate_reader) {
+			// The traced reader made this stream a candidate, possibly from a read that is still blocked and
+			// will not come back through read_enter: report it now. Its comm is not known here (the current
+			// task is the writer); user space looks it up.
+			struct mcps_event_hdr h;
+			fill_hdr(&h, MCPS_EV_READER, &key);
+			h.tgid = candidate_reader;
+			h.tid = 0;
+			__builtin_memset(h.comm, 0, sizeof(h.comm));
+			h.gen = fresh.gen;
+			emit_small(&h);
+		}
 	}
 	struct mcps_write_args a = {
 		.buf = buf,
