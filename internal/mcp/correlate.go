@@ -692,7 +692,7 @@ func appendIDKey(dst []byte, raw []byte) ([]byte, bool) {
 // (ids beyond 2^53 stay exact); others are read as float64 and written back shortest, as an integer when they are
 // one.
 func appendCanonicalNumber(dst, raw []byte) []byte {
-	if bytes.IndexAny(raw, ".eE") < 0 {
+	if !bytes.ContainsAny(raw, ".eE") {
 		if string(raw) == "-0" {
 			return append(dst, '0')
 		}

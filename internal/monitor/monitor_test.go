@@ -1,0 +1,168 @@
+package monitor
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/procfs"
+	"github.com/mcpscope/mcpscope/internal/record"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// memSink keeps what it is given.
+type memSink struct {
+	msgs  []record.Message
+	stats []record.Stats
+}
+
+func (s *memSink) WriteMessage(m *record.Message) error {
+	c := *m
+	c.Message = append([]byte(nil), m.Message...)
+	s.msgs = append(s.msgs, c)
+	return nil
+}
+func (s *memSink) WriteStats(st *record.Stats) error { s.stats = append(s.stats, *st); return nil }
+func (s *memSink) Close() error                      { return nil }
+
+type fakeController struct{ quarantined, forgotten []stream.Key }
+
+func (f *fakeController) Quarantine(k stream.Key) error {
+	f.quarantined = append(f.quarantined, k)
+	return nil
+}
+func (f *fakeController) Forget(k stream.Key) error { f.forgotten = append(f.forgotten, k); return nil }
+
+var (
+	toServer = stream.Key{Kind: stream.KindUnix, Ino: 100}
+	toClient = stream.Key{Kind: stream.KindUnix, Ino: 200}
+)
+
+const client, server = 10, 20
+
+func data(k stream.Key, pid int, comm string, off uint64, t uint64, s string) *capture.Event {
+	e := &capture.Event{Kind: capture.KindData, Stream: k, Gen: 1, Offset: off, Time: t, Pid: pid, Tid: pid, Data: []byte(s)}
+	copy(e.Comm[:], comm)
+	return e
+}
+
+func reader(k stream.Key, pid int, comm string, t uint64) *capture.Event {
+	e := &capture.Event{Kind: capture.KindReader, Stream: k, Gen: 1, Time: t, Pid: pid}
+	copy(e.Comm[:], comm)
+	return e
+}
+
+func newTestMonitor() (*Monitor, *memSink, *fakeController) {
+	sink := &memSink{}
+	ctl := &fakeController{}
+	m := New(Options{Sink: sink, Controller: ctl, Proc: procfs.FS{Root: "/nonexistent"}})
+	return m, sink, ctl
+}
+
+// A response whose stream's reader is known must still wait behind an earlier request whose reader is not, so
+// correlation sees the request first.
+func TestOrderHeldUntilReaderKnown(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	req := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}` + "\n"
+	resp := `{"result":{"content":[]},"jsonrpc":"2.0","id":1}` + "\n"
+	m.Handle(reader(toClient, client, "host", 1))
+	m.Handle(data(toServer, client, "host", 0, 1_000_000, req))
+	m.Handle(data(toClient, server, "srv", 0, 3_000_000, resp))
+	if len(sink.msgs) != 0 {
+		t.Fatalf("records written before the request's reader was known: %d", len(sink.msgs))
+	}
+	m.Handle(reader(toServer, server, "srv", 4_000_000))
+	if len(sink.msgs) != 2 {
+		t.Fatalf("%d records, want 2", len(sink.msgs))
+	}
+	r0, r1 := sink.msgs[0], sink.msgs[1]
+	if r0.Type != "request" || r0.To != (record.Endpoint{Pid: server, Comm: "srv"}) || r0.Tool != "echo" {
+		t.Errorf("request record %+v", r0)
+	}
+	if r1.Type != "response" || r1.Method != "tools/call" || r1.LatencyMs == nil || *r1.LatencyMs != 2 {
+		t.Errorf("response record %+v (latency %v)", r1, r1.LatencyMs)
+	}
+	if r0.Session != r1.Session || r0.Session != fmt.Sprintf("stdio:%d-%d", client, server) {
+		t.Errorf("sessions %q and %q", r0.Session, r1.Session)
+	}
+	if r0.Direction != record.ClientToServer || r1.Direction != record.ServerToClient {
+		t.Errorf("directions %q, %q", r0.Direction, r1.Direction)
+	}
+}
+
+// A reader that never shows up does not hold the queue forever: after ReaderWait the frame goes on.
+func TestUnknownReaderReleasedAfterWait(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	m.Handle(data(toServer, client, "host", 0, 1_000_000, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"))
+	m.tick(1_000_000 + uint64(m.opts.ReaderWait) + 1)
+	if len(sink.msgs) != 1 || sink.msgs[0].To.Pid != 0 {
+		t.Fatalf("records %+v, want one with no reader", sink.msgs)
+	}
+	if m.Counts().ReaderUnknown != 1 {
+		t.Errorf("reader_unknown = %d", m.Counts().ReaderUnknown)
+	}
+}
+
+// Junk lines are counted and skipped; a stream with only junk is quarantined; a valid stream beside it is whole.
+func TestJunkQuarantineKeepsValidStream(t *testing.T) {
+	m, sink, ctl := newTestMonitor()
+	junk := stream.Key{Kind: stream.KindPipe, Ino: 300}
+	m.Handle(reader(junk, 30, "cat", 0))
+	m.Handle(reader(toServer, server, "srv", 0))
+	var off uint64
+	for i := range 40 {
+		line := fmt.Sprintf(`{"id": "not json-rpc %d"`+"\n", i)
+		m.Handle(data(junk, 31, "junk", off, uint64(i), line))
+		off += uint64(len(line))
+		if i == 20 {
+			m.Handle(data(toServer, client, "host", 0, uint64(i), `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"))
+		}
+	}
+	if len(sink.msgs) != 1 || sink.msgs[0].Method != "ping" {
+		t.Fatalf("records %+v, want the ping only", sink.msgs)
+	}
+	if len(ctl.quarantined) != 1 || ctl.quarantined[0] != junk {
+		t.Fatalf("quarantined %v, want the junk stream", ctl.quarantined)
+	}
+	if c := m.Counts(); c.JunkLines != 40 || c.Quarantined != 1 {
+		t.Errorf("counts %+v", c)
+	}
+}
+
+// Bytes the kernel could not deliver mark the message truncated, with the count, and the stream recovers at the
+// next message.
+func TestLostBytesMarkTruncated(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	m.Handle(reader(toServer, server, "srv", 0))
+	first := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big","arguments":{"x":"` + strings.Repeat("a", 100) + `"}}}` + "\n"
+	second := `{"jsonrpc":"2.0","id":2,"method":"ping"}` + "\n"
+	m.Handle(data(toServer, client, "host", 0, 1, first[:50]))
+	// bytes 50..80 were lost in the kernel; the next record carries the stream's lost count.
+	e := data(toServer, client, "host", 80, 2, first[80:]+second)
+	e.Lost = 30
+	m.Handle(e)
+	if len(sink.msgs) != 2 {
+		t.Fatalf("%d records, want 2: %+v", len(sink.msgs), sink.msgs)
+	}
+	if r := sink.msgs[0]; !r.Truncated || r.LostBytes != 30 || r.Size != len(first)-1 || r.Message != nil {
+		t.Errorf("truncated record %+v", r)
+	}
+	if r := sink.msgs[1]; r.Truncated || r.Method != "ping" {
+		t.Errorf("record after the loss %+v", r)
+	}
+}
+
+// When a writer exits, its streams and sessions are freed.
+func TestProcessExitFreesState(t *testing.T) {
+	m, _, ctl := newTestMonitor()
+	m.Handle(reader(toServer, server, "srv", 0))
+	m.Handle(data(toServer, client, "host", 0, 1, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"))
+	m.Handle(&capture.Event{Kind: capture.KindExit, Pid: client})
+	if len(m.streams) != 0 || len(ctl.forgotten) != 1 {
+		t.Fatalf("streams left %d, forgotten %v", len(m.streams), ctl.forgotten)
+	}
+	if st := m.CorrelatorStats(); st.Pending != 0 {
+		t.Errorf("pending requests after exit: %d", st.Pending)
+	}
+}
