@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -380,5 +384,71 @@ os.wait()
 	}
 	if resp.Type != "response" || resp.Method != "tools/call" || resp.Size != big+73 || resp.LatencyMs == nil || !strings.Contains(string(resp.Message), want) {
 		t.Errorf("response: %s", sizeOf(&resp))
+	}
+}
+
+// TestWatchByCommThenSIGINT runs the monitor as users do in one terminal (`mcpscope watch --comm gopeer -o -`,
+// JSONL on stdout) while a session runs in another: it prints one `ready` line, sees the whole session, and on SIGINT
+// drains, flushes and exits 0 within 5 s.
+func TestWatchByCommThenSIGINT(t *testing.T) {
+	requireBPF(t)
+	cmd := exec.Command(testEnv.mcpscope, "watch", "--comm", "gopeer", "-o", "-")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	var log []string
+	for lines.Scan() {
+		log = append(log, lines.Text())
+		if strings.Contains(lines.Text(), "ready") {
+			break
+		}
+	}
+	peer := exec.Command(testEnv.gopeer, "client-modern", "--", testEnv.gopeer, "server-modern")
+	if out, err := peer.CombinedOutput(); err != nil {
+		t.Fatalf("peer: %v\n%s", err, out)
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for lines.Scan() {
+			log = append(log, lines.Text())
+		}
+	}()
+	err = cmd.Wait()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("exit took %v after SIGINT, want under 5 s", took)
+	}
+	if err != nil {
+		t.Fatalf("exit after SIGINT: %v; stderr:\n%s", err, strings.Join(log, "\n"))
+	}
+	var ready int
+	for _, l := range log {
+		if strings.Contains(l, "ready") {
+			ready++
+		}
+	}
+	if ready != 1 {
+		t.Errorf("%d ready lines on stderr, want exactly 1:\n%s", ready, strings.Join(log, "\n"))
+	}
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs, stats, _ := readJSONL(t, path)
+	if len(recs) != 15 {
+		t.Fatalf("%d records, want the 15 messages of the modern session:\n%s", len(recs), summary(recs))
+	}
+	if len(stats) != 1 {
+		t.Errorf("%d stats records, want the final one", len(stats))
 	}
 }
