@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -66,7 +67,11 @@ processes: no proxy, no restart, no code change. Without a subcommand it runs "w
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runWatch(cmd.Context(), opts, commandArgs(cmd, args))
+			command, err := commandArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			return runWatch(cmd.Context(), opts, command)
 		},
 	}
 	root.SetOut(streams.Out)
@@ -76,10 +81,14 @@ processes: no proxy, no restart, no code change. Without a subcommand it runs "w
 	return root
 }
 
-// commandArgs returns what follows "--" on the command line.
-func commandArgs(cmd *cobra.Command, args []string) []string {
-	if at := cmd.ArgsLenAtDash(); at >= 0 {
-		return args[at:]
+// commandArgs returns what follows "--" on the command line; anything before it is a mistake worth naming.
+func commandArgs(cmd *cobra.Command, args []string) ([]string, error) {
+	at := cmd.ArgsLenAtDash()
+	if at < 0 {
+		at = len(args)
 	}
-	return nil
+	if at > 0 {
+		return nil, fmt.Errorf("unknown command or argument %q: to watch a command, put it after --, e.g. `mcpscope watch -- %s`; see `mcpscope --help`", args[0], strings.Join(args, " "))
+	}
+	return args[at:], nil
 }

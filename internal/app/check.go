@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
@@ -67,6 +68,9 @@ It exits non-zero when capture cannot work, naming the missing privilege or feat
 }
 
 func runChecks(ctx context.Context) []checkResult {
+	// Lift the memlock limit first (a no-op where BPF memory is charged to the cgroup), so that a refusal below is
+	// the kernel's real answer and not a memlock artefact.
+	_ = rlimit.RemoveMemlock()
 	var out []checkResult
 	out = append(out, checkPrivileges())
 	out = append(out, checkBTF())
@@ -221,7 +225,7 @@ func checkCapture(ctx context.Context) []checkResult {
 var returnZero = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 
 func checkUprobe() checkResult {
-	r := checkResult{name: "uprobes (TLS, later)", required: false}
+	r := checkResult{name: "uprobes (for TLS capture)", required: false}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, Instructions: returnZero, License: "GPL"})
 	if err != nil {
 		r.detail = fmt.Sprintf("load: %v", err)
@@ -251,7 +255,7 @@ func checkFentry() checkResult {
 		Instructions: returnZero, License: "GPL",
 	})
 	if err != nil {
-		r.detail = fmt.Sprintf("load: %v; mcpscope uses syscall tracepoints instead", err)
+		r.detail = fmt.Sprintf("load: %s; mcpscope uses syscall tracepoints instead", kernelSaid(err))
 		return r
 	}
 	defer prog.Close()
@@ -283,4 +287,10 @@ func checkKprobe() checkResult {
 	r.ok = true
 	r.detail = "attached to vfs_write (not needed)"
 	return r
+}
+
+// kernelSaid drops cilium/ebpf's memlock hint from an EPERM: BPF memory is charged to the cgroup on the kernels
+// mcpscope supports, so the hint misleads; the refusal is the kernel's policy (e.g. restricted function tracing).
+func kernelSaid(err error) string {
+	return strings.Replace(err.Error(), " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)", "", 1)
 }

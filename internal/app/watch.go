@@ -61,7 +61,11 @@ fork), and exits with its exit status when it ends.`,
   sudo mcpscope -- npx @modelcontextprotocol/inspector --cli node server.js --method tools/list`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runWatch(cmd.Context(), opts, commandArgs(cmd, args))
+			command, err := commandArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			return runWatch(cmd.Context(), opts, command)
 		},
 	}
 	bindWatchFlags(cmd, opts)
