@@ -126,29 +126,30 @@ func (m *Monitor) Run(ctx context.Context, src Source) error {
 	for {
 		select {
 		case e, ok := <-events:
-			if !ok {
-				m.finish()
+			if !m.consume(src, events, e, ok) {
 				return m.err
 			}
-			m.handle(e)
-			src.Release(e)
-			// Drain what is already there before flushing the sinks, so a flood makes few write syscalls.
-			for drained := false; !drained; {
-				select {
-				case e, ok := <-events:
-					if !ok {
-						m.finish()
-						return m.err
-					}
-					m.handle(e)
-					src.Release(e)
-				default:
-					drained = true
-				}
-			}
-			m.flushSinks()
 		case <-tick.C:
 			m.tick(monotonicNow())
+		}
+	}
+}
+
+// consume handles e and every event already queued behind it, then flushes the sinks once, so a flood makes few
+// write syscalls. It returns false once the source has closed (after finishing).
+func (m *Monitor) consume(src Source, events <-chan *capture.Event, e *capture.Event, ok bool) bool {
+	for {
+		if !ok {
+			m.finish()
+			return false
+		}
+		m.handle(e)
+		src.Release(e)
+		select {
+		case e, ok = <-events:
+		default:
+			m.flushSinks()
+			return true
 		}
 	}
 }

@@ -387,12 +387,21 @@ os.wait()
 	}
 }
 
-// TestWatchByCommThenSIGINT runs the monitor as users do in one terminal (`mcpscope watch --comm gopeer -o -`,
+// TestWatchByCommThenSIGINT runs the monitor as users do in one terminal (`mcpscope watch --comm NAME -o -`,
 // JSONL on stdout) while a session runs in another: it prints one `ready` line, sees the whole session, and on SIGINT
 // drains, flushes and exits 0 within 5 s.
 func TestWatchByCommThenSIGINT(t *testing.T) {
 	requireBPF(t)
-	cmd := exec.Command(testEnv.mcpscope, "watch", "--comm", "gopeer", "-o", "-")
+	// A copy of gopeer under a name of its own, so that nothing else on the host matches --comm.
+	peerBin := filepath.Join(t.TempDir(), "mcps-sigint")
+	b, err := os.ReadFile(testEnv.gopeer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(peerBin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testEnv.mcpscope, "watch", "--comm", "mcps-sigint", "-o", "-")
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
@@ -411,7 +420,7 @@ func TestWatchByCommThenSIGINT(t *testing.T) {
 			break
 		}
 	}
-	peer := exec.Command(testEnv.gopeer, "client-modern", "--", testEnv.gopeer, "server-modern")
+	peer := exec.Command(peerBin, "client-modern", "--", peerBin, "server-modern")
 	if out, err := peer.CombinedOutput(); err != nil {
 		t.Fatalf("peer: %v\n%s", err, out)
 	}
