@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,20 @@ mcpscope shows in a few seconds on a machine with no MCP host installed. Needs t
 			if err != nil {
 				return fmt.Errorf("find mcpscope's own executable: %w", err)
 			}
-			return runWatch(cmd.Context(), opts, []string{self, demoClientHelper})
+			// The client and server run as links named demo-client and demo-server, so that the kernel's command
+			// names (and so the console lines) tell them apart.
+			dir, err := os.MkdirTemp("", "mcpscope-demo-")
+			if err != nil {
+				return fmt.Errorf("create a directory for the demo: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			client, server := filepath.Join(dir, "demo-client"), filepath.Join(dir, "demo-server")
+			for _, link := range []string{client, server} {
+				if err := os.Symlink(self, link); err != nil {
+					return fmt.Errorf("link the demo programs: %w", err)
+				}
+			}
+			return runWatch(cmd.Context(), opts, []string{client, demoClientHelper, server})
 		},
 	}
 	bindWatchFlags(cmd, opts)
@@ -42,12 +56,15 @@ mcpscope shows in a few seconds on a machine with no MCP host installed. Needs t
 func runDemoClient() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	self, err := os.Executable()
+	server, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mcpscope demo: %v\n", err)
 		return 1
 	}
-	if err := demo.RunClient(ctx, exec.Command(self, demoServerHelper), os.Stderr); err != nil {
+	if len(os.Args) > 2 {
+		server = os.Args[2] // the demo-server link
+	}
+	if err := demo.RunClient(ctx, exec.Command(server, demoServerHelper), os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "mcpscope demo: %v\n", err)
 		return 1
 	}

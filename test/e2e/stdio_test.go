@@ -461,3 +461,26 @@ func TestWatchByCommThenSIGINT(t *testing.T) {
 		t.Errorf("%d stats records, want the final one", len(stats))
 	}
 }
+
+// TestDemo runs `mcpscope demo` as a newcomer would: a full go-sdk session between demo-client and demo-server.
+func TestDemo(t *testing.T) {
+	requireBPF(t)
+	out := filepath.Join(t.TempDir(), "demo.jsonl")
+	cmd := exec.Command(testEnv.mcpscope, "demo", "-o", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("demo: %v\n%s", err, b)
+	}
+	recs, _, _ := readJSONL(t, out)
+	var tools []string
+	for _, r := range recs {
+		if r.From.Comm != "demo-client" && r.From.Comm != "demo-server" || r.To.Pid == 0 {
+			t.Errorf("record from %+v to %+v", r.From, r.To)
+		}
+		if r.Type == record.TypeResponse && r.Method == "tools/call" {
+			tools = append(tools, r.Tool)
+		}
+	}
+	if want := "weather,add,divide,countdown"; strings.Join(tools, ",") != want {
+		t.Errorf("tool call responses %v, want %s:\n%s", tools, want, summary(recs))
+	}
+}
