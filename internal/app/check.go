@@ -143,7 +143,10 @@ func checkBTF() checkResult {
 func checkRingBuffer() checkResult {
 	r := checkResult{name: "BPF ring buffer", required: true}
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
-		r.detail = fmt.Sprintf("%v (needs Linux 5.8 or later)", err)
+		r.detail = kernelSaid(err)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			r.detail += " (needs Linux 5.8 or later)"
+		}
 		return r
 	}
 	r.ok = true
@@ -228,7 +231,7 @@ func checkUprobe() checkResult {
 	r := checkResult{name: "uprobes (for TLS capture)", required: false}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, Instructions: returnZero, License: "GPL"})
 	if err != nil {
-		r.detail = fmt.Sprintf("load: %v", err)
+		r.detail = "load: " + kernelSaid(err)
 		return r
 	}
 	defer prog.Close()
@@ -274,7 +277,7 @@ func checkKprobe() checkResult {
 	r := checkResult{name: "kprobes (optional)", required: false}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, Instructions: returnZero, License: "GPL"})
 	if err != nil {
-		r.detail = fmt.Sprintf("load: %v", err)
+		r.detail = "load: " + kernelSaid(err)
 		return r
 	}
 	defer prog.Close()

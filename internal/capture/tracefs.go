@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,10 +16,8 @@ const TracefsPath = "/sys/kernel/tracing"
 // minimal hosts and VMs boot without it mounted although the kernel supports it; then mcpscope mounts it (as perf and
 // bpftrace users would by hand) and says so. It returns whether it mounted it.
 func EnsureTracefs() (mounted bool, err error) {
-	for _, dir := range []string{TracefsPath, "/sys/kernel/debug/tracing"} {
-		if _, err := os.Stat(dir + "/events"); err == nil {
-			return false, nil
-		}
+	if tracefsMounted() {
+		return false, nil
 	}
 	if err := unix.Mount("nodev", TracefsPath, "tracefs", 0, ""); err != nil {
 		if errors.Is(err, unix.EPERM) {
@@ -27,4 +26,18 @@ func EnsureTracefs() (mounted bool, err error) {
 		return false, fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %w", TracefsPath, err)
 	}
 	return true, nil
+}
+
+// tracefsMounted reads the mount table rather than probing the directory, which only root may list.
+func tracefsMounted() bool {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && (f[2] == "tracefs" || f[2] == "debugfs" && f[1] == "/sys/kernel/debug") {
+			return true
+		}
+	}
+	return false
 }
