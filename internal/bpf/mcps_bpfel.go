@@ -89,19 +89,20 @@ const (
 )
 
 type mcpsMcpsWriteArgs struct {
-	_      structs.HostLayout
-	Buf    uint64
-	Vlen   uint64
-	Key    mcpsMcpsStreamKey
-	Iov    uint32
-	Fd     uint32
-	Total  uint64
-	Done   uint64
-	Offset uint64
-	Gen    uint64
-	IovIdx uint32
-	Runs   uint32
-	IovOff uint64
+	_       structs.HostLayout
+	Buf     uint64
+	Vlen    uint64
+	Key     mcpsMcpsStreamKey
+	Iov     uint32
+	Fd      uint32
+	Total   uint64
+	Done    uint64
+	Offset  uint64
+	Gen     uint64
+	IovIdx  uint32
+	Runs    uint32
+	IovOff  uint64
+	EnterTs uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/mcpscope/mcpscope/internal/capture"
@@ -43,6 +44,9 @@ type Options struct {
 	Log        io.Writer // human log (stderr)
 	// ReaderWait is how long a message waits for the kernel to name its reader before /proc is asked (default 200 ms).
 	ReaderWait time.Duration
+	// ReorderHold is how long a message waits for writes that began before it but were reported after it
+	// (default 10 ms).
+	ReorderHold time.Duration
 	// QuarantineAfter is how many junk lines a stream may carry, with no valid JSON-RPC message, before the kernel
 	// stops copying it (default 32).
 	QuarantineAfter int
@@ -102,6 +106,9 @@ func New(opts Options) *Monitor {
 	if opts.ReaderWait == 0 {
 		opts.ReaderWait = 200 * time.Millisecond
 	}
+	if opts.ReorderHold == 0 {
+		opts.ReorderHold = 10 * time.Millisecond
+	}
 	if opts.QuarantineAfter == 0 {
 		opts.QuarantineAfter = 32
 	}
@@ -120,7 +127,7 @@ func New(opts Options) *Monitor {
 
 // Run consumes events until the source's channel closes, then flushes everything. It returns the first sink error.
 func (m *Monitor) Run(ctx context.Context, src Source) error {
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	events := src.Events()
 	for {
@@ -148,6 +155,7 @@ func (m *Monitor) consume(src Source, events <-chan *capture.Event, e *capture.E
 		select {
 		case e, ok = <-events:
 		default:
+			m.release(false)
 			m.flushSinks()
 			return true
 		}
@@ -196,17 +204,18 @@ func (m *Monitor) stream(k stream.Key) *streamInfo {
 	return info
 }
 
-// onFrame receives each message from reassembly. Frames wait in order while the head's reader is unknown, so that
-// a response is never handled before the request it answers.
+// onFrame receives each message from reassembly. Frames wait in a queue ordered by the time their last write began,
+// and leave it once (a) ReorderHold has passed, so that no earlier write can still be on its way (a request's
+// sys_exit program may run after the response to it was written on another CPU), and (b) their reader is known.
+// A response is therefore never handled before the request it answers.
 func (m *Monitor) onFrame(f stream.Frame) {
 	m.counts.Frames++
-	info := m.stream(f.Key)
-	if len(m.queue) == 0 && info.reader.Pid != 0 {
-		m.process(f, info)
-		return
-	}
 	f.Data = append([]byte(nil), f.Data...) // the reassembler reuses its buffer
-	m.queue = append(m.queue, pending{frame: f, since: m.now})
+	i := len(m.queue)
+	for i > 0 && m.queue[i-1].frame.End > f.End {
+		i--
+	}
+	m.queue = slices.Insert(m.queue, i, pending{frame: f, since: m.now})
 	if n := uint64(len(m.queue)); n > m.counts.QueueHighWater {
 		m.counts.QueueHighWater = n
 	}
@@ -215,11 +224,15 @@ func (m *Monitor) onFrame(f stream.Frame) {
 	}
 }
 
-// release hands queued frames on while their readers are known; with force, or once the head has waited
-// ReaderWait, /proc is asked and the frame goes on with whatever reader it names (possibly none).
+// release hands queued frames on, in order, while they are old enough and their readers are known; with force, or
+// once the head has waited ReaderWait for its reader, /proc is asked and the frame goes on with whatever reader it
+// names (possibly none).
 func (m *Monitor) release(force bool) {
 	for len(m.queue) > 0 {
 		p := &m.queue[0]
+		if !force && m.now < p.frame.End+uint64(m.opts.ReorderHold) {
+			return
+		}
 		info := m.stream(p.frame.Key)
 		if info.reader.Pid == 0 {
 			waited := time.Duration(m.now-p.since) >= m.opts.ReaderWait

@@ -60,6 +60,20 @@ func newTestMonitor() (*Monitor, *memSink, *fakeController) {
 	return m, sink, ctl
 }
 
+// A response reported before its request (their sys_exit programs raced on two CPUs) is still handled after it:
+// frames are ordered by when their writes began.
+func TestResponseReportedBeforeRequest(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	m.Handle(reader(toClient, client, "host", 0))
+	m.Handle(reader(toServer, server, "srv", 0))
+	m.Handle(data(toClient, server, "srv", 0, 2_000_000, `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n"))
+	m.Handle(data(toServer, client, "host", 0, 1_000_000, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"))
+	m.tick(100_000_000)
+	if len(sink.msgs) != 2 || sink.msgs[0].Type != "request" || sink.msgs[1].Method != "ping" {
+		t.Fatalf("records %+v, want the request then its paired response", sink.msgs)
+	}
+}
+
 // A response whose stream's reader is known must still wait behind an earlier request whose reader is not, so
 // correlation sees the request first.
 func TestOrderHeldUntilReaderKnown(t *testing.T) {
@@ -73,6 +87,7 @@ func TestOrderHeldUntilReaderKnown(t *testing.T) {
 		t.Fatalf("records written before the request's reader was known: %d", len(sink.msgs))
 	}
 	m.Handle(reader(toServer, server, "srv", 4_000_000))
+	m.tick(100_000_000) // past the reorder hold
 	if len(sink.msgs) != 2 {
 		t.Fatalf("%d records, want 2", len(sink.msgs))
 	}
@@ -119,6 +134,7 @@ func TestJunkQuarantineKeepsValidStream(t *testing.T) {
 			m.Handle(data(toServer, client, "host", 0, uint64(i), `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"))
 		}
 	}
+	m.tick(100_000_000)
 	if len(sink.msgs) != 1 || sink.msgs[0].Method != "ping" {
 		t.Fatalf("records %+v, want the ping only", sink.msgs)
 	}
@@ -142,6 +158,7 @@ func TestLostBytesMarkTruncated(t *testing.T) {
 	e := data(toServer, client, "host", 80, 2, first[80:]+second)
 	e.Lost = 30
 	m.Handle(e)
+	m.tick(100_000_000)
 	if len(sink.msgs) != 2 {
 		t.Fatalf("%d records, want 2: %+v", len(sink.msgs), sink.msgs)
 	}

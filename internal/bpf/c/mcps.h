@@ -86,6 +86,7 @@ struct mcps_write_args {
 	__u32 iov_idx;
 	__u32 runs;
 	__u64 iov_off;
+	__u64 enter_ts; // when the syscall began: data records carry it (see mcps_event_hdr.ts)
 };
 
 // Every record starts with this header. kind selects the rest.
@@ -96,7 +97,9 @@ struct mcps_event_hdr {
 	__u32 len;        // payload bytes following the fixed part (data events)
 	__u32 tgid;
 	__u32 tid;
-	__u64 ts;         // bpf_ktime_get_ns
+	__u64 ts;         // bpf_ktime_get_ns; for data records, when the write syscall BEGAN, so that a response (written
+	                  // after its request was read) always carries a later time than its request, even when the
+	                  // request's sys_exit program runs after the response's (they race on two CPUs)
 	__u64 ino;
 	__u64 gen;
 	__u64 offset;     // data: stream offset of the payload; exit: exit code

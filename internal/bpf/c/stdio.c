@@ -134,6 +134,7 @@ static __always_inline int write_enter(__u32 fd, __u64 buf, __u64 len, __u32 iov
 		.key = key,
 		.iov = iov,
 		.fd = fd,
+		.enter_ts = bpf_ktime_get_ns(),
 	};
 	bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY);
 	return 0;
@@ -279,6 +280,7 @@ static __always_inline int copy_run(void *ctx, __u32 tid, struct mcps_write_args
 	if (!ev)
 		goto done;
 	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
+	ev->hdr.ts = a->enter_ts;
 	ev->hdr.gen = a->gen;
 	if (copy_chunks(a, ev)) {
 		if (a->runs < MAX_CONTINUATIONS) {

@@ -1,0 +1,446 @@
+// Package bench measures the overhead of mcpscope against the same work untraced, against a logging stdio proxy
+// and against empty BPF programs on the same tracepoints. Run as root:
+//
+//	go test -count=1 -run '^$' -bench . -benchtime 1x ./test/bench/...
+//
+// Every benchmark runs its variants alternately, several times, in one run, and reports medians and ratios with
+// b.ReportMetric. Nothing here asserts a wall-clock time; only loss and capture counts fail a benchmark.
+// Method and results: docs/benchmarks.md.
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	reps         = 5     // alternating repetitions of every variant
+	pingN        = 3000  // sequential pings per ping-pong run
+	echoN        = 300   // 64 KiB echo calls per throughput run
+	echoSize     = 65536 // bytes per echo message
+	ddCount      = 2000000
+	serverScript = "test/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+)
+
+var (
+	root     string // repository root
+	binDir   string // built binaries
+	buildErr error
+	buildMu  sync.Once
+)
+
+// setup builds mcpscope, gopeer and the logging proxy once, and skips when not root or without server-everything.
+func setup(b *testing.B, needServer bool) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root (BPF)")
+	}
+	buildMu.Do(func() {
+		wd, err := os.Getwd()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		root = filepath.Clean(filepath.Join(wd, "..", ".."))
+		binDir, err = os.MkdirTemp("", "mcpscope-bench-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		for name, pkg := range map[string]string{
+			"mcpscope": "./cmd/mcpscope",
+			"gopeer":   "./test/peers/gopeer",
+			"logproxy": "./test/bench/testdata/logproxy",
+		} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	if needServer {
+		if _, err := os.Stat(filepath.Join(root, serverScript)); err != nil {
+			b.Skipf("server-everything not installed (npm ci --prefix test/node): %v", err)
+		}
+		if _, err := exec.LookPath("node"); err != nil {
+			b.Skip("node not found")
+		}
+	}
+}
+
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+// watcher is a background `mcpscope watch -o FILE` of every process.
+type watcher struct {
+	cmd    *exec.Cmd
+	out    string
+	stderr strings.Builder
+	mu     sync.Mutex
+	done   chan struct{}
+}
+
+// startWatch starts mcpscope watching everything and waits for its ready line.
+func startWatch(b *testing.B, out string) *watcher {
+	b.Helper()
+	w := &watcher{out: out, done: make(chan struct{})}
+	w.cmd = exec.Command(bin("mcpscope"), "watch", "-o", out)
+	pipe, err := w.cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(pipe)
+		signalled := false
+		for sc.Scan() {
+			w.mu.Lock()
+			w.stderr.WriteString(sc.Text() + "\n")
+			w.mu.Unlock()
+			if !signalled && strings.Contains(sc.Text(), "ready") {
+				signalled = true
+				close(ready)
+			}
+		}
+		if !signalled {
+			close(ready)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		_ = w.cmd.Process.Kill()
+		b.Fatal("mcpscope did not print ready within 30 s")
+	}
+	return w
+}
+
+// hwmKiB reads VmHWM (peak RSS) of the running monitor.
+func (w *watcher) hwmKiB() uint64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			v, _ := strconv.ParseUint(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// stop interrupts the monitor, waits for it and returns its peak RSS in KiB (the larger of VmHWM and ru_maxrss).
+func (w *watcher) stop(b *testing.B) uint64 {
+	b.Helper()
+	hwm := w.hwmKiB()
+	_ = w.cmd.Process.Signal(os.Interrupt)
+	<-w.done
+	err := w.cmd.Wait()
+	if err != nil {
+		w.mu.Lock()
+		b.Fatalf("mcpscope watch: %v\n%s", err, w.stderr.String())
+	}
+	if ru, ok := w.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && uint64(ru.Maxrss) > hwm {
+		hwm = uint64(ru.Maxrss)
+	}
+	return hwm
+}
+
+// capture summarises a JSONL file: message records whose method is method, and the final stats counters.
+type capture struct {
+	methodMsgs   int
+	allMsgs      int
+	uncorrelated int      // responses (counted in methodMsgs) that carry no method
+	others       []string // the first other-method messages of the session, for the log
+	counters     map[string]uint64
+}
+
+// Only messages of sessions with process pid on one side are counted (other MCP traffic on the host is ignored);
+// those of another method are logged.
+func readCapture(b *testing.B, path, method string, pid int) capture {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var c capture
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	needle := `"method":"` + method + `"`
+	p := strconv.Itoa(pid)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, `{"kind":"message"`):
+			if !strings.Contains(line, `"session":"stdio:`+p+`-`) && !strings.Contains(line, `-`+p+`"`) {
+				continue
+			}
+			c.allMsgs++
+			if strings.Contains(line, needle) {
+				c.methodMsgs++
+			} else if strings.Contains(line, `"type":"response"`) && !strings.Contains(line, `"method":`) {
+				// A response the correlator did not match to its request: captured, but without its method.
+				c.methodMsgs++
+				c.uncorrelated++
+			} else if len(c.others) < 20 {
+				if len(line) > 300 {
+					line = line[:300] + "…"
+				}
+				c.others = append(c.others, line)
+			}
+		case strings.HasPrefix(line, `{"kind":"stats"`):
+			var st struct {
+				Counters map[string]uint64 `json:"counters"`
+			}
+			if err := json.Unmarshal([]byte(line), &st); err != nil {
+				b.Fatalf("stats record: %v", err)
+			}
+			c.counters = st.Counters
+		}
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if c.counters == nil {
+		b.Fatalf("%s: no stats record", path)
+	}
+	return c
+}
+
+// peerResult is gopeer pingpong's summary line.
+type peerResult struct {
+	N           int     `json:"n"`
+	Seconds     float64 `json:"seconds"`
+	PerSec      float64 `json:"per_sec"`
+	BytesPerSec float64 `json:"bytes_per_sec"`
+	pid         int     // gopeer's pid, to pick its session out of a capture of the whole host
+}
+
+// pingpong runs gopeer pingpong against server-everything, directly or through the logging proxy.
+func pingpong(b *testing.B, n, size int, proxyLog string) peerResult {
+	b.Helper()
+	args := []string{"pingpong", "-n", strconv.Itoa(n)}
+	if size > 0 {
+		args = append(args, "-size", strconv.Itoa(size))
+	}
+	args = append(args, "--")
+	if proxyLog != "" {
+		args = append(args, bin("logproxy"), "-log", proxyLog, "--")
+	}
+	args = append(args, "node", filepath.Join(root, serverScript), "stdio")
+	cmd := exec.Command(bin("gopeer"), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	err := cmd.Start()
+	pid := 0
+	if err == nil {
+		pid = cmd.Process.Pid
+		err = cmd.Wait()
+	}
+	out := []byte(stdout.String())
+	if err != nil {
+		b.Fatalf("gopeer %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	var r peerResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		b.Fatalf("gopeer output %q: %v", out, err)
+	}
+	r.pid = pid
+	return r
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func fmtRuns(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 1, 64)
+	}
+	return strings.Join(parts, " ")
+}
+
+// BenchmarkPingPong: sequential pings untraced, traced by a background mcpscope, and through a logging proxy.
+func BenchmarkPingPong(b *testing.B) {
+	setup(b, true)
+	dir := b.TempDir()
+	var untraced, traced, proxied []float64
+	uncorrelated := 0
+	pingpong(b, 200, 0, "") // warm-up: page cache for node and the server
+	for i := 0; i < reps; i++ {
+		untraced = append(untraced, pingpong(b, pingN, 0, "").PerSec)
+
+		out := filepath.Join(dir, fmt.Sprintf("ping-%d.jsonl", i))
+		w := startWatch(b, out)
+		tr := pingpong(b, pingN, 0, "")
+		traced = append(traced, tr.PerSec)
+		w.stop(b)
+		c := readCapture(b, out, "ping", tr.pid)
+		uncorrelated += c.uncorrelated
+		if c.methodMsgs != 2*pingN {
+			b.Errorf("rep %d: captured %d ping messages, want %d (all messages %d)", i, c.methodMsgs, 2*pingN, c.allMsgs)
+		}
+		if u, t := c.counters["kernel_undelivered_bytes"], c.counters["truncated"]; u != 0 || t != 0 {
+			b.Errorf("rep %d: kernel_undelivered_bytes=%d truncated=%d, want 0", i, u, t)
+		}
+		b.Logf("rep %d: traced capture: %d ping messages (%d responses without method) of %d messages in the session, kernel_undelivered_bytes=%d truncated=%d",
+			i, c.methodMsgs, c.uncorrelated, c.allMsgs, c.counters["kernel_undelivered_bytes"], c.counters["truncated"])
+
+		proxied = append(proxied, pingpong(b, pingN, 0, filepath.Join(dir, fmt.Sprintf("proxy-%d.log", i))).PerSec)
+	}
+	mu, mt, mp := median(untraced), median(traced), median(proxied)
+	b.Logf("per_sec untraced: %s", fmtRuns(untraced))
+	b.Logf("per_sec traced:   %s", fmtRuns(traced))
+	b.Logf("per_sec proxy:    %s", fmtRuns(proxied))
+	b.Logf("median per_sec untraced %.0f traced %.0f proxy %.0f; time ratio traced/untraced %.3f proxy/untraced %.3f",
+		mu, mt, mp, mu/mt, mu/mp)
+	b.ReportMetric(mu, "untraced_msg/s")
+	b.ReportMetric(mt, "traced_msg/s")
+	b.ReportMetric(mp, "proxy_msg/s")
+	// Ratios of time per ping (inverse of rate): 1.05 means 5 % slower.
+	b.ReportMetric(mu/mt, "traced/untraced_time")
+	b.ReportMetric(mu/mp, "proxy/untraced_time")
+	b.ReportMetric(float64(uncorrelated), "uncorrelated_responses")
+}
+
+// BenchmarkEcho64K: 64 KiB echo calls untraced and traced, with zero loss, and the monitor's peak RSS.
+func BenchmarkEcho64K(b *testing.B) {
+	setup(b, true)
+	dir := b.TempDir()
+	var untraced, traced []float64
+	var peakKiB uint64
+	var undelivered, truncated uint64
+	pingpong(b, 20, echoSize, "") // warm-up
+	for i := 0; i < reps; i++ {
+		untraced = append(untraced, pingpong(b, echoN, echoSize, "").BytesPerSec/1e6)
+
+		out := filepath.Join(dir, fmt.Sprintf("echo-%d.jsonl", i))
+		w := startWatch(b, out)
+		tr := pingpong(b, echoN, echoSize, "")
+		traced = append(traced, tr.BytesPerSec/1e6)
+		if kib := w.stop(b); kib > peakKiB {
+			peakKiB = kib
+		}
+		c := readCapture(b, out, "tools/call", tr.pid)
+		u, t := c.counters["kernel_undelivered_bytes"], c.counters["truncated"]
+		undelivered += u
+		truncated += t
+		if c.methodMsgs != 2*echoN {
+			b.Errorf("rep %d: captured %d tools/call messages, want %d", i, c.methodMsgs, 2*echoN)
+		}
+		if u != 0 || t != 0 {
+			b.Errorf("rep %d: kernel_undelivered_bytes=%d truncated=%d, want 0", i, u, t)
+		}
+	}
+	mu, mt := median(untraced), median(traced)
+	b.Logf("MB/s untraced: %s", fmtRuns(untraced))
+	b.Logf("MB/s traced:   %s", fmtRuns(traced))
+	b.Logf("median MB/s untraced %.1f traced %.1f; time ratio traced/untraced %.3f; kernel_undelivered_bytes %d truncated %d (sum of %d runs); mcpscope peak RSS %.1f MiB",
+		mu, mt, mu/mt, undelivered, truncated, reps, float64(peakKiB)/1024)
+	b.ReportMetric(mu, "untraced_MB/s")
+	b.ReportMetric(mt, "traced_MB/s")
+	b.ReportMetric(mu/mt, "traced/untraced_time")
+	b.ReportMetric(float64(undelivered), "undelivered_bytes")
+	b.ReportMetric(float64(truncated), "truncated")
+	b.ReportMetric(float64(peakKiB)/1024, "peak_RSS_MiB")
+}
+
+// BenchmarkSyscallFloor: dd with one-byte writes, with nothing attached, with empty programs on mcpscope's
+// tracepoints, and with mcpscope watching everything; to /dev/null and into a pipe.
+func BenchmarkSyscallFloor(b *testing.B) {
+	setup(b, false)
+	dir := b.TempDir()
+	names, err := syscallTracepoints()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("tracepoints (%d): %s", len(names), strings.Join(names, " "))
+	dd := fmt.Sprintf("dd if=/dev/zero bs=1 count=%d status=none", ddCount)
+	variants := []struct{ name, sh string }{
+		{"devnull", dd + " of=/dev/null"},
+		{"pipe", dd + " | cat >/dev/null"},
+	}
+	run := func(sh string) float64 {
+		start := time.Now()
+		if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", sh, err, out)
+		}
+		return time.Since(start).Seconds()
+	}
+	type series struct{ none, empty, mcps []float64 }
+	res := make([]series, len(variants))
+	for _, v := range variants {
+		run(strings.Replace(v.sh, "count="+strconv.Itoa(ddCount), "count=100000", 1)) // warm-up
+	}
+	for i := 0; i < reps; i++ {
+		for j, v := range variants {
+			res[j].none = append(res[j].none, run(v.sh))
+		}
+		ep, err := attachEmpty(names)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j, v := range variants {
+			res[j].empty = append(res[j].empty, run(v.sh))
+		}
+		ep.Close()
+		w := startWatch(b, filepath.Join(dir, fmt.Sprintf("dd-%d.jsonl", i)))
+		for j, v := range variants {
+			res[j].mcps = append(res[j].mcps, run(v.sh))
+		}
+		w.stop(b)
+	}
+	for j, v := range variants {
+		a, e, m := median(res[j].none), median(res[j].empty), median(res[j].mcps)
+		b.Logf("%s seconds: none [%s] empty [%s] mcpscope [%s]", v.name,
+			fmtRuns3(res[j].none), fmtRuns3(res[j].empty), fmtRuns3(res[j].mcps))
+		b.Logf("%s median s: none %.3f empty %.3f mcpscope %.3f; empty/none %.3f mcpscope/none %.3f mcpscope/empty %.3f",
+			v.name, a, e, m, e/a, m/a, m/e)
+		b.ReportMetric(a, v.name+"_none_s")
+		b.ReportMetric(e, v.name+"_empty_s")
+		b.ReportMetric(m, v.name+"_mcpscope_s")
+		b.ReportMetric(e/a, v.name+"_empty/none")
+		b.ReportMetric(m/a, v.name+"_mcpscope/none")
+		b.ReportMetric(m/e, v.name+"_mcpscope/empty")
+	}
+}
+
+func fmtRuns3(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 3, 64)
+	}
+	return strings.Join(parts, " ")
+}
