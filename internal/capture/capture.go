@@ -30,6 +30,9 @@ type Config struct {
 	QueueLen int
 }
 
+// pollInterval is how often the reader looks at the ring buffer when the kernel has not woken it.
+const pollInterval = 5 * time.Millisecond
+
 // Capture owns the loaded programs, their links and the ring-buffer reader.
 type Capture struct {
 	coll   *ebpf.Collection
@@ -143,12 +146,14 @@ func (c *Capture) attach(spec *ebpf.CollectionSpec) error {
 // deliver); it never drops a record itself.
 func (c *Capture) Run(ctx context.Context) error {
 	defer close(c.events)
-	// A short deadline on each read lets the loop notice ctx; once ctx is done, the first deadline that passes means
-	// every record already in the ring has been read: that is the drain. (Reader.Flush from another goroutine is
+	// The kernel wakes the reader only when much is waiting (WAKEUP_BYTES in c/mcps.h); otherwise the reader polls,
+	// so a busy session costs one wakeup per batch rather than per message. The short deadline is that poll, and
+	// lets the loop notice ctx; once ctx is done, the first deadline that passes means every record already in the
+	// ring has been read: that is the drain. (Reader.Flush from another goroutine is
 	// not used: ReadInto holds the reader's lock while it waits.)
 	var rec ringbuf.Record
 	for {
-		c.reader.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		c.reader.SetDeadline(time.Now().Add(pollInterval))
 		err := c.reader.ReadInto(&rec)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {

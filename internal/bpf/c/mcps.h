@@ -187,6 +187,16 @@ struct {
 	__type(value, __u64);
 } mcps_stats SEC(".maps");
 
+// Bytes waiting in the ring buffer past which a record wakes the reader at once. Below it records do not wake it: the
+// reader polls every few milliseconds (internal/capture), so a busy session costs one wakeup per batch of messages,
+// not one per message.
+#define WAKEUP_BYTES (1 << 20)
+
+static __always_inline __u64 wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&mcps_events, BPF_RB_AVAIL_DATA) > WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&mcps_stats, &idx);
@@ -275,7 +285,7 @@ static __always_inline void fill_hdr(struct mcps_event_hdr *h, __u8 kind, const 
 // emit_small sends a header-only record (reader, close, exit), counting it when the ring buffer is full.
 static __always_inline void emit_small(struct mcps_event_hdr *h)
 {
-	if (bpf_ringbuf_output(&mcps_events, h, sizeof(*h), 0))
+	if (bpf_ringbuf_output(&mcps_events, h, sizeof(*h), wakeup_flags()))
 		stat_add(MCPS_STAT_LOST_EVENTS, 1);
 }
 

@@ -240,7 +240,7 @@ static __always_inline bool copy_chunks(struct mcps_write_args *a, struct mcps_d
 				__sync_fetch_and_add(&st->lost, len);
 		} else {
 			ev->hdr.lost = st && st->gen == a->gen ? st->lost : 0;
-			if (bpf_ringbuf_output(&mcps_events, ev, sizeof(ev->hdr) + len, 0)) {
+			if (bpf_ringbuf_output(&mcps_events, ev, sizeof(ev->hdr) + len, wakeup_flags())) {
 				stat_add(MCPS_STAT_LOST_RECORDS, 1);
 				stat_add(MCPS_STAT_LOST_BYTES, len);
 				if (st && st->gen == a->gen)
