@@ -200,6 +200,9 @@ func (o *watchOptions) traceExisting(capt *capture.Capture) error {
 	}
 	roots := map[int]bool{}
 	for _, p := range o.pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err != nil {
+			return fmt.Errorf("--pid %d: no such process", p)
+		}
 		roots[p] = true
 	}
 	for _, p := range procs {
