@@ -73,6 +73,11 @@ fork), and exits with its exit status when it ends.`,
 }
 
 func runWatch(ctx context.Context, o *watchOptions, command []string) error {
+	for _, p := range o.pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err != nil {
+			return fmt.Errorf("--pid %d: no such process", p)
+		}
+	}
 	sink, closeOut, err := o.sink()
 	if err != nil {
 		return err
@@ -200,9 +205,6 @@ func (o *watchOptions) traceExisting(capt *capture.Capture) error {
 	}
 	roots := map[int]bool{}
 	for _, p := range o.pids {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err != nil {
-			return fmt.Errorf("--pid %d: no such process", p)
-		}
 		roots[p] = true
 	}
 	for _, p := range procs {
