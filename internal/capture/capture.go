@@ -26,7 +26,8 @@ type Config struct {
 	// RingBufferBytes is the size of the ring buffer shared by all CPUs: a power of two, at least one page.
 	// Zero means 32 MiB: room for a 16 MiB message written in one syscall while the reader drains.
 	RingBufferBytes int
-	// QueueLen is how many records the reader may hand over before it blocks (default 4096).
+	// QueueLen is how many records the reader may hand over before it blocks (default 256). The ring buffer is the
+	// real buffer; a long queue of 32 KiB records would only add to the monitor's memory.
 	QueueLen int
 }
 
@@ -103,7 +104,7 @@ func Open(cfg Config) (*Capture, error) {
 	}
 	q := cfg.QueueLen
 	if q <= 0 {
-		q = 4096
+		q = 256
 	}
 	c.events = make(chan *Event, q)
 	c.free = make(chan *Event, q+16)
