@@ -148,17 +148,22 @@ func (c *Capture) attach(spec *ebpf.CollectionSpec) error {
 func (c *Capture) Run(ctx context.Context) error {
 	defer close(c.events)
 	// The kernel wakes the reader only when much is waiting (WAKEUP_BYTES in c/mcps.h); otherwise the reader polls,
-	// so a busy session costs one wakeup per batch rather than per message. The short deadline is that poll, and
-	// lets the loop notice ctx; once ctx is done, the first deadline that passes means every record already in the
-	// ring has been read: that is the drain. (Reader.Flush from another goroutine is
-	// not used: ReadInto holds the reader's lock while it waits.)
+	// so a busy session costs one wakeup per batch rather than per message. The short deadline is that poll.
+	// Once ctx is done the programs are detached, so nothing new arrives however busy the host is, and the first
+	// deadline that passes after that means the ring is empty: that is the drain. (Reader.Flush from another
+	// goroutine is not used: ReadInto holds the reader's lock while it waits.)
 	var rec ringbuf.Record
+	draining := false
 	for {
+		if !draining && ctx.Err() != nil {
+			c.detach()
+			draining = true
+		}
 		c.reader.SetDeadline(time.Now().Add(pollInterval))
 		err := c.reader.ReadInto(&rec)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if ctx.Err() != nil {
+				if draining {
 					return nil
 				}
 				continue
@@ -203,6 +208,14 @@ func (c *Capture) get(n int) *Event {
 	default:
 		return &Event{buf: make([]byte, 0, max(n, 512))}
 	}
+}
+
+// detach closes every link: the programs stop firing.
+func (c *Capture) detach() {
+	for _, l := range c.links {
+		l.Close()
+	}
+	c.links = nil
 }
 
 // Close detaches every program and frees the maps.

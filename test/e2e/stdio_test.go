@@ -484,3 +484,48 @@ func TestDemo(t *testing.T) {
 		t.Errorf("tool call responses %v, want %s:\n%s", tools, want, summary(recs))
 	}
 }
+
+// TestSIGINTUnderLoad interrupts a monitor of every process while a session floods it with pings: the programs are
+// detached, what the kernel delivered is drained, and mcpscope exits 0 within 5 s with its stats record written.
+func TestSIGINTUnderLoad(t *testing.T) {
+	requireBPF(t)
+	requireNode(t)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	cmd := exec.Command(testEnv.mcpscope, "watch", "-o", out)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() && !strings.Contains(lines.Text(), "ready") {
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	load := exec.Command(testEnv.gopeer, append([]string{"pingpong", "-n", "200000", "--"}, testEnv.serverEverything...)...)
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { load.Process.Kill(); load.Wait() }()
+	time.Sleep(3 * time.Second) // the load runs at full speed by now
+	start := time.Now()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("exit took %v after SIGINT under load, want under 5 s", took)
+	}
+	if err != nil {
+		t.Fatalf("exit after SIGINT under load: %v", err)
+	}
+	recs, stats, _ := readJSONL(t, out)
+	if len(recs) < 1000 || len(stats) != 1 {
+		t.Fatalf("%d records and %d stats records; want a busy capture and the final stats", len(recs), len(stats))
+	}
+}
