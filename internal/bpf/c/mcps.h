@@ -234,11 +234,10 @@ static __always_inline __u64 socket_ino(struct sock *sk)
 	return BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
 }
 
-// stream_of_fd maps an fd to the key of the stream it writes to (write != 0) or reads from. It returns false for
+// stream_of_file maps an open file to the key of the stream it writes to (write) or reads from. It returns false for
 // anything but a pipe or a connected Unix socket. Cost: a chain of CO-RE reads, no map lookup.
-static __always_inline bool stream_of_fd(__u32 fd, bool write, struct mcps_stream_key *key)
+static __always_inline bool stream_of_file(struct file *file, bool write, struct mcps_stream_key *key)
 {
-	struct file *file = fd_to_file(fd);
 	if (!file)
 		return false;
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
@@ -263,6 +262,11 @@ static __always_inline bool stream_of_fd(__u32 fd, bool write, struct mcps_strea
 		key->ino = BPF_CORE_READ(inode, i_ino);
 	}
 	return key->ino != 0;
+}
+
+static __always_inline bool stream_of_fd(__u32 fd, bool write, struct mcps_stream_key *key)
+{
+	return stream_of_file(fd_to_file(fd), write, key);
 }
 
 static __always_inline void fill_hdr(struct mcps_event_hdr *h, __u8 kind, const struct mcps_stream_key *key)

@@ -185,12 +185,19 @@ int mcps_enter_sendmsg(struct sys_enter_ctx *ctx)
 	return write_enter(ctx->args[0], (__u64)msg.msg_iov, 0, 1, msg.msg_iovlen);
 }
 
+// lose accounts bytes that will never reach user space to the stream (st: its entry, if still of this write's gen).
+static __always_inline void lose(struct mcps_stream *st, __u32 stat, __u64 n)
+{
+	stat_add(stat, n);
+	if (st)
+		__sync_fetch_and_add(&st->lost, n);
+}
+
 // copy_chunks copies up to CHUNKS_PER_RUN chunks of the write described by a, advancing its cursor. It returns
 // true when bytes remain for a continuation.
-static __always_inline bool copy_chunks(struct mcps_write_args *a, struct mcps_data_event *ev)
+static __always_inline bool copy_chunks(struct mcps_write_args *a, struct mcps_data_event *ev, struct mcps_stream *st)
 {
 	struct iovec v = {};
-	__u64 base = a->buf, avail = a->total - a->done;
 
 	if (a->iov) {
 		// Position v on the current iovec; its length is clamped to what the syscall wrote.
@@ -218,7 +225,7 @@ static __always_inline bool copy_chunks(struct mcps_write_args *a, struct mcps_d
 			src = (__u64)v.iov_base + a->iov_off;
 			n = v.iov_len - a->iov_off;
 		} else {
-			src = base + a->done;
+			src = a->buf + a->done;
 			n = a->total - a->done;
 		}
 		if (n > a->total - a->done)
@@ -232,19 +239,13 @@ static __always_inline bool copy_chunks(struct mcps_write_args *a, struct mcps_d
 		__u32 len = n & (2 * CHUNK_SIZE - 1);
 		if (len > CHUNK_SIZE)
 			len = CHUNK_SIZE;
-		bool ok = bpf_probe_read_user(ev->data, len, (const void *)src) == 0;
-		struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
-		if (!ok) {
-			stat_add(MCPS_STAT_FAULT_BYTES, len);
-			if (st && st->gen == a->gen)
-				__sync_fetch_and_add(&st->lost, len);
+		if (bpf_probe_read_user(ev->data, len, (const void *)src)) {
+			lose(st, MCPS_STAT_FAULT_BYTES, len);
 		} else {
-			ev->hdr.lost = st && st->gen == a->gen ? st->lost : 0;
+			ev->hdr.lost = st ? st->lost : 0;
 			if (bpf_ringbuf_output(&mcps_events, ev, sizeof(ev->hdr) + len, wakeup_flags())) {
 				stat_add(MCPS_STAT_LOST_RECORDS, 1);
-				stat_add(MCPS_STAT_LOST_BYTES, len);
-				if (st && st->gen == a->gen)
-					__sync_fetch_and_add(&st->lost, len);
+				lose(st, MCPS_STAT_LOST_BYTES, len);
 			}
 		}
 		a->done += len;
@@ -255,13 +256,7 @@ static __always_inline bool copy_chunks(struct mcps_write_args *a, struct mcps_d
 lost:
 	// Bytes the cursor cannot reach (vector past MAX_IOV, unreadable iovec): account for them so the stream's
 	// offsets stay exact and user space marks the message truncated.
-	avail = a->total - a->done;
-	stat_add(MCPS_STAT_IOV_LOST_BYTES, avail);
-	{
-		struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
-		if (st && st->gen == a->gen)
-			__sync_fetch_and_add(&st->lost, avail);
-	}
+	lose(st, MCPS_STAT_IOV_LOST_BYTES, a->total - a->done);
 	a->done = a->total;
 	return false;
 }
@@ -282,17 +277,18 @@ static __always_inline int copy_run(void *ctx, __u32 tid, struct mcps_write_args
 	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
 	ev->hdr.ts = a->enter_ts;
 	ev->hdr.gen = a->gen;
-	if (copy_chunks(a, ev)) {
+	// Looked up once per run: the entry stays valid while the program runs. A different gen means the stream was
+	// evicted and re-created meanwhile; its new counters are not this write's.
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	if (st && st->gen != a->gen)
+		st = NULL;
+	if (copy_chunks(a, ev, st)) {
 		if (a->runs < MAX_CONTINUATIONS) {
 			a->runs++;
 			bpf_tail_call(ctx, &mcps_copy_progs, 0);
 		}
 		// No continuation left (or the tail call failed): count the rest as lost.
-		__u64 rest = a->total - a->done;
-		stat_add(MCPS_STAT_TOO_LONG_BYTES, rest);
-		struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
-		if (st && st->gen == a->gen)
-			__sync_fetch_and_add(&st->lost, rest);
+		lose(st, MCPS_STAT_TOO_LONG_BYTES, a->total - a->done);
 	}
 done:
 	bpf_map_delete_elem(&mcps_write_args, &tid);
@@ -422,7 +418,7 @@ int mcps_enter_close(struct sys_enter_ctx *ctx)
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFIFO && !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
 		return 0; // the read end of a pipe
 	struct mcps_stream_key key;
-	if (!stream_of_fd(fd, true, &key))
+	if (!stream_of_file(file, true, &key))
 		return 0;
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!st || st->state != MCPS_STATE_MCP)
