@@ -185,3 +185,54 @@ func (w watchResult) finalCounters(t *testing.T) map[string]uint64 {
 	}
 	return w.stats[len(w.stats)-1].Counters
 }
+
+// background is `mcpscope ARGS` running in the background, as in a second terminal, until interrupt stops it.
+type background struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	lines  *bufio.Scanner
+	log    []string // stderr lines
+}
+
+// startBackground starts mcpscope with args and returns once it has printed its ready line.
+func startBackground(t *testing.T, args ...string) *background {
+	t.Helper()
+	b := &background{cmd: exec.Command(testEnv.mcpscope, args...)}
+	b.cmd.Stdout = &b.stdout
+	stderr, err := b.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.cmd.Process.Kill() })
+	b.lines = bufio.NewScanner(stderr)
+	for b.lines.Scan() {
+		b.log = append(b.log, b.lines.Text())
+		if strings.Contains(b.lines.Text(), "ready") {
+			return b
+		}
+	}
+	t.Fatalf("mcpscope ended before it was ready:\n%s", strings.Join(b.log, "\n"))
+	return nil
+}
+
+// interrupt sends SIGINT and waits for the exit, failing the test unless it is a clean exit within 5 s.
+func (b *background) interrupt(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	if err := b.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for b.lines.Scan() { // to EOF: Wait must not run while the pipe is still being read
+		b.log = append(b.log, b.lines.Text())
+	}
+	err := b.cmd.Wait()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("exit took %v after SIGINT, want under 5 s", took)
+	}
+	if err != nil {
+		t.Fatalf("exit after SIGINT: %v; stderr:\n%s", err, strings.Join(b.log, "\n"))
+	}
+}

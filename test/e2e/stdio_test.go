@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -401,45 +400,13 @@ func TestWatchByCommThenSIGINT(t *testing.T) {
 	if err := os.WriteFile(peerBin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(testEnv.mcpscope, "watch", "--comm", "mcps-sigint", "-o", "-")
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stderr)
-	var log []string
-	for lines.Scan() {
-		log = append(log, lines.Text())
-		if strings.Contains(lines.Text(), "ready") {
-			break
-		}
-	}
+	mon := startBackground(t, "watch", "--comm", "mcps-sigint", "-o", "-")
 	peer := exec.Command(peerBin, "client-modern", "--", peerBin, "server-modern")
 	if out, err := peer.CombinedOutput(); err != nil {
 		t.Fatalf("peer: %v\n%s", err, out)
 	}
-	start := time.Now()
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for lines.Scan() {
-			log = append(log, lines.Text())
-		}
-	}()
-	err = cmd.Wait()
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("exit took %v after SIGINT, want under 5 s", took)
-	}
-	if err != nil {
-		t.Fatalf("exit after SIGINT: %v; stderr:\n%s", err, strings.Join(log, "\n"))
-	}
+	mon.interrupt(t)
+	log := mon.log
 	var ready int
 	for _, l := range log {
 		if strings.Contains(l, "ready") {
@@ -450,7 +417,7 @@ func TestWatchByCommThenSIGINT(t *testing.T) {
 		t.Errorf("%d ready lines on stderr, want exactly 1:\n%s", ready, strings.Join(log, "\n"))
 	}
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, mon.stdout.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	recs, stats, _ := readJSONL(t, path)
@@ -491,39 +458,14 @@ func TestSIGINTUnderLoad(t *testing.T) {
 	requireBPF(t)
 	requireNode(t)
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	cmd := exec.Command(testEnv.mcpscope, "watch", "-o", out)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() && !strings.Contains(lines.Text(), "ready") {
-	}
-	go func() {
-		for lines.Scan() {
-		}
-	}()
+	mon := startBackground(t, "watch", "-o", out)
 	load := exec.Command(testEnv.gopeer, append([]string{"pingpong", "-n", "200000", "--"}, testEnv.serverEverything...)...)
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { load.Process.Kill(); load.Wait() }()
 	time.Sleep(3 * time.Second) // the load runs at full speed by now
-	start := time.Now()
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("exit took %v after SIGINT under load, want under 5 s", took)
-	}
-	if err != nil {
-		t.Fatalf("exit after SIGINT under load: %v", err)
-	}
+	mon.interrupt(t)
 	recs, stats, _ := readJSONL(t, out)
 	if len(recs) < 1000 || len(stats) != 1 {
 		t.Fatalf("%d records and %d stats records; want a busy capture and the final stats", len(recs), len(stats))
