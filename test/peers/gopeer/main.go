@@ -491,8 +491,10 @@ func runClient(args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	if *big < 0 || *big > maxLine/2 {
-		return usageError{fmt.Sprintf("-big must be between 0 and %d", maxLine/2)}
+	if *big < 0 || *big > mcp.DefaultMaxLineLength/2 {
+		// The SDK's CommandTransport reads lines of at most 16 MiB, and server-everything refuses echoes much above
+		// 8 MiB anyway; larger single messages are tested with plain pipes (test/e2e TestSixteenMiBSingleWrite).
+		return usageError{fmt.Sprintf("-big must be between 0 and %d", mcp.DefaultMaxLineLength/2)}
 	}
 
 	t0 := time.Now()
@@ -527,12 +529,7 @@ func runClient(args []string) (err error) {
 	if err := mcp.AddSendingCustomMethod[*noSuchParams, *noSuchResult](client, noSuchMethod); err != nil {
 		return err
 	}
-	var inner mcp.Transport = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
-	if *big > mcp.DefaultMaxLineLength/2 {
-		// The SDK's CommandTransport reads lines of at most 16 MiB; a larger echo needs a larger limit.
-		inner = &bigLineTransport{cmd: cmd}
-	}
-	transport := &recTransport{inner: inner, rec: rec}
+	transport := &recTransport{inner: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, rec: rec}
 
 	var cs *mcp.ClientSession
 	defer func() {
@@ -1252,48 +1249,4 @@ func runPingPong(args []string) error {
 	b, _ := json.Marshal(out)
 	_, err = fmt.Fprintf(os.Stdout, "%s\n", b)
 	return err
-}
-
-// maxLine is the longest line bigLineTransport reads.
-const maxLine = 64 << 20
-
-// bigLineTransport is CommandTransport with a 64 MiB line limit: it starts cmd with pipes and speaks over them with
-// the SDK's IOTransport. Close closes the server's stdin and waits for it to exit (killing it after 2 s).
-type bigLineTransport struct{ cmd *exec.Cmd }
-
-func (t *bigLineTransport) Connect(ctx context.Context) (mcp.Connection, error) {
-	stdin, err := t.cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := t.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := t.cmd.Start(); err != nil {
-		return nil, err
-	}
-	conn, err := (&mcp.IOTransport{Reader: stdout, Writer: stdin, MaxLineLength: maxLine}).Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &waitingConn{Connection: conn, cmd: t.cmd}, nil
-}
-
-type waitingConn struct {
-	mcp.Connection
-	cmd *exec.Cmd
-}
-
-func (c *waitingConn) Close() error {
-	err := c.Connection.Close()
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case werr := <-done:
-		return errors.Join(err, werr)
-	case <-time.After(2 * time.Second):
-		_ = c.cmd.Process.Kill()
-		return errors.Join(err, <-done)
-	}
 }
