@@ -68,7 +68,7 @@ type Monitor struct {
 	corr    *mcp.Correlator
 	streams map[stream.Key]*streamInfo
 	comms   map[int]string // comm by pid, from kernel records
-	queue   []pending      // frames waiting, in order, for their reader to be known
+	queue   []pending      // frames (and session ends) waiting, in write order, for the reorder hold and their reader
 	counts  Counts
 	err     error // first sink error
 	now     uint64
@@ -96,9 +96,14 @@ type streamInfo struct {
 	procLooked bool   // /proc was asked for the reader
 }
 
+// pending is a frame waiting in the queue, or, with endSession set, the end of a session: it waits in the same
+// order so that frames written before the exit are still correlated within the session.
 type pending struct {
-	frame stream.Frame
-	since uint64
+	at         uint64 // queue order: when the frame's last write began, or when the process exited
+	frame      stream.Frame
+	info       *streamInfo // the frame's stream, kept even when the stream is forgotten meanwhile
+	since      uint64
+	endSession string
 }
 
 // New builds a Monitor.
@@ -191,7 +196,7 @@ func (m *Monitor) handle(e *capture.Event) {
 	case capture.KindClose:
 		// The writer may hold other copies of the fd; the stream ends for good when the writer exits.
 	case capture.KindExit:
-		m.processExited(e.Pid)
+		m.processExited(e.Pid, e.Time)
 	}
 }
 
@@ -211,16 +216,21 @@ func (m *Monitor) stream(k stream.Key) *streamInfo {
 func (m *Monitor) onFrame(f stream.Frame) {
 	m.counts.Frames++
 	f.Data = append([]byte(nil), f.Data...) // the reassembler reuses its buffer
-	i := len(m.queue)
-	for i > 0 && m.queue[i-1].frame.End > f.End {
-		i--
-	}
-	m.queue = slices.Insert(m.queue, i, pending{frame: f, since: m.now})
-	if n := uint64(len(m.queue)); n > m.counts.QueueHighWater {
-		m.counts.QueueHighWater = n
-	}
+	m.enqueue(pending{at: f.End, frame: f, info: m.stream(f.Key), since: m.now})
 	if len(m.queue) >= maxQueued {
 		m.release(true) // bound memory: ask /proc now rather than wait
+	}
+}
+
+// enqueue inserts p in queue order (almost always at the back).
+func (m *Monitor) enqueue(p pending) {
+	i := len(m.queue)
+	for i > 0 && m.queue[i-1].at > p.at {
+		i--
+	}
+	m.queue = slices.Insert(m.queue, i, p)
+	if n := uint64(len(m.queue)); n > m.counts.QueueHighWater {
+		m.counts.QueueHighWater = n
 	}
 }
 
@@ -230,10 +240,15 @@ func (m *Monitor) onFrame(f stream.Frame) {
 func (m *Monitor) release(force bool) {
 	for len(m.queue) > 0 {
 		p := &m.queue[0]
-		if !force && m.now < p.frame.End+uint64(m.opts.ReorderHold) {
+		if !force && m.now < p.at+uint64(m.opts.ReorderHold) {
 			return
 		}
-		info := m.stream(p.frame.Key)
+		if p.endSession != "" {
+			m.corr.EndSession(p.endSession)
+			m.queue = m.queue[1:]
+			continue
+		}
+		info := p.info
 		if info.reader.Pid == 0 {
 			waited := time.Duration(m.now-p.since) >= m.opts.ReaderWait
 			if !force && !waited {
@@ -347,24 +362,24 @@ func (m *Monitor) flushSinks() {
 }
 
 // processExited frees what a process leaves behind: streams it wrote (their partial line is flushed as incomplete)
-// and the sessions it took part in.
-func (m *Monitor) processExited(pid int) {
+// and the sessions it took part in. The sessions end through the queue, after the frames written before the exit.
+func (m *Monitor) processExited(pid int, at uint64) {
 	m.counts.ProcessesExited++
-	m.release(true) // frames already queued keep their order before the flush below
 	for k, info := range m.streams {
 		switch {
 		case info.writer == pid:
 			m.reasm.Close(k)
-			m.release(true)
 			if m.opts.Controller != nil {
 				_ = m.opts.Controller.Forget(k)
 			}
-			m.corr.EndSession(sessionID(pid, info.reader.Pid))
+			m.enqueue(pending{at: at, endSession: sessionID(pid, info.reader.Pid)})
 			delete(m.streams, k)
 		case info.reader.Pid == pid:
-			m.corr.EndSession(sessionID(info.writer, pid))
-			info.reader = record.Endpoint{}
-			info.procLooked = false
+			m.enqueue(pending{at: at, endSession: sessionID(info.writer, pid)})
+			// Queued frames keep the old info (and their reader); the stream goes on with a reader to be found.
+			next := *info
+			next.reader, next.procLooked = record.Endpoint{}, false
+			m.streams[k] = &next
 		}
 	}
 	delete(m.comms, pid)

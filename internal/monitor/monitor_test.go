@@ -170,16 +170,24 @@ func TestLostBytesMarkTruncated(t *testing.T) {
 	}
 }
 
-// When a writer exits, its streams and sessions are freed.
+// When a writer exits, its streams and sessions are freed, after the frames it wrote before exiting have been handled
+// in their session.
 func TestProcessExitFreesState(t *testing.T) {
-	m, _, ctl := newTestMonitor()
+	m, sink, ctl := newTestMonitor()
 	m.Handle(reader(toServer, server, "srv", 0))
-	m.Handle(data(toServer, client, "host", 0, 1, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"))
-	m.Handle(&capture.Event{Kind: capture.KindExit, Pid: client})
+	m.Handle(data(toServer, client, "host", 0, 1_000_000, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"))
+	m.Handle(&capture.Event{Kind: capture.KindExit, Pid: client, Time: 2_000_000})
 	if len(m.streams) != 0 || len(ctl.forgotten) != 1 {
 		t.Fatalf("streams left %d, forgotten %v", len(m.streams), ctl.forgotten)
 	}
-	if st := m.CorrelatorStats(); st.Pending != 0 {
-		t.Errorf("pending requests after exit: %d", st.Pending)
+	m.tick(100_000_000)
+	if len(sink.msgs) != 1 || sink.msgs[0].To.Pid != server {
+		t.Fatalf("the ping written before the exit: %+v", sink.msgs)
+	}
+	if st := m.CorrelatorStats(); st.Pending != 0 || st.Unanswered != 1 {
+		t.Errorf("after exit: pending %d, unanswered %d; want 0, 1", st.Pending, st.Unanswered)
+	}
+	if len(m.queue) != 0 {
+		t.Errorf("%d entries left in the queue", len(m.queue))
 	}
 }
