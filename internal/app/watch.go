@@ -127,7 +127,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	captureDone := make(chan error, 1)
 	go func() { captureDone <- capt.Run(captureCtx) }()
 	monitorDone := make(chan error, 1)
-	go func() { monitorDone <- mon.Run(captureCtx, capt) }()
+	go func() { monitorDone <- mon.Run(capt) }()
 
 	fmt.Fprintf(o.io.Err, "mcpscope: ready: watching MCP over stdio %s\n", o.scope(command))
 	exitCode := 0

@@ -9,7 +9,6 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -131,7 +130,7 @@ func New(opts Options) *Monitor {
 }
 
 // Run consumes events until the source's channel closes, then flushes everything. It returns the first sink error.
-func (m *Monitor) Run(ctx context.Context, src Source) error {
+func (m *Monitor) Run(src Source) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	events := src.Events()
