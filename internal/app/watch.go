@@ -90,6 +90,10 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
 	defer capt.Close()
+	if fb := capt.FastPaths().Fallback; fb != "" {
+		first, _, _ := strings.Cut(fb, "\n")
+		fmt.Fprintf(o.io.Err, "mcpscope: warning: the kernel refused the fast paths; using the portable ones (same records, higher cost): %s\n", first)
+	}
 	if err := o.traceExisting(capt); err != nil {
 		return err
 	}

@@ -60,8 +60,10 @@ const ChunkSize = 32768
 
 // Variables set before load (const volatile in c/mcps.h).
 const (
-	VarSelfTgid = mcpsVarMcpsSelfTgid
-	VarFilterOn = mcpsVarMcpsFilterOn
+	VarSelfTgid   = mcpsVarMcpsSelfTgid
+	VarFilterOn   = mcpsVarMcpsFilterOn
+	VarTaskBTF    = mcpsVarMcpsTaskBtf
+	VarRdonlyCast = mcpsVarMcpsRdonlyCast
 )
 
 // Spec returns the compiled collection, not yet loaded, with the per-CPU scratch map sized for this machine.

@@ -146,7 +146,9 @@ const (
 	mcpsProgMcpsExitWritev       = "mcps_exit_writev"
 	mcpsProgMcpsFork             = "mcps_fork"
 	mcpsVarMcpsFilterOn          = "mcps_filter_on"
+	mcpsVarMcpsRdonlyCast        = "mcps_rdonly_cast"
 	mcpsVarMcpsSelfTgid          = "mcps_self_tgid"
+	mcpsVarMcpsTaskBtf           = "mcps_task_btf"
 	mcpsVarMcpsUnusedEventKind   = "mcps_unused_event_kind"
 	mcpsVarMcpsUnusedHdr         = "mcps_unused_hdr"
 	mcpsVarMcpsUnusedStat        = "mcps_unused_stat"
@@ -245,7 +247,9 @@ type mcpsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsVariableSpecs struct {
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
+	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
+	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
@@ -305,7 +309,9 @@ func (m *mcpsMaps) Close() error {
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsVariables struct {
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
+	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
+	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`

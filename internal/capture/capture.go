@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -29,6 +32,21 @@ type Config struct {
 	// QueueLen is how many records the reader may hand over before it blocks (default 256). The ring buffer is the
 	// real buffer; a long queue of 32 KiB records would only add to the monitor's memory.
 	QueueLen int
+	// Portable turns off every optional fast path, so the programs take the code paths of the oldest supported
+	// kernel. Tests use it to check that both paths capture the same records; benchmarks, to compare their cost.
+	Portable bool
+}
+
+// FastPaths reports which optional kernel features the loaded programs use. Every one has a portable fallback that
+// captures the same bytes at a higher cost.
+type FastPaths struct {
+	// TaskBTF: the fd walk at every read and write loads task, files and fdtable fields directly
+	// (bpf_get_current_task_btf, Linux 5.11+) instead of through bpf_probe_read_kernel calls.
+	TaskBTF bool
+	// RdonlyCast: the file's inode and mode are direct loads too (the kfunc bpf_rdonly_cast, Linux 6.2+).
+	RdonlyCast bool
+	// Fallback says why the fast paths the kernel advertised were not used (the verifier refused them), if so.
+	Fallback string
 }
 
 // pollInterval is how often the reader looks at the ring buffer when the kernel has not woken it.
@@ -44,6 +62,7 @@ type Capture struct {
 	free   chan *Event
 
 	malformed atomic.Uint64 // records the decoder rejected
+	fast      FastPaths
 }
 
 // Open loads and attaches every program. The returned Capture must be closed.
@@ -68,22 +87,23 @@ func Open(cfg Config) (*Capture, error) {
 	if err := spec.Variables[bpf.VarSelfTgid].Set(uint32(os.Getpid())); err != nil {
 		return nil, fmt.Errorf("set self tgid: %w", err)
 	}
-	filter := uint8(0)
-	if cfg.Filter {
-		filter = 1
-	}
-	if err := spec.Variables[bpf.VarFilterOn].Set(filter); err != nil {
+	if err := spec.Variables[bpf.VarFilterOn].Set(boolByte(cfg.Filter)); err != nil {
 		return nil, fmt.Errorf("set filter: %w", err)
 	}
 
 	c := &Capture{}
-	c.coll, err = ebpf.NewCollection(spec)
+	if !cfg.Portable {
+		c.fast = probeFastPaths()
+	}
+	c.coll, err = loadCollection(spec, c.fast)
+	if err != nil && c.fast != (FastPaths{}) {
+		// A kernel can advertise a helper or kfunc and still refuse it in these programs (a verifier limit, a
+		// backported helper without the BTF it needs). The portable path needs neither.
+		c.fast = FastPaths{Fallback: err.Error()}
+		c.coll, err = loadCollection(spec, c.fast)
+	}
 	if err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("the kernel's verifier refused mcpscope's programs: %+v", verr)
-		}
-		return nil, fmt.Errorf("load BPF programs: %w", err)
+		return nil, err
 	}
 	if err := c.coll.Assign(&c.maps); err != nil {
 		c.coll.Close()
@@ -109,6 +129,53 @@ func Open(cfg Config) (*Capture, error) {
 	c.events = make(chan *Event, q)
 	c.free = make(chan *Event, q+16)
 	return c, nil
+}
+
+// loadCollection loads the programs with the fast paths in fast switched on.
+func loadCollection(spec *ebpf.CollectionSpec, fast FastPaths) (*ebpf.Collection, error) {
+	for name, on := range map[string]bool{bpf.VarTaskBTF: fast.TaskBTF, bpf.VarRdonlyCast: fast.RdonlyCast} {
+		if err := spec.Variables[name].Set(boolByte(on)); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("the kernel's verifier refused mcpscope's programs: %+v", verr)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	return coll, nil
+}
+
+// probeFastPaths asks the kernel which optional features the programs can use. A probe that fails for any reason
+// leaves the feature off: the portable path is always correct.
+func probeFastPaths() FastPaths {
+	return FastPaths{
+		TaskBTF:    features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) == nil,
+		RdonlyCast: kernelHasFunc("bpf_rdonly_cast"),
+	}
+}
+
+// kernelHasFunc tells whether the kernel's BTF declares the function (a kfunc, for our purposes).
+func kernelHasFunc(name string) bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var fn *btf.Func
+	return spec.TypeByName(name, &fn) == nil
+}
+
+// FastPaths reports which optional fast paths the loaded programs use.
+func (c *Capture) FastPaths() FastPaths { return c.fast }
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // attach links every program to the hook its ELF section names.

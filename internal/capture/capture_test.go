@@ -229,41 +229,56 @@ func TestCaptureStreams(t *testing.T) {
 			return cmd
 		}, stream.KindUnix},
 	}
+	// Every case runs on the fastest path this kernel offers and on the portable one: both must capture the same
+	// bytes.
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Open(Config{RingBufferBytes: 32 << 20})
-			if err != nil {
-				t.Fatal(err)
+		for _, portable := range []bool{false, true} {
+			name := tc.name + "/fast"
+			if portable {
+				name = tc.name + "/portable"
 			}
-			defer c.Close()
-			cmd := tc.cmd()
-			cmd.Stderr = os.Stderr
-			got := runAndCollect(t, c, cmd)
-			var matched bool
-			for k, chunks := range got.data {
-				if k.Kind != tc.kind {
-					continue
+			t.Run(name, func(t *testing.T) {
+				c, err := Open(Config{RingBufferBytes: 32 << 20, Portable: portable})
+				if err != nil {
+					t.Fatal(err)
 				}
-				b := concat(chunks)
-				if !bytes.Equal(b, want) {
-					t.Errorf("stream %v: captured %d bytes, want %d byte-exact (lost %d)", k, len(b), len(want), got.lost)
-					continue
+				defer c.Close()
+				t.Logf("fast paths: %+v", c.FastPaths())
+				if fb := c.FastPaths().Fallback; fb != "" {
+					t.Errorf("the kernel advertised fast paths the verifier then refused: %s", fb)
 				}
-				matched = true
-				if len(got.readers[k]) == 0 {
-					t.Errorf("stream %v: no reader reported", k)
+				if portable && c.FastPaths() != (FastPaths{}) {
+					t.Fatalf("portable capture uses fast paths %+v", c.FastPaths())
 				}
-			}
-			if !matched {
-				t.Fatalf("no %s stream carried the messages; streams: %d", tc.name, len(got.data))
-			}
-			st, err := c.Stats()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Undelivered() != 0 {
-				t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
-			}
-		})
+				cmd := tc.cmd()
+				cmd.Stderr = os.Stderr
+				got := runAndCollect(t, c, cmd)
+				var matched bool
+				for k, chunks := range got.data {
+					if k.Kind != tc.kind {
+						continue
+					}
+					b := concat(chunks)
+					if !bytes.Equal(b, want) {
+						t.Errorf("stream %v: captured %d bytes, want %d byte-exact (lost %d)", k, len(b), len(want), got.lost)
+						continue
+					}
+					matched = true
+					if len(got.readers[k]) == 0 {
+						t.Errorf("stream %v: no reader reported", k)
+					}
+				}
+				if !matched {
+					t.Fatalf("no %s stream carried the messages; streams: %d", tc.name, len(got.data))
+				}
+				st, err := c.Stats()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Undelivered() != 0 {
+					t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
+				}
+			})
+		}
 	}
 }

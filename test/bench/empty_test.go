@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/mcpscope/mcpscope/internal/bpf"
+	mcpcapture "github.com/mcpscope/mcpscope/internal/capture"
 )
 
 // syscallTracepoints lists the syscalls/* tracepoints that mcpscope's programs attach to, from their section names.
@@ -44,6 +45,10 @@ type emptyPrograms struct {
 }
 
 func attachEmpty(names []string) (*emptyPrograms, error) {
+	// On a fresh boot tracefs is not mounted until mcpscope first runs; these programs may attach before it.
+	if _, err := mcpcapture.EnsureTracefs(); err != nil {
+		return nil, err
+	}
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "bench_tgids", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1024})
 	if err != nil {
 		return nil, fmt.Errorf("create map: %w", err)

@@ -115,6 +115,14 @@ struct mcps_data_event {
 // Set by user space before load.
 const volatile __u32 mcps_self_tgid = 0;   // the monitor: its own writes (e.g. -o - into a pipe) are never captured
 const volatile __u8 mcps_filter_on = 0;    // only traced processes (mcps_traced) and streams they read
+// 1 where tracepoint programs may call bpf_get_current_task_btf (5.11+): the fd walk then loads task, files and fdtable
+// fields directly instead of through bpf_probe_read_kernel calls. On older kernels the branch is dead code the
+// verifier never visits (the value is a frozen constant), so the helper's absence there does not matter.
+const volatile __u8 mcps_task_btf = 0;
+// 1 where the kfunc bpf_rdonly_cast is callable (6.2+): the file's inode and mode are then direct loads too. Declared
+// weak so that kernels without it still load the programs; the branch that calls it is dead code there.
+const volatile __u8 mcps_rdonly_cast = 0;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -213,8 +221,21 @@ static __always_inline bool traced_process(__u32 tgid)
 	return bpf_map_lookup_elem(&mcps_traced, &tgid) != NULL;
 }
 
+// fd_to_file returns the current task's open file for fd, or NULL. It is the first thing every syscall hook does for
+// a process that is not filtered out, so it is the hot path for every read and write on the host: with
+// mcps_task_btf it costs one helper call (the fd array is indexed by a variable, which BTF loads do not allow);
+// without, six.
 static __always_inline struct file *fd_to_file(__u32 fd)
 {
+	struct file *file = NULL;
+	if (mcps_task_btf) {
+		struct task_struct *t = bpf_get_current_task_btf();
+		struct fdtable *fdt = t->files->fdt;
+		if (!fdt || fd >= fdt->max_fds)
+			return NULL;
+		bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
+		return file;
+	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt)
@@ -222,7 +243,6 @@ static __always_inline struct file *fd_to_file(__u32 fd)
 	if (fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
 }
@@ -240,8 +260,16 @@ static __always_inline bool stream_of_file(struct file *file, bool write, struct
 {
 	if (!file)
 		return false;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	umode_t mode = BPF_CORE_READ(inode, i_mode);
+	struct inode *inode;
+	umode_t mode;
+	if (mcps_rdonly_cast) {
+		struct file *f = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+		inode = f->f_inode;
+		mode = inode->i_mode;
+	} else {
+		inode = BPF_CORE_READ(file, f_inode);
+		mode = BPF_CORE_READ(inode, i_mode);
+	}
 	key->_pad = 0;
 	if ((mode & S_IFMT) == S_IFIFO) {
 		key->kind = MCPS_STREAM_PIPE;
