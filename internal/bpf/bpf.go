@@ -5,11 +5,13 @@ package bpf
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 )
 
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target bpfel -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state mcps c/mcpscope.c -- -I./headers
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "${BPF_CFLAGS} -DMCPS_NO_ATOMIC_FETCH" -target bpfel mcpscompat c/mcpscope.c -- -I./headers
 
 // Types shared with the kernel programs; see c/mcps.h for their meaning.
 type (
@@ -66,9 +68,22 @@ const (
 	VarRdonlyCast = mcpsVarMcpsRdonlyCast
 )
 
-// Spec returns the compiled collection, not yet loaded, with the per-CPU scratch map sized for this machine.
-func Spec() (*ebpf.CollectionSpec, error) {
-	spec, err := loadMcps()
+// Spec returns the main object, not yet loaded, with the per-CPU scratch map sized for this machine. Kernels before
+// 5.12 refuse it (it uses atomic fetch-and-add, see reserve in c/mcps.h); they load CompatSpec.
+func Spec() (*ebpf.CollectionSpec, error) { return specFrom(loadMcps) }
+
+// CompatSpec returns the object for kernels without atomic fetch-and-add. It loads on every supported kernel.
+func CompatSpec() (*ebpf.CollectionSpec, error) { return specFrom(loadMcpscompat) }
+
+// NoAtomicFetch tells whether err is the verifier's refusal of atomic fetch-and-add (Linux < 5.12): load CompatSpec.
+// (A probe program with the instruction is no guide: Debian's 5.10 accepts it in a socket filter and refuses it in
+// mcpscope's programs.)
+func NoAtomicFetch(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "BPF_STX uses reserved fields")
+}
+
+func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, error) {
+	spec, err := load()
 	if err != nil {
 		return nil, err
 	}

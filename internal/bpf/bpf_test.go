@@ -3,36 +3,102 @@ package bpf
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 )
 
-// TestLoad checks that the kernel's verifier accepts every program.
+// TestLoad checks that the kernel's verifier accepts every program of both objects: the syscall-tracepoint set
+// everywhere, the fentry/fexit set where the kernel lets a trivial fentry program attach.
 func TestLoad(t *testing.T) {
 	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
 		t.Skip("loading BPF programs needs root (set CI=true to make this a failure)")
 	}
-	spec, err := Spec()
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+	objects := map[string]func() (*ebpf.CollectionSpec, error){"main": Spec, "compat": CompatSpec}
+	fentry := fentryWorks(t)
+	for obj, load := range objects {
+		for _, set := range []string{"tracepoint", "fentry"} {
+			t.Run(obj+"/"+set, func(t *testing.T) {
+				if set == "fentry" && !fentry {
+					t.Skip("this kernel refuses fentry programs; capture uses syscall tracepoints here")
+				}
+				spec, err := load()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, ps := range spec.Programs {
+					isFentry := strings.HasPrefix(ps.SectionName, "fentry/") || strings.HasPrefix(ps.SectionName, "fexit/")
+					isTracepoint := strings.HasPrefix(ps.SectionName, "tracepoint/syscalls/") || ps.SectionName == "tracepoint"
+					if (set == "fentry" && isTracepoint) || (set == "tracepoint" && isFentry) {
+						delete(spec.Programs, name)
+					}
+				}
+				if p := spec.Programs["mcps_fentry_close"]; p != nil && !kernelHas(t, p.AttachTo) {
+					p.AttachTo = "file_close_fd"
+				}
+				coll, err := ebpf.NewCollection(spec)
+				if obj == "main" && NoAtomicFetch(err) {
+					t.Skipf("no atomic fetch-and-add here (Linux < 5.12): capture loads the compat object: %v", err)
+				}
+				if err != nil {
+					var verr *ebpf.VerifierError
+					if errors.As(err, &verr) {
+						t.Fatalf("%v\nverifier log:\n%+v", err, verr)
+					}
+					t.Fatal(err)
+				}
+				defer coll.Close()
+				for name, p := range coll.Programs {
+					info, err := p.Info()
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if n, ok := info.VerifiedInstructions(); ok {
+						t.Logf("%-26s verified instructions: %d", name, n)
+					}
+				}
+			})
+		}
+	}
+}
+
+// fentryWorks tells whether the kernel loads and attaches an empty fentry program on vfs_read.
+func fentryWorks(t *testing.T) bool {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceFEntry,
+		AttachTo:     "vfs_read",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	})
+	if err != nil {
+		t.Logf("fentry: %v", err)
+		return false
+	}
+	defer prog.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		t.Logf("fentry attach: %v", err)
+		return false
+	}
+	l.Close()
+	return true
+}
+
+func kernelHas(t *testing.T, fn string) bool {
+	spec, err := btf.LoadKernelSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
-	coll, err := ebpf.NewCollection(spec)
-	if err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			t.Fatalf("verifier: %+v", verr)
-		}
-		t.Fatal(err)
-	}
-	defer coll.Close()
-	for name, p := range coll.Programs {
-		info, err := p.Info()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if n, ok := info.VerifiedInstructions(); ok {
-			t.Logf("%-22s verified instructions: %d", name, n)
-		}
-	}
+	var f *btf.Func
+	return spec.TypeByName(fn, &f) == nil
 }

@@ -109,51 +109,72 @@ type mcpsMcpsWriteArgs struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	mcpsMapMcpsCopyProgs         = "mcps_copy_progs"
-	mcpsMapMcpsEvents            = "mcps_events"
-	mcpsMapMcpsParticipants      = "mcps_participants"
-	mcpsMapMcpsQuarantine        = "mcps_quarantine"
-	mcpsMapMcpsScratch           = "mcps_scratch"
-	mcpsMapMcpsStats             = "mcps_stats"
-	mcpsMapMcpsStreams           = "mcps_streams"
-	mcpsMapMcpsTraced            = "mcps_traced"
-	mcpsMapMcpsTracedComms       = "mcps_traced_comms"
-	mcpsMapMcpsWriteArgs         = "mcps_write_args"
-	mcpsProgMcpsCopyMore         = "mcps_copy_more"
-	mcpsProgMcpsEnterClose       = "mcps_enter_close"
-	mcpsProgMcpsEnterPread64     = "mcps_enter_pread64"
-	mcpsProgMcpsEnterPreadv      = "mcps_enter_preadv"
-	mcpsProgMcpsEnterPreadv2     = "mcps_enter_preadv2"
-	mcpsProgMcpsEnterPwrite64    = "mcps_enter_pwrite64"
-	mcpsProgMcpsEnterPwritev     = "mcps_enter_pwritev"
-	mcpsProgMcpsEnterPwritev2    = "mcps_enter_pwritev2"
-	mcpsProgMcpsEnterRead        = "mcps_enter_read"
-	mcpsProgMcpsEnterReadv       = "mcps_enter_readv"
-	mcpsProgMcpsEnterRecvfrom    = "mcps_enter_recvfrom"
-	mcpsProgMcpsEnterRecvmsg     = "mcps_enter_recvmsg"
-	mcpsProgMcpsEnterSendmsg     = "mcps_enter_sendmsg"
-	mcpsProgMcpsEnterSendto      = "mcps_enter_sendto"
-	mcpsProgMcpsEnterWrite       = "mcps_enter_write"
-	mcpsProgMcpsEnterWritev      = "mcps_enter_writev"
-	mcpsProgMcpsExec             = "mcps_exec"
-	mcpsProgMcpsExit             = "mcps_exit"
-	mcpsProgMcpsExitPwrite64     = "mcps_exit_pwrite64"
-	mcpsProgMcpsExitPwritev      = "mcps_exit_pwritev"
-	mcpsProgMcpsExitPwritev2     = "mcps_exit_pwritev2"
-	mcpsProgMcpsExitSendmsg      = "mcps_exit_sendmsg"
-	mcpsProgMcpsExitSendto       = "mcps_exit_sendto"
-	mcpsProgMcpsExitWrite        = "mcps_exit_write"
-	mcpsProgMcpsExitWritev       = "mcps_exit_writev"
-	mcpsProgMcpsFork             = "mcps_fork"
-	mcpsVarMcpsFilterOn          = "mcps_filter_on"
-	mcpsVarMcpsRdonlyCast        = "mcps_rdonly_cast"
-	mcpsVarMcpsSelfTgid          = "mcps_self_tgid"
-	mcpsVarMcpsTaskBtf           = "mcps_task_btf"
-	mcpsVarMcpsUnusedEventKind   = "mcps_unused_event_kind"
-	mcpsVarMcpsUnusedHdr         = "mcps_unused_hdr"
-	mcpsVarMcpsUnusedStat        = "mcps_unused_stat"
-	mcpsVarMcpsUnusedStreamKind  = "mcps_unused_stream_kind"
-	mcpsVarMcpsUnusedStreamState = "mcps_unused_stream_state"
+	mcpsMapMcpsCopyProgs           = "mcps_copy_progs"
+	mcpsMapMcpsCopyProgsSysSendmsg = "mcps_copy_progs___sys_sendmsg"
+	mcpsMapMcpsCopyProgsSysSendto  = "mcps_copy_progs___sys_sendto"
+	mcpsMapMcpsCopyProgsVfsWrite   = "mcps_copy_progs_vfs_write"
+	mcpsMapMcpsCopyProgsVfsWritev  = "mcps_copy_progs_vfs_writev"
+	mcpsMapMcpsEvents              = "mcps_events"
+	mcpsMapMcpsParticipants        = "mcps_participants"
+	mcpsMapMcpsQuarantine          = "mcps_quarantine"
+	mcpsMapMcpsScratch             = "mcps_scratch"
+	mcpsMapMcpsStats               = "mcps_stats"
+	mcpsMapMcpsStreams             = "mcps_streams"
+	mcpsMapMcpsTraced              = "mcps_traced"
+	mcpsMapMcpsTracedComms         = "mcps_traced_comms"
+	mcpsMapMcpsWriteArgs           = "mcps_write_args"
+	mcpsProgMcpsCopyMore           = "mcps_copy_more"
+	mcpsProgMcpsCopyMoreSysSendmsg = "mcps_copy_more___sys_sendmsg"
+	mcpsProgMcpsCopyMoreSysSendto  = "mcps_copy_more___sys_sendto"
+	mcpsProgMcpsCopyMoreVfsWrite   = "mcps_copy_more_vfs_write"
+	mcpsProgMcpsCopyMoreVfsWritev  = "mcps_copy_more_vfs_writev"
+	mcpsProgMcpsEnterClose         = "mcps_enter_close"
+	mcpsProgMcpsEnterPread64       = "mcps_enter_pread64"
+	mcpsProgMcpsEnterPreadv        = "mcps_enter_preadv"
+	mcpsProgMcpsEnterPreadv2       = "mcps_enter_preadv2"
+	mcpsProgMcpsEnterPwrite64      = "mcps_enter_pwrite64"
+	mcpsProgMcpsEnterPwritev       = "mcps_enter_pwritev"
+	mcpsProgMcpsEnterPwritev2      = "mcps_enter_pwritev2"
+	mcpsProgMcpsEnterRead          = "mcps_enter_read"
+	mcpsProgMcpsEnterReadv         = "mcps_enter_readv"
+	mcpsProgMcpsEnterRecvfrom      = "mcps_enter_recvfrom"
+	mcpsProgMcpsEnterRecvmsg       = "mcps_enter_recvmsg"
+	mcpsProgMcpsEnterSendmsg       = "mcps_enter_sendmsg"
+	mcpsProgMcpsEnterSendto        = "mcps_enter_sendto"
+	mcpsProgMcpsEnterWrite         = "mcps_enter_write"
+	mcpsProgMcpsEnterWritev        = "mcps_enter_writev"
+	mcpsProgMcpsExec               = "mcps_exec"
+	mcpsProgMcpsExit               = "mcps_exit"
+	mcpsProgMcpsExitPwrite64       = "mcps_exit_pwrite64"
+	mcpsProgMcpsExitPwritev        = "mcps_exit_pwritev"
+	mcpsProgMcpsExitPwritev2       = "mcps_exit_pwritev2"
+	mcpsProgMcpsExitSendmsg        = "mcps_exit_sendmsg"
+	mcpsProgMcpsExitSendto         = "mcps_exit_sendto"
+	mcpsProgMcpsExitWrite          = "mcps_exit_write"
+	mcpsProgMcpsExitWritev         = "mcps_exit_writev"
+	mcpsProgMcpsFentryClose        = "mcps_fentry_close"
+	mcpsProgMcpsFentryRecvfrom     = "mcps_fentry_recvfrom"
+	mcpsProgMcpsFentryRecvmsg      = "mcps_fentry_recvmsg"
+	mcpsProgMcpsFentrySendmsg      = "mcps_fentry_sendmsg"
+	mcpsProgMcpsFentrySendto       = "mcps_fentry_sendto"
+	mcpsProgMcpsFentryVfsRead      = "mcps_fentry_vfs_read"
+	mcpsProgMcpsFentryVfsReadv     = "mcps_fentry_vfs_readv"
+	mcpsProgMcpsFentryVfsWrite     = "mcps_fentry_vfs_write"
+	mcpsProgMcpsFentryVfsWritev    = "mcps_fentry_vfs_writev"
+	mcpsProgMcpsFexitSendmsg       = "mcps_fexit_sendmsg"
+	mcpsProgMcpsFexitSendto        = "mcps_fexit_sendto"
+	mcpsProgMcpsFexitVfsWrite      = "mcps_fexit_vfs_write"
+	mcpsProgMcpsFexitVfsWritev     = "mcps_fexit_vfs_writev"
+	mcpsProgMcpsFork               = "mcps_fork"
+	mcpsVarMcpsFilterOn            = "mcps_filter_on"
+	mcpsVarMcpsRdonlyCast          = "mcps_rdonly_cast"
+	mcpsVarMcpsSelfTgid            = "mcps_self_tgid"
+	mcpsVarMcpsTaskBtf             = "mcps_task_btf"
+	mcpsVarMcpsUnusedEventKind     = "mcps_unused_event_kind"
+	mcpsVarMcpsUnusedHdr           = "mcps_unused_hdr"
+	mcpsVarMcpsUnusedStat          = "mcps_unused_stat"
+	mcpsVarMcpsUnusedStreamKind    = "mcps_unused_stream_kind"
+	mcpsVarMcpsUnusedStreamState   = "mcps_unused_stream_state"
 )
 
 // loadMcps returns the embedded CollectionSpec for mcps.
@@ -198,48 +219,69 @@ type mcpsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsProgramSpecs struct {
-	McpsCopyMore      *ebpf.ProgramSpec `ebpf:"mcps_copy_more"`
-	McpsEnterClose    *ebpf.ProgramSpec `ebpf:"mcps_enter_close"`
-	McpsEnterPread64  *ebpf.ProgramSpec `ebpf:"mcps_enter_pread64"`
-	McpsEnterPreadv   *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv"`
-	McpsEnterPreadv2  *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv2"`
-	McpsEnterPwrite64 *ebpf.ProgramSpec `ebpf:"mcps_enter_pwrite64"`
-	McpsEnterPwritev  *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev"`
-	McpsEnterPwritev2 *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev2"`
-	McpsEnterRead     *ebpf.ProgramSpec `ebpf:"mcps_enter_read"`
-	McpsEnterReadv    *ebpf.ProgramSpec `ebpf:"mcps_enter_readv"`
-	McpsEnterRecvfrom *ebpf.ProgramSpec `ebpf:"mcps_enter_recvfrom"`
-	McpsEnterRecvmsg  *ebpf.ProgramSpec `ebpf:"mcps_enter_recvmsg"`
-	McpsEnterSendmsg  *ebpf.ProgramSpec `ebpf:"mcps_enter_sendmsg"`
-	McpsEnterSendto   *ebpf.ProgramSpec `ebpf:"mcps_enter_sendto"`
-	McpsEnterWrite    *ebpf.ProgramSpec `ebpf:"mcps_enter_write"`
-	McpsEnterWritev   *ebpf.ProgramSpec `ebpf:"mcps_enter_writev"`
-	McpsExec          *ebpf.ProgramSpec `ebpf:"mcps_exec"`
-	McpsExit          *ebpf.ProgramSpec `ebpf:"mcps_exit"`
-	McpsExitPwrite64  *ebpf.ProgramSpec `ebpf:"mcps_exit_pwrite64"`
-	McpsExitPwritev   *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev"`
-	McpsExitPwritev2  *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev2"`
-	McpsExitSendmsg   *ebpf.ProgramSpec `ebpf:"mcps_exit_sendmsg"`
-	McpsExitSendto    *ebpf.ProgramSpec `ebpf:"mcps_exit_sendto"`
-	McpsExitWrite     *ebpf.ProgramSpec `ebpf:"mcps_exit_write"`
-	McpsExitWritev    *ebpf.ProgramSpec `ebpf:"mcps_exit_writev"`
-	McpsFork          *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsCopyMore           *ebpf.ProgramSpec `ebpf:"mcps_copy_more"`
+	McpsCopyMoreSysSendmsg *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
+	McpsCopyMoreSysSendto  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreVfsWrite   *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
+	McpsCopyMoreVfsWritev  *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_writev"`
+	McpsEnterClose         *ebpf.ProgramSpec `ebpf:"mcps_enter_close"`
+	McpsEnterPread64       *ebpf.ProgramSpec `ebpf:"mcps_enter_pread64"`
+	McpsEnterPreadv        *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv"`
+	McpsEnterPreadv2       *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv2"`
+	McpsEnterPwrite64      *ebpf.ProgramSpec `ebpf:"mcps_enter_pwrite64"`
+	McpsEnterPwritev       *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev"`
+	McpsEnterPwritev2      *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev2"`
+	McpsEnterRead          *ebpf.ProgramSpec `ebpf:"mcps_enter_read"`
+	McpsEnterReadv         *ebpf.ProgramSpec `ebpf:"mcps_enter_readv"`
+	McpsEnterRecvfrom      *ebpf.ProgramSpec `ebpf:"mcps_enter_recvfrom"`
+	McpsEnterRecvmsg       *ebpf.ProgramSpec `ebpf:"mcps_enter_recvmsg"`
+	McpsEnterSendmsg       *ebpf.ProgramSpec `ebpf:"mcps_enter_sendmsg"`
+	McpsEnterSendto        *ebpf.ProgramSpec `ebpf:"mcps_enter_sendto"`
+	McpsEnterWrite         *ebpf.ProgramSpec `ebpf:"mcps_enter_write"`
+	McpsEnterWritev        *ebpf.ProgramSpec `ebpf:"mcps_enter_writev"`
+	McpsExec               *ebpf.ProgramSpec `ebpf:"mcps_exec"`
+	McpsExit               *ebpf.ProgramSpec `ebpf:"mcps_exit"`
+	McpsExitPwrite64       *ebpf.ProgramSpec `ebpf:"mcps_exit_pwrite64"`
+	McpsExitPwritev        *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev"`
+	McpsExitPwritev2       *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev2"`
+	McpsExitSendmsg        *ebpf.ProgramSpec `ebpf:"mcps_exit_sendmsg"`
+	McpsExitSendto         *ebpf.ProgramSpec `ebpf:"mcps_exit_sendto"`
+	McpsExitWrite          *ebpf.ProgramSpec `ebpf:"mcps_exit_write"`
+	McpsExitWritev         *ebpf.ProgramSpec `ebpf:"mcps_exit_writev"`
+	McpsFentryClose        *ebpf.ProgramSpec `ebpf:"mcps_fentry_close"`
+	McpsFentryRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvfrom"`
+	McpsFentryRecvmsg      *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvmsg"`
+	McpsFentrySendmsg      *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendmsg"`
+	McpsFentrySendto       *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendto"`
+	McpsFentryVfsRead      *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_read"`
+	McpsFentryVfsReadv     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_readv"`
+	McpsFentryVfsWrite     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_write"`
+	McpsFentryVfsWritev    *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_writev"`
+	McpsFexitSendmsg       *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendmsg"`
+	McpsFexitSendto        *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendto"`
+	McpsFexitVfsWrite      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
+	McpsFexitVfsWritev     *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
+	McpsFork               *ebpf.ProgramSpec `ebpf:"mcps_fork"`
 }
 
 // mcpsMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsMapSpecs struct {
-	McpsCopyProgs    *ebpf.MapSpec `ebpf:"mcps_copy_progs"`
-	McpsEvents       *ebpf.MapSpec `ebpf:"mcps_events"`
-	McpsParticipants *ebpf.MapSpec `ebpf:"mcps_participants"`
-	McpsQuarantine   *ebpf.MapSpec `ebpf:"mcps_quarantine"`
-	McpsScratch      *ebpf.MapSpec `ebpf:"mcps_scratch"`
-	McpsStats        *ebpf.MapSpec `ebpf:"mcps_stats"`
-	McpsStreams      *ebpf.MapSpec `ebpf:"mcps_streams"`
-	McpsTraced       *ebpf.MapSpec `ebpf:"mcps_traced"`
-	McpsTracedComms  *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
-	McpsWriteArgs    *ebpf.MapSpec `ebpf:"mcps_write_args"`
+	McpsCopyProgs           *ebpf.MapSpec `ebpf:"mcps_copy_progs"`
+	McpsCopyProgsSysSendmsg *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
+	McpsCopyProgsSysSendto  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsVfsWrite   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
+	McpsCopyProgsVfsWritev  *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEvents              *ebpf.MapSpec `ebpf:"mcps_events"`
+	McpsParticipants        *ebpf.MapSpec `ebpf:"mcps_participants"`
+	McpsQuarantine          *ebpf.MapSpec `ebpf:"mcps_quarantine"`
+	McpsScratch             *ebpf.MapSpec `ebpf:"mcps_scratch"`
+	McpsStats               *ebpf.MapSpec `ebpf:"mcps_stats"`
+	McpsStreams             *ebpf.MapSpec `ebpf:"mcps_streams"`
+	McpsTraced              *ebpf.MapSpec `ebpf:"mcps_traced"`
+	McpsTracedComms         *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
+	McpsWriteArgs           *ebpf.MapSpec `ebpf:"mcps_write_args"`
 }
 
 // mcpsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -277,21 +319,29 @@ func (o *mcpsObjects) Close() error {
 //
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsMaps struct {
-	McpsCopyProgs    *ebpf.Map `ebpf:"mcps_copy_progs"`
-	McpsEvents       *ebpf.Map `ebpf:"mcps_events"`
-	McpsParticipants *ebpf.Map `ebpf:"mcps_participants"`
-	McpsQuarantine   *ebpf.Map `ebpf:"mcps_quarantine"`
-	McpsScratch      *ebpf.Map `ebpf:"mcps_scratch"`
-	McpsStats        *ebpf.Map `ebpf:"mcps_stats"`
-	McpsStreams      *ebpf.Map `ebpf:"mcps_streams"`
-	McpsTraced       *ebpf.Map `ebpf:"mcps_traced"`
-	McpsTracedComms  *ebpf.Map `ebpf:"mcps_traced_comms"`
-	McpsWriteArgs    *ebpf.Map `ebpf:"mcps_write_args"`
+	McpsCopyProgs           *ebpf.Map `ebpf:"mcps_copy_progs"`
+	McpsCopyProgsSysSendmsg *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
+	McpsCopyProgsSysSendto  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsVfsWrite   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
+	McpsCopyProgsVfsWritev  *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEvents              *ebpf.Map `ebpf:"mcps_events"`
+	McpsParticipants        *ebpf.Map `ebpf:"mcps_participants"`
+	McpsQuarantine          *ebpf.Map `ebpf:"mcps_quarantine"`
+	McpsScratch             *ebpf.Map `ebpf:"mcps_scratch"`
+	McpsStats               *ebpf.Map `ebpf:"mcps_stats"`
+	McpsStreams             *ebpf.Map `ebpf:"mcps_streams"`
+	McpsTraced              *ebpf.Map `ebpf:"mcps_traced"`
+	McpsTracedComms         *ebpf.Map `ebpf:"mcps_traced_comms"`
+	McpsWriteArgs           *ebpf.Map `ebpf:"mcps_write_args"`
 }
 
 func (m *mcpsMaps) Close() error {
 	return _McpsClose(
 		m.McpsCopyProgs,
+		m.McpsCopyProgsSysSendmsg,
+		m.McpsCopyProgsSysSendto,
+		m.McpsCopyProgsVfsWrite,
+		m.McpsCopyProgsVfsWritev,
 		m.McpsEvents,
 		m.McpsParticipants,
 		m.McpsQuarantine,
@@ -323,37 +373,58 @@ type mcpsVariables struct {
 //
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsPrograms struct {
-	McpsCopyMore      *ebpf.Program `ebpf:"mcps_copy_more"`
-	McpsEnterClose    *ebpf.Program `ebpf:"mcps_enter_close"`
-	McpsEnterPread64  *ebpf.Program `ebpf:"mcps_enter_pread64"`
-	McpsEnterPreadv   *ebpf.Program `ebpf:"mcps_enter_preadv"`
-	McpsEnterPreadv2  *ebpf.Program `ebpf:"mcps_enter_preadv2"`
-	McpsEnterPwrite64 *ebpf.Program `ebpf:"mcps_enter_pwrite64"`
-	McpsEnterPwritev  *ebpf.Program `ebpf:"mcps_enter_pwritev"`
-	McpsEnterPwritev2 *ebpf.Program `ebpf:"mcps_enter_pwritev2"`
-	McpsEnterRead     *ebpf.Program `ebpf:"mcps_enter_read"`
-	McpsEnterReadv    *ebpf.Program `ebpf:"mcps_enter_readv"`
-	McpsEnterRecvfrom *ebpf.Program `ebpf:"mcps_enter_recvfrom"`
-	McpsEnterRecvmsg  *ebpf.Program `ebpf:"mcps_enter_recvmsg"`
-	McpsEnterSendmsg  *ebpf.Program `ebpf:"mcps_enter_sendmsg"`
-	McpsEnterSendto   *ebpf.Program `ebpf:"mcps_enter_sendto"`
-	McpsEnterWrite    *ebpf.Program `ebpf:"mcps_enter_write"`
-	McpsEnterWritev   *ebpf.Program `ebpf:"mcps_enter_writev"`
-	McpsExec          *ebpf.Program `ebpf:"mcps_exec"`
-	McpsExit          *ebpf.Program `ebpf:"mcps_exit"`
-	McpsExitPwrite64  *ebpf.Program `ebpf:"mcps_exit_pwrite64"`
-	McpsExitPwritev   *ebpf.Program `ebpf:"mcps_exit_pwritev"`
-	McpsExitPwritev2  *ebpf.Program `ebpf:"mcps_exit_pwritev2"`
-	McpsExitSendmsg   *ebpf.Program `ebpf:"mcps_exit_sendmsg"`
-	McpsExitSendto    *ebpf.Program `ebpf:"mcps_exit_sendto"`
-	McpsExitWrite     *ebpf.Program `ebpf:"mcps_exit_write"`
-	McpsExitWritev    *ebpf.Program `ebpf:"mcps_exit_writev"`
-	McpsFork          *ebpf.Program `ebpf:"mcps_fork"`
+	McpsCopyMore           *ebpf.Program `ebpf:"mcps_copy_more"`
+	McpsCopyMoreSysSendmsg *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
+	McpsCopyMoreSysSendto  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreVfsWrite   *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
+	McpsCopyMoreVfsWritev  *ebpf.Program `ebpf:"mcps_copy_more_vfs_writev"`
+	McpsEnterClose         *ebpf.Program `ebpf:"mcps_enter_close"`
+	McpsEnterPread64       *ebpf.Program `ebpf:"mcps_enter_pread64"`
+	McpsEnterPreadv        *ebpf.Program `ebpf:"mcps_enter_preadv"`
+	McpsEnterPreadv2       *ebpf.Program `ebpf:"mcps_enter_preadv2"`
+	McpsEnterPwrite64      *ebpf.Program `ebpf:"mcps_enter_pwrite64"`
+	McpsEnterPwritev       *ebpf.Program `ebpf:"mcps_enter_pwritev"`
+	McpsEnterPwritev2      *ebpf.Program `ebpf:"mcps_enter_pwritev2"`
+	McpsEnterRead          *ebpf.Program `ebpf:"mcps_enter_read"`
+	McpsEnterReadv         *ebpf.Program `ebpf:"mcps_enter_readv"`
+	McpsEnterRecvfrom      *ebpf.Program `ebpf:"mcps_enter_recvfrom"`
+	McpsEnterRecvmsg       *ebpf.Program `ebpf:"mcps_enter_recvmsg"`
+	McpsEnterSendmsg       *ebpf.Program `ebpf:"mcps_enter_sendmsg"`
+	McpsEnterSendto        *ebpf.Program `ebpf:"mcps_enter_sendto"`
+	McpsEnterWrite         *ebpf.Program `ebpf:"mcps_enter_write"`
+	McpsEnterWritev        *ebpf.Program `ebpf:"mcps_enter_writev"`
+	McpsExec               *ebpf.Program `ebpf:"mcps_exec"`
+	McpsExit               *ebpf.Program `ebpf:"mcps_exit"`
+	McpsExitPwrite64       *ebpf.Program `ebpf:"mcps_exit_pwrite64"`
+	McpsExitPwritev        *ebpf.Program `ebpf:"mcps_exit_pwritev"`
+	McpsExitPwritev2       *ebpf.Program `ebpf:"mcps_exit_pwritev2"`
+	McpsExitSendmsg        *ebpf.Program `ebpf:"mcps_exit_sendmsg"`
+	McpsExitSendto         *ebpf.Program `ebpf:"mcps_exit_sendto"`
+	McpsExitWrite          *ebpf.Program `ebpf:"mcps_exit_write"`
+	McpsExitWritev         *ebpf.Program `ebpf:"mcps_exit_writev"`
+	McpsFentryClose        *ebpf.Program `ebpf:"mcps_fentry_close"`
+	McpsFentryRecvfrom     *ebpf.Program `ebpf:"mcps_fentry_recvfrom"`
+	McpsFentryRecvmsg      *ebpf.Program `ebpf:"mcps_fentry_recvmsg"`
+	McpsFentrySendmsg      *ebpf.Program `ebpf:"mcps_fentry_sendmsg"`
+	McpsFentrySendto       *ebpf.Program `ebpf:"mcps_fentry_sendto"`
+	McpsFentryVfsRead      *ebpf.Program `ebpf:"mcps_fentry_vfs_read"`
+	McpsFentryVfsReadv     *ebpf.Program `ebpf:"mcps_fentry_vfs_readv"`
+	McpsFentryVfsWrite     *ebpf.Program `ebpf:"mcps_fentry_vfs_write"`
+	McpsFentryVfsWritev    *ebpf.Program `ebpf:"mcps_fentry_vfs_writev"`
+	McpsFexitSendmsg       *ebpf.Program `ebpf:"mcps_fexit_sendmsg"`
+	McpsFexitSendto        *ebpf.Program `ebpf:"mcps_fexit_sendto"`
+	McpsFexitVfsWrite      *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
+	McpsFexitVfsWritev     *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
+	McpsFork               *ebpf.Program `ebpf:"mcps_fork"`
 }
 
 func (p *mcpsPrograms) Close() error {
 	return _McpsClose(
 		p.McpsCopyMore,
+		p.McpsCopyMoreSysSendmsg,
+		p.McpsCopyMoreSysSendto,
+		p.McpsCopyMoreVfsWrite,
+		p.McpsCopyMoreVfsWritev,
 		p.McpsEnterClose,
 		p.McpsEnterPread64,
 		p.McpsEnterPreadv,
@@ -378,6 +449,19 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsExitSendto,
 		p.McpsExitWrite,
 		p.McpsExitWritev,
+		p.McpsFentryClose,
+		p.McpsFentryRecvfrom,
+		p.McpsFentryRecvmsg,
+		p.McpsFentrySendmsg,
+		p.McpsFentrySendto,
+		p.McpsFentryVfsRead,
+		p.McpsFentryVfsReadv,
+		p.McpsFentryVfsWrite,
+		p.McpsFentryVfsWritev,
+		p.McpsFexitSendmsg,
+		p.McpsFexitSendto,
+		p.McpsFexitVfsWrite,
+		p.McpsFexitVfsWritev,
 		p.McpsFork,
 	)
 }

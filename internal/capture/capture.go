@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -32,21 +28,12 @@ type Config struct {
 	// QueueLen is how many records the reader may hand over before it blocks (default 256). The ring buffer is the
 	// real buffer; a long queue of 32 KiB records would only add to the monitor's memory.
 	QueueLen int
+	// Hooks selects fentry/fexit or syscall tracepoints for the stdio programs (default: the cheapest that attaches).
+	Hooks Hooks
 	// Portable turns off every optional fast path, so the programs take the code paths of the oldest supported
-	// kernel. Tests use it to check that both paths capture the same records; benchmarks, to compare their cost.
+	// kernel: syscall tracepoints, CO-RE reads and the object without atomic fetch-and-add. Tests use it to check that all paths capture the same records;
+	// benchmarks, to compare their cost.
 	Portable bool
-}
-
-// FastPaths reports which optional kernel features the loaded programs use. Every one has a portable fallback that
-// captures the same bytes at a higher cost.
-type FastPaths struct {
-	// TaskBTF: the fd walk at every read and write loads task, files and fdtable fields directly
-	// (bpf_get_current_task_btf, Linux 5.11+) instead of through bpf_probe_read_kernel calls.
-	TaskBTF bool
-	// RdonlyCast: the file's inode and mode are direct loads too (the kfunc bpf_rdonly_cast, Linux 6.2+).
-	RdonlyCast bool
-	// Fallback says why the fast paths the kernel advertised were not used (the verifier refused them), if so.
-	Fallback string
 }
 
 // pollInterval is how often the reader looks at the ring buffer when the kernel has not woken it.
@@ -73,9 +60,9 @@ func Open(cfg Config) (*Capture, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("lift the memlock limit for BPF maps: %w", err)
 	}
-	spec, err := bpf.Spec()
-	if err != nil {
-		return nil, fmt.Errorf("read the compiled BPF programs: %w", err)
+	specs := []func() (*ebpf.CollectionSpec, error){bpf.Spec, bpf.CompatSpec}
+	if cfg.Portable {
+		specs = specs[1:]
 	}
 	if cfg.RingBufferBytes == 0 {
 		cfg.RingBufferBytes = 32 << 20
@@ -83,40 +70,29 @@ func Open(cfg Config) (*Capture, error) {
 	if n := cfg.RingBufferBytes; n < os.Getpagesize() || n&(n-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", n, os.Getpagesize())
 	}
-	spec.Maps["mcps_events"].MaxEntries = uint32(cfg.RingBufferBytes)
-	if err := spec.Variables[bpf.VarSelfTgid].Set(uint32(os.Getpid())); err != nil {
-		return nil, fmt.Errorf("set self tgid: %w", err)
-	}
-	if err := spec.Variables[bpf.VarFilterOn].Set(boolByte(cfg.Filter)); err != nil {
-		return nil, fmt.Errorf("set filter: %w", err)
-	}
-
 	c := &Capture{}
-	if !cfg.Portable {
-		c.fast = probeFastPaths()
-	}
-	c.coll, err = loadCollection(spec, c.fast)
-	if err != nil && c.fast != (FastPaths{}) {
-		// A kernel can advertise a helper or kfunc and still refuse it in these programs (a verifier limit, a
-		// backported helper without the BTF it needs). The portable path needs neither.
-		c.fast = FastPaths{Fallback: err.Error()}
-		c.coll, err = loadCollection(spec, c.fast)
-	}
-	if err != nil {
-		return nil, err
+	for i, load := range specs {
+		spec, err := load()
+		if err != nil {
+			return nil, fmt.Errorf("read the compiled BPF programs: %w", err)
+		}
+		if err := configure(spec, cfg); err != nil {
+			return nil, err
+		}
+		c.coll, c.links, c.fast, err = loadAndAttach(spec, cfg)
+		if err == nil {
+			c.fast.Compat = cfg.Portable || i == 1
+			break
+		}
+		if !bpf.NoAtomicFetch(err) || i == len(specs)-1 {
+			return nil, err
+		}
 	}
 	if err := c.coll.Assign(&c.maps); err != nil {
-		c.coll.Close()
+		c.Close()
 		return nil, fmt.Errorf("find BPF maps: %w", err)
 	}
-	if err := c.maps.CopyProgs.Update(uint32(0), c.coll.Programs["mcps_copy_more"], ebpf.UpdateAny); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("install the copy continuation: %w", err)
-	}
-	if err := c.attach(spec); err != nil {
-		c.Close()
-		return nil, err
-	}
+	var err error
 	c.reader, err = ringbuf.NewReader(c.maps.Events)
 	if err != nil {
 		c.Close()
@@ -131,41 +107,16 @@ func Open(cfg Config) (*Capture, error) {
 	return c, nil
 }
 
-// loadCollection loads the programs with the fast paths in fast switched on.
-func loadCollection(spec *ebpf.CollectionSpec, fast FastPaths) (*ebpf.Collection, error) {
-	for name, on := range map[string]bool{bpf.VarTaskBTF: fast.TaskBTF, bpf.VarRdonlyCast: fast.RdonlyCast} {
-		if err := spec.Variables[name].Set(boolByte(on)); err != nil {
-			return nil, fmt.Errorf("set %s: %w", name, err)
-		}
+// configure sets the ring buffer size and the variables the programs read.
+func configure(spec *ebpf.CollectionSpec, cfg Config) error {
+	spec.Maps["mcps_events"].MaxEntries = uint32(cfg.RingBufferBytes)
+	if err := spec.Variables[bpf.VarSelfTgid].Set(uint32(os.Getpid())); err != nil {
+		return fmt.Errorf("set self tgid: %w", err)
 	}
-	coll, err := ebpf.NewCollection(spec)
-	if err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("the kernel's verifier refused mcpscope's programs: %+v", verr)
-		}
-		return nil, fmt.Errorf("load BPF programs: %w", err)
+	if err := spec.Variables[bpf.VarFilterOn].Set(boolByte(cfg.Filter)); err != nil {
+		return fmt.Errorf("set filter: %w", err)
 	}
-	return coll, nil
-}
-
-// probeFastPaths asks the kernel which optional features the programs can use. A probe that fails for any reason
-// leaves the feature off: the portable path is always correct.
-func probeFastPaths() FastPaths {
-	return FastPaths{
-		TaskBTF:    features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) == nil,
-		RdonlyCast: kernelHasFunc("bpf_rdonly_cast"),
-	}
-}
-
-// kernelHasFunc tells whether the kernel's BTF declares the function (a kfunc, for our purposes).
-func kernelHasFunc(name string) bool {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return false
-	}
-	var fn *btf.Func
-	return spec.TypeByName(name, &fn) == nil
+	return nil
 }
 
 // FastPaths reports which optional fast paths the loaded programs use.
@@ -176,37 +127,6 @@ func boolByte(b bool) uint8 {
 		return 1
 	}
 	return 0
-}
-
-// attach links every program to the hook its ELF section names.
-func (c *Capture) attach(spec *ebpf.CollectionSpec) error {
-	for name, ps := range spec.Programs {
-		prog := c.coll.Programs[name]
-		section := ps.SectionName
-		var (
-			l   link.Link
-			err error
-		)
-		switch {
-		case strings.HasPrefix(section, "tracepoint/"):
-			group, tp, ok := strings.Cut(strings.TrimPrefix(section, "tracepoint/"), "/")
-			if !ok {
-				return fmt.Errorf("program %s: malformed section %q", name, section)
-			}
-			l, err = link.Tracepoint(group, tp, prog, nil)
-		case strings.HasPrefix(section, "tp_btf/"):
-			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
-		case section == "tracepoint":
-			continue // entered by tail call only
-		default:
-			return fmt.Errorf("program %s: no attach rule for section %q", name, section)
-		}
-		if err != nil {
-			return fmt.Errorf("attach %s to %s: %w", name, section, err)
-		}
-		c.links = append(c.links, l)
-	}
-	return nil
 }
 
 // Run reads the ring buffer until ctx is done, then drains what the kernel had already delivered, closes the channel
@@ -358,12 +278,11 @@ type captureMaps struct {
 	TracedComms *ebpf.Map `ebpf:"mcps_traced_comms"`
 	Quarantine  *ebpf.Map `ebpf:"mcps_quarantine"`
 	Stats       *ebpf.Map `ebpf:"mcps_stats"`
-	CopyProgs   *ebpf.Map `ebpf:"mcps_copy_progs"`
 }
 
 func (m *captureMaps) close() error {
 	var errs []error
-	for _, mp := range []*ebpf.Map{m.Events, m.Streams, m.Traced, m.TracedComms, m.Quarantine, m.Stats, m.CopyProgs} {
+	for _, mp := range []*ebpf.Map{m.Events, m.Streams, m.Traced, m.TracedComms, m.Quarantine, m.Stats} {
 		if mp != nil {
 			errs = append(errs, mp.Close())
 		}

@@ -229,16 +229,24 @@ func TestCaptureStreams(t *testing.T) {
 			return cmd
 		}, stream.KindUnix},
 	}
-	// Every case runs on the fastest path this kernel offers and on the portable one: both must capture the same
+	// Every case runs on each hook set and helper path this kernel offers: the cheapest (auto), the syscall
+	// tracepoints with the helper fast paths, and the portable path of the oldest kernels. All must capture the same
 	// bytes.
+	paths := []struct {
+		name string
+		cfg  Config
+	}{
+		{"auto", Config{}},
+		{"tracepoint", Config{Hooks: HooksTracepoint}},
+		{"portable", Config{Portable: true}},
+	}
 	for _, tc := range cases {
-		for _, portable := range []bool{false, true} {
-			name := tc.name + "/fast"
-			if portable {
-				name = tc.name + "/portable"
-			}
-			t.Run(name, func(t *testing.T) {
-				c, err := Open(Config{RingBufferBytes: 32 << 20, Portable: portable})
+		for _, path := range paths {
+			portable := path.cfg.Portable
+			t.Run(tc.name+"/"+path.name, func(t *testing.T) {
+				cfg := path.cfg
+				cfg.RingBufferBytes = 32 << 20
+				c, err := Open(cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -247,7 +255,10 @@ func TestCaptureStreams(t *testing.T) {
 				if fb := c.FastPaths().Fallback; fb != "" {
 					t.Errorf("the kernel advertised fast paths the verifier then refused: %s", fb)
 				}
-				if portable && c.FastPaths() != (FastPaths{}) {
+				if why := c.FastPaths().FentryUnavailable; strings.Contains(why, "verifier") {
+					t.Errorf("the kernel attaches fentry programs but its verifier refused ours: %s", why)
+				}
+				if portable && c.FastPaths() != (FastPaths{Compat: true}) {
 					t.Fatalf("portable capture uses fast paths %+v", c.FastPaths())
 				}
 				cmd := tc.cmd()

@@ -205,6 +205,21 @@ static __always_inline __u64 wakeup_flags(void)
 	return bpf_ringbuf_query(&mcps_events, BPF_RB_AVAIL_DATA) > WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+// reserve advances *counter by n and returns its value before. Atomic fetch-and-add needs Linux 5.12; the object built
+// with MCPS_NO_ATOMIC_FETCH, which user space loads on older kernels, reads then adds atomically, so two writes to
+// one stream finishing at the same instant on two CPUs may be given the same offset there (the reassembler then
+// counts the overlap as lost). The verifier rejects the fetch instruction even in dead code, hence two objects.
+static __always_inline __u64 reserve(__u64 *counter, __u64 n)
+{
+#ifdef MCPS_NO_ATOMIC_FETCH
+	__u64 old = *counter;
+	__sync_fetch_and_add(counter, n);
+	return old;
+#else
+	return __sync_fetch_and_add(counter, n);
+#endif
+}
+
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&mcps_stats, &idx);
@@ -256,14 +271,16 @@ static __always_inline __u64 socket_ino(struct sock *sk)
 
 // stream_of_file maps an open file to the key of the stream it writes to (write) or reads from. It returns false for
 // anything but a pipe or a connected Unix socket. Cost: a chain of CO-RE reads, no map lookup.
-static __always_inline bool stream_of_file(struct file *file, bool write, struct mcps_stream_key *key)
+//
+// trusted says file is a BTF pointer the verifier knows (an fentry/fexit argument): its fields are then plain loads.
+static __always_inline bool stream_of_file(struct file *file, bool trusted, bool write, struct mcps_stream_key *key)
 {
 	if (!file)
 		return false;
 	struct inode *inode;
 	umode_t mode;
-	if (mcps_rdonly_cast) {
-		struct file *f = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	if (trusted || mcps_rdonly_cast) {
+		struct file *f = trusted ? file : bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
 		inode = f->f_inode;
 		mode = inode->i_mode;
 	} else {
@@ -292,10 +309,7 @@ static __always_inline bool stream_of_file(struct file *file, bool write, struct
 	return key->ino != 0;
 }
 
-static __always_inline bool stream_of_fd(__u32 fd, bool write, struct mcps_stream_key *key)
-{
-	return stream_of_file(fd_to_file(fd), write, key);
-}
+
 
 static __always_inline void fill_hdr(struct mcps_event_hdr *h, __u8 kind, const struct mcps_stream_key *key)
 {

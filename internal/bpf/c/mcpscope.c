@@ -3,6 +3,7 @@
 // mcpscope's kernel programs, built as one object so that they share their maps. Each included file documents its
 // hooks, their cost and their limits.
 #include "stdio.c"
+#include "stdio_fentry.c"
 #include "process.c"
 
 // Referenced so that bpf2go generates Go types and constants for them.

@@ -84,8 +84,10 @@ static __always_inline const void *first_buffer(__u64 buf, __u32 iov, __u64 *len
 	return v.iov_base;
 }
 
-// write_enter decides whether a write is to an MCP stream and, if so, saves what sys_exit needs.
-static __always_inline int write_enter(__u32 fd, __u64 buf, __u64 len, __u32 iov, __u64 vlen)
+// write_enter decides whether a write is to an MCP stream and, if so, saves what the syscall's exit needs. Hooks that
+// see the struct file (fentry on vfs_write) pass it as trusted; the others pass the fd, and the file is looked up.
+static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted, __u64 buf, __u64 len, __u32 iov,
+				       __u64 vlen)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
@@ -93,7 +95,9 @@ static __always_inline int write_enter(__u32 fd, __u64 buf, __u64 len, __u32 iov
 		return 0;
 	bool traced = traced_process(tgid);
 	struct mcps_stream_key key;
-	if (!stream_of_fd(fd, true, &key))
+	if (!trusted)
+		file = fd_to_file(fd);
+	if (!stream_of_file(file, trusted, true, &key))
 		return 0;
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!traced && !st) // filter mode: only streams a traced process reads
@@ -143,37 +147,37 @@ static __always_inline int write_enter(__u32 fd, __u64 buf, __u64 len, __u32 iov
 SEC("tracepoint/syscalls/sys_enter_write")
 int mcps_enter_write(struct sys_enter_ctx *ctx)
 {
-	return write_enter(ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return write_enter(ctx->args[0], NULL, false, ctx->args[1], ctx->args[2], 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwrite64")
 int mcps_enter_pwrite64(struct sys_enter_ctx *ctx)
 {
-	return write_enter(ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return write_enter(ctx->args[0], NULL, false, ctx->args[1], ctx->args[2], 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int mcps_enter_sendto(struct sys_enter_ctx *ctx)
 {
-	return write_enter(ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return write_enter(ctx->args[0], NULL, false, ctx->args[1], ctx->args[2], 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int mcps_enter_writev(struct sys_enter_ctx *ctx)
 {
-	return write_enter(ctx->args[0], ctx->args[1], 0, 1, ctx->args[2]);
+	return write_enter(ctx->args[0], NULL, false, ctx->args[1], 0, 1, ctx->args[2]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev")
 int mcps_enter_pwritev(struct sys_enter_ctx *ctx)
 {
-	return write_enter(ctx->args[0], ctx->args[1], 0, 1, ctx->args[2]);
+	return write_enter(ctx->args[0], NULL, false, ctx->args[1], 0, 1, ctx->args[2]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev2")
 int mcps_enter_pwritev2(struct sys_enter_ctx *ctx)
 {
-	return write_enter(ctx->args[0], ctx->args[1], 0, 1, ctx->args[2]);
+	return write_enter(ctx->args[0], NULL, false, ctx->args[1], 0, 1, ctx->args[2]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
@@ -182,7 +186,7 @@ int mcps_enter_sendmsg(struct sys_enter_ctx *ctx)
 	struct user_msghdr msg = {};
 	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]))
 		return 0;
-	return write_enter(ctx->args[0], (__u64)msg.msg_iov, 0, 1, msg.msg_iovlen);
+	return write_enter(ctx->args[0], NULL, false, (__u64)msg.msg_iov, 0, 1, msg.msg_iovlen);
 }
 
 // lose accounts bytes that will never reach user space to the stream (st: its entry, if still of this write's gen).
@@ -268,7 +272,9 @@ struct {
 	__type(value, __u32);
 } mcps_copy_progs SEC(".maps");
 
-static __always_inline int copy_run(void *ctx, __u32 tid, struct mcps_write_args *a)
+// copy_run copies what one program run can of the write in a, then continues in the program that progs holds (each
+// kind of hook has its own: a tail call must stay within one program type and attach point).
+static __always_inline int copy_run(void *ctx, void *progs, __u32 tid, struct mcps_write_args *a)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct mcps_data_event *ev = bpf_map_lookup_elem(&mcps_scratch, &cpu);
@@ -285,7 +291,7 @@ static __always_inline int copy_run(void *ctx, __u32 tid, struct mcps_write_args
 	if (copy_chunks(a, ev, st)) {
 		if (a->runs < MAX_CONTINUATIONS) {
 			a->runs++;
-			bpf_tail_call(ctx, &mcps_copy_progs, 0);
+			bpf_tail_call(ctx, progs, 0);
 		}
 		// No continuation left (or the tail call failed): count the rest as lost.
 		lose(st, MCPS_STAT_TOO_LONG_BYTES, a->total - a->done);
@@ -295,24 +301,28 @@ done:
 	return 0;
 }
 
-// Continuation of a copy too large for one program run; entered through mcps_copy_progs.
-SEC("tracepoint")
-int mcps_copy_more(struct sys_exit_ctx *ctx)
+// copy_more continues a copy too large for one program run.
+static __always_inline int copy_more(void *ctx, void *progs)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
 	if (!a)
 		return 0;
-	return copy_run(ctx, tid, a);
+	return copy_run(ctx, progs, tid, a);
 }
 
-static __always_inline int write_exit(struct sys_exit_ctx *ctx)
+// Entered through mcps_copy_progs only, never attached.
+SEC("tracepoint")
+int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs); }
+
+// write_exit runs when a write-family syscall returns ret: it reserves the written range of the stream and copies it.
+static __always_inline int write_exit(void *ctx, void *progs, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
 	if (!a)
 		return 0;
-	if (ctx->ret <= 0) {
+	if (ret <= 0) {
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return 0;
 	}
@@ -328,44 +338,46 @@ static __always_inline int write_exit(struct sys_exit_ctx *ctx)
 			return 0;
 		}
 	}
-	a->total = ctx->ret;
-	a->offset = __sync_fetch_and_add(&st->offset, ctx->ret);
+	a->total = ret;
+	a->offset = reserve(&st->offset, ret);
 	a->gen = st->gen;
 	a->done = 0;
 	a->iov_idx = 0;
 	a->iov_off = 0;
 	a->runs = 0;
 	mark_participant(bpf_get_current_pid_tgid() >> 32);
-	return copy_run(ctx, tid, a);
+	return copy_run(ctx, progs, tid, a);
 }
 
 // All write-family syscalls end the same way; one body serves them (sys_exit_* share the context layout).
 SEC("tracepoint/syscalls/sys_exit_write")
-int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwrite64")
-int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev")
-int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev2")
-int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx); }
+int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
 
 // read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
 // its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are
 // classified too (a traced server's stdin, written by an untraced host).
-static __always_inline int read_enter(__u32 fd)
+static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == mcps_self_tgid)
 		return 0;
 	bool traced = traced_process(tgid);
 	struct mcps_stream_key key;
-	if (!stream_of_fd(fd, false, &key))
+	if (!trusted)
+		file = fd_to_file(fd);
+	if (!stream_of_file(file, trusted, false, &key))
 		return 0;
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!st) {
@@ -389,36 +401,34 @@ static __always_inline int read_enter(__u32 fd)
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
-int mcps_enter_read(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+int mcps_enter_read(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
 SEC("tracepoint/syscalls/sys_enter_readv")
-int mcps_enter_readv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+int mcps_enter_readv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
 SEC("tracepoint/syscalls/sys_enter_pread64")
-int mcps_enter_pread64(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+int mcps_enter_pread64(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
 SEC("tracepoint/syscalls/sys_enter_preadv")
-int mcps_enter_preadv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+int mcps_enter_preadv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
 SEC("tracepoint/syscalls/sys_enter_preadv2")
-int mcps_enter_preadv2(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+int mcps_enter_preadv2(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int mcps_enter_recvfrom(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+int mcps_enter_recvfrom(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int mcps_enter_recvmsg(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0]); }
+int mcps_enter_recvmsg(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
 
 // close of the writing end of an MCP stream: user space flushes a partial message and frees the stream once its
 // writer is gone. (Files closed by exit are reported through the process exit instead.)
-SEC("tracepoint/syscalls/sys_enter_close")
-int mcps_enter_close(struct sys_enter_ctx *ctx)
+static __always_inline int close_enter(__u32 fd)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == mcps_self_tgid)
 		return 0;
-	__u32 fd = ctx->args[0];
 	struct file *file = fd_to_file(fd);
 	if (!file)
 		return 0;
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFIFO && !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
 		return 0; // the read end of a pipe
 	struct mcps_stream_key key;
-	if (!stream_of_file(file, true, &key))
+	if (!stream_of_file(file, false, true, &key))
 		return 0;
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!st || st->state != MCPS_STATE_MCP)
@@ -429,3 +439,6 @@ int mcps_enter_close(struct sys_enter_ctx *ctx)
 	emit_small(&h);
 	return 0;
 }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int mcps_enter_close(struct sys_enter_ctx *ctx) { return close_enter(ctx->args[0]); }

@@ -1,0 +1,245 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpscope/mcpscope/internal/bpf"
+)
+
+// Hooks selects the kernel hooks of the stdio programs. Both sets capture the same bytes; they differ in cost.
+type Hooks int
+
+const (
+	// HooksAuto uses fentry/fexit where the kernel attaches them and syscall tracepoints elsewhere.
+	HooksAuto Hooks = iota
+	// HooksTracepoint uses the syscall tracepoints, which every supported kernel has.
+	HooksTracepoint
+	// HooksFentry uses fentry/fexit and fails where the kernel refuses them.
+	HooksFentry
+)
+
+func (h Hooks) String() string {
+	switch h {
+	case HooksTracepoint:
+		return "tracepoint"
+	case HooksFentry:
+		return "fentry"
+	}
+	return "auto"
+}
+
+// ParseHooks reads the spelling String gives.
+func ParseHooks(s string) (Hooks, error) {
+	for _, h := range []Hooks{HooksAuto, HooksTracepoint, HooksFentry} {
+		if s == h.String() {
+			return h, nil
+		}
+	}
+	return HooksAuto, fmt.Errorf("unknown hooks %q: want auto, tracepoint or fentry", s)
+}
+
+// FastPaths reports which optional kernel features the loaded programs use. Every one has a portable fallback that
+// captures the same bytes at a higher cost.
+type FastPaths struct {
+	// Fentry: the stdio programs run on fentry/fexit of vfs_write, vfs_read and their kin instead of on syscall
+	// tracepoints, which would slow every syscall of every process (see c/stdio_fentry.c).
+	Fentry bool
+	// FentryUnavailable says why the fentry programs were not used, when they were tried and failed.
+	FentryUnavailable string
+	// TaskBTF: the fd walk at every read and write loads task, files and fdtable fields directly
+	// (bpf_get_current_task_btf, Linux 5.11+) instead of through bpf_probe_read_kernel calls.
+	TaskBTF bool
+	// RdonlyCast: the file's inode and mode are direct loads too (the kfunc bpf_rdonly_cast, Linux 6.2+).
+	RdonlyCast bool
+	// Compat: the kernel has no atomic fetch-and-add (before 5.12), so the compat object is loaded (see reserve in
+	// c/mcps.h).
+	Compat bool
+	// Fallback says why the helper fast paths the kernel advertised were not used (the verifier refused them).
+	Fallback string
+}
+
+// Hooks names the hook set in use.
+func (f FastPaths) Hooks() Hooks {
+	if f.Fentry {
+		return HooksFentry
+	}
+	return HooksTracepoint
+}
+
+// closeFuncs are the kernel functions close(2) calls to drop an fd, newest first; the first the kernel has is hooked.
+var closeFuncs = []string{"file_close_fd", "close_fd"}
+
+// loadAndAttach loads and attaches one program set: fentry/fexit where cfg and the kernel allow, else the syscall
+// tracepoints, each with the helper fast paths the kernel advertises and, should the verifier refuse those, without.
+func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []link.Link, FastPaths, error) {
+	var fast FastPaths
+	if !cfg.Portable {
+		fast = probeHelpers()
+	}
+	if cfg.Hooks != HooksTracepoint && !cfg.Portable {
+		coll, links, err := loadWith(spec, true, fast)
+		if err == nil {
+			fast.Fentry = true
+			return coll, links, fast, nil
+		}
+		if cfg.Hooks == HooksFentry || bpf.NoAtomicFetch(err) {
+			return nil, nil, fast, fmt.Errorf("fentry/fexit programs: %w", err)
+		}
+		fast.FentryUnavailable = err.Error()
+		if errors.Is(err, unix.EPERM) {
+			// cilium/ebpf suggests MEMLOCK for any EPERM; for fentry it is the kernel's refusal (lockdown, a
+			// hypervisor or a kernel without trampolines), the memlock limit is already lifted.
+			fast.FentryUnavailable = "the kernel refuses fentry/fexit programs (operation not permitted)"
+		}
+	}
+	coll, links, err := loadWith(spec, false, fast)
+	if err != nil && (fast.TaskBTF || fast.RdonlyCast) && !bpf.NoAtomicFetch(err) {
+		// A kernel can advertise a helper or kfunc and still refuse it in these programs (a verifier limit, a
+		// backported helper without the BTF it needs). The portable path needs neither.
+		fast = FastPaths{FentryUnavailable: fast.FentryUnavailable, Fallback: err.Error()}
+		coll, links, err = loadWith(spec, false, fast)
+	}
+	return coll, links, fast, err
+}
+
+// loadWith loads the programs of one hook set with the helper fast paths in fast, and attaches them.
+func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf.Collection, []link.Link, error) {
+	spec := template.Copy()
+	for name, ps := range spec.Programs {
+		if isFentry(ps) != fentry && (isFentry(ps) || isSyscallTracepoint(ps)) {
+			delete(spec.Programs, name)
+		}
+	}
+	if fentry {
+		fn, err := firstKernelFunc(closeFuncs)
+		if err != nil {
+			return nil, nil, err
+		}
+		spec.Programs["mcps_fentry_close"].AttachTo = fn
+	}
+	for name, on := range map[string]bool{bpf.VarTaskBTF: fast.TaskBTF, bpf.VarRdonlyCast: fast.RdonlyCast} {
+		if err := spec.Variables[name].Set(boolByte(on)); err != nil {
+			return nil, nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			// err names the program; the full log (%+v) says why.
+			return nil, nil, fmt.Errorf("the kernel's verifier refused mcpscope's programs: %w\n%+v", err, verr)
+		}
+		return nil, nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	links, err := attach(spec, coll)
+	if err != nil {
+		coll.Close()
+		return nil, nil, err
+	}
+	return coll, links, nil
+}
+
+// copyMorePrefix names the copy continuations: program mcps_copy_more<hook> is entered by tail call from the prog
+// array mcps_copy_progs<hook>, never attached.
+const copyMorePrefix = "mcps_copy_more"
+
+// attach installs the copy continuations and links every other program to the hook its ELF section names. On error
+// it closes the links it made.
+func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, error) {
+	var links []link.Link
+	fail := func(err error) ([]link.Link, error) {
+		for _, l := range links {
+			l.Close()
+		}
+		return nil, err
+	}
+	for name, ps := range spec.Programs {
+		prog := coll.Programs[name]
+		if hook, ok := strings.CutPrefix(name, copyMorePrefix); ok {
+			progs := coll.Maps["mcps_copy_progs"+hook]
+			if progs == nil {
+				return fail(fmt.Errorf("program %s: no prog array mcps_copy_progs%s", name, hook))
+			}
+			if err := progs.Update(uint32(0), prog, ebpf.UpdateAny); err != nil {
+				return fail(fmt.Errorf("install the copy continuation %s: %w", name, err))
+			}
+			continue
+		}
+		section := ps.SectionName
+		var (
+			l   link.Link
+			err error
+		)
+		switch {
+		case strings.HasPrefix(section, "tracepoint/"):
+			group, tp, ok := strings.Cut(strings.TrimPrefix(section, "tracepoint/"), "/")
+			if !ok {
+				return fail(fmt.Errorf("program %s: malformed section %q", name, section))
+			}
+			l, err = link.Tracepoint(group, tp, prog, nil)
+		case strings.HasPrefix(section, "tp_btf/"), isFentry(ps):
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		default:
+			return fail(fmt.Errorf("program %s: no attach rule for section %q", name, section))
+		}
+		if err != nil {
+			return fail(fmt.Errorf("attach %s to %s: %w", name, attachPoint(ps), err))
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+func attachPoint(ps *ebpf.ProgramSpec) string {
+	if ps.AttachTo != "" && isFentry(ps) {
+		return ps.SectionName[:strings.IndexByte(ps.SectionName, '/')+1] + ps.AttachTo
+	}
+	return ps.SectionName
+}
+
+func isFentry(ps *ebpf.ProgramSpec) bool {
+	return strings.HasPrefix(ps.SectionName, "fentry/") || strings.HasPrefix(ps.SectionName, "fexit/")
+}
+
+// isSyscallTracepoint tells the programs of the tracepoint hook set: those on syscall tracepoints and their copy
+// continuation (section "tracepoint", entered by tail call only).
+func isSyscallTracepoint(ps *ebpf.ProgramSpec) bool {
+	return strings.HasPrefix(ps.SectionName, "tracepoint/syscalls/") || ps.SectionName == "tracepoint"
+}
+
+// probeHelpers asks the kernel which optional helpers the programs can use. A probe that fails for any reason leaves
+// the feature off: the portable path is always correct.
+func probeHelpers() FastPaths {
+	return FastPaths{
+		TaskBTF:    features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) == nil,
+		RdonlyCast: kernelHasFunc("bpf_rdonly_cast"),
+	}
+}
+
+// kernelHasFunc tells whether the kernel's BTF declares the function.
+func kernelHasFunc(name string) bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var fn *btf.Func
+	return spec.TypeByName(name, &fn) == nil
+}
+
+func firstKernelFunc(names []string) (string, error) {
+	for _, n := range names {
+		if kernelHasFunc(n) {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("the kernel has none of %s", strings.Join(names, ", "))
+}
