@@ -1,0 +1,100 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// BenchmarkHookCost measures what the programs cost a process that is not MCP at all: `dd bs=1` writing one byte
+// per syscall to /dev/null (a read and a write per byte), with nothing attached, with the syscall-tracepoint set
+// and, where the kernel attaches it, with the fentry/fexit set. The variants run alternately, five times each, in
+// one run; the medians and their ratios are reported (this is what docs/kernels.md shows per kernel).
+//
+//	go test -run '^$' -bench HookCost -benchtime 1x ./internal/capture
+//	MCPSCOPE_BENCH_DD_COUNT=200000 shrinks the dd run (the kernel-matrix runner does, under emulation).
+func BenchmarkHookCost(b *testing.B) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			b.Fatal("needs root to load BPF programs")
+		}
+		b.Skip("needs root to load BPF programs")
+	}
+	count := 1_000_000
+	if s := os.Getenv("MCPSCOPE_BENCH_DD_COUNT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("MCPSCOPE_BENCH_DD_COUNT=%q: want a positive count", s)
+		}
+		count = n
+	}
+	dd := func() float64 {
+		start := time.Now()
+		cmd := exec.Command("dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count="+strconv.Itoa(count), "status=none")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("dd: %v\n%s", err, out)
+		}
+		return time.Since(start).Seconds()
+	}
+
+	variants := []struct {
+		name  string
+		hooks Hooks
+	}{{"none", -1}, {"tracepoint", HooksTracepoint}, {"fentry", HooksFentry}}
+	// Probe once: the fentry variant is left out where the kernel refuses it.
+	if c, err := Open(Config{Hooks: HooksFentry, RingBufferBytes: 1 << 20}); err != nil {
+		b.Logf("fentry: not on this kernel: %v", err)
+		variants = variants[:2]
+	} else {
+		c.Close()
+	}
+
+	times := make(map[string][]float64)
+	dd() // warm-up
+	for range 5 {
+		for _, v := range variants {
+			if v.hooks < 0 {
+				times[v.name] = append(times[v.name], dd())
+				continue
+			}
+			c, err := Open(Config{Hooks: v.hooks, RingBufferBytes: 1 << 20})
+			if err != nil {
+				b.Fatalf("%s: %v", v.name, err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			go func() {
+				for e := range c.Events() {
+					c.Release(e)
+				}
+			}()
+			times[v.name] = append(times[v.name], dd())
+			cancel()
+			<-done
+			c.Close()
+		}
+	}
+	median := func(xs []float64) float64 {
+		s := append([]float64(nil), xs...)
+		sort.Float64s(s)
+		return s[len(s)/2]
+	}
+	none := median(times["none"])
+	for _, v := range variants {
+		m := median(times[v.name])
+		b.Logf("%-10s median %.3f s, runs %v", v.name, m, fmt.Sprint(times[v.name]))
+		b.ReportMetric(m, v.name+"_s")
+		if v.name != "none" {
+			b.ReportMetric(m/none, v.name+"/none")
+		}
+	}
+	if len(variants) == 3 {
+		b.ReportMetric(median(times["fentry"])/median(times["tracepoint"]), "fentry/tracepoint")
+	}
+}
