@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -56,6 +57,11 @@ type Capture struct {
 func Open(cfg Config) (*Capture, error) {
 	if _, err := EnsureTracefs(); err != nil {
 		return nil, err
+	}
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return nil, fmt.Errorf("this kernel has no BTF type information (%w): mcpscope needs a kernel built with "+
+			"CONFIG_DEBUG_INFO_BTF=y, as every major distribution has shipped since 2021 (Debian 11, Ubuntu 20.10, "+
+			"Fedora 33, RHEL 8.2): upgrade the kernel package, or rebuild the kernel with that option", err)
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("lift the memlock limit for BPF maps: %w", err)
