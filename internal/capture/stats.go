@@ -16,6 +16,10 @@ type Stats struct {
 	LostEvents   uint64 // reader/close/exit records the ring buffer had no room for
 	Streams      uint64 // streams classified as MCP
 	Malformed    uint64 // records user space could not decode
+	// SkippedRuns counts runs of mcpscope's programs the kernel skipped because a BPF program was already running
+	// on that CPU (its recursion guard; Linux 5.12+ counts them). A skipped run may hide a read or write of an MCP
+	// stream, so it is reported, never ignored.
+	SkippedRuns uint64
 }
 
 // Undelivered is every payload byte the kernel saw written to an MCP stream but could not hand over.
@@ -45,6 +49,13 @@ func (c *Capture) Stats() (Stats, error) {
 		}
 	}
 	s.Malformed = c.malformed.Load()
+	for name, p := range c.coll.Programs {
+		ps, err := p.Stats()
+		if err != nil {
+			return s, fmt.Errorf("read the run counters of %s: %w", name, err)
+		}
+		s.SkippedRuns += ps.RecursionMisses
+	}
 	return s, nil
 }
 
@@ -59,6 +70,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_lost_events":       s.LostEvents,
 		"kernel_streams":           s.Streams,
 		"malformed_records":        s.Malformed,
+		"kernel_skipped_runs":      s.SkippedRuns,
 		"kernel_undelivered_bytes": s.Undelivered(),
 	}
 }
