@@ -4,7 +4,8 @@
 #   make run        build and run the monitor (needs root)
 #   make test       every test: unit, fuzz seeds, BPF and end to end (run as root; installs the npm test peers)
 #   make bench      benchmarks; results and method in docs/benchmarks.md
-#   make generate   rebuild the BPF objects and bindings (installs clang if missing)
+#   make generate   rebuild the BPF objects and bindings for amd64 and arm64 (installs clang if missing)
+#   make vmlinux    regenerate internal/bpf/headers/vmlinux_{x86,arm64}.h from real kernels' BTF (VMLINUX_ARCH=x86|arm64|all)
 
 GO        ?= go
 BIN       := bin/mcpscope
@@ -13,7 +14,7 @@ BPF_CFLAGS ?= -O2 -g -Wall -Werror
 NODE_DIR  := test/node
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all build run test test-deps unit e2e lint generate generate-deps bench fuzz clean
+.PHONY: all build run test test-deps unit e2e lint generate generate-deps vmlinux bench fuzz clean
 
 all: build
 
@@ -34,6 +35,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfel.go$$')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...   # arm64 must keep building (internal/bpf/*_arm64_bpfel.o)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 # Every test. BPF and end-to-end tests need root; with CI=true they fail rather than skip when BPF is unavailable.
@@ -55,6 +57,13 @@ generate-deps:
 
 generate: generate-deps
 	cd internal/bpf && BPF_CLANG=$(BPF_CLANG) BPF_CFLAGS="$(BPF_CFLAGS)" $(GO) generate ./...
+
+# x86 from this host's /sys/kernel/btf/vmlinux (X86_SOURCE=debian: a Debian amd64 kernel package), arm64 from a Debian
+# arm64 kernel package fetched with a private apt configuration; see the script's header. Run `make generate` after.
+VMLINUX_ARCH ?= all
+vmlinux:
+	command -v bpftool >/dev/null || (apt-get update -qq && apt-get install -y -qq bpftool)
+	internal/bpf/headers/gen-vmlinux.sh $(VMLINUX_ARCH)
 
 clean:
 	rm -rf bin

@@ -1,6 +1,9 @@
-// Package bpf holds mcpscope's kernel programs (c/*.c) and their bpf2go-generated loaders. The generated files
-// (mcps_bpfel.go, mcps_bpfel.o) are committed so that `go build` needs only Go; `make generate` rebuilds them with
-// clang. This file gives the generated, unexported names the exported spelling the rest of mcpscope uses.
+// Package bpf holds mcpscope's kernel programs (c/*.c) and their bpf2go-generated loaders: two objects (mcps, and
+// mcpscompat for kernels before 5.12; see Spec), each per architecture (*_x86_bpfel.go/.o for amd64,
+// *_arm64_bpfel.go/.o for arm64, chosen by build tags; the C differs only by __TARGET_ARCH_* and
+// headers/vmlinux_<arch>.h, made from real kernels' BTF by headers/gen-vmlinux.sh). The generated files are committed
+// so that `go build` needs only Go; `make generate` rebuilds them with clang. This file gives the generated,
+// unexported names the exported spelling the rest of mcpscope uses.
 package bpf
 
 import (
@@ -10,8 +13,8 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target bpfel -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state mcps c/mcpscope.c -- -I./headers
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "${BPF_CFLAGS} -DMCPS_NO_ATOMIC_FETCH" -target bpfel mcpscompat c/mcpscope.c -- -I./headers
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state mcps c/mcpscope.c -- -I./headers
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "${BPF_CFLAGS} -DMCPS_NO_ATOMIC_FETCH" -target amd64,arm64 mcpscompat c/mcpscope.c -- -I./headers
 
 // Types shared with the kernel programs; see c/mcps.h for their meaning.
 type (
@@ -68,7 +71,7 @@ const (
 	VarRdonlyCast = mcpsVarMcpsRdonlyCast
 )
 
-// Spec returns the main object, not yet loaded, with the per-CPU scratch map sized for this machine. Kernels before
+// Spec returns the main object, not yet loaded, with the per-CPU scratch maps sized for this machine. Kernels before
 // 5.12 refuse it (it uses atomic fetch-and-add, see reserve in c/mcps.h); they load CompatSpec.
 func Spec() (*ebpf.CollectionSpec, error) { return specFrom(loadMcps) }
 
@@ -91,6 +94,10 @@ func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, 
 	if err != nil {
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
-	spec.Maps[mcpsMapMcpsScratch].MaxEntries = uint32(cpus)
+	for name, m := range spec.Maps {
+		if strings.HasPrefix(name, mcpsMapMcpsScratch) {
+			m.MaxEntries = uint32(cpus)
+		}
+	}
 	return spec, nil
 }

@@ -119,6 +119,14 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf
 			delete(spec.Programs, name)
 		}
 	}
+	// The other set's scratch arrays (a slot of 32 KiB per CPU each) and prog arrays are not created.
+	for name := range spec.Maps {
+		for _, prefix := range []string{"mcps_scratch", "mcps_copy_progs"} {
+			if hook, ok := strings.CutPrefix(name, prefix); ok && (hook != "") != fentry {
+				delete(spec.Maps, name)
+			}
+		}
+	}
 	if fentry {
 		fn, err := firstKernelFunc(closeFuncs)
 		if err != nil {

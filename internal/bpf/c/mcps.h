@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Shared types, maps and helpers of mcpscope's kernel programs. Every struct that crosses into user space is mirrored
-// by bpf2go-generated Go types (bpf_x86_bpfel.go); internal/capture/decode.go decodes them by the offsets checked in
+// by bpf2go-generated Go types (mcps_{x86,arm64}_bpfel.go); internal/capture/event.go decodes them by the offsets checked in
 // internal/capture/layout_test.go.
 #pragma once
 
@@ -179,8 +179,9 @@ struct {
 
 // One scratch record per CPU, indexed by CPU id (a per-CPU array cannot hold values over 32 KiB): bpf_ringbuf_reserve
 // needs a constant size, so records are built here and copied with bpf_ringbuf_output at their real size. Programs on
-// syscall tracepoints run with preemption disabled and do not nest on one CPU, so a slot per CPU is safe. User space
-// sets max_entries to the number of possible CPUs.
+// syscall tracepoints run with preemption disabled and do not nest on one CPU, so a slot per CPU is safe (fentry/fexit
+// programs can be preempted and have one array per hook, see stdio_fentry.c). User space sets max_entries to the
+// number of possible CPUs.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

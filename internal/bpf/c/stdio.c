@@ -272,12 +272,13 @@ struct {
 	__type(value, __u32);
 } mcps_copy_progs SEC(".maps");
 
-// copy_run copies what one program run can of the write in a, then continues in the program that progs holds (each
-// kind of hook has its own: a tail call must stay within one program type and attach point).
-static __always_inline int copy_run(void *ctx, void *progs, __u32 tid, struct mcps_write_args *a)
+// copy_run copies what one program run can of the write in a, through the record slot of this CPU in scratch, then
+// continues in the program that progs holds. Each kind of hook has its own prog array (a tail call must stay within
+// one program type and attach point) and its own scratch (see mcps_scratch).
+static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32 tid, struct mcps_write_args *a)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct mcps_data_event *ev = bpf_map_lookup_elem(&mcps_scratch, &cpu);
+	struct mcps_data_event *ev = bpf_map_lookup_elem(scratch, &cpu);
 	if (!ev)
 		goto done;
 	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
@@ -302,21 +303,21 @@ done:
 }
 
 // copy_more continues a copy too large for one program run.
-static __always_inline int copy_more(void *ctx, void *progs)
+static __always_inline int copy_more(void *ctx, void *progs, void *scratch)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
 	if (!a)
 		return 0;
-	return copy_run(ctx, progs, tid, a);
+	return copy_run(ctx, progs, scratch, tid, a);
 }
 
 // Entered through mcps_copy_progs only, never attached.
 SEC("tracepoint")
-int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs); }
+int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs, &mcps_scratch); }
 
 // write_exit runs when a write-family syscall returns ret: it reserves the written range of the stream and copies it.
-static __always_inline int write_exit(void *ctx, void *progs, __s64 ret)
+static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
@@ -346,24 +347,24 @@ static __always_inline int write_exit(void *ctx, void *progs, __s64 ret)
 	a->iov_off = 0;
 	a->runs = 0;
 	mark_participant(bpf_get_current_pid_tgid() >> 32);
-	return copy_run(ctx, progs, tid, a);
+	return copy_run(ctx, progs, scratch, tid, a);
 }
 
 // All write-family syscalls end the same way; one body serves them (sys_exit_* share the context layout).
 SEC("tracepoint/syscalls/sys_exit_write")
-int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
+int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwrite64")
-int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
+int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
+int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
+int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev")
-int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
+int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev2")
-int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
+int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, ctx->ret); }
+int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 
 // read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
 // its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are

@@ -23,6 +23,12 @@
 
 // One continuation program and prog array per fexit hook: a tail call may only enter a program of the same type and
 // attach point. The continuations are loaded for their hook but never attached.
+//
+// And one scratch array per fexit hook. fentry/fexit programs run with migration disabled but, on a preemptible
+// kernel, not preemption: a copy can be preempted and another task on the same CPU can run a program meanwhile. The
+// kernel never runs the same program twice at once on one CPU (it skips the second run and counts it, which mcpscope
+// reports as kernel_skipped_runs; a tail call keeps its caller's guard), so a scratch slot per hook and CPU is never
+// shared by two copies in flight. (Tracepoint programs run with preemption disabled and share mcps_scratch.)
 #define COPY_PROGS(hook)                                                                                              \
 	struct {                                                                                                      \
 		__uint(type, BPF_MAP_TYPE_PROG_ARRAY);                                                                \
@@ -30,8 +36,14 @@
 		__type(key, __u32);                                                                                   \
 		__type(value, __u32);                                                                                 \
 	} mcps_copy_progs_##hook SEC(".maps");                                                                        \
+	struct {                                                                                                      \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                                     \
+		__uint(max_entries, 1);                                                                               \
+		__type(key, __u32);                                                                                   \
+		__type(value, struct mcps_data_event);                                                                \
+	} mcps_scratch_##hook SEC(".maps");                                                                           \
 	SEC("fexit/" #hook)                                                                                           \
-	int mcps_copy_more_##hook(void *ctx) { return copy_more(ctx, &mcps_copy_progs_##hook); }
+	int mcps_copy_more_##hook(void *ctx) { return copy_more(ctx, &mcps_copy_progs_##hook, &mcps_scratch_##hook); }
 
 COPY_PROGS(vfs_write)
 COPY_PROGS(vfs_writev)
@@ -47,7 +59,7 @@ int BPF_PROG(mcps_fentry_vfs_write, struct file *file, const char *buf, size_t c
 SEC("fexit/vfs_write")
 int BPF_PROG(mcps_fexit_vfs_write, struct file *file, const char *buf, size_t count, loff_t *pos, ssize_t ret)
 {
-	return write_exit(ctx, &mcps_copy_progs_vfs_write, ret);
+	return write_exit(ctx, &mcps_copy_progs_vfs_write, &mcps_scratch_vfs_write, ret);
 }
 
 SEC("fentry/vfs_writev")
@@ -61,7 +73,7 @@ SEC("fexit/vfs_writev")
 int BPF_PROG(mcps_fexit_vfs_writev, struct file *file, const struct iovec *vec, unsigned long vlen, loff_t *pos,
 	     rwf_t flags, ssize_t ret)
 {
-	return write_exit(ctx, &mcps_copy_progs_vfs_writev, ret);
+	return write_exit(ctx, &mcps_copy_progs_vfs_writev, &mcps_scratch_vfs_writev, ret);
 }
 
 SEC("fentry/__sys_sendto")
@@ -75,7 +87,7 @@ SEC("fexit/__sys_sendto")
 int BPF_PROG(mcps_fexit_sendto, int fd, void *buff, size_t len, unsigned int flags, struct sockaddr *addr,
 	     int addr_len, int ret)
 {
-	return write_exit(ctx, &mcps_copy_progs___sys_sendto, ret);
+	return write_exit(ctx, &mcps_copy_progs___sys_sendto, &mcps_scratch___sys_sendto, ret);
 }
 
 SEC("fentry/__sys_sendmsg")
@@ -91,7 +103,7 @@ SEC("fexit/__sys_sendmsg")
 int BPF_PROG(mcps_fexit_sendmsg, int fd, struct user_msghdr *umsg, unsigned int flags, bool forbid_cmsg_compat,
 	     long ret)
 {
-	return write_exit(ctx, &mcps_copy_progs___sys_sendmsg, ret);
+	return write_exit(ctx, &mcps_copy_progs___sys_sendmsg, &mcps_scratch___sys_sendmsg, ret);
 }
 
 SEC("fentry/vfs_read")
