@@ -77,7 +77,8 @@ processes: no proxy, no restart, no code change. Without a subcommand it runs "w
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
 	bindWatchFlags(root, opts)
-	root.AddCommand(newWatchCmd(streams), newCheckCmd(streams), newVersionCmd(streams), newDemoCmd(streams))
+	root.AddCommand(newWatchCmd(streams), newCheckCmd(streams), newVersionCmd(streams), newDemoCmd(streams),
+		newQueryCmd(streams), newCallsCmd(streams), newShowCmd(streams))
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,7 +20,9 @@ import (
 	"github.com/mcpscope/mcpscope/internal/output"
 	"github.com/mcpscope/mcpscope/internal/output/console"
 	"github.com/mcpscope/mcpscope/internal/output/jsonl"
+	"github.com/mcpscope/mcpscope/internal/output/storesink"
 	"github.com/mcpscope/mcpscope/internal/procfs"
+	"github.com/mcpscope/mcpscope/internal/store"
 	"github.com/mcpscope/mcpscope/internal/stream"
 )
 
@@ -33,6 +36,13 @@ type watchOptions struct {
 	maxMessageMB int
 	color        string
 	verbose      bool
+	hooks        string
+
+	// The SQL store (internal/store): on by default.
+	env     env
+	db      string
+	noDB    bool
+	dbMaxMB int
 }
 
 func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
@@ -44,6 +54,11 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.IntVar(&o.maxMessageMB, "max-message-mb", 64, "largest message kept whole, in MiB; longer lines are reported cut")
 	f.StringVar(&o.color, "color", "auto", "colour console lines: auto, always or never")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print each message's JSON under its console line")
+	f.StringVar(&o.db, "db", "", "record into the SQLite database at `PATH` (default /var/lib/mcpscope/mcpscope.db as root, else $XDG_STATE_HOME/mcpscope/mcpscope.db)")
+	f.BoolVar(&o.noDB, "no-db", false, "do not record into a database")
+	f.IntVar(&o.dbMaxMB, "db-max-mb", 1024, "cap the database at this many MiB, deleting the oldest data first (0: no cap)")
+	cmd.MarkFlagsMutuallyExclusive("db", "no-db")
+	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
 }
 
 func newWatchCmd(streams IO) *cobra.Command {
@@ -53,11 +68,15 @@ func newWatchCmd(streams IO) *cobra.Command {
 		Short: "Watch MCP traffic (the default command)",
 		Long: `Watch MCP traffic on this host and print one line per message, or JSONL with -o.
 
+Everything is also recorded into an SQLite database (--db, default /var/lib/mcpscope/mcpscope.db as root) that
+mcpscope query, calls and show read; --no-db turns that off. See docs/sql.md.
+
 With -- COMMAND, mcpscope starts COMMAND, watches only its process tree (children are followed from the kernel at
 fork), and exits with its exit status when it ends.`,
 		Example: `  sudo mcpscope
   sudo mcpscope -o mcp.jsonl
   sudo mcpscope --comm node -o - | jq .
+  sudo mcpscope --db ./session.db --db-max-mb 256
   sudo mcpscope -- npx @modelcontextprotocol/inspector --cli node server.js --method tools/list`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,6 +97,9 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 			return fmt.Errorf("--pid %d: no such process", p)
 		}
 	}
+	if o.dbMaxMB < 0 {
+		return fmt.Errorf("--db-max-mb %d: give a size in MiB, or 0 for no cap", o.dbMaxMB)
+	}
 	sink, closeOut, err := o.sink()
 	if err != nil {
 		return err
@@ -85,7 +107,11 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	defer closeOut()
 
 	filter := len(o.pids) > 0 || len(o.comms) > 0 || len(command) > 0
-	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20})
+	hooks, err := capture.ParseHooks(o.hooks)
+	if err != nil {
+		return err
+	}
+	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks})
 	if err != nil {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
@@ -96,6 +122,19 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	}
 	if err := o.traceExisting(capt); err != nil {
 		return err
+	}
+	db, err := o.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	monitorStarted := false
+	if db != nil {
+		sink = output.Multi(sink, db)
+		defer func() {
+			if !monitorStarted { // otherwise the monitor closes it (and may still be using it)
+				_ = db.Close()
+			}
+		}()
 	}
 
 	var child *startedCommand
@@ -118,11 +157,14 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		ClockOffset: monitor.ClockOffset(),
 		Stream:      stream.Config{MaxMessage: o.maxMessageMB << 20},
 		KernelStats: func() map[string]uint64 {
-			ks, err := capt.Stats()
-			if err != nil {
-				return nil
+			counters := map[string]uint64{}
+			if ks, err := capt.Stats(); err == nil {
+				counters = ks.Counters()
 			}
-			return ks.Counters()
+			if db != nil {
+				maps.Copy(counters, db.Store().Stats().Counters())
+			}
+			return counters
 		},
 	})
 
@@ -132,8 +174,9 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	go func() { captureDone <- capt.Run(captureCtx) }()
 	monitorDone := make(chan error, 1)
 	go func() { monitorDone <- mon.Run(capt) }()
+	monitorStarted = true
 
-	fmt.Fprintf(o.io.Err, "mcpscope: ready: watching MCP over stdio %s\n", o.scope(command))
+	fmt.Fprintf(o.io.Err, "mcpscope: ready: watching MCP over stdio %s (%s)\n", o.scope(command), hookSummary(capt.FastPaths()))
 	exitCode := 0
 	if child != nil {
 		child.release()
@@ -164,6 +207,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		runErr = errors.Join(runErr, errors.New("output did not drain in time"))
 	}
 	o.summary(capt, mon)
+	o.dbSummary(db)
 	if runErr != nil {
 		return runErr
 	}
@@ -265,6 +309,49 @@ func (o *watchOptions) sink() (output.Sink, func(), error) {
 	return jsonl.New(w), closeFn, nil
 }
 
+// openDB opens the SQL store watch records into, unless --no-db; nil then.
+func (o *watchOptions) openDB(ctx context.Context) (*storesink.Sink, error) {
+	if o.noDB {
+		return nil, nil
+	}
+	path := o.db
+	if path == "" {
+		if o.env.getenv == nil {
+			o.env = hostEnv()
+		}
+		var err error
+		if path, err = o.env.defaultDBPath(); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.Open(ctx, path, store.Options{
+		MaxBytes:     int64(o.dbMaxMB) << 20,
+		Log:          o.io.Err,
+		CloseTimeout: 2 * time.Second, // within the 5 s watch is promised to take to exit
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(--db PATH records elsewhere, --no-db not at all)", err)
+	}
+	fmt.Fprintf(o.io.Err, "mcpscope: recording into %s (mcpscope query, calls and show read it; --no-db turns it off)\n", st.Path())
+	return storesink.New(st, storesink.Options{Version: versionString(), Log: o.io.Err}), nil
+}
+
+// dbSummary says what the database received, and, never silently, what it could not take.
+func (o *watchOptions) dbSummary(db *storesink.Sink) {
+	if db == nil {
+		return
+	}
+	st := db.Store().Stats()
+	fmt.Fprintf(o.io.Err, "mcpscope: database %s: %d rows written in %d transactions", db.Store().Path(), st.RowsWritten, st.Commits)
+	if st.RowsPruned > 0 {
+		fmt.Fprintf(o.io.Err, "; %d old rows pruned to stay under %d MiB", st.RowsPruned, o.dbMaxMB)
+	}
+	fmt.Fprintln(o.io.Err)
+	if st.RowsDropped > 0 {
+		fmt.Fprintf(o.io.Err, "mcpscope: database: DROPPED %d messages (%d rows) the disk could not take in time; the other outputs have them\n", st.MessagesDropped, st.RowsDropped)
+	}
+}
+
 // summary prints what was captured and, never silently, what was lost.
 func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 	c := mon.Counts()
@@ -277,6 +364,9 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 	if lost := ks.Undelivered(); lost > 0 || c.Truncated > 0 || ks.LostEvents > 0 {
 		fmt.Fprintf(o.io.Err, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
 			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
+	}
+	if ks.SkippedRuns > 0 {
+		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (another BPF program was running on the same CPU); messages may be missing\n", ks.SkippedRuns)
 	}
 }
 
@@ -353,4 +443,12 @@ func exitStatus(ps *os.ProcessState, err error) int {
 		return 1
 	}
 	return 0
+}
+
+// hookSummary names the hooks in use for the ready line, so a user comparing two hosts sees why their costs differ.
+func hookSummary(f capture.FastPaths) string {
+	if f.Fentry {
+		return "hooks: fentry/fexit"
+	}
+	return "hooks: syscall tracepoints"
 }

@@ -14,6 +14,10 @@ import (
 	"github.com/mcpscope/mcpscope/internal/record"
 )
 
+// noDB keeps these tests' captures out of the default database (/var/lib/mcpscope as root); store_test.go tests
+// recording.
+var noDB = []string{"--no-db"}
+
 // wire is one message as a peer put it on the wire, in the order its writer wrote it.
 type wire struct {
 	typ     string
@@ -117,7 +121,7 @@ func TestGoClientServerEverything(t *testing.T) {
 	requireBPF(t)
 	requireNode(t)
 	cmd := append([]string{testEnv.gopeer, "client", "--"}, testEnv.serverEverything...)
-	res := watch(t, 90*time.Second, nil, cmd...)
+	res := watch(t, 90*time.Second, noDB, cmd...)
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
@@ -213,7 +217,7 @@ func TestInspectorServerEverything(t *testing.T) {
 	cmd := append(append([]string{}, testEnv.inspector...), "--cli")
 	cmd = append(cmd, testEnv.serverEverything...)
 	cmd = append(cmd, "--method", "tools/call", "--tool-name", "echo", "--tool-arg", "message=hi")
-	res := watch(t, 90*time.Second, nil, cmd...)
+	res := watch(t, 90*time.Second, noDB, cmd...)
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
@@ -261,7 +265,7 @@ func TestInspectorServerEverything(t *testing.T) {
 // request, resultType on every result, progress, and a cancelled call the go-sdk server still answers (late).
 func TestModernEraGoSDK(t *testing.T) {
 	requireBPF(t)
-	res := watch(t, 60*time.Second, nil, testEnv.gopeer, "client-modern", "--", testEnv.gopeer, "server-modern")
+	res := watch(t, 60*time.Second, noDB, testEnv.gopeer, "client-modern", "--", testEnv.gopeer, "server-modern")
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
@@ -306,7 +310,7 @@ func TestJunkFloodBesideValidSession(t *testing.T) {
 	const big = 8 << 20
 	script := fmt.Sprintf("%s junk -bytes 200000000 -seconds 20 | cat >/dev/null & %s client -steps a,b -big %d -- %s; status=$?; wait; exit $status",
 		testEnv.gopeer, testEnv.gopeer, big, strings.Join(testEnv.serverEverything, " "))
-	res := watch(t, 120*time.Second, nil, "sh", "-c", script)
+	res := watch(t, 120*time.Second, noDB, "sh", "-c", script)
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
@@ -368,7 +372,7 @@ while not got.endswith(b"\n"):
     got += os.read(r2, 1 << 20)
 os.wait()
 `, big)
-	res := watch(t, 60*time.Second, nil, "python3", "-c", script)
+	res := watch(t, 60*time.Second, noDB, "python3", "-c", script)
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
@@ -400,7 +404,7 @@ func TestWatchByCommThenSIGINT(t *testing.T) {
 	if err := os.WriteFile(peerBin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	mon := startBackground(t, "watch", "--comm", "mcps-sigint", "-o", "-")
+	mon := startBackground(t, "watch", "--no-db", "--comm", "mcps-sigint", "-o", "-")
 	peer := exec.Command(peerBin, "client-modern", "--", peerBin, "server-modern")
 	if out, err := peer.CombinedOutput(); err != nil {
 		t.Fatalf("peer: %v\n%s", err, out)
@@ -433,7 +437,7 @@ func TestWatchByCommThenSIGINT(t *testing.T) {
 func TestDemo(t *testing.T) {
 	requireBPF(t)
 	out := filepath.Join(t.TempDir(), "demo.jsonl")
-	cmd := exec.Command(testEnv.mcpscope, "demo", "-o", out)
+	cmd := exec.Command(testEnv.mcpscope, "demo", "--no-db", "-o", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("demo: %v\n%s", err, b)
 	}
@@ -458,7 +462,7 @@ func TestSIGINTUnderLoad(t *testing.T) {
 	requireBPF(t)
 	requireNode(t)
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	mon := startBackground(t, "watch", "-o", out)
+	mon := startBackground(t, "watch", "--no-db", "-o", out)
 	load := exec.Command(testEnv.gopeer, append([]string{"pingpong", "-n", "200000", "--"}, testEnv.serverEverything...)...)
 	if err := load.Start(); err != nil {
 		t.Fatal(err)

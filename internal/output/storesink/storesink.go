@@ -1,0 +1,578 @@
+// Package storesink records the pipeline's records into the SQL store (package store): every message, the
+// sessions and processes they belong to, and one tool_calls row per tools/call, resources/read and prompts/get,
+// built from the request and its response.
+//
+// A [Sink] is an [output.Sink] like the console and JSONL writers, called from the pipeline's one goroutine. It
+// turns records into rows, collects them into a [store.Batch], and hands the batch to the store (which writes it
+// from its own goroutine) when the batch holds BatchRows rows or BatchBytes bytes, is older than MaxAge, or the
+// pipeline calls Flush. It never blocks on the database: when the store's queue is full the batch is dropped and
+// counted, a warning goes to the log, and the next batch carries the current rows of the sessions, processes and
+// calls the dropped one touched, so they stay right.
+//
+// # Calls
+//
+// A call is keyed by session, requesting process and JSON-RPC id, the way the correlator (internal/mcp) pairs
+// them, so two sessions that use the same ids never mix. The request opens it (status running); its final
+// response closes it (ok, tool_error or error, with the duration the correlator measured); a
+// notifications/cancelled for it marks it cancelled (a late response still closes it, keeping cancelled = 1);
+// progress notifications are linked to it. A modern-era result with resultType input_required keeps it open for
+// the retry that names it in retry_of. At Close, calls still open become unanswered (or stay cancelled). At most
+// MaxOpenCalls are kept open; beyond that the oldest is closed as unanswered.
+package storesink
+
+import (
+	"container/list"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/mcpscope/mcpscope/internal/output"
+	"github.com/mcpscope/mcpscope/internal/record"
+	"github.com/mcpscope/mcpscope/internal/store"
+)
+
+// Defaults for Options.
+const (
+	DefaultBatchRows    = 2048
+	DefaultBatchBytes   = 4 << 20
+	DefaultMaxAge       = 500 * time.Millisecond
+	DefaultMaxOpenCalls = 65536
+	// maxKnown bounds the sessions and the processes the Sink remembers; past it the least recently seen half
+	// without open calls is forgotten (a forgotten one that speaks again gets a new row).
+	maxKnown  = 16384
+	warnEvery = 10 * time.Second
+)
+
+// Options configure a Sink.
+type Options struct {
+	Version  string // mcpscope's version, recorded in captures
+	Hostname string // default os.Hostname()
+	Pid      int    // default os.Getpid()
+	Log      io.Writer
+	// Batch bounds: a batch goes to the store when it reaches either size, or is older than MaxAge.
+	BatchRows  int
+	BatchBytes int64
+	MaxAge     time.Duration
+	// MaxOpenCalls bounds the calls awaiting their response.
+	MaxOpenCalls int
+	// CloseWait bounds how long Close waits for room in the store's queue for the last batch (default 1 s); the
+	// store's own CloseTimeout then bounds the writing.
+	CloseWait time.Duration
+	// Now is the clock for capture times and batch ages (default time.Now).
+	Now func() time.Time
+}
+
+// Sink writes records into a store. It implements [output.Sink] and [output.Flusher]; it is used from one
+// goroutine. Close closes the store.
+type Sink struct {
+	st   *store.Store
+	opts Options
+
+	capture store.Capture
+	batch   *store.Batch
+	born    time.Time // when the batch got its first row
+	bytes   int64
+
+	processes map[record.Endpoint]*process
+	sessions  map[string]*session
+	calls     map[callKey]*call // open calls, by the id of their last request
+	awaiting  map[callKey]*call // calls whose input_required result awaits its retry
+	age       list.List         // open and awaiting calls, oldest first
+
+	// Rows touched since the last batch was accepted; the next batch carries their current state.
+	gen          uint64
+	touchedProcs []*process
+	touchedSess  []*session
+	touchedCalls []*call
+	lastWarn     time.Time
+	closed       bool
+	final        bool // the batch being submitted is the last
+}
+
+// ErrClosed is returned by a Sink's methods after Close.
+var ErrClosed = errors.New("storesink: closed")
+
+var (
+	_ output.Sink    = (*Sink)(nil)
+	_ output.Flusher = (*Sink)(nil)
+)
+
+type process struct {
+	row store.Process
+	gen uint64
+}
+
+type session struct {
+	row  store.Session
+	gen  uint64
+	open int // calls of the session still open
+}
+
+type call struct {
+	row  store.Call
+	sess *session
+	key  callKey
+	wait bool // in awaiting rather than calls
+	elem *list.Element
+	gen  uint64
+}
+
+// callKey identifies a request the way the correlator does: session, requesting process, id as sent.
+type callKey struct {
+	session string
+	pid     int
+	id      string
+}
+
+// New returns a Sink writing into st, and records the start of a capture.
+func New(st *store.Store, opts Options) *Sink {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Hostname == "" {
+		opts.Hostname, _ = os.Hostname()
+	}
+	if opts.Pid == 0 {
+		opts.Pid = os.Getpid()
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.BatchRows <= 0 {
+		opts.BatchRows = DefaultBatchRows
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = DefaultBatchBytes
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = DefaultMaxAge
+	}
+	if opts.CloseWait <= 0 {
+		opts.CloseWait = time.Second
+	}
+	if opts.MaxOpenCalls <= 0 {
+		opts.MaxOpenCalls = DefaultMaxOpenCalls
+	}
+	s := &Sink{
+		st:        st,
+		opts:      opts,
+		batch:     &store.Batch{},
+		processes: map[record.Endpoint]*process{},
+		sessions:  map[string]*session{},
+		calls:     map[callKey]*call{},
+		awaiting:  map[callKey]*call{},
+		gen:       1,
+	}
+	s.capture = store.Capture{ID: st.NextID(store.IDCapture), StartedAt: opts.Now(), Version: opts.Version, Hostname: opts.Hostname, Pid: opts.Pid}
+	s.submit() // the capture row, at once: `mcpscope query` shows a capture in progress
+	return s
+}
+
+// Store returns the store the Sink writes into.
+func (s *Sink) Store() *store.Store { return s.st }
+
+// CaptureID returns the id of the capture row this Sink writes.
+func (s *Sink) CaptureID() int64 { return s.capture.ID }
+
+// WriteMessage records m. It never blocks on the database and never fails: rows the database cannot take in
+// time are dropped and counted (see [Sink.Dropped]).
+func (s *Sink) WriteMessage(m *record.Message) error {
+	if s.closed {
+		return ErrClosed
+	}
+	msg := store.Message{ID: s.st.NextID(store.IDMessage), Record: own(m)}
+	r := &msg.Record
+	if r.Session != "" {
+		msg.SessionID = s.session(r).row.ID
+	}
+	s.process(r.From, r.Time)
+	s.process(r.To, r.Time)
+	if c := s.callOf(&msg); c != nil {
+		msg.CallID = c.row.ID
+		s.touchCall(c)
+	}
+	s.batch.Messages = append(s.batch.Messages, msg)
+	s.bytes += int64(len(r.Message)) + 256
+	if s.born.IsZero() {
+		s.born = s.opts.Now()
+	}
+	if len(s.batch.Messages) >= s.opts.BatchRows || s.bytes >= s.opts.BatchBytes || s.opts.Now().Sub(s.born) >= s.opts.MaxAge {
+		s.submit()
+	}
+	return nil
+}
+
+// AddFootprint records the footprint of a call (from the kernel side) with the next batch, in the same
+// transaction as the call's own row when the call was touched since the last batch. Rows for a call that is not
+// in the database (pruned, or its rows dropped) are skipped by the store and counted.
+func (s *Sink) AddFootprint(f store.Footprint) {
+	if s.closed {
+		return
+	}
+	s.batch.Footprints = append(s.batch.Footprints, f)
+	s.bytes += int64(f.Rows()) * 256
+	if s.born.IsZero() {
+		s.born = s.opts.Now()
+	}
+}
+
+// WriteStats keeps the counters for the capture row; the final ones are written at Close.
+func (s *Sink) WriteStats(st *record.Stats) error {
+	if s.closed {
+		return ErrClosed
+	}
+	s.capture.Counters = make(map[string]uint64, len(st.Counters))
+	for k, v := range st.Counters {
+		s.capture.Counters[k] = v
+	}
+	return nil
+}
+
+// Flush hands the rows collected so far to the store.
+func (s *Sink) Flush() error {
+	if s.closed {
+		return ErrClosed
+	}
+	if len(s.batch.Messages) > 0 || len(s.batch.Footprints) > 0 || len(s.touchedCalls) > 0 {
+		s.submit()
+	}
+	return nil
+}
+
+// Dropped returns the messages not recorded so far because the database could not keep up.
+func (s *Sink) Dropped() uint64 { return s.st.Stats().MessagesDropped }
+
+// Close closes the calls still open (unanswered, or cancelled), records the end of the capture, writes
+// everything out and closes the store.
+func (s *Sink) Close() error {
+	if s.closed {
+		return ErrClosed
+	}
+	for e := s.age.Front(); e != nil; e = e.Next() {
+		c := e.Value.(*call)
+		if c.row.Status == store.StatusRunning {
+			c.row.Status = store.StatusUnanswered
+		}
+		s.touchCall(c)
+	}
+	s.capture.EndedAt = s.opts.Now()
+	s.capture.RowsDropped = s.st.Stats().MessagesDropped
+	s.final = true
+	s.submit()
+	s.closed = true
+	return s.st.Close() // the caller reports the totals (Store().Stats()); the log had the warnings
+}
+
+// submit hands the batch, with the current rows of everything it touched, to the store.
+func (s *Sink) submit() {
+	b := s.batch
+	b.Captures = append(b.Captures, s.capture)
+	for _, p := range s.touchedProcs {
+		b.Processes = append(b.Processes, p.row)
+	}
+	for _, ss := range s.touchedSess {
+		b.Sessions = append(b.Sessions, ss.row)
+	}
+	for _, c := range s.touchedCalls {
+		b.Calls = append(b.Calls, c.row)
+	}
+	s.batch, s.bytes, s.born = &store.Batch{}, 0, time.Time{}
+	wait := time.Duration(0)
+	if s.final {
+		wait = s.opts.CloseWait // the last batch: nothing comes after it to carry its rows
+	}
+	if !s.st.SubmitWait(b, wait) {
+		// Keep the touched lists: the next batch carries those rows again.
+		s.warnDropped()
+		return
+	}
+	s.gen++
+	s.touchedProcs, s.touchedSess, s.touchedCalls = s.touchedProcs[:0], s.touchedSess[:0], s.touchedCalls[:0]
+}
+
+func (s *Sink) warnDropped() {
+	now := s.opts.Now()
+	if now.Sub(s.lastWarn) < warnEvery {
+		return
+	}
+	s.lastWarn = now
+	fmt.Fprintf(s.opts.Log, "mcpscope: database %s cannot keep up: %d messages not recorded so far (the capture and other outputs go on; the final stats count them)\n",
+		s.st.Path(), s.st.Stats().MessagesDropped)
+}
+
+func (s *Sink) process(e record.Endpoint, at time.Time) {
+	if e.Pid == 0 {
+		return
+	}
+	p := s.processes[e]
+	if p == nil {
+		if len(s.processes) >= maxKnown {
+			forgetOldest(s.processes, func(p *process) (time.Time, bool) { return p.row.LastSeen, p.gen != s.gen })
+		}
+		p = &process{row: store.Process{ID: s.st.NextID(store.IDProcess), CaptureID: s.capture.ID, Pid: e.Pid, Comm: e.Comm, FirstSeen: at}}
+		s.processes[e] = p
+	}
+	p.row.LastSeen = at
+	if p.gen != s.gen {
+		p.gen = s.gen
+		s.touchedProcs = append(s.touchedProcs, p)
+	}
+}
+
+func (s *Sink) session(r *record.Message) *session {
+	ss := s.sessions[r.Session]
+	if ss == nil {
+		if len(s.sessions) >= maxKnown {
+			forgetOldest(s.sessions, func(ss *session) (time.Time, bool) { return ss.row.LastSeen, ss.gen != s.gen && ss.open == 0 })
+		}
+		ss = &session{row: store.Session{ID: s.st.NextID(store.IDSession), CaptureID: s.capture.ID, Name: r.Session, Transport: r.Transport, FirstSeen: r.Time}}
+		s.sessions[r.Session] = ss
+	}
+	row := &ss.row
+	row.LastSeen = r.Time
+	row.Messages++
+	if r.To.Pid != 0 {
+		switch r.Direction {
+		case record.ClientToServer:
+			row.Client, row.Server = r.From, r.To
+		case record.ServerToClient:
+			row.Client, row.Server = r.To, r.From
+		}
+	}
+	if r.Era != "" {
+		row.Era = r.Era
+	}
+	if r.ProtocolVersion != "" {
+		row.ProtocolVersion = r.ProtocolVersion
+	}
+	if ss.gen != s.gen {
+		ss.gen = s.gen
+		s.touchedSess = append(s.touchedSess, ss)
+	}
+	return ss
+}
+
+// touchCall puts the call's current row, and its session's, into the next batch: the session row may have been
+// pruned meanwhile, and the call's row must not point to nothing.
+func (s *Sink) touchCall(c *call) {
+	if c.gen != s.gen {
+		c.gen = s.gen
+		s.touchedCalls = append(s.touchedCalls, c)
+	}
+	if c.sess.gen != s.gen {
+		c.sess.gen = s.gen
+		s.touchedSess = append(s.touchedSess, c.sess)
+	}
+}
+
+// callMethods are the methods whose requests become tool_calls rows.
+var callMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true}
+
+// callOf returns the call m belongs to, opening, advancing or closing it.
+func (s *Sink) callOf(m *store.Message) *call {
+	r := &m.Record
+	if r.Session == "" {
+		return nil // a call belongs to a session
+	}
+	switch r.Type {
+	case record.TypeRequest:
+		if !callMethods[r.Method] || len(r.ID) == 0 {
+			return nil
+		}
+		return s.request(m)
+	case record.TypeResponse:
+		if len(r.ID) == 0 {
+			return nil
+		}
+		c := s.calls[callKey{r.Session, r.To.Pid, string(r.ID)}]
+		if c == nil {
+			return nil
+		}
+		s.respond(c, m)
+		return c
+	case record.TypeNotification:
+		switch r.Method {
+		case "notifications/cancelled":
+			c := s.open(callKey{r.Session, r.From.Pid, string(r.RelatedID)})
+			if c != nil {
+				c.row.Cancelled = true
+				if c.row.Status == store.StatusRunning {
+					c.row.Status = store.StatusCancelled
+				}
+			}
+			return c
+		case "notifications/progress":
+			return s.open(callKey{r.Session, r.To.Pid, string(r.RelatedID)})
+		}
+	}
+	return nil
+}
+
+// open returns the open or awaiting call with key k.
+func (s *Sink) open(k callKey) *call {
+	if k.id == "" {
+		return nil
+	}
+	if c := s.calls[k]; c != nil {
+		return c
+	}
+	return s.awaiting[k]
+}
+
+func (s *Sink) request(m *store.Message) *call {
+	r := &m.Record
+	k := callKey{r.Session, r.From.Pid, string(r.ID)}
+	if len(r.RetryOf) > 0 {
+		if c := s.awaiting[callKey{r.Session, r.From.Pid, string(r.RetryOf)}]; c != nil {
+			delete(s.awaiting, c.key)
+			c.key, c.wait = k, false
+			c.row.RPCID = string(r.ID)
+			s.calls[k] = c
+			return c
+		}
+	}
+	if old := s.calls[k]; old != nil { // the id was reused while open: the peer will not answer the old request
+		old.row.Status = store.StatusUnanswered
+		s.touchCall(old)
+		s.forget(old)
+	}
+	c := &call{key: k, sess: s.sessions[r.Session], row: store.Call{
+		ID: s.st.NextID(store.IDCall), SessionID: m.SessionID, Method: r.Method, Tool: r.Tool, Resource: r.Resource, Prompt: r.Prompt,
+		RPCID: string(r.ID), Client: r.From, Server: r.To, StartedAt: r.Time, Status: store.StatusRunning, RequestMessageID: m.ID,
+	}}
+	if r.Method != "resources/read" && !r.Truncated {
+		c.row.Arguments = arguments(r.Message)
+	}
+	s.calls[k] = c
+	c.sess.open++
+	c.elem = s.age.PushBack(c)
+	if s.age.Len() > s.opts.MaxOpenCalls {
+		oldest := s.age.Front().Value.(*call)
+		if oldest.row.Status == store.StatusRunning {
+			oldest.row.Status = store.StatusUnanswered
+		}
+		s.touchCall(oldest)
+		s.forget(oldest)
+	}
+	return c
+}
+
+func (s *Sink) respond(c *call, m *store.Message) {
+	r := &m.Record
+	if r.ResultType == "input_required" {
+		// Not the end: the client retries with the input, naming this id in retry_of.
+		delete(s.calls, c.key)
+		c.wait = true
+		s.awaiting[c.key] = c
+		return
+	}
+	row := &c.row
+	row.EndedAt = r.Time
+	if r.LatencyMs != nil {
+		d := *r.LatencyMs
+		row.DurationMs = &d
+	} else {
+		d := float64(r.Time.Sub(row.StartedAt)) / float64(time.Millisecond)
+		row.DurationMs = &d
+	}
+	row.ResponseMessageID = m.ID
+	row.IsError = r.IsError
+	row.Error = r.Error
+	switch {
+	case r.Error != nil:
+		row.Status = store.StatusError
+	case r.IsError != nil && *r.IsError:
+		row.Status = store.StatusToolError
+	default:
+		row.Status = store.StatusOK
+	}
+	if row.Server.Pid == 0 {
+		row.Server = r.From
+	}
+	s.forget(c)
+}
+
+// forget drops c from the open calls (its row stays as last touched).
+func (s *Sink) forget(c *call) {
+	if c.wait {
+		delete(s.awaiting, c.key)
+	} else if s.calls[c.key] == c {
+		delete(s.calls, c.key)
+	}
+	if c.elem != nil {
+		s.age.Remove(c.elem)
+		c.elem = nil
+		c.sess.open--
+	}
+}
+
+// forgetOldest deletes the least recently seen half of the entries of m that may go (not in the batch being
+// built, no open calls), so that a long capture's memory stays bounded. It runs once per maxKnown/2 new entries.
+func forgetOldest[K comparable, V any](m map[K]V, state func(V) (lastSeen time.Time, mayGo bool)) {
+	type entry struct {
+		k K
+		t time.Time
+	}
+	var idle []entry
+	for k, v := range m {
+		if t, ok := state(v); ok {
+			idle = append(idle, entry{k, t})
+		}
+	}
+	slices.SortFunc(idle, func(a, b entry) int { return a.t.Compare(b.t) })
+	for _, e := range idle[:(len(idle)+1)/2] {
+		delete(m, e.k)
+	}
+}
+
+// arguments returns params.arguments of a request, or nil.
+func arguments(msg json.RawMessage) []byte {
+	var req struct {
+		Params struct {
+			Arguments json.RawMessage `json:"arguments"`
+		} `json:"params"`
+	}
+	if len(msg) == 0 || json.Unmarshal(msg, &req) != nil || len(req.Params.Arguments) == 0 || string(req.Params.Arguments) == "null" {
+		return nil
+	}
+	return req.Params.Arguments
+}
+
+// own returns a copy of m whose byte slices belong to the copy: the store reads it from another goroutine, after
+// the pipeline may have reused its buffers.
+func own(m *record.Message) record.Message {
+	c := *m
+	c.ID = clone(m.ID)
+	c.ProgressToken = clone(m.ProgressToken)
+	c.RelatedID = clone(m.RelatedID)
+	c.RetryOf = clone(m.RetryOf)
+	c.Message = clone(m.Message)
+	if m.LatencyMs != nil {
+		v := *m.LatencyMs
+		c.LatencyMs = &v
+	}
+	if m.IsError != nil {
+		v := *m.IsError
+		c.IsError = &v
+	}
+	if m.Error != nil {
+		v := *m.Error
+		c.Error = &v
+	}
+	if m.Batch != nil {
+		v := *m.Batch
+		c.Batch = &v
+	}
+	return c
+}
+
+func clone(b json.RawMessage) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	return append(json.RawMessage(nil), b...)
+}

@@ -1,0 +1,325 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// TimeFormat is how times are stored: RFC 3339 in UTC with exactly nine fractional digits, as in JSONL, so that
+// they sort and compare as text and SQLite's date functions (julianday, unixepoch) read them.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// txWriter writes rows within one transaction, preparing each statement once.
+type txWriter struct {
+	ctx     context.Context
+	tx      *sql.Tx
+	stmts   map[string]*sql.Stmt
+	skipped uint64
+	args    []any // reused for multi-row statements
+}
+
+// exec runs a prepared statement. The statement itself runs under a context that cannot be cancelled: with a
+// cancellable one the driver starts a goroutine per statement to watch it, which costs more than the insert. The
+// transaction's context is checked between statements instead, so a cancelled Close still stops a long batch.
+func (w *txWriter) exec(query string, args ...any) (sql.Result, error) {
+	if err := w.ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := w.stmts[query]
+	if st == nil {
+		var err error
+		if st, err = w.tx.PrepareContext(w.ctx, query); err != nil {
+			return nil, fmt.Errorf("prepare %.40q: %w", query, err)
+		}
+		w.stmts[query] = st
+	}
+	return st.ExecContext(context.WithoutCancel(w.ctx), args...)
+}
+
+// upsertSQL returns an INSERT of every column of table that updates the row with the same id if there is one.
+// keep names columns an update must not clear when the new value is NULL.
+func upsertSQL(table string, keep ...string) string {
+	t := mustTable(table)
+	var names, marks, sets []string
+	for _, c := range t.Columns {
+		names = append(names, c.Name)
+		marks = append(marks, "?")
+		if c.Name == "id" {
+			continue
+		}
+		set := fmt.Sprintf("%s = excluded.%s", c.Name, c.Name)
+		for _, k := range keep {
+			if k == c.Name {
+				set = fmt.Sprintf("%s = coalesce(excluded.%s, %s)", c.Name, c.Name, c.Name)
+			}
+		}
+		sets = append(sets, set)
+	}
+	return fmt.Sprintf("INSERT INTO %s(%s) VALUES(%s) ON CONFLICT(id) DO UPDATE SET %s",
+		table, strings.Join(names, ", "), strings.Join(marks, ", "), strings.Join(sets, ", "))
+}
+
+// insertSQL returns an INSERT of n rows of every column of table.
+func insertSQL(table string, n int) string {
+	t := mustTable(table)
+	var names, marks []string
+	for _, c := range t.Columns {
+		names = append(names, c.Name)
+		marks = append(marks, "?")
+	}
+	row := "(" + strings.Join(marks, ", ") + ")"
+	return fmt.Sprintf("INSERT INTO %s(%s) VALUES%s", table, strings.Join(names, ", "), strings.Repeat(row+", ", n-1)+row)
+}
+
+// messagesPerInsert is how many messages one INSERT statement writes. A statement per row spends more in
+// database/sql and statement setup than SQLite spends inserting; 32 rows per statement writes about twice as fast
+// (docs/benchmarks.md), and 32 × 34 parameters stays far below SQLite's limit of 32766.
+const messagesPerInsert = 32
+
+// insertMessages[n] inserts n messages.
+var insertMessages = func() (q [messagesPerInsert + 1]string) {
+	for n := 1; n <= messagesPerInsert; n++ {
+		q[n] = insertSQL("messages", n)
+	}
+	return q
+}()
+
+// footprintSQL returns an INSERT of every column of a footprint table but id that inserts nothing when the call
+// does not exist (any more): a footprint must never fail its whole batch for a call that was pruned.
+func footprintSQL(table string) string {
+	t := mustTable(table)
+	var names, marks []string
+	for _, c := range t.Columns[1:] {
+		names = append(names, c.Name)
+		marks = append(marks, "?")
+	}
+	return fmt.Sprintf("INSERT INTO %s(%s) SELECT %s WHERE EXISTS (SELECT 1 FROM tool_calls WHERE id = ?1)",
+		table, strings.Join(names, ", "), strings.Join(marks, ", "))
+}
+
+func mustTable(name string) *Table {
+	for i := range schema {
+		if schema[i].Name == name {
+			return &schema[i]
+		}
+	}
+	panic("store: no table " + name)
+}
+
+// The statements, built once from the schema so that their column lists cannot drift from it. Each args function
+// below lists values in the schema's column order.
+var (
+	insertCapture    = upsertSQL("captures")
+	insertProcess    = upsertSQL("processes")
+	insertSession    = upsertSQL("sessions")
+	insertCall       = upsertSQL("tool_calls", "user_cpu_ms", "sys_cpu_ms")
+	insertSyscall    = footprintSQL("syscalls")
+	insertFile       = footprintSQL("files")
+	insertExec       = footprintSQL("execs")
+	insertConnection = footprintSQL("connections")
+	insertLibrary    = footprintSQL("libraries")
+	insertGPU        = footprintSQL("gpu")
+	updateCallCPU    = "UPDATE tool_calls SET user_cpu_ms = coalesce(?, user_cpu_ms), sys_cpu_ms = coalesce(?, sys_cpu_ms) WHERE id = ?"
+)
+
+func (w *txWriter) batch(b *Batch) error {
+	for _, c := range b.Captures {
+		var counters any
+		if c.Counters != nil {
+			j, err := json.Marshal(c.Counters)
+			if err != nil {
+				return fmt.Errorf("encode counters: %w", err)
+			}
+			counters = string(j)
+		}
+		if _, err := w.exec(insertCapture, c.ID, ts(c.StartedAt), nullTime(c.EndedAt), c.Version, c.Hostname, c.Pid, counters, c.RowsDropped); err != nil {
+			return fmt.Errorf("write a capture: %w", err)
+		}
+	}
+	for _, p := range b.Processes {
+		if _, err := w.exec(insertProcess, p.ID, p.CaptureID, p.Pid, p.Comm, ts(p.FirstSeen), ts(p.LastSeen)); err != nil {
+			return fmt.Errorf("write a process: %w", err)
+		}
+	}
+	for _, s := range b.Sessions {
+		if _, err := w.exec(insertSession, s.ID, s.CaptureID, s.Name, s.Transport,
+			nullInt(s.Client.Pid), nullPidStr(s.Client.Pid, s.Client.Comm), nullInt(s.Server.Pid), nullPidStr(s.Server.Pid, s.Server.Comm),
+			nullStr(s.Era), nullStr(s.ProtocolVersion), ts(s.FirstSeen), ts(s.LastSeen), s.Messages); err != nil {
+			return fmt.Errorf("write a session: %w", err)
+		}
+	}
+	for i := range b.Calls {
+		c := &b.Calls[i]
+		var code, msg any
+		if c.Error != nil {
+			code, msg = c.Error.Code, c.Error.Message
+		}
+		if _, err := w.exec(insertCall, c.ID, c.SessionID, c.Method, nullStr(c.Tool), nullStr(c.Resource), nullStr(c.Prompt), c.RPCID,
+			c.Client.Pid, c.Client.Comm, c.Server.Pid, c.Server.Comm, nullText(c.Arguments),
+			ts(c.StartedAt), nullTime(c.EndedAt), c.DurationMs, c.Status, nullBool(c.IsError), code, msg, c.Cancelled,
+			nullInt64(c.RequestMessageID), nullInt64(c.ResponseMessageID), c.UserCPUMs, c.SysCPUMs); err != nil {
+			return fmt.Errorf("write a tool call: %w", err)
+		}
+	}
+	// Messages are never updated: a plain INSERT, of many rows at a time.
+	for ms := b.Messages; len(ms) > 0; {
+		n := min(len(ms), messagesPerInsert)
+		args := w.args[:0]
+		for i := range ms[:n] {
+			args = appendMessage(args, &ms[i])
+		}
+		if _, err := w.exec(insertMessages[n], args...); err != nil {
+			return fmt.Errorf("write messages: %w", err)
+		}
+		clear(args) // do not keep the message text alive
+		w.args = args
+		ms = ms[n:]
+	}
+	for i := range b.Footprints {
+		if err := w.footprint(&b.Footprints[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendMessage appends the values of a messages row, in the schema's column order.
+func appendMessage(args []any, m *Message) []any {
+	r := &m.Record
+	var code, msg, bidx, bcount any
+	if r.Error != nil {
+		code, msg = r.Error.Code, r.Error.Message
+	}
+	if r.Batch != nil {
+		bidx, bcount = r.Batch.Index, r.Batch.Count
+	}
+	return append(args, m.ID, nullInt64(m.SessionID), nullInt64(m.CallID), ts(r.Time), r.Transport, nullStr(r.Direction), r.Type,
+		nullText(r.ID), nullStr(r.Method), nullStr(r.MethodKind), nullStr(r.Tool), nullStr(r.Resource), nullStr(r.Prompt),
+		r.From.Pid, r.From.Comm, r.To.Pid, r.To.Comm, r.Size, r.LatencyMs, nullBool(r.IsError), code, msg,
+		nullStr(r.Era), nullStr(r.ProtocolVersion), nullStr(r.ResultType), nullText(r.ProgressToken), nullText(r.RelatedID),
+		r.Late, nullText(r.RetryOf), bidx, bcount, r.Truncated, r.LostBytes, nullText(r.Message))
+}
+
+func (w *txWriter) footprint(f *Footprint) error {
+	if f.UserCPUMs != nil || f.SysCPUMs != nil {
+		if _, err := w.exec(updateCallCPU, f.UserCPUMs, f.SysCPUMs, f.CallID); err != nil {
+			return fmt.Errorf("write CPU time: %w", err)
+		}
+	}
+	insert := func(q string, args ...any) error {
+		res, err := w.exec(q, args...)
+		if err != nil {
+			return fmt.Errorf("write a footprint: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			w.skipped++
+		}
+		return nil
+	}
+	for _, r := range f.Syscalls {
+		var errnos any
+		if r.Errnos != nil {
+			j, err := json.Marshal(r.Errnos)
+			if err != nil {
+				return fmt.Errorf("encode errnos: %w", err)
+			}
+			errnos = string(j)
+		}
+		if err := insert(insertSyscall, f.CallID, r.Pid, r.Shared, r.Name, r.Count, r.Errors, errnos, r.TotalNs); err != nil {
+			return err
+		}
+	}
+	for _, r := range f.Files {
+		if err := insert(insertFile, f.CallID, r.Pid, r.Shared, r.Path, nullStr(r.Flags), r.Result, atLeastOne(r.Count)); err != nil {
+			return err
+		}
+	}
+	for _, r := range f.Execs {
+		var argv any
+		if r.Argv != nil {
+			j, err := json.Marshal(r.Argv)
+			if err != nil {
+				return fmt.Errorf("encode argv: %w", err)
+			}
+			argv = string(j)
+		}
+		if err := insert(insertExec, f.CallID, r.Pid, r.Shared, nullInt(r.Ppid), r.Filename, argv, r.ExitCode, nullTime(r.StartedAt), r.DurationMs); err != nil {
+			return err
+		}
+	}
+	for _, r := range f.Connections {
+		if err := insert(insertConnection, f.CallID, r.Pid, r.Shared, r.Op, r.Family, nullStr(r.RemoteAddr), r.RemotePort, r.Result, atLeastOne(r.Count)); err != nil {
+			return err
+		}
+	}
+	for _, r := range f.Libraries {
+		if err := insert(insertLibrary, f.CallID, r.Pid, r.Shared, r.Path, r.Kind); err != nil {
+			return err
+		}
+	}
+	for _, r := range f.GPU {
+		if err := insert(insertGPU, f.CallID, r.Pid, r.Shared, r.Kind, r.Detail, atLeastOne(r.Count)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ts(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return ts(t)
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullText stores JSON text; nil or empty is NULL.
+func nullText(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func nullInt(i int) any {
+	if i == 0 {
+		return nil
+	}
+	return i
+}
+
+func nullInt64(i int64) any {
+	if i == 0 {
+		return nil
+	}
+	return i
+}
+
+// nullPidStr is a command name stored only when its pid is known.
+func nullPidStr(pid int, s string) any {
+	if pid == 0 {
+		return nil
+	}
+	return s
+}
+
+func nullBool(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
+func atLeastOne(n uint64) uint64 { return max(n, 1) }
