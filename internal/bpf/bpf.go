@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state mcps c/mcpscope.c -- -I./headers
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state -type mcps_tcp_conn mcps c/mcpscope.c -- -I./headers
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "${BPF_CFLAGS} -DMCPS_NO_ATOMIC_FETCH" -target amd64,arm64 mcpscompat c/mcpscope.c -- -I./headers
 
 // Types shared with the kernel programs; see c/mcps.h for their meaning.
@@ -22,6 +22,7 @@ type (
 	StreamKey = mcpsMcpsStreamKey
 	Stream    = mcpsMcpsStream
 	WriteArgs = mcpsMcpsWriteArgs
+	TCPConn   = mcpsMcpsTcpConn
 	Objects   = mcpsObjects
 	Programs  = mcpsPrograms
 	Maps      = mcpsMaps
@@ -33,12 +34,15 @@ const (
 	EventReader = uint8(mcpsMcpsEventKindMCPS_EV_READER)
 	EventClose  = uint8(mcpsMcpsEventKindMCPS_EV_CLOSE)
 	EventExit   = uint8(mcpsMcpsEventKindMCPS_EV_EXIT)
+	EventTCP    = uint8(mcpsMcpsEventKindMCPS_EV_TCP)
 )
 
 // Stream kinds (enum mcps_stream_kind).
 const (
-	StreamPipe = uint8(mcpsMcpsStreamKindMCPS_STREAM_PIPE)
-	StreamUnix = uint8(mcpsMcpsStreamKindMCPS_STREAM_UNIX)
+	StreamPipe  = uint8(mcpsMcpsStreamKindMCPS_STREAM_PIPE)
+	StreamUnix  = uint8(mcpsMcpsStreamKindMCPS_STREAM_UNIX)
+	StreamTCPTx = uint8(mcpsMcpsStreamKindMCPS_STREAM_TCP_TX)
+	StreamTCPRx = uint8(mcpsMcpsStreamKindMCPS_STREAM_TCP_RX)
 )
 
 // Stream states (enum mcps_stream_state).
@@ -69,6 +73,7 @@ const (
 	VarFilterOn   = mcpsVarMcpsFilterOn
 	VarTaskBTF    = mcpsVarMcpsTaskBtf
 	VarRdonlyCast = mcpsVarMcpsRdonlyCast
+	VarTCPOn      = mcpsVarMcpsTcpOn
 )
 
 // Spec returns the main object, not yet loaded, with the per-CPU scratch maps sized for this machine. Kernels before

@@ -42,6 +42,11 @@ func TestLoad(t *testing.T) {
 						delete(spec.Programs, name)
 					}
 				}
+				// With TCP capture on, every code path is live (off, the TCP branches are dead code the verifier
+				// skips), so this checks the most the verifier will ever see.
+				if err := spec.Variables[VarTCPOn].Set(uint8(1)); err != nil {
+					t.Fatal(err)
+				}
 				if p := spec.Programs["mcps_fentry_close"]; p != nil && !kernelHas(t, p.AttachTo) {
 					p.AttachTo = "file_close_fd"
 				}

@@ -42,7 +42,13 @@ const (
 	mcpsMcpsEventKindMCPS_EV_READER mcpsMcpsEventKind = 2
 	mcpsMcpsEventKindMCPS_EV_CLOSE  mcpsMcpsEventKind = 3
 	mcpsMcpsEventKindMCPS_EV_EXIT   mcpsMcpsEventKind = 4
+	mcpsMcpsEventKindMCPS_EV_TCP    mcpsMcpsEventKind = 5
 )
+
+type mcpsMcpsPeek struct {
+	_ structs.HostLayout
+	B [1024]int8
+}
 
 type mcpsMcpsStat uint32
 
@@ -76,8 +82,10 @@ type mcpsMcpsStreamKey struct {
 type mcpsMcpsStreamKind uint32
 
 const (
-	mcpsMcpsStreamKindMCPS_STREAM_PIPE mcpsMcpsStreamKind = 1
-	mcpsMcpsStreamKindMCPS_STREAM_UNIX mcpsMcpsStreamKind = 2
+	mcpsMcpsStreamKindMCPS_STREAM_PIPE   mcpsMcpsStreamKind = 1
+	mcpsMcpsStreamKindMCPS_STREAM_UNIX   mcpsMcpsStreamKind = 2
+	mcpsMcpsStreamKindMCPS_STREAM_TCP_TX mcpsMcpsStreamKind = 3
+	mcpsMcpsStreamKindMCPS_STREAM_TCP_RX mcpsMcpsStreamKind = 4
 )
 
 type mcpsMcpsStreamState uint32
@@ -88,97 +96,133 @@ const (
 	mcpsMcpsStreamStateMCPS_STATE_QUARANTINE mcpsMcpsStreamState = 3
 )
 
+type mcpsMcpsTcpConn struct {
+	_      structs.HostLayout
+	Family uint16
+	Sport  uint16
+	Dport  uint16
+	Pad    uint16
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+}
+
 type mcpsMcpsWriteArgs struct {
-	_       structs.HostLayout
-	Buf     uint64
-	Vlen    uint64
-	Key     mcpsMcpsStreamKey
-	Iov     uint32
-	Fd      uint32
-	Total   uint64
-	Done    uint64
-	Offset  uint64
-	Gen     uint64
-	IovIdx  uint32
-	Runs    uint32
-	IovOff  uint64
-	EnterTs uint64
+	_        structs.HostLayout
+	Buf      uint64
+	Vlen     uint64
+	Key      mcpsMcpsStreamKey
+	Iov      uint32
+	Fd       uint32
+	Total    uint64
+	Done     uint64
+	Offset   uint64
+	Gen      uint64
+	IovIdx   uint32
+	Runs     uint32
+	IovOff   uint64
+	EnterTs  uint64
+	Classify uint32
+	Pad2     uint32
+	File     uint64
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	mcpsMapMcpsCopyProgs           = "mcps_copy_progs"
-	mcpsMapMcpsCopyProgsSysSendmsg = "mcps_copy_progs___sys_sendmsg"
-	mcpsMapMcpsCopyProgsSysSendto  = "mcps_copy_progs___sys_sendto"
-	mcpsMapMcpsCopyProgsVfsWrite   = "mcps_copy_progs_vfs_write"
-	mcpsMapMcpsCopyProgsVfsWritev  = "mcps_copy_progs_vfs_writev"
-	mcpsMapMcpsEvents              = "mcps_events"
-	mcpsMapMcpsParticipants        = "mcps_participants"
-	mcpsMapMcpsQuarantine          = "mcps_quarantine"
-	mcpsMapMcpsScratch             = "mcps_scratch"
-	mcpsMapMcpsScratchSysSendmsg   = "mcps_scratch___sys_sendmsg"
-	mcpsMapMcpsScratchSysSendto    = "mcps_scratch___sys_sendto"
-	mcpsMapMcpsScratchVfsWrite     = "mcps_scratch_vfs_write"
-	mcpsMapMcpsScratchVfsWritev    = "mcps_scratch_vfs_writev"
-	mcpsMapMcpsStats               = "mcps_stats"
-	mcpsMapMcpsStreams             = "mcps_streams"
-	mcpsMapMcpsTraced              = "mcps_traced"
-	mcpsMapMcpsTracedComms         = "mcps_traced_comms"
-	mcpsMapMcpsWriteArgs           = "mcps_write_args"
-	mcpsProgMcpsCopyMore           = "mcps_copy_more"
-	mcpsProgMcpsCopyMoreSysSendmsg = "mcps_copy_more___sys_sendmsg"
-	mcpsProgMcpsCopyMoreSysSendto  = "mcps_copy_more___sys_sendto"
-	mcpsProgMcpsCopyMoreVfsWrite   = "mcps_copy_more_vfs_write"
-	mcpsProgMcpsCopyMoreVfsWritev  = "mcps_copy_more_vfs_writev"
-	mcpsProgMcpsEnterClose         = "mcps_enter_close"
-	mcpsProgMcpsEnterPread64       = "mcps_enter_pread64"
-	mcpsProgMcpsEnterPreadv        = "mcps_enter_preadv"
-	mcpsProgMcpsEnterPreadv2       = "mcps_enter_preadv2"
-	mcpsProgMcpsEnterPwrite64      = "mcps_enter_pwrite64"
-	mcpsProgMcpsEnterPwritev       = "mcps_enter_pwritev"
-	mcpsProgMcpsEnterPwritev2      = "mcps_enter_pwritev2"
-	mcpsProgMcpsEnterRead          = "mcps_enter_read"
-	mcpsProgMcpsEnterReadv         = "mcps_enter_readv"
-	mcpsProgMcpsEnterRecvfrom      = "mcps_enter_recvfrom"
-	mcpsProgMcpsEnterRecvmsg       = "mcps_enter_recvmsg"
-	mcpsProgMcpsEnterSendmsg       = "mcps_enter_sendmsg"
-	mcpsProgMcpsEnterSendto        = "mcps_enter_sendto"
-	mcpsProgMcpsEnterWrite         = "mcps_enter_write"
-	mcpsProgMcpsEnterWritev        = "mcps_enter_writev"
-	mcpsProgMcpsExec               = "mcps_exec"
-	mcpsProgMcpsExit               = "mcps_exit"
-	mcpsProgMcpsExitPwrite64       = "mcps_exit_pwrite64"
-	mcpsProgMcpsExitPwritev        = "mcps_exit_pwritev"
-	mcpsProgMcpsExitPwritev2       = "mcps_exit_pwritev2"
-	mcpsProgMcpsExitSendmsg        = "mcps_exit_sendmsg"
-	mcpsProgMcpsExitSendto         = "mcps_exit_sendto"
-	mcpsProgMcpsExitWrite          = "mcps_exit_write"
-	mcpsProgMcpsExitWritev         = "mcps_exit_writev"
-	mcpsProgMcpsFentryClose        = "mcps_fentry_close"
-	mcpsProgMcpsFentryRecvfrom     = "mcps_fentry_recvfrom"
-	mcpsProgMcpsFentryRecvmsg      = "mcps_fentry_recvmsg"
-	mcpsProgMcpsFentrySendmsg      = "mcps_fentry_sendmsg"
-	mcpsProgMcpsFentrySendto       = "mcps_fentry_sendto"
-	mcpsProgMcpsFentryVfsRead      = "mcps_fentry_vfs_read"
-	mcpsProgMcpsFentryVfsReadv     = "mcps_fentry_vfs_readv"
-	mcpsProgMcpsFentryVfsWrite     = "mcps_fentry_vfs_write"
-	mcpsProgMcpsFentryVfsWritev    = "mcps_fentry_vfs_writev"
-	mcpsProgMcpsFexitSendmsg       = "mcps_fexit_sendmsg"
-	mcpsProgMcpsFexitSendto        = "mcps_fexit_sendto"
-	mcpsProgMcpsFexitVfsWrite      = "mcps_fexit_vfs_write"
-	mcpsProgMcpsFexitVfsWritev     = "mcps_fexit_vfs_writev"
-	mcpsProgMcpsFork               = "mcps_fork"
-	mcpsVarMcpsFilterOn            = "mcps_filter_on"
-	mcpsVarMcpsRdonlyCast          = "mcps_rdonly_cast"
-	mcpsVarMcpsSelfTgid            = "mcps_self_tgid"
-	mcpsVarMcpsTaskBtf             = "mcps_task_btf"
-	mcpsVarMcpsUnusedEventKind     = "mcps_unused_event_kind"
-	mcpsVarMcpsUnusedHdr           = "mcps_unused_hdr"
-	mcpsVarMcpsUnusedStat          = "mcps_unused_stat"
-	mcpsVarMcpsUnusedStreamKind    = "mcps_unused_stream_kind"
-	mcpsVarMcpsUnusedStreamState   = "mcps_unused_stream_state"
+	mcpsMapMcpsCopyProgs            = "mcps_copy_progs"
+	mcpsMapMcpsCopyProgsSysRecvfrom = "mcps_copy_progs___sys_recvfrom"
+	mcpsMapMcpsCopyProgsSysRecvmsg  = "mcps_copy_progs___sys_recvmsg"
+	mcpsMapMcpsCopyProgsSysSendmsg  = "mcps_copy_progs___sys_sendmsg"
+	mcpsMapMcpsCopyProgsSysSendto   = "mcps_copy_progs___sys_sendto"
+	mcpsMapMcpsCopyProgsVfsRead     = "mcps_copy_progs_vfs_read"
+	mcpsMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
+	mcpsMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
+	mcpsMapMcpsCopyProgsVfsWritev   = "mcps_copy_progs_vfs_writev"
+	mcpsMapMcpsEvents               = "mcps_events"
+	mcpsMapMcpsParticipants         = "mcps_participants"
+	mcpsMapMcpsPeekBuf              = "mcps_peek_buf"
+	mcpsMapMcpsQuarantine           = "mcps_quarantine"
+	mcpsMapMcpsScratch              = "mcps_scratch"
+	mcpsMapMcpsScratchSysRecvfrom   = "mcps_scratch___sys_recvfrom"
+	mcpsMapMcpsScratchSysRecvmsg    = "mcps_scratch___sys_recvmsg"
+	mcpsMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
+	mcpsMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
+	mcpsMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
+	mcpsMapMcpsScratchVfsReadv      = "mcps_scratch_vfs_readv"
+	mcpsMapMcpsScratchVfsWrite      = "mcps_scratch_vfs_write"
+	mcpsMapMcpsScratchVfsWritev     = "mcps_scratch_vfs_writev"
+	mcpsMapMcpsStats                = "mcps_stats"
+	mcpsMapMcpsStreams              = "mcps_streams"
+	mcpsMapMcpsTraced               = "mcps_traced"
+	mcpsMapMcpsTracedComms          = "mcps_traced_comms"
+	mcpsMapMcpsWriteArgs            = "mcps_write_args"
+	mcpsProgMcpsCopyMore            = "mcps_copy_more"
+	mcpsProgMcpsCopyMoreSysRecvfrom = "mcps_copy_more___sys_recvfrom"
+	mcpsProgMcpsCopyMoreSysRecvmsg  = "mcps_copy_more___sys_recvmsg"
+	mcpsProgMcpsCopyMoreSysSendmsg  = "mcps_copy_more___sys_sendmsg"
+	mcpsProgMcpsCopyMoreSysSendto   = "mcps_copy_more___sys_sendto"
+	mcpsProgMcpsCopyMoreVfsRead     = "mcps_copy_more_vfs_read"
+	mcpsProgMcpsCopyMoreVfsReadv    = "mcps_copy_more_vfs_readv"
+	mcpsProgMcpsCopyMoreVfsWrite    = "mcps_copy_more_vfs_write"
+	mcpsProgMcpsCopyMoreVfsWritev   = "mcps_copy_more_vfs_writev"
+	mcpsProgMcpsEnterClose          = "mcps_enter_close"
+	mcpsProgMcpsEnterPread64        = "mcps_enter_pread64"
+	mcpsProgMcpsEnterPreadv         = "mcps_enter_preadv"
+	mcpsProgMcpsEnterPreadv2        = "mcps_enter_preadv2"
+	mcpsProgMcpsEnterPwrite64       = "mcps_enter_pwrite64"
+	mcpsProgMcpsEnterPwritev        = "mcps_enter_pwritev"
+	mcpsProgMcpsEnterPwritev2       = "mcps_enter_pwritev2"
+	mcpsProgMcpsEnterRead           = "mcps_enter_read"
+	mcpsProgMcpsEnterReadv          = "mcps_enter_readv"
+	mcpsProgMcpsEnterRecvfrom       = "mcps_enter_recvfrom"
+	mcpsProgMcpsEnterRecvmsg        = "mcps_enter_recvmsg"
+	mcpsProgMcpsEnterSendmsg        = "mcps_enter_sendmsg"
+	mcpsProgMcpsEnterSendto         = "mcps_enter_sendto"
+	mcpsProgMcpsEnterWrite          = "mcps_enter_write"
+	mcpsProgMcpsEnterWritev         = "mcps_enter_writev"
+	mcpsProgMcpsExec                = "mcps_exec"
+	mcpsProgMcpsExit                = "mcps_exit"
+	mcpsProgMcpsExitPwrite64        = "mcps_exit_pwrite64"
+	mcpsProgMcpsExitPwritev         = "mcps_exit_pwritev"
+	mcpsProgMcpsExitPwritev2        = "mcps_exit_pwritev2"
+	mcpsProgMcpsExitSendmsg         = "mcps_exit_sendmsg"
+	mcpsProgMcpsExitSendto          = "mcps_exit_sendto"
+	mcpsProgMcpsExitWrite           = "mcps_exit_write"
+	mcpsProgMcpsExitWritev          = "mcps_exit_writev"
+	mcpsProgMcpsFentryClose         = "mcps_fentry_close"
+	mcpsProgMcpsFentryRecvfrom      = "mcps_fentry_recvfrom"
+	mcpsProgMcpsFentryRecvmsg       = "mcps_fentry_recvmsg"
+	mcpsProgMcpsFentrySendmsg       = "mcps_fentry_sendmsg"
+	mcpsProgMcpsFentrySendto        = "mcps_fentry_sendto"
+	mcpsProgMcpsFentryVfsRead       = "mcps_fentry_vfs_read"
+	mcpsProgMcpsFentryVfsReadv      = "mcps_fentry_vfs_readv"
+	mcpsProgMcpsFentryVfsWrite      = "mcps_fentry_vfs_write"
+	mcpsProgMcpsFentryVfsWritev     = "mcps_fentry_vfs_writev"
+	mcpsProgMcpsFexitSendmsg        = "mcps_fexit_sendmsg"
+	mcpsProgMcpsFexitSendto         = "mcps_fexit_sendto"
+	mcpsProgMcpsFexitVfsWrite       = "mcps_fexit_vfs_write"
+	mcpsProgMcpsFexitVfsWritev      = "mcps_fexit_vfs_writev"
+	mcpsProgMcpsFork                = "mcps_fork"
+	mcpsProgMcpsTcpExitRead         = "mcps_tcp_exit_read"
+	mcpsProgMcpsTcpExitReadv        = "mcps_tcp_exit_readv"
+	mcpsProgMcpsTcpExitRecvfrom     = "mcps_tcp_exit_recvfrom"
+	mcpsProgMcpsTcpExitRecvmsg      = "mcps_tcp_exit_recvmsg"
+	mcpsProgMcpsTcpFexitRecvfrom    = "mcps_tcp_fexit_recvfrom"
+	mcpsProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
+	mcpsProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
+	mcpsProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpsVarMcpsFilterOn             = "mcps_filter_on"
+	mcpsVarMcpsRdonlyCast           = "mcps_rdonly_cast"
+	mcpsVarMcpsSelfTgid             = "mcps_self_tgid"
+	mcpsVarMcpsTaskBtf              = "mcps_task_btf"
+	mcpsVarMcpsTcpOn                = "mcps_tcp_on"
+	mcpsVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
+	mcpsVarMcpsUnusedHdr            = "mcps_unused_hdr"
+	mcpsVarMcpsUnusedStat           = "mcps_unused_stat"
+	mcpsVarMcpsUnusedStreamKind     = "mcps_unused_stream_kind"
+	mcpsVarMcpsUnusedStreamState    = "mcps_unused_stream_state"
+	mcpsVarMcpsUnusedTcpConn        = "mcps_unused_tcp_conn"
 )
 
 // loadMcps returns the embedded CollectionSpec for mcps.
@@ -223,73 +267,94 @@ type mcpsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsProgramSpecs struct {
-	McpsCopyMore           *ebpf.ProgramSpec `ebpf:"mcps_copy_more"`
-	McpsCopyMoreSysSendmsg *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
-	McpsCopyMoreSysSendto  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
-	McpsCopyMoreVfsWrite   *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
-	McpsCopyMoreVfsWritev  *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_writev"`
-	McpsEnterClose         *ebpf.ProgramSpec `ebpf:"mcps_enter_close"`
-	McpsEnterPread64       *ebpf.ProgramSpec `ebpf:"mcps_enter_pread64"`
-	McpsEnterPreadv        *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv"`
-	McpsEnterPreadv2       *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv2"`
-	McpsEnterPwrite64      *ebpf.ProgramSpec `ebpf:"mcps_enter_pwrite64"`
-	McpsEnterPwritev       *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev"`
-	McpsEnterPwritev2      *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev2"`
-	McpsEnterRead          *ebpf.ProgramSpec `ebpf:"mcps_enter_read"`
-	McpsEnterReadv         *ebpf.ProgramSpec `ebpf:"mcps_enter_readv"`
-	McpsEnterRecvfrom      *ebpf.ProgramSpec `ebpf:"mcps_enter_recvfrom"`
-	McpsEnterRecvmsg       *ebpf.ProgramSpec `ebpf:"mcps_enter_recvmsg"`
-	McpsEnterSendmsg       *ebpf.ProgramSpec `ebpf:"mcps_enter_sendmsg"`
-	McpsEnterSendto        *ebpf.ProgramSpec `ebpf:"mcps_enter_sendto"`
-	McpsEnterWrite         *ebpf.ProgramSpec `ebpf:"mcps_enter_write"`
-	McpsEnterWritev        *ebpf.ProgramSpec `ebpf:"mcps_enter_writev"`
-	McpsExec               *ebpf.ProgramSpec `ebpf:"mcps_exec"`
-	McpsExit               *ebpf.ProgramSpec `ebpf:"mcps_exit"`
-	McpsExitPwrite64       *ebpf.ProgramSpec `ebpf:"mcps_exit_pwrite64"`
-	McpsExitPwritev        *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev"`
-	McpsExitPwritev2       *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev2"`
-	McpsExitSendmsg        *ebpf.ProgramSpec `ebpf:"mcps_exit_sendmsg"`
-	McpsExitSendto         *ebpf.ProgramSpec `ebpf:"mcps_exit_sendto"`
-	McpsExitWrite          *ebpf.ProgramSpec `ebpf:"mcps_exit_write"`
-	McpsExitWritev         *ebpf.ProgramSpec `ebpf:"mcps_exit_writev"`
-	McpsFentryClose        *ebpf.ProgramSpec `ebpf:"mcps_fentry_close"`
-	McpsFentryRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvfrom"`
-	McpsFentryRecvmsg      *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvmsg"`
-	McpsFentrySendmsg      *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendmsg"`
-	McpsFentrySendto       *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendto"`
-	McpsFentryVfsRead      *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_read"`
-	McpsFentryVfsReadv     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_readv"`
-	McpsFentryVfsWrite     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_write"`
-	McpsFentryVfsWritev    *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_writev"`
-	McpsFexitSendmsg       *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendmsg"`
-	McpsFexitSendto        *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendto"`
-	McpsFexitVfsWrite      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
-	McpsFexitVfsWritev     *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
-	McpsFork               *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsCopyMore            *ebpf.ProgramSpec `ebpf:"mcps_copy_more"`
+	McpsCopyMoreSysRecvfrom *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_recvfrom"`
+	McpsCopyMoreSysRecvmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_recvmsg"`
+	McpsCopyMoreSysSendmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
+	McpsCopyMoreSysSendto   *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_read"`
+	McpsCopyMoreVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_readv"`
+	McpsCopyMoreVfsWrite    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
+	McpsCopyMoreVfsWritev   *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_writev"`
+	McpsEnterClose          *ebpf.ProgramSpec `ebpf:"mcps_enter_close"`
+	McpsEnterPread64        *ebpf.ProgramSpec `ebpf:"mcps_enter_pread64"`
+	McpsEnterPreadv         *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv"`
+	McpsEnterPreadv2        *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv2"`
+	McpsEnterPwrite64       *ebpf.ProgramSpec `ebpf:"mcps_enter_pwrite64"`
+	McpsEnterPwritev        *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev"`
+	McpsEnterPwritev2       *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev2"`
+	McpsEnterRead           *ebpf.ProgramSpec `ebpf:"mcps_enter_read"`
+	McpsEnterReadv          *ebpf.ProgramSpec `ebpf:"mcps_enter_readv"`
+	McpsEnterRecvfrom       *ebpf.ProgramSpec `ebpf:"mcps_enter_recvfrom"`
+	McpsEnterRecvmsg        *ebpf.ProgramSpec `ebpf:"mcps_enter_recvmsg"`
+	McpsEnterSendmsg        *ebpf.ProgramSpec `ebpf:"mcps_enter_sendmsg"`
+	McpsEnterSendto         *ebpf.ProgramSpec `ebpf:"mcps_enter_sendto"`
+	McpsEnterWrite          *ebpf.ProgramSpec `ebpf:"mcps_enter_write"`
+	McpsEnterWritev         *ebpf.ProgramSpec `ebpf:"mcps_enter_writev"`
+	McpsExec                *ebpf.ProgramSpec `ebpf:"mcps_exec"`
+	McpsExit                *ebpf.ProgramSpec `ebpf:"mcps_exit"`
+	McpsExitPwrite64        *ebpf.ProgramSpec `ebpf:"mcps_exit_pwrite64"`
+	McpsExitPwritev         *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev"`
+	McpsExitPwritev2        *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev2"`
+	McpsExitSendmsg         *ebpf.ProgramSpec `ebpf:"mcps_exit_sendmsg"`
+	McpsExitSendto          *ebpf.ProgramSpec `ebpf:"mcps_exit_sendto"`
+	McpsExitWrite           *ebpf.ProgramSpec `ebpf:"mcps_exit_write"`
+	McpsExitWritev          *ebpf.ProgramSpec `ebpf:"mcps_exit_writev"`
+	McpsFentryClose         *ebpf.ProgramSpec `ebpf:"mcps_fentry_close"`
+	McpsFentryRecvfrom      *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvfrom"`
+	McpsFentryRecvmsg       *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvmsg"`
+	McpsFentrySendmsg       *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendmsg"`
+	McpsFentrySendto        *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendto"`
+	McpsFentryVfsRead       *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_read"`
+	McpsFentryVfsReadv      *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_readv"`
+	McpsFentryVfsWrite      *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_write"`
+	McpsFentryVfsWritev     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_writev"`
+	McpsFexitSendmsg        *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendmsg"`
+	McpsFexitSendto         *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendto"`
+	McpsFexitVfsWrite       *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
+	McpsFexitVfsWritev      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
+	McpsFork                *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsTcpExitRead         *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_read"`
+	McpsTcpExitReadv        *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_readv"`
+	McpsTcpExitRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvfrom"`
+	McpsTcpExitRecvmsg      *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvmsg"`
+	McpsTcpFexitRecvfrom    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvfrom"`
+	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
+	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
+	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
 }
 
 // mcpsMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsMapSpecs struct {
-	McpsCopyProgs           *ebpf.MapSpec `ebpf:"mcps_copy_progs"`
-	McpsCopyProgsSysSendmsg *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
-	McpsCopyProgsSysSendto  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
-	McpsCopyProgsVfsWrite   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
-	McpsCopyProgsVfsWritev  *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
-	McpsEvents              *ebpf.MapSpec `ebpf:"mcps_events"`
-	McpsParticipants        *ebpf.MapSpec `ebpf:"mcps_participants"`
-	McpsQuarantine          *ebpf.MapSpec `ebpf:"mcps_quarantine"`
-	McpsScratch             *ebpf.MapSpec `ebpf:"mcps_scratch"`
-	McpsScratchSysSendmsg   *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
-	McpsScratchSysSendto    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
-	McpsScratchVfsWrite     *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
-	McpsScratchVfsWritev    *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_writev"`
-	McpsStats               *ebpf.MapSpec `ebpf:"mcps_stats"`
-	McpsStreams             *ebpf.MapSpec `ebpf:"mcps_streams"`
-	McpsTraced              *ebpf.MapSpec `ebpf:"mcps_traced"`
-	McpsTracedComms         *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
-	McpsWriteArgs           *ebpf.MapSpec `ebpf:"mcps_write_args"`
+	McpsCopyProgs            *ebpf.MapSpec `ebpf:"mcps_copy_progs"`
+	McpsCopyProgsSysRecvfrom *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_recvfrom"`
+	McpsCopyProgsSysRecvmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_recvmsg"`
+	McpsCopyProgsSysSendmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
+	McpsCopyProgsSysSendto   *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsVfsRead     *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_read"`
+	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
+	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
+	McpsCopyProgsVfsWritev   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEvents               *ebpf.MapSpec `ebpf:"mcps_events"`
+	McpsParticipants         *ebpf.MapSpec `ebpf:"mcps_participants"`
+	McpsPeekBuf              *ebpf.MapSpec `ebpf:"mcps_peek_buf"`
+	McpsQuarantine           *ebpf.MapSpec `ebpf:"mcps_quarantine"`
+	McpsScratch              *ebpf.MapSpec `ebpf:"mcps_scratch"`
+	McpsScratchSysRecvfrom   *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvfrom"`
+	McpsScratchSysRecvmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvmsg"`
+	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
+	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
+	McpsScratchVfsReadv      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_readv"`
+	McpsScratchVfsWrite      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
+	McpsScratchVfsWritev     *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_writev"`
+	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
+	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
+	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
+	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
+	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
 }
 
 // mcpsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -300,11 +365,13 @@ type mcpsVariableSpecs struct {
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
+	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.VariableSpec `ebpf:"mcps_unused_stream_kind"`
 	McpsUnusedStreamState *ebpf.VariableSpec `ebpf:"mcps_unused_stream_state"`
+	McpsUnusedTcpConn     *ebpf.VariableSpec `ebpf:"mcps_unused_tcp_conn"`
 }
 
 // mcpsObjects contains all objects after they have been loaded into the kernel.
@@ -327,39 +394,57 @@ func (o *mcpsObjects) Close() error {
 //
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsMaps struct {
-	McpsCopyProgs           *ebpf.Map `ebpf:"mcps_copy_progs"`
-	McpsCopyProgsSysSendmsg *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
-	McpsCopyProgsSysSendto  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
-	McpsCopyProgsVfsWrite   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
-	McpsCopyProgsVfsWritev  *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
-	McpsEvents              *ebpf.Map `ebpf:"mcps_events"`
-	McpsParticipants        *ebpf.Map `ebpf:"mcps_participants"`
-	McpsQuarantine          *ebpf.Map `ebpf:"mcps_quarantine"`
-	McpsScratch             *ebpf.Map `ebpf:"mcps_scratch"`
-	McpsScratchSysSendmsg   *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
-	McpsScratchSysSendto    *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
-	McpsScratchVfsWrite     *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
-	McpsScratchVfsWritev    *ebpf.Map `ebpf:"mcps_scratch_vfs_writev"`
-	McpsStats               *ebpf.Map `ebpf:"mcps_stats"`
-	McpsStreams             *ebpf.Map `ebpf:"mcps_streams"`
-	McpsTraced              *ebpf.Map `ebpf:"mcps_traced"`
-	McpsTracedComms         *ebpf.Map `ebpf:"mcps_traced_comms"`
-	McpsWriteArgs           *ebpf.Map `ebpf:"mcps_write_args"`
+	McpsCopyProgs            *ebpf.Map `ebpf:"mcps_copy_progs"`
+	McpsCopyProgsSysRecvfrom *ebpf.Map `ebpf:"mcps_copy_progs___sys_recvfrom"`
+	McpsCopyProgsSysRecvmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_recvmsg"`
+	McpsCopyProgsSysSendmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
+	McpsCopyProgsSysSendto   *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsVfsRead     *ebpf.Map `ebpf:"mcps_copy_progs_vfs_read"`
+	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
+	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
+	McpsCopyProgsVfsWritev   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEvents               *ebpf.Map `ebpf:"mcps_events"`
+	McpsParticipants         *ebpf.Map `ebpf:"mcps_participants"`
+	McpsPeekBuf              *ebpf.Map `ebpf:"mcps_peek_buf"`
+	McpsQuarantine           *ebpf.Map `ebpf:"mcps_quarantine"`
+	McpsScratch              *ebpf.Map `ebpf:"mcps_scratch"`
+	McpsScratchSysRecvfrom   *ebpf.Map `ebpf:"mcps_scratch___sys_recvfrom"`
+	McpsScratchSysRecvmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_recvmsg"`
+	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
+	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
+	McpsScratchVfsReadv      *ebpf.Map `ebpf:"mcps_scratch_vfs_readv"`
+	McpsScratchVfsWrite      *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
+	McpsScratchVfsWritev     *ebpf.Map `ebpf:"mcps_scratch_vfs_writev"`
+	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
+	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
+	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
+	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
+	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
 }
 
 func (m *mcpsMaps) Close() error {
 	return _McpsClose(
 		m.McpsCopyProgs,
+		m.McpsCopyProgsSysRecvfrom,
+		m.McpsCopyProgsSysRecvmsg,
 		m.McpsCopyProgsSysSendmsg,
 		m.McpsCopyProgsSysSendto,
+		m.McpsCopyProgsVfsRead,
+		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
 		m.McpsCopyProgsVfsWritev,
 		m.McpsEvents,
 		m.McpsParticipants,
+		m.McpsPeekBuf,
 		m.McpsQuarantine,
 		m.McpsScratch,
+		m.McpsScratchSysRecvfrom,
+		m.McpsScratchSysRecvmsg,
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
+		m.McpsScratchVfsRead,
+		m.McpsScratchVfsReadv,
 		m.McpsScratchVfsWrite,
 		m.McpsScratchVfsWritev,
 		m.McpsStats,
@@ -378,67 +463,85 @@ type mcpsVariables struct {
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`
+	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.Variable `ebpf:"mcps_unused_stream_kind"`
 	McpsUnusedStreamState *ebpf.Variable `ebpf:"mcps_unused_stream_state"`
+	McpsUnusedTcpConn     *ebpf.Variable `ebpf:"mcps_unused_tcp_conn"`
 }
 
 // mcpsPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsPrograms struct {
-	McpsCopyMore           *ebpf.Program `ebpf:"mcps_copy_more"`
-	McpsCopyMoreSysSendmsg *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
-	McpsCopyMoreSysSendto  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
-	McpsCopyMoreVfsWrite   *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
-	McpsCopyMoreVfsWritev  *ebpf.Program `ebpf:"mcps_copy_more_vfs_writev"`
-	McpsEnterClose         *ebpf.Program `ebpf:"mcps_enter_close"`
-	McpsEnterPread64       *ebpf.Program `ebpf:"mcps_enter_pread64"`
-	McpsEnterPreadv        *ebpf.Program `ebpf:"mcps_enter_preadv"`
-	McpsEnterPreadv2       *ebpf.Program `ebpf:"mcps_enter_preadv2"`
-	McpsEnterPwrite64      *ebpf.Program `ebpf:"mcps_enter_pwrite64"`
-	McpsEnterPwritev       *ebpf.Program `ebpf:"mcps_enter_pwritev"`
-	McpsEnterPwritev2      *ebpf.Program `ebpf:"mcps_enter_pwritev2"`
-	McpsEnterRead          *ebpf.Program `ebpf:"mcps_enter_read"`
-	McpsEnterReadv         *ebpf.Program `ebpf:"mcps_enter_readv"`
-	McpsEnterRecvfrom      *ebpf.Program `ebpf:"mcps_enter_recvfrom"`
-	McpsEnterRecvmsg       *ebpf.Program `ebpf:"mcps_enter_recvmsg"`
-	McpsEnterSendmsg       *ebpf.Program `ebpf:"mcps_enter_sendmsg"`
-	McpsEnterSendto        *ebpf.Program `ebpf:"mcps_enter_sendto"`
-	McpsEnterWrite         *ebpf.Program `ebpf:"mcps_enter_write"`
-	McpsEnterWritev        *ebpf.Program `ebpf:"mcps_enter_writev"`
-	McpsExec               *ebpf.Program `ebpf:"mcps_exec"`
-	McpsExit               *ebpf.Program `ebpf:"mcps_exit"`
-	McpsExitPwrite64       *ebpf.Program `ebpf:"mcps_exit_pwrite64"`
-	McpsExitPwritev        *ebpf.Program `ebpf:"mcps_exit_pwritev"`
-	McpsExitPwritev2       *ebpf.Program `ebpf:"mcps_exit_pwritev2"`
-	McpsExitSendmsg        *ebpf.Program `ebpf:"mcps_exit_sendmsg"`
-	McpsExitSendto         *ebpf.Program `ebpf:"mcps_exit_sendto"`
-	McpsExitWrite          *ebpf.Program `ebpf:"mcps_exit_write"`
-	McpsExitWritev         *ebpf.Program `ebpf:"mcps_exit_writev"`
-	McpsFentryClose        *ebpf.Program `ebpf:"mcps_fentry_close"`
-	McpsFentryRecvfrom     *ebpf.Program `ebpf:"mcps_fentry_recvfrom"`
-	McpsFentryRecvmsg      *ebpf.Program `ebpf:"mcps_fentry_recvmsg"`
-	McpsFentrySendmsg      *ebpf.Program `ebpf:"mcps_fentry_sendmsg"`
-	McpsFentrySendto       *ebpf.Program `ebpf:"mcps_fentry_sendto"`
-	McpsFentryVfsRead      *ebpf.Program `ebpf:"mcps_fentry_vfs_read"`
-	McpsFentryVfsReadv     *ebpf.Program `ebpf:"mcps_fentry_vfs_readv"`
-	McpsFentryVfsWrite     *ebpf.Program `ebpf:"mcps_fentry_vfs_write"`
-	McpsFentryVfsWritev    *ebpf.Program `ebpf:"mcps_fentry_vfs_writev"`
-	McpsFexitSendmsg       *ebpf.Program `ebpf:"mcps_fexit_sendmsg"`
-	McpsFexitSendto        *ebpf.Program `ebpf:"mcps_fexit_sendto"`
-	McpsFexitVfsWrite      *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
-	McpsFexitVfsWritev     *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
-	McpsFork               *ebpf.Program `ebpf:"mcps_fork"`
+	McpsCopyMore            *ebpf.Program `ebpf:"mcps_copy_more"`
+	McpsCopyMoreSysRecvfrom *ebpf.Program `ebpf:"mcps_copy_more___sys_recvfrom"`
+	McpsCopyMoreSysRecvmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_recvmsg"`
+	McpsCopyMoreSysSendmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
+	McpsCopyMoreSysSendto   *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreVfsRead     *ebpf.Program `ebpf:"mcps_copy_more_vfs_read"`
+	McpsCopyMoreVfsReadv    *ebpf.Program `ebpf:"mcps_copy_more_vfs_readv"`
+	McpsCopyMoreVfsWrite    *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
+	McpsCopyMoreVfsWritev   *ebpf.Program `ebpf:"mcps_copy_more_vfs_writev"`
+	McpsEnterClose          *ebpf.Program `ebpf:"mcps_enter_close"`
+	McpsEnterPread64        *ebpf.Program `ebpf:"mcps_enter_pread64"`
+	McpsEnterPreadv         *ebpf.Program `ebpf:"mcps_enter_preadv"`
+	McpsEnterPreadv2        *ebpf.Program `ebpf:"mcps_enter_preadv2"`
+	McpsEnterPwrite64       *ebpf.Program `ebpf:"mcps_enter_pwrite64"`
+	McpsEnterPwritev        *ebpf.Program `ebpf:"mcps_enter_pwritev"`
+	McpsEnterPwritev2       *ebpf.Program `ebpf:"mcps_enter_pwritev2"`
+	McpsEnterRead           *ebpf.Program `ebpf:"mcps_enter_read"`
+	McpsEnterReadv          *ebpf.Program `ebpf:"mcps_enter_readv"`
+	McpsEnterRecvfrom       *ebpf.Program `ebpf:"mcps_enter_recvfrom"`
+	McpsEnterRecvmsg        *ebpf.Program `ebpf:"mcps_enter_recvmsg"`
+	McpsEnterSendmsg        *ebpf.Program `ebpf:"mcps_enter_sendmsg"`
+	McpsEnterSendto         *ebpf.Program `ebpf:"mcps_enter_sendto"`
+	McpsEnterWrite          *ebpf.Program `ebpf:"mcps_enter_write"`
+	McpsEnterWritev         *ebpf.Program `ebpf:"mcps_enter_writev"`
+	McpsExec                *ebpf.Program `ebpf:"mcps_exec"`
+	McpsExit                *ebpf.Program `ebpf:"mcps_exit"`
+	McpsExitPwrite64        *ebpf.Program `ebpf:"mcps_exit_pwrite64"`
+	McpsExitPwritev         *ebpf.Program `ebpf:"mcps_exit_pwritev"`
+	McpsExitPwritev2        *ebpf.Program `ebpf:"mcps_exit_pwritev2"`
+	McpsExitSendmsg         *ebpf.Program `ebpf:"mcps_exit_sendmsg"`
+	McpsExitSendto          *ebpf.Program `ebpf:"mcps_exit_sendto"`
+	McpsExitWrite           *ebpf.Program `ebpf:"mcps_exit_write"`
+	McpsExitWritev          *ebpf.Program `ebpf:"mcps_exit_writev"`
+	McpsFentryClose         *ebpf.Program `ebpf:"mcps_fentry_close"`
+	McpsFentryRecvfrom      *ebpf.Program `ebpf:"mcps_fentry_recvfrom"`
+	McpsFentryRecvmsg       *ebpf.Program `ebpf:"mcps_fentry_recvmsg"`
+	McpsFentrySendmsg       *ebpf.Program `ebpf:"mcps_fentry_sendmsg"`
+	McpsFentrySendto        *ebpf.Program `ebpf:"mcps_fentry_sendto"`
+	McpsFentryVfsRead       *ebpf.Program `ebpf:"mcps_fentry_vfs_read"`
+	McpsFentryVfsReadv      *ebpf.Program `ebpf:"mcps_fentry_vfs_readv"`
+	McpsFentryVfsWrite      *ebpf.Program `ebpf:"mcps_fentry_vfs_write"`
+	McpsFentryVfsWritev     *ebpf.Program `ebpf:"mcps_fentry_vfs_writev"`
+	McpsFexitSendmsg        *ebpf.Program `ebpf:"mcps_fexit_sendmsg"`
+	McpsFexitSendto         *ebpf.Program `ebpf:"mcps_fexit_sendto"`
+	McpsFexitVfsWrite       *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
+	McpsFexitVfsWritev      *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
+	McpsFork                *ebpf.Program `ebpf:"mcps_fork"`
+	McpsTcpExitRead         *ebpf.Program `ebpf:"mcps_tcp_exit_read"`
+	McpsTcpExitReadv        *ebpf.Program `ebpf:"mcps_tcp_exit_readv"`
+	McpsTcpExitRecvfrom     *ebpf.Program `ebpf:"mcps_tcp_exit_recvfrom"`
+	McpsTcpExitRecvmsg      *ebpf.Program `ebpf:"mcps_tcp_exit_recvmsg"`
+	McpsTcpFexitRecvfrom    *ebpf.Program `ebpf:"mcps_tcp_fexit_recvfrom"`
+	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
+	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
+	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
 }
 
 func (p *mcpsPrograms) Close() error {
 	return _McpsClose(
 		p.McpsCopyMore,
+		p.McpsCopyMoreSysRecvfrom,
+		p.McpsCopyMoreSysRecvmsg,
 		p.McpsCopyMoreSysSendmsg,
 		p.McpsCopyMoreSysSendto,
+		p.McpsCopyMoreVfsRead,
+		p.McpsCopyMoreVfsReadv,
 		p.McpsCopyMoreVfsWrite,
 		p.McpsCopyMoreVfsWritev,
 		p.McpsEnterClose,
@@ -479,6 +582,14 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsFexitVfsWrite,
 		p.McpsFexitVfsWritev,
 		p.McpsFork,
+		p.McpsTcpExitRead,
+		p.McpsTcpExitReadv,
+		p.McpsTcpExitRecvfrom,
+		p.McpsTcpExitRecvmsg,
+		p.McpsTcpFexitRecvfrom,
+		p.McpsTcpFexitRecvmsg,
+		p.McpsTcpFexitVfsRead,
+		p.McpsTcpFexitVfsReadv,
 	)
 }
 

@@ -33,6 +33,11 @@ type mcpscompatMcpsDataEvent struct {
 	Data [32768]uint8
 }
 
+type mcpscompatMcpsPeek struct {
+	_ structs.HostLayout
+	B [1024]int8
+}
+
 type mcpscompatMcpsStream struct {
 	_      structs.HostLayout
 	Gen    uint64
@@ -50,96 +55,122 @@ type mcpscompatMcpsStreamKey struct {
 }
 
 type mcpscompatMcpsWriteArgs struct {
-	_       structs.HostLayout
-	Buf     uint64
-	Vlen    uint64
-	Key     mcpscompatMcpsStreamKey
-	Iov     uint32
-	Fd      uint32
-	Total   uint64
-	Done    uint64
-	Offset  uint64
-	Gen     uint64
-	IovIdx  uint32
-	Runs    uint32
-	IovOff  uint64
-	EnterTs uint64
+	_        structs.HostLayout
+	Buf      uint64
+	Vlen     uint64
+	Key      mcpscompatMcpsStreamKey
+	Iov      uint32
+	Fd       uint32
+	Total    uint64
+	Done     uint64
+	Offset   uint64
+	Gen      uint64
+	IovIdx   uint32
+	Runs     uint32
+	IovOff   uint64
+	EnterTs  uint64
+	Classify uint32
+	Pad2     uint32
+	File     uint64
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	mcpscompatMapMcpsCopyProgs           = "mcps_copy_progs"
-	mcpscompatMapMcpsCopyProgsSysSendmsg = "mcps_copy_progs___sys_sendmsg"
-	mcpscompatMapMcpsCopyProgsSysSendto  = "mcps_copy_progs___sys_sendto"
-	mcpscompatMapMcpsCopyProgsVfsWrite   = "mcps_copy_progs_vfs_write"
-	mcpscompatMapMcpsCopyProgsVfsWritev  = "mcps_copy_progs_vfs_writev"
-	mcpscompatMapMcpsEvents              = "mcps_events"
-	mcpscompatMapMcpsParticipants        = "mcps_participants"
-	mcpscompatMapMcpsQuarantine          = "mcps_quarantine"
-	mcpscompatMapMcpsScratch             = "mcps_scratch"
-	mcpscompatMapMcpsScratchSysSendmsg   = "mcps_scratch___sys_sendmsg"
-	mcpscompatMapMcpsScratchSysSendto    = "mcps_scratch___sys_sendto"
-	mcpscompatMapMcpsScratchVfsWrite     = "mcps_scratch_vfs_write"
-	mcpscompatMapMcpsScratchVfsWritev    = "mcps_scratch_vfs_writev"
-	mcpscompatMapMcpsStats               = "mcps_stats"
-	mcpscompatMapMcpsStreams             = "mcps_streams"
-	mcpscompatMapMcpsTraced              = "mcps_traced"
-	mcpscompatMapMcpsTracedComms         = "mcps_traced_comms"
-	mcpscompatMapMcpsWriteArgs           = "mcps_write_args"
-	mcpscompatProgMcpsCopyMore           = "mcps_copy_more"
-	mcpscompatProgMcpsCopyMoreSysSendmsg = "mcps_copy_more___sys_sendmsg"
-	mcpscompatProgMcpsCopyMoreSysSendto  = "mcps_copy_more___sys_sendto"
-	mcpscompatProgMcpsCopyMoreVfsWrite   = "mcps_copy_more_vfs_write"
-	mcpscompatProgMcpsCopyMoreVfsWritev  = "mcps_copy_more_vfs_writev"
-	mcpscompatProgMcpsEnterClose         = "mcps_enter_close"
-	mcpscompatProgMcpsEnterPread64       = "mcps_enter_pread64"
-	mcpscompatProgMcpsEnterPreadv        = "mcps_enter_preadv"
-	mcpscompatProgMcpsEnterPreadv2       = "mcps_enter_preadv2"
-	mcpscompatProgMcpsEnterPwrite64      = "mcps_enter_pwrite64"
-	mcpscompatProgMcpsEnterPwritev       = "mcps_enter_pwritev"
-	mcpscompatProgMcpsEnterPwritev2      = "mcps_enter_pwritev2"
-	mcpscompatProgMcpsEnterRead          = "mcps_enter_read"
-	mcpscompatProgMcpsEnterReadv         = "mcps_enter_readv"
-	mcpscompatProgMcpsEnterRecvfrom      = "mcps_enter_recvfrom"
-	mcpscompatProgMcpsEnterRecvmsg       = "mcps_enter_recvmsg"
-	mcpscompatProgMcpsEnterSendmsg       = "mcps_enter_sendmsg"
-	mcpscompatProgMcpsEnterSendto        = "mcps_enter_sendto"
-	mcpscompatProgMcpsEnterWrite         = "mcps_enter_write"
-	mcpscompatProgMcpsEnterWritev        = "mcps_enter_writev"
-	mcpscompatProgMcpsExec               = "mcps_exec"
-	mcpscompatProgMcpsExit               = "mcps_exit"
-	mcpscompatProgMcpsExitPwrite64       = "mcps_exit_pwrite64"
-	mcpscompatProgMcpsExitPwritev        = "mcps_exit_pwritev"
-	mcpscompatProgMcpsExitPwritev2       = "mcps_exit_pwritev2"
-	mcpscompatProgMcpsExitSendmsg        = "mcps_exit_sendmsg"
-	mcpscompatProgMcpsExitSendto         = "mcps_exit_sendto"
-	mcpscompatProgMcpsExitWrite          = "mcps_exit_write"
-	mcpscompatProgMcpsExitWritev         = "mcps_exit_writev"
-	mcpscompatProgMcpsFentryClose        = "mcps_fentry_close"
-	mcpscompatProgMcpsFentryRecvfrom     = "mcps_fentry_recvfrom"
-	mcpscompatProgMcpsFentryRecvmsg      = "mcps_fentry_recvmsg"
-	mcpscompatProgMcpsFentrySendmsg      = "mcps_fentry_sendmsg"
-	mcpscompatProgMcpsFentrySendto       = "mcps_fentry_sendto"
-	mcpscompatProgMcpsFentryVfsRead      = "mcps_fentry_vfs_read"
-	mcpscompatProgMcpsFentryVfsReadv     = "mcps_fentry_vfs_readv"
-	mcpscompatProgMcpsFentryVfsWrite     = "mcps_fentry_vfs_write"
-	mcpscompatProgMcpsFentryVfsWritev    = "mcps_fentry_vfs_writev"
-	mcpscompatProgMcpsFexitSendmsg       = "mcps_fexit_sendmsg"
-	mcpscompatProgMcpsFexitSendto        = "mcps_fexit_sendto"
-	mcpscompatProgMcpsFexitVfsWrite      = "mcps_fexit_vfs_write"
-	mcpscompatProgMcpsFexitVfsWritev     = "mcps_fexit_vfs_writev"
-	mcpscompatProgMcpsFork               = "mcps_fork"
-	mcpscompatVarMcpsFilterOn            = "mcps_filter_on"
-	mcpscompatVarMcpsRdonlyCast          = "mcps_rdonly_cast"
-	mcpscompatVarMcpsSelfTgid            = "mcps_self_tgid"
-	mcpscompatVarMcpsTaskBtf             = "mcps_task_btf"
-	mcpscompatVarMcpsUnusedEventKind     = "mcps_unused_event_kind"
-	mcpscompatVarMcpsUnusedHdr           = "mcps_unused_hdr"
-	mcpscompatVarMcpsUnusedStat          = "mcps_unused_stat"
-	mcpscompatVarMcpsUnusedStreamKind    = "mcps_unused_stream_kind"
-	mcpscompatVarMcpsUnusedStreamState   = "mcps_unused_stream_state"
+	mcpscompatMapMcpsCopyProgs            = "mcps_copy_progs"
+	mcpscompatMapMcpsCopyProgsSysRecvfrom = "mcps_copy_progs___sys_recvfrom"
+	mcpscompatMapMcpsCopyProgsSysRecvmsg  = "mcps_copy_progs___sys_recvmsg"
+	mcpscompatMapMcpsCopyProgsSysSendmsg  = "mcps_copy_progs___sys_sendmsg"
+	mcpscompatMapMcpsCopyProgsSysSendto   = "mcps_copy_progs___sys_sendto"
+	mcpscompatMapMcpsCopyProgsVfsRead     = "mcps_copy_progs_vfs_read"
+	mcpscompatMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
+	mcpscompatMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
+	mcpscompatMapMcpsCopyProgsVfsWritev   = "mcps_copy_progs_vfs_writev"
+	mcpscompatMapMcpsEvents               = "mcps_events"
+	mcpscompatMapMcpsParticipants         = "mcps_participants"
+	mcpscompatMapMcpsPeekBuf              = "mcps_peek_buf"
+	mcpscompatMapMcpsQuarantine           = "mcps_quarantine"
+	mcpscompatMapMcpsScratch              = "mcps_scratch"
+	mcpscompatMapMcpsScratchSysRecvfrom   = "mcps_scratch___sys_recvfrom"
+	mcpscompatMapMcpsScratchSysRecvmsg    = "mcps_scratch___sys_recvmsg"
+	mcpscompatMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
+	mcpscompatMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
+	mcpscompatMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
+	mcpscompatMapMcpsScratchVfsReadv      = "mcps_scratch_vfs_readv"
+	mcpscompatMapMcpsScratchVfsWrite      = "mcps_scratch_vfs_write"
+	mcpscompatMapMcpsScratchVfsWritev     = "mcps_scratch_vfs_writev"
+	mcpscompatMapMcpsStats                = "mcps_stats"
+	mcpscompatMapMcpsStreams              = "mcps_streams"
+	mcpscompatMapMcpsTraced               = "mcps_traced"
+	mcpscompatMapMcpsTracedComms          = "mcps_traced_comms"
+	mcpscompatMapMcpsWriteArgs            = "mcps_write_args"
+	mcpscompatProgMcpsCopyMore            = "mcps_copy_more"
+	mcpscompatProgMcpsCopyMoreSysRecvfrom = "mcps_copy_more___sys_recvfrom"
+	mcpscompatProgMcpsCopyMoreSysRecvmsg  = "mcps_copy_more___sys_recvmsg"
+	mcpscompatProgMcpsCopyMoreSysSendmsg  = "mcps_copy_more___sys_sendmsg"
+	mcpscompatProgMcpsCopyMoreSysSendto   = "mcps_copy_more___sys_sendto"
+	mcpscompatProgMcpsCopyMoreVfsRead     = "mcps_copy_more_vfs_read"
+	mcpscompatProgMcpsCopyMoreVfsReadv    = "mcps_copy_more_vfs_readv"
+	mcpscompatProgMcpsCopyMoreVfsWrite    = "mcps_copy_more_vfs_write"
+	mcpscompatProgMcpsCopyMoreVfsWritev   = "mcps_copy_more_vfs_writev"
+	mcpscompatProgMcpsEnterClose          = "mcps_enter_close"
+	mcpscompatProgMcpsEnterPread64        = "mcps_enter_pread64"
+	mcpscompatProgMcpsEnterPreadv         = "mcps_enter_preadv"
+	mcpscompatProgMcpsEnterPreadv2        = "mcps_enter_preadv2"
+	mcpscompatProgMcpsEnterPwrite64       = "mcps_enter_pwrite64"
+	mcpscompatProgMcpsEnterPwritev        = "mcps_enter_pwritev"
+	mcpscompatProgMcpsEnterPwritev2       = "mcps_enter_pwritev2"
+	mcpscompatProgMcpsEnterRead           = "mcps_enter_read"
+	mcpscompatProgMcpsEnterReadv          = "mcps_enter_readv"
+	mcpscompatProgMcpsEnterRecvfrom       = "mcps_enter_recvfrom"
+	mcpscompatProgMcpsEnterRecvmsg        = "mcps_enter_recvmsg"
+	mcpscompatProgMcpsEnterSendmsg        = "mcps_enter_sendmsg"
+	mcpscompatProgMcpsEnterSendto         = "mcps_enter_sendto"
+	mcpscompatProgMcpsEnterWrite          = "mcps_enter_write"
+	mcpscompatProgMcpsEnterWritev         = "mcps_enter_writev"
+	mcpscompatProgMcpsExec                = "mcps_exec"
+	mcpscompatProgMcpsExit                = "mcps_exit"
+	mcpscompatProgMcpsExitPwrite64        = "mcps_exit_pwrite64"
+	mcpscompatProgMcpsExitPwritev         = "mcps_exit_pwritev"
+	mcpscompatProgMcpsExitPwritev2        = "mcps_exit_pwritev2"
+	mcpscompatProgMcpsExitSendmsg         = "mcps_exit_sendmsg"
+	mcpscompatProgMcpsExitSendto          = "mcps_exit_sendto"
+	mcpscompatProgMcpsExitWrite           = "mcps_exit_write"
+	mcpscompatProgMcpsExitWritev          = "mcps_exit_writev"
+	mcpscompatProgMcpsFentryClose         = "mcps_fentry_close"
+	mcpscompatProgMcpsFentryRecvfrom      = "mcps_fentry_recvfrom"
+	mcpscompatProgMcpsFentryRecvmsg       = "mcps_fentry_recvmsg"
+	mcpscompatProgMcpsFentrySendmsg       = "mcps_fentry_sendmsg"
+	mcpscompatProgMcpsFentrySendto        = "mcps_fentry_sendto"
+	mcpscompatProgMcpsFentryVfsRead       = "mcps_fentry_vfs_read"
+	mcpscompatProgMcpsFentryVfsReadv      = "mcps_fentry_vfs_readv"
+	mcpscompatProgMcpsFentryVfsWrite      = "mcps_fentry_vfs_write"
+	mcpscompatProgMcpsFentryVfsWritev     = "mcps_fentry_vfs_writev"
+	mcpscompatProgMcpsFexitSendmsg        = "mcps_fexit_sendmsg"
+	mcpscompatProgMcpsFexitSendto         = "mcps_fexit_sendto"
+	mcpscompatProgMcpsFexitVfsWrite       = "mcps_fexit_vfs_write"
+	mcpscompatProgMcpsFexitVfsWritev      = "mcps_fexit_vfs_writev"
+	mcpscompatProgMcpsFork                = "mcps_fork"
+	mcpscompatProgMcpsTcpExitRead         = "mcps_tcp_exit_read"
+	mcpscompatProgMcpsTcpExitReadv        = "mcps_tcp_exit_readv"
+	mcpscompatProgMcpsTcpExitRecvfrom     = "mcps_tcp_exit_recvfrom"
+	mcpscompatProgMcpsTcpExitRecvmsg      = "mcps_tcp_exit_recvmsg"
+	mcpscompatProgMcpsTcpFexitRecvfrom    = "mcps_tcp_fexit_recvfrom"
+	mcpscompatProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
+	mcpscompatProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
+	mcpscompatProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpscompatVarMcpsFilterOn             = "mcps_filter_on"
+	mcpscompatVarMcpsRdonlyCast           = "mcps_rdonly_cast"
+	mcpscompatVarMcpsSelfTgid             = "mcps_self_tgid"
+	mcpscompatVarMcpsTaskBtf              = "mcps_task_btf"
+	mcpscompatVarMcpsTcpOn                = "mcps_tcp_on"
+	mcpscompatVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
+	mcpscompatVarMcpsUnusedHdr            = "mcps_unused_hdr"
+	mcpscompatVarMcpsUnusedStat           = "mcps_unused_stat"
+	mcpscompatVarMcpsUnusedStreamKind     = "mcps_unused_stream_kind"
+	mcpscompatVarMcpsUnusedStreamState    = "mcps_unused_stream_state"
+	mcpscompatVarMcpsUnusedTcpConn        = "mcps_unused_tcp_conn"
 )
 
 // loadMcpscompat returns the embedded CollectionSpec for mcpscompat.
@@ -184,73 +215,94 @@ type mcpscompatSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpscompatProgramSpecs struct {
-	McpsCopyMore           *ebpf.ProgramSpec `ebpf:"mcps_copy_more"`
-	McpsCopyMoreSysSendmsg *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
-	McpsCopyMoreSysSendto  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
-	McpsCopyMoreVfsWrite   *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
-	McpsCopyMoreVfsWritev  *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_writev"`
-	McpsEnterClose         *ebpf.ProgramSpec `ebpf:"mcps_enter_close"`
-	McpsEnterPread64       *ebpf.ProgramSpec `ebpf:"mcps_enter_pread64"`
-	McpsEnterPreadv        *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv"`
-	McpsEnterPreadv2       *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv2"`
-	McpsEnterPwrite64      *ebpf.ProgramSpec `ebpf:"mcps_enter_pwrite64"`
-	McpsEnterPwritev       *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev"`
-	McpsEnterPwritev2      *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev2"`
-	McpsEnterRead          *ebpf.ProgramSpec `ebpf:"mcps_enter_read"`
-	McpsEnterReadv         *ebpf.ProgramSpec `ebpf:"mcps_enter_readv"`
-	McpsEnterRecvfrom      *ebpf.ProgramSpec `ebpf:"mcps_enter_recvfrom"`
-	McpsEnterRecvmsg       *ebpf.ProgramSpec `ebpf:"mcps_enter_recvmsg"`
-	McpsEnterSendmsg       *ebpf.ProgramSpec `ebpf:"mcps_enter_sendmsg"`
-	McpsEnterSendto        *ebpf.ProgramSpec `ebpf:"mcps_enter_sendto"`
-	McpsEnterWrite         *ebpf.ProgramSpec `ebpf:"mcps_enter_write"`
-	McpsEnterWritev        *ebpf.ProgramSpec `ebpf:"mcps_enter_writev"`
-	McpsExec               *ebpf.ProgramSpec `ebpf:"mcps_exec"`
-	McpsExit               *ebpf.ProgramSpec `ebpf:"mcps_exit"`
-	McpsExitPwrite64       *ebpf.ProgramSpec `ebpf:"mcps_exit_pwrite64"`
-	McpsExitPwritev        *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev"`
-	McpsExitPwritev2       *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev2"`
-	McpsExitSendmsg        *ebpf.ProgramSpec `ebpf:"mcps_exit_sendmsg"`
-	McpsExitSendto         *ebpf.ProgramSpec `ebpf:"mcps_exit_sendto"`
-	McpsExitWrite          *ebpf.ProgramSpec `ebpf:"mcps_exit_write"`
-	McpsExitWritev         *ebpf.ProgramSpec `ebpf:"mcps_exit_writev"`
-	McpsFentryClose        *ebpf.ProgramSpec `ebpf:"mcps_fentry_close"`
-	McpsFentryRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvfrom"`
-	McpsFentryRecvmsg      *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvmsg"`
-	McpsFentrySendmsg      *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendmsg"`
-	McpsFentrySendto       *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendto"`
-	McpsFentryVfsRead      *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_read"`
-	McpsFentryVfsReadv     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_readv"`
-	McpsFentryVfsWrite     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_write"`
-	McpsFentryVfsWritev    *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_writev"`
-	McpsFexitSendmsg       *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendmsg"`
-	McpsFexitSendto        *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendto"`
-	McpsFexitVfsWrite      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
-	McpsFexitVfsWritev     *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
-	McpsFork               *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsCopyMore            *ebpf.ProgramSpec `ebpf:"mcps_copy_more"`
+	McpsCopyMoreSysRecvfrom *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_recvfrom"`
+	McpsCopyMoreSysRecvmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_recvmsg"`
+	McpsCopyMoreSysSendmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
+	McpsCopyMoreSysSendto   *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_read"`
+	McpsCopyMoreVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_readv"`
+	McpsCopyMoreVfsWrite    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
+	McpsCopyMoreVfsWritev   *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_writev"`
+	McpsEnterClose          *ebpf.ProgramSpec `ebpf:"mcps_enter_close"`
+	McpsEnterPread64        *ebpf.ProgramSpec `ebpf:"mcps_enter_pread64"`
+	McpsEnterPreadv         *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv"`
+	McpsEnterPreadv2        *ebpf.ProgramSpec `ebpf:"mcps_enter_preadv2"`
+	McpsEnterPwrite64       *ebpf.ProgramSpec `ebpf:"mcps_enter_pwrite64"`
+	McpsEnterPwritev        *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev"`
+	McpsEnterPwritev2       *ebpf.ProgramSpec `ebpf:"mcps_enter_pwritev2"`
+	McpsEnterRead           *ebpf.ProgramSpec `ebpf:"mcps_enter_read"`
+	McpsEnterReadv          *ebpf.ProgramSpec `ebpf:"mcps_enter_readv"`
+	McpsEnterRecvfrom       *ebpf.ProgramSpec `ebpf:"mcps_enter_recvfrom"`
+	McpsEnterRecvmsg        *ebpf.ProgramSpec `ebpf:"mcps_enter_recvmsg"`
+	McpsEnterSendmsg        *ebpf.ProgramSpec `ebpf:"mcps_enter_sendmsg"`
+	McpsEnterSendto         *ebpf.ProgramSpec `ebpf:"mcps_enter_sendto"`
+	McpsEnterWrite          *ebpf.ProgramSpec `ebpf:"mcps_enter_write"`
+	McpsEnterWritev         *ebpf.ProgramSpec `ebpf:"mcps_enter_writev"`
+	McpsExec                *ebpf.ProgramSpec `ebpf:"mcps_exec"`
+	McpsExit                *ebpf.ProgramSpec `ebpf:"mcps_exit"`
+	McpsExitPwrite64        *ebpf.ProgramSpec `ebpf:"mcps_exit_pwrite64"`
+	McpsExitPwritev         *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev"`
+	McpsExitPwritev2        *ebpf.ProgramSpec `ebpf:"mcps_exit_pwritev2"`
+	McpsExitSendmsg         *ebpf.ProgramSpec `ebpf:"mcps_exit_sendmsg"`
+	McpsExitSendto          *ebpf.ProgramSpec `ebpf:"mcps_exit_sendto"`
+	McpsExitWrite           *ebpf.ProgramSpec `ebpf:"mcps_exit_write"`
+	McpsExitWritev          *ebpf.ProgramSpec `ebpf:"mcps_exit_writev"`
+	McpsFentryClose         *ebpf.ProgramSpec `ebpf:"mcps_fentry_close"`
+	McpsFentryRecvfrom      *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvfrom"`
+	McpsFentryRecvmsg       *ebpf.ProgramSpec `ebpf:"mcps_fentry_recvmsg"`
+	McpsFentrySendmsg       *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendmsg"`
+	McpsFentrySendto        *ebpf.ProgramSpec `ebpf:"mcps_fentry_sendto"`
+	McpsFentryVfsRead       *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_read"`
+	McpsFentryVfsReadv      *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_readv"`
+	McpsFentryVfsWrite      *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_write"`
+	McpsFentryVfsWritev     *ebpf.ProgramSpec `ebpf:"mcps_fentry_vfs_writev"`
+	McpsFexitSendmsg        *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendmsg"`
+	McpsFexitSendto         *ebpf.ProgramSpec `ebpf:"mcps_fexit_sendto"`
+	McpsFexitVfsWrite       *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
+	McpsFexitVfsWritev      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
+	McpsFork                *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsTcpExitRead         *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_read"`
+	McpsTcpExitReadv        *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_readv"`
+	McpsTcpExitRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvfrom"`
+	McpsTcpExitRecvmsg      *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvmsg"`
+	McpsTcpFexitRecvfrom    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvfrom"`
+	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
+	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
+	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
 }
 
 // mcpscompatMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpscompatMapSpecs struct {
-	McpsCopyProgs           *ebpf.MapSpec `ebpf:"mcps_copy_progs"`
-	McpsCopyProgsSysSendmsg *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
-	McpsCopyProgsSysSendto  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
-	McpsCopyProgsVfsWrite   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
-	McpsCopyProgsVfsWritev  *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
-	McpsEvents              *ebpf.MapSpec `ebpf:"mcps_events"`
-	McpsParticipants        *ebpf.MapSpec `ebpf:"mcps_participants"`
-	McpsQuarantine          *ebpf.MapSpec `ebpf:"mcps_quarantine"`
-	McpsScratch             *ebpf.MapSpec `ebpf:"mcps_scratch"`
-	McpsScratchSysSendmsg   *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
-	McpsScratchSysSendto    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
-	McpsScratchVfsWrite     *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
-	McpsScratchVfsWritev    *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_writev"`
-	McpsStats               *ebpf.MapSpec `ebpf:"mcps_stats"`
-	McpsStreams             *ebpf.MapSpec `ebpf:"mcps_streams"`
-	McpsTraced              *ebpf.MapSpec `ebpf:"mcps_traced"`
-	McpsTracedComms         *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
-	McpsWriteArgs           *ebpf.MapSpec `ebpf:"mcps_write_args"`
+	McpsCopyProgs            *ebpf.MapSpec `ebpf:"mcps_copy_progs"`
+	McpsCopyProgsSysRecvfrom *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_recvfrom"`
+	McpsCopyProgsSysRecvmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_recvmsg"`
+	McpsCopyProgsSysSendmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
+	McpsCopyProgsSysSendto   *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsVfsRead     *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_read"`
+	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
+	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
+	McpsCopyProgsVfsWritev   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEvents               *ebpf.MapSpec `ebpf:"mcps_events"`
+	McpsParticipants         *ebpf.MapSpec `ebpf:"mcps_participants"`
+	McpsPeekBuf              *ebpf.MapSpec `ebpf:"mcps_peek_buf"`
+	McpsQuarantine           *ebpf.MapSpec `ebpf:"mcps_quarantine"`
+	McpsScratch              *ebpf.MapSpec `ebpf:"mcps_scratch"`
+	McpsScratchSysRecvfrom   *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvfrom"`
+	McpsScratchSysRecvmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvmsg"`
+	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
+	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
+	McpsScratchVfsReadv      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_readv"`
+	McpsScratchVfsWrite      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
+	McpsScratchVfsWritev     *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_writev"`
+	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
+	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
+	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
+	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
+	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
 }
 
 // mcpscompatVariableSpecs contains global variables before they are loaded into the kernel.
@@ -261,11 +313,13 @@ type mcpscompatVariableSpecs struct {
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
+	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.VariableSpec `ebpf:"mcps_unused_stream_kind"`
 	McpsUnusedStreamState *ebpf.VariableSpec `ebpf:"mcps_unused_stream_state"`
+	McpsUnusedTcpConn     *ebpf.VariableSpec `ebpf:"mcps_unused_tcp_conn"`
 }
 
 // mcpscompatObjects contains all objects after they have been loaded into the kernel.
@@ -288,39 +342,57 @@ func (o *mcpscompatObjects) Close() error {
 //
 // It can be passed to loadMcpscompatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpscompatMaps struct {
-	McpsCopyProgs           *ebpf.Map `ebpf:"mcps_copy_progs"`
-	McpsCopyProgsSysSendmsg *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
-	McpsCopyProgsSysSendto  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
-	McpsCopyProgsVfsWrite   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
-	McpsCopyProgsVfsWritev  *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
-	McpsEvents              *ebpf.Map `ebpf:"mcps_events"`
-	McpsParticipants        *ebpf.Map `ebpf:"mcps_participants"`
-	McpsQuarantine          *ebpf.Map `ebpf:"mcps_quarantine"`
-	McpsScratch             *ebpf.Map `ebpf:"mcps_scratch"`
-	McpsScratchSysSendmsg   *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
-	McpsScratchSysSendto    *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
-	McpsScratchVfsWrite     *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
-	McpsScratchVfsWritev    *ebpf.Map `ebpf:"mcps_scratch_vfs_writev"`
-	McpsStats               *ebpf.Map `ebpf:"mcps_stats"`
-	McpsStreams             *ebpf.Map `ebpf:"mcps_streams"`
-	McpsTraced              *ebpf.Map `ebpf:"mcps_traced"`
-	McpsTracedComms         *ebpf.Map `ebpf:"mcps_traced_comms"`
-	McpsWriteArgs           *ebpf.Map `ebpf:"mcps_write_args"`
+	McpsCopyProgs            *ebpf.Map `ebpf:"mcps_copy_progs"`
+	McpsCopyProgsSysRecvfrom *ebpf.Map `ebpf:"mcps_copy_progs___sys_recvfrom"`
+	McpsCopyProgsSysRecvmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_recvmsg"`
+	McpsCopyProgsSysSendmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
+	McpsCopyProgsSysSendto   *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsVfsRead     *ebpf.Map `ebpf:"mcps_copy_progs_vfs_read"`
+	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
+	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
+	McpsCopyProgsVfsWritev   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEvents               *ebpf.Map `ebpf:"mcps_events"`
+	McpsParticipants         *ebpf.Map `ebpf:"mcps_participants"`
+	McpsPeekBuf              *ebpf.Map `ebpf:"mcps_peek_buf"`
+	McpsQuarantine           *ebpf.Map `ebpf:"mcps_quarantine"`
+	McpsScratch              *ebpf.Map `ebpf:"mcps_scratch"`
+	McpsScratchSysRecvfrom   *ebpf.Map `ebpf:"mcps_scratch___sys_recvfrom"`
+	McpsScratchSysRecvmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_recvmsg"`
+	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
+	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
+	McpsScratchVfsReadv      *ebpf.Map `ebpf:"mcps_scratch_vfs_readv"`
+	McpsScratchVfsWrite      *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
+	McpsScratchVfsWritev     *ebpf.Map `ebpf:"mcps_scratch_vfs_writev"`
+	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
+	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
+	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
+	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
+	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
 }
 
 func (m *mcpscompatMaps) Close() error {
 	return _McpscompatClose(
 		m.McpsCopyProgs,
+		m.McpsCopyProgsSysRecvfrom,
+		m.McpsCopyProgsSysRecvmsg,
 		m.McpsCopyProgsSysSendmsg,
 		m.McpsCopyProgsSysSendto,
+		m.McpsCopyProgsVfsRead,
+		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
 		m.McpsCopyProgsVfsWritev,
 		m.McpsEvents,
 		m.McpsParticipants,
+		m.McpsPeekBuf,
 		m.McpsQuarantine,
 		m.McpsScratch,
+		m.McpsScratchSysRecvfrom,
+		m.McpsScratchSysRecvmsg,
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
+		m.McpsScratchVfsRead,
+		m.McpsScratchVfsReadv,
 		m.McpsScratchVfsWrite,
 		m.McpsScratchVfsWritev,
 		m.McpsStats,
@@ -339,67 +411,85 @@ type mcpscompatVariables struct {
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`
+	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.Variable `ebpf:"mcps_unused_stream_kind"`
 	McpsUnusedStreamState *ebpf.Variable `ebpf:"mcps_unused_stream_state"`
+	McpsUnusedTcpConn     *ebpf.Variable `ebpf:"mcps_unused_tcp_conn"`
 }
 
 // mcpscompatPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadMcpscompatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpscompatPrograms struct {
-	McpsCopyMore           *ebpf.Program `ebpf:"mcps_copy_more"`
-	McpsCopyMoreSysSendmsg *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
-	McpsCopyMoreSysSendto  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
-	McpsCopyMoreVfsWrite   *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
-	McpsCopyMoreVfsWritev  *ebpf.Program `ebpf:"mcps_copy_more_vfs_writev"`
-	McpsEnterClose         *ebpf.Program `ebpf:"mcps_enter_close"`
-	McpsEnterPread64       *ebpf.Program `ebpf:"mcps_enter_pread64"`
-	McpsEnterPreadv        *ebpf.Program `ebpf:"mcps_enter_preadv"`
-	McpsEnterPreadv2       *ebpf.Program `ebpf:"mcps_enter_preadv2"`
-	McpsEnterPwrite64      *ebpf.Program `ebpf:"mcps_enter_pwrite64"`
-	McpsEnterPwritev       *ebpf.Program `ebpf:"mcps_enter_pwritev"`
-	McpsEnterPwritev2      *ebpf.Program `ebpf:"mcps_enter_pwritev2"`
-	McpsEnterRead          *ebpf.Program `ebpf:"mcps_enter_read"`
-	McpsEnterReadv         *ebpf.Program `ebpf:"mcps_enter_readv"`
-	McpsEnterRecvfrom      *ebpf.Program `ebpf:"mcps_enter_recvfrom"`
-	McpsEnterRecvmsg       *ebpf.Program `ebpf:"mcps_enter_recvmsg"`
-	McpsEnterSendmsg       *ebpf.Program `ebpf:"mcps_enter_sendmsg"`
-	McpsEnterSendto        *ebpf.Program `ebpf:"mcps_enter_sendto"`
-	McpsEnterWrite         *ebpf.Program `ebpf:"mcps_enter_write"`
-	McpsEnterWritev        *ebpf.Program `ebpf:"mcps_enter_writev"`
-	McpsExec               *ebpf.Program `ebpf:"mcps_exec"`
-	McpsExit               *ebpf.Program `ebpf:"mcps_exit"`
-	McpsExitPwrite64       *ebpf.Program `ebpf:"mcps_exit_pwrite64"`
-	McpsExitPwritev        *ebpf.Program `ebpf:"mcps_exit_pwritev"`
-	McpsExitPwritev2       *ebpf.Program `ebpf:"mcps_exit_pwritev2"`
-	McpsExitSendmsg        *ebpf.Program `ebpf:"mcps_exit_sendmsg"`
-	McpsExitSendto         *ebpf.Program `ebpf:"mcps_exit_sendto"`
-	McpsExitWrite          *ebpf.Program `ebpf:"mcps_exit_write"`
-	McpsExitWritev         *ebpf.Program `ebpf:"mcps_exit_writev"`
-	McpsFentryClose        *ebpf.Program `ebpf:"mcps_fentry_close"`
-	McpsFentryRecvfrom     *ebpf.Program `ebpf:"mcps_fentry_recvfrom"`
-	McpsFentryRecvmsg      *ebpf.Program `ebpf:"mcps_fentry_recvmsg"`
-	McpsFentrySendmsg      *ebpf.Program `ebpf:"mcps_fentry_sendmsg"`
-	McpsFentrySendto       *ebpf.Program `ebpf:"mcps_fentry_sendto"`
-	McpsFentryVfsRead      *ebpf.Program `ebpf:"mcps_fentry_vfs_read"`
-	McpsFentryVfsReadv     *ebpf.Program `ebpf:"mcps_fentry_vfs_readv"`
-	McpsFentryVfsWrite     *ebpf.Program `ebpf:"mcps_fentry_vfs_write"`
-	McpsFentryVfsWritev    *ebpf.Program `ebpf:"mcps_fentry_vfs_writev"`
-	McpsFexitSendmsg       *ebpf.Program `ebpf:"mcps_fexit_sendmsg"`
-	McpsFexitSendto        *ebpf.Program `ebpf:"mcps_fexit_sendto"`
-	McpsFexitVfsWrite      *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
-	McpsFexitVfsWritev     *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
-	McpsFork               *ebpf.Program `ebpf:"mcps_fork"`
+	McpsCopyMore            *ebpf.Program `ebpf:"mcps_copy_more"`
+	McpsCopyMoreSysRecvfrom *ebpf.Program `ebpf:"mcps_copy_more___sys_recvfrom"`
+	McpsCopyMoreSysRecvmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_recvmsg"`
+	McpsCopyMoreSysSendmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
+	McpsCopyMoreSysSendto   *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreVfsRead     *ebpf.Program `ebpf:"mcps_copy_more_vfs_read"`
+	McpsCopyMoreVfsReadv    *ebpf.Program `ebpf:"mcps_copy_more_vfs_readv"`
+	McpsCopyMoreVfsWrite    *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
+	McpsCopyMoreVfsWritev   *ebpf.Program `ebpf:"mcps_copy_more_vfs_writev"`
+	McpsEnterClose          *ebpf.Program `ebpf:"mcps_enter_close"`
+	McpsEnterPread64        *ebpf.Program `ebpf:"mcps_enter_pread64"`
+	McpsEnterPreadv         *ebpf.Program `ebpf:"mcps_enter_preadv"`
+	McpsEnterPreadv2        *ebpf.Program `ebpf:"mcps_enter_preadv2"`
+	McpsEnterPwrite64       *ebpf.Program `ebpf:"mcps_enter_pwrite64"`
+	McpsEnterPwritev        *ebpf.Program `ebpf:"mcps_enter_pwritev"`
+	McpsEnterPwritev2       *ebpf.Program `ebpf:"mcps_enter_pwritev2"`
+	McpsEnterRead           *ebpf.Program `ebpf:"mcps_enter_read"`
+	McpsEnterReadv          *ebpf.Program `ebpf:"mcps_enter_readv"`
+	McpsEnterRecvfrom       *ebpf.Program `ebpf:"mcps_enter_recvfrom"`
+	McpsEnterRecvmsg        *ebpf.Program `ebpf:"mcps_enter_recvmsg"`
+	McpsEnterSendmsg        *ebpf.Program `ebpf:"mcps_enter_sendmsg"`
+	McpsEnterSendto         *ebpf.Program `ebpf:"mcps_enter_sendto"`
+	McpsEnterWrite          *ebpf.Program `ebpf:"mcps_enter_write"`
+	McpsEnterWritev         *ebpf.Program `ebpf:"mcps_enter_writev"`
+	McpsExec                *ebpf.Program `ebpf:"mcps_exec"`
+	McpsExit                *ebpf.Program `ebpf:"mcps_exit"`
+	McpsExitPwrite64        *ebpf.Program `ebpf:"mcps_exit_pwrite64"`
+	McpsExitPwritev         *ebpf.Program `ebpf:"mcps_exit_pwritev"`
+	McpsExitPwritev2        *ebpf.Program `ebpf:"mcps_exit_pwritev2"`
+	McpsExitSendmsg         *ebpf.Program `ebpf:"mcps_exit_sendmsg"`
+	McpsExitSendto          *ebpf.Program `ebpf:"mcps_exit_sendto"`
+	McpsExitWrite           *ebpf.Program `ebpf:"mcps_exit_write"`
+	McpsExitWritev          *ebpf.Program `ebpf:"mcps_exit_writev"`
+	McpsFentryClose         *ebpf.Program `ebpf:"mcps_fentry_close"`
+	McpsFentryRecvfrom      *ebpf.Program `ebpf:"mcps_fentry_recvfrom"`
+	McpsFentryRecvmsg       *ebpf.Program `ebpf:"mcps_fentry_recvmsg"`
+	McpsFentrySendmsg       *ebpf.Program `ebpf:"mcps_fentry_sendmsg"`
+	McpsFentrySendto        *ebpf.Program `ebpf:"mcps_fentry_sendto"`
+	McpsFentryVfsRead       *ebpf.Program `ebpf:"mcps_fentry_vfs_read"`
+	McpsFentryVfsReadv      *ebpf.Program `ebpf:"mcps_fentry_vfs_readv"`
+	McpsFentryVfsWrite      *ebpf.Program `ebpf:"mcps_fentry_vfs_write"`
+	McpsFentryVfsWritev     *ebpf.Program `ebpf:"mcps_fentry_vfs_writev"`
+	McpsFexitSendmsg        *ebpf.Program `ebpf:"mcps_fexit_sendmsg"`
+	McpsFexitSendto         *ebpf.Program `ebpf:"mcps_fexit_sendto"`
+	McpsFexitVfsWrite       *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
+	McpsFexitVfsWritev      *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
+	McpsFork                *ebpf.Program `ebpf:"mcps_fork"`
+	McpsTcpExitRead         *ebpf.Program `ebpf:"mcps_tcp_exit_read"`
+	McpsTcpExitReadv        *ebpf.Program `ebpf:"mcps_tcp_exit_readv"`
+	McpsTcpExitRecvfrom     *ebpf.Program `ebpf:"mcps_tcp_exit_recvfrom"`
+	McpsTcpExitRecvmsg      *ebpf.Program `ebpf:"mcps_tcp_exit_recvmsg"`
+	McpsTcpFexitRecvfrom    *ebpf.Program `ebpf:"mcps_tcp_fexit_recvfrom"`
+	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
+	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
+	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
 }
 
 func (p *mcpscompatPrograms) Close() error {
 	return _McpscompatClose(
 		p.McpsCopyMore,
+		p.McpsCopyMoreSysRecvfrom,
+		p.McpsCopyMoreSysRecvmsg,
 		p.McpsCopyMoreSysSendmsg,
 		p.McpsCopyMoreSysSendto,
+		p.McpsCopyMoreVfsRead,
+		p.McpsCopyMoreVfsReadv,
 		p.McpsCopyMoreVfsWrite,
 		p.McpsCopyMoreVfsWritev,
 		p.McpsEnterClose,
@@ -440,6 +530,14 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsFexitVfsWrite,
 		p.McpsFexitVfsWritev,
 		p.McpsFork,
+		p.McpsTcpExitRead,
+		p.McpsTcpExitReadv,
+		p.McpsTcpExitRecvfrom,
+		p.McpsTcpExitRecvmsg,
+		p.McpsTcpFexitRecvfrom,
+		p.McpsTcpFexitRecvmsg,
+		p.McpsTcpFexitVfsRead,
+		p.McpsTcpFexitVfsReadv,
 	)
 }
 

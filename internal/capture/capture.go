@@ -29,6 +29,9 @@ type Config struct {
 	// QueueLen is how many records the reader may hand over before it blocks (default 256). The ring buffer is the
 	// real buffer; a long queue of 32 KiB records would only add to the monitor's memory.
 	QueueLen int
+	// TCP also captures TCP sockets that carry HTTP with MCP, both directions (c/tcp.h). Off, the programs for the
+	// exits of reads are not even loaded.
+	TCP bool
 	// Hooks selects fentry/fexit or syscall tracepoints for the stdio programs (default: the cheapest that attaches).
 	Hooks Hooks
 	// Portable turns off every optional fast path, so the programs take the code paths of the oldest supported
@@ -121,6 +124,12 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	if err := spec.Variables[bpf.VarFilterOn].Set(boolByte(cfg.Filter)); err != nil {
 		return fmt.Errorf("set filter: %w", err)
+	}
+	if err := spec.Variables[bpf.VarTCPOn].Set(boolByte(cfg.TCP)); err != nil {
+		return fmt.Errorf("set tcp: %w", err)
+	}
+	if !cfg.TCP {
+		dropTCPOnly(spec)
 	}
 	return nil
 }

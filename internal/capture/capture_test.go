@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperSocketpair())
 	case "read-stdin":
 		os.Exit(helperRead())
+	case "http":
+		os.Exit(helperHTTP())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)
@@ -149,6 +151,7 @@ func requireRoot(t *testing.T) {
 type collected struct {
 	data    map[stream.Key]map[uint64][]byte // offset -> bytes
 	readers map[stream.Key][]int
+	conns   map[stream.Key]Conn // TCP streams
 	lost    uint64
 }
 
@@ -162,7 +165,7 @@ func runAndCollect(t *testing.T, c *Capture, cmd *exec.Cmd) collected {
 	}
 	// Everything the helpers wrote is in the ring before they exit; Run drains it after cancel.
 	cancel()
-	got := collected{data: map[stream.Key]map[uint64][]byte{}, readers: map[stream.Key][]int{}}
+	got := collected{data: map[stream.Key]map[uint64][]byte{}, readers: map[stream.Key][]int{}, conns: map[stream.Key]Conn{}}
 	mine := map[int]bool{}
 	timeout := time.After(20 * time.Second)
 	for {
@@ -184,6 +187,9 @@ func runAndCollect(t *testing.T, c *Capture, cmd *exec.Cmd) collected {
 			}
 			if e.Kind == KindReader {
 				got.readers[e.Stream] = append(got.readers[e.Stream], e.Pid)
+			}
+			if e.Kind == KindTCP {
+				got.conns[e.Stream] = e.Conn
 			}
 			c.Release(e)
 		case <-timeout:

@@ -3,6 +3,9 @@ package capture
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mcpscope/mcpscope/internal/bpf"
 	"github.com/mcpscope/mcpscope/internal/stream"
@@ -14,7 +17,13 @@ const (
 	KindReader = bpf.EventReader // a process started reading an MCP stream
 	KindClose  = bpf.EventClose  // a process closed the writing end of an MCP stream
 	KindExit   = bpf.EventExit   // a process that took part in MCP streams exited
+	KindTCP    = bpf.EventTCP    // a TCP stream was classified: Conn holds its connection
 )
+
+// Conn is the connection of a TCP stream, seen from the local socket the stream belongs to.
+type Conn struct {
+	Local, Remote netip.AddrPort
+}
 
 // Event is one record from the kernel. Data is valid until the Event is handed back with Release.
 type Event struct {
@@ -24,6 +33,7 @@ type Event struct {
 	Offset   uint64 // data: stream offset of Data[0]
 	Lost     uint64 // data: cumulative bytes of the stream generation the kernel could not deliver
 	ExitCode int    // exit: the wait(2) status word
+	Conn     Conn   // tcp: the connection
 	Time     uint64 // CLOCK_MONOTONIC ns
 	Pid, Tid int
 	Comm     [16]byte
@@ -67,6 +77,7 @@ func decode(raw []byte, e *Event) error {
 	copy(e.Comm[:], raw[56:72])
 	e.Data = nil
 	e.ExitCode = 0
+	e.Conn = Conn{}
 	switch e.Kind {
 	case KindData:
 		if n > len(raw)-hdrSize {
@@ -76,9 +87,40 @@ func decode(raw []byte, e *Event) error {
 	case KindExit:
 		e.ExitCode = int(e.Offset)
 		e.Offset = 0
+	case KindTCP:
+		if n != tcpConnSize || len(raw) < hdrSize+n {
+			return fmt.Errorf("tcp record of %d bytes, want %d", len(raw)-hdrSize, tcpConnSize)
+		}
+		c, err := decodeConn(raw[hdrSize:])
+		if err != nil {
+			return err
+		}
+		e.Conn = c
 	case KindReader, KindClose:
 	default:
 		return fmt.Errorf("unknown record kind %d", e.Kind)
 	}
 	return nil
+}
+
+// tcpConnSize is sizeof(struct mcps_tcp_conn), checked in layout_test.go.
+const tcpConnSize = 40
+
+// decodeConn reads a struct mcps_tcp_conn.
+func decodeConn(b []byte) (Conn, error) {
+	le := binary.LittleEndian
+	family := le.Uint16(b[0:])
+	sport, dport := le.Uint16(b[2:]), le.Uint16(b[4:])
+	var local, remote netip.Addr
+	switch family {
+	case unix.AF_INET:
+		local = netip.AddrFrom4([4]byte(b[8:12]))
+		remote = netip.AddrFrom4([4]byte(b[24:28]))
+	case unix.AF_INET6:
+		local = netip.AddrFrom16([16]byte(b[8:24]))
+		remote = netip.AddrFrom16([16]byte(b[24:40]))
+	default:
+		return Conn{}, fmt.Errorf("tcp record with address family %d", family)
+	}
+	return Conn{Local: netip.AddrPortFrom(local, sport), Remote: netip.AddrPortFrom(remote, dport)}, nil
 }

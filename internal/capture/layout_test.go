@@ -34,6 +34,26 @@ func TestHeaderLayout(t *testing.T) {
 	}
 }
 
+// TestTCPConnLayout keeps decodeConn's offsets in step with struct mcps_tcp_conn.
+func TestTCPConnLayout(t *testing.T) {
+	var c bpf.TCPConn
+	for _, ck := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"size", unsafe.Sizeof(c), tcpConnSize},
+		{"family", unsafe.Offsetof(c.Family), 0},
+		{"sport", unsafe.Offsetof(c.Sport), 2},
+		{"dport", unsafe.Offsetof(c.Dport), 4},
+		{"saddr", unsafe.Offsetof(c.Saddr), 8},
+		{"daddr", unsafe.Offsetof(c.Daddr), 24},
+	} {
+		if ck.got != ck.want {
+			t.Errorf("%s: offset %d in the generated type, %d in decodeConn", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
 func TestDecodeRejectsShortAndOverlong(t *testing.T) {
 	var e Event
 	if err := decode(make([]byte, 10), &e); err == nil {

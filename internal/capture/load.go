@@ -156,6 +156,24 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf
 	return coll, links, nil
 }
 
+// tcpReadHooks are the fexit hooks of reads: their programs copy only TCP streams.
+var tcpReadHooks = []string{"vfs_read", "vfs_readv", "__sys_recvfrom", "__sys_recvmsg"}
+
+// dropTCPOnly removes from spec what only TCP capture uses: the programs on the exits of reads (named mcps_tcp_*),
+// their copy continuations, prog arrays and scratch arrays. Reads then cost only their enter program.
+func dropTCPOnly(spec *ebpf.CollectionSpec) {
+	for name := range spec.Programs {
+		if strings.HasPrefix(name, "mcps_tcp_") {
+			delete(spec.Programs, name)
+		}
+	}
+	for _, hook := range tcpReadHooks {
+		delete(spec.Programs, copyMorePrefix+"_"+hook)
+		delete(spec.Maps, "mcps_copy_progs_"+hook)
+		delete(spec.Maps, "mcps_scratch_"+hook)
+	}
+}
+
 // copyMorePrefix names the copy continuations: program mcps_copy_more<hook> is entered by tail call from the prog
 // array mcps_copy_progs<hook>, never attached.
 const copyMorePrefix = "mcps_copy_more"

@@ -9,6 +9,10 @@ import (
 const (
 	KindPipe uint8 = 1 // one pipe: both ends share the pipe's inode
 	KindUnix uint8 = 2 // one direction of a connected Unix socket pair: the writing socket's inode
+	// TCP (HTTP capture, capture.Config.TCP): the bytes a local TCP socket sent, and those it received; both keyed
+	// by that socket's inode.
+	KindTCPTx uint8 = 3
+	KindTCPRx uint8 = 4
 )
 
 // Key identifies a kernel stream: one direction of a pipe (both ends share the pipe inode) or of a Unix socketpair
@@ -26,6 +30,10 @@ func (k Key) String() string {
 		kind = "pipe"
 	case KindUnix:
 		kind = "unix"
+	case KindTCPTx:
+		kind = "tcp-tx"
+	case KindTCPRx:
+		kind = "tcp-rx"
 	default:
 		kind = "kind" + strconv.Itoa(int(k.Kind))
 	}

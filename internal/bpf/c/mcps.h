@@ -14,6 +14,9 @@
 #define S_IFSOCK 0140000
 #define S_IFIFO 0010000
 #define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
 #define FMODE_WRITE 0x2
 
 // Bytes of payload per ring-buffer record. A record is sized to its payload (bpf_ringbuf_output), so small messages
@@ -29,6 +32,8 @@
 enum mcps_stream_kind {
 	MCPS_STREAM_PIPE = 1, // key: the pipe's inode; both ends share it
 	MCPS_STREAM_UNIX = 2, // key: the inode of the socket that READS the stream (the writer's peer)
+	MCPS_STREAM_TCP_TX = 3, // key: a local TCP socket's inode; the bytes it sent (HTTP capture, mcps_tcp_on)
+	MCPS_STREAM_TCP_RX = 4, // key: a local TCP socket's inode; the bytes it received
 };
 
 enum mcps_event_kind {
@@ -36,6 +41,17 @@ enum mcps_event_kind {
 	MCPS_EV_READER = 2, // a new process reads an MCP stream
 	MCPS_EV_CLOSE = 3,  // a process closed its end of an MCP stream
 	MCPS_EV_EXIT = 4,   // a process that took part in MCP streams exited
+	MCPS_EV_TCP = 5,    // a TCP stream was classified: its connection's addresses (struct mcps_tcp_conn) follow
+};
+
+// The payload of an MCPS_EV_TCP record: the connection of the socket, seen from it (s = this end).
+struct mcps_tcp_conn {
+	__u16 family; // AF_INET or AF_INET6
+	__u16 sport;  // host byte order
+	__u16 dport;  // host byte order
+	__u16 _pad;
+	__u8 saddr[16]; // IPv4: the first 4 bytes
+	__u8 daddr[16];
 };
 
 enum mcps_stream_state {
@@ -87,6 +103,9 @@ struct mcps_write_args {
 	__u32 runs;
 	__u64 iov_off;
 	__u64 enter_ts; // when the syscall began: data records carry it (see mcps_event_hdr.ts)
+	__u32 classify; // a read of a TCP stream not yet classified: look at the bytes received at exit
+	__u32 _pad2;
+	__u64 file;     // the struct file of a classify read, for the connection's addresses
 };
 
 // Every record starts with this header. kind selects the rest.
@@ -115,6 +134,7 @@ struct mcps_data_event {
 // Set by user space before load.
 const volatile __u32 mcps_self_tgid = 0;   // the monitor: its own writes (e.g. -o - into a pipe) are never captured
 const volatile __u8 mcps_filter_on = 0;    // only traced processes (mcps_traced) and streams they read
+const volatile __u8 mcps_tcp_on = 0;       // also TCP sockets carrying HTTP with MCP (both directions, see tcp.c)
 // 1 where tracepoint programs may call bpf_get_current_task_btf (5.11+): the fd walk then loads task, files and fdtable
 // fields directly instead of through bpf_probe_read_kernel calls. On older kernels the branch is dead code the
 // verifier never visits (the value is a frozen constant), so the helper's absence there does not matter.
@@ -298,7 +318,15 @@ static __always_inline bool stream_of_file(struct file *file, bool trusted, bool
 		return false;
 	struct socket *sock = BPF_CORE_READ(file, private_data);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	if (!sk)
+		return false;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (mcps_tcp_on && (family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP) {
+		key->kind = write ? MCPS_STREAM_TCP_TX : MCPS_STREAM_TCP_RX;
+		key->ino = BPF_CORE_READ(inode, i_ino);
+		return true;
+	}
+	if (family != AF_UNIX)
 		return false;
 	key->kind = MCPS_STREAM_UNIX;
 	if (write) {

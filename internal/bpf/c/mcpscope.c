@@ -12,5 +12,6 @@ const enum mcps_event_kind *mcps_unused_event_kind __attribute__((unused));
 const enum mcps_stream_kind *mcps_unused_stream_kind __attribute__((unused));
 const enum mcps_stream_state *mcps_unused_stream_state __attribute__((unused));
 const enum mcps_stat *mcps_unused_stat __attribute__((unused));
+const struct mcps_tcp_conn *mcps_unused_tcp_conn __attribute__((unused));
 
 char LICENSE[] SEC("license") = "GPL";

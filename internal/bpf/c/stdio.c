@@ -84,6 +84,8 @@ static __always_inline const void *first_buffer(__u64 buf, __u32 iov, __u64 *len
 	return v.iov_base;
 }
 
+#include "tcp.h"
+
 // write_enter decides whether a write is to an MCP stream and, if so, saves what the syscall's exit needs. Hooks that
 // see the struct file (fentry on vfs_write) pass it as trusted; the others pass the fd, and the file is looked up.
 static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted, __u64 buf, __u64 len, __u32 iov,
@@ -107,8 +109,13 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 	if (!st || st->state != MCPS_STATE_MCP) {
 		__u64 first_len = len;
 		const void *first = first_buffer(buf, iov, &first_len);
-		if (!first || !looks_like_jsonrpc(first, first_len))
+		if (key.kind == MCPS_STREAM_TCP_TX) {
+			// A server's responses on a connection whose requests were MCP, or a client's MCP request.
+			if (!tcp_sibling_is_mcp(&key) && (!first || !looks_like_http_mcp(first, first_len)))
+				return 0;
+		} else if (!first || !looks_like_jsonrpc(first, first_len)) {
 			return 0;
+		}
 		if (bpf_map_lookup_elem(&mcps_quarantine, &key))
 			return 0;
 		struct mcps_stream fresh = {
@@ -119,6 +126,8 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		fresh.reader = candidate_reader;
 		bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
 		stat_add(MCPS_STAT_STREAMS, 1);
+		if (key.kind == MCPS_STREAM_TCP_TX)
+			emit_tcp_conn((__u64)file, &key, fresh.gen);
 		if (candidate_reader) {
 			// The traced reader made this stream a candidate, possibly from a read that is still blocked and
 			// will not come back through read_enter: report it now. Its comm is not known here (the current
@@ -316,7 +325,8 @@ static __always_inline int copy_more(void *ctx, void *progs, void *scratch)
 SEC("tracepoint")
 int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs, &mcps_scratch); }
 
-// write_exit runs when a write-family syscall returns ret: it reserves the written range of the stream and copies it.
+// write_exit runs when a write-family syscall returns ret (or a read of a TCP stream: the bytes received): it reserves
+// the range of the stream and copies it.
 static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -324,6 +334,10 @@ static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __s
 	if (!a)
 		return 0;
 	if (ret <= 0) {
+		bpf_map_delete_elem(&mcps_write_args, &tid);
+		return 0;
+	}
+	if (a->classify && !tcp_classify_received(a, ret)) {
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return 0;
 	}
@@ -369,7 +383,10 @@ int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_c
 // read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
 // its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are
 // classified too (a traced server's stdin, written by an untraced host).
-static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted)
+//
+// TCP streams are the exception (mcps_tcp_on): a remote peer's bytes are only ever seen here, so reads of them are
+// copied at their exit like writes (tcp_read_enter).
+static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted, __u64 buf, __u32 iov, __u64 vlen)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == mcps_self_tgid)
@@ -381,6 +398,8 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted)
 	if (!stream_of_file(file, trusted, false, &key))
 		return 0;
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (key.kind == MCPS_STREAM_TCP_RX)
+		return tcp_read_enter(&key, st, traced, fd, (__u64)file, buf, iov, vlen);
 	if (!st) {
 		if (mcps_filter_on && traced) {
 			struct mcps_stream cand = {.state = MCPS_STATE_CANDIDATE, .reader = tgid};
@@ -402,19 +421,35 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted)
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
-int mcps_enter_read(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
+int mcps_enter_read(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false, ctx->args[1], 0, 0); }
 SEC("tracepoint/syscalls/sys_enter_readv")
-int mcps_enter_readv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
+int mcps_enter_readv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false, ctx->args[1], 1, ctx->args[2]); }
 SEC("tracepoint/syscalls/sys_enter_pread64")
-int mcps_enter_pread64(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
+int mcps_enter_pread64(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false, 0, 0, 0); }
 SEC("tracepoint/syscalls/sys_enter_preadv")
-int mcps_enter_preadv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
+int mcps_enter_preadv(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false, 0, 0, 0); }
 SEC("tracepoint/syscalls/sys_enter_preadv2")
-int mcps_enter_preadv2(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
+int mcps_enter_preadv2(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false, 0, 0, 0); }
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int mcps_enter_recvfrom(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
+int mcps_enter_recvfrom(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false, ctx->args[1], 0, 0); }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int mcps_enter_recvmsg(struct sys_enter_ctx *ctx) { return read_enter(ctx->args[0], NULL, false); }
+int mcps_enter_recvmsg(struct sys_enter_ctx *ctx)
+{
+	struct user_msghdr msg = {};
+	if (mcps_tcp_on && bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]))
+		return 0;
+	return read_enter(ctx->args[0], NULL, false, (__u64)msg.msg_iov, 1, msg.msg_iovlen);
+}
+
+// Exits of the reads of TCP streams (loaded only with mcps_tcp_on; pread* cannot read a socket).
+SEC("tracepoint/syscalls/sys_exit_read")
+int mcps_tcp_exit_read(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_readv")
+int mcps_tcp_exit_readv(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int mcps_tcp_exit_recvfrom(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int mcps_tcp_exit_recvmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
 
 // close of the writing end of an MCP stream: user space flushes a partial message and frees the stream once its
 // writer is gone. (Files closed by exit are reported through the process exit instead.)

@@ -49,6 +49,11 @@ COPY_PROGS(vfs_write)
 COPY_PROGS(vfs_writev)
 COPY_PROGS(__sys_sendto)
 COPY_PROGS(__sys_sendmsg)
+// Reads copy only TCP streams; these are loaded only with mcps_tcp_on.
+COPY_PROGS(vfs_read)
+COPY_PROGS(vfs_readv)
+COPY_PROGS(__sys_recvfrom)
+COPY_PROGS(__sys_recvmsg)
 
 SEC("fentry/vfs_write")
 int BPF_PROG(mcps_fentry_vfs_write, struct file *file, const char *buf, size_t count, loff_t *pos)
@@ -107,16 +112,56 @@ int BPF_PROG(mcps_fexit_sendmsg, int fd, struct user_msghdr *umsg, unsigned int 
 }
 
 SEC("fentry/vfs_read")
-int BPF_PROG(mcps_fentry_vfs_read, struct file *file) { return read_enter(0, file, true); }
+int BPF_PROG(mcps_fentry_vfs_read, struct file *file, char *buf)
+{
+	return read_enter(0, file, true, (__u64)buf, 0, 0);
+}
 
 SEC("fentry/vfs_readv")
-int BPF_PROG(mcps_fentry_vfs_readv, struct file *file) { return read_enter(0, file, true); }
+int BPF_PROG(mcps_fentry_vfs_readv, struct file *file, const struct iovec *vec, unsigned long vlen)
+{
+	return read_enter(0, file, true, (__u64)vec, 1, vlen);
+}
 
 SEC("fentry/__sys_recvfrom")
-int BPF_PROG(mcps_fentry_recvfrom, int fd) { return read_enter(fd, NULL, false); }
+int BPF_PROG(mcps_fentry_recvfrom, int fd, void *ubuf) { return read_enter(fd, NULL, false, (__u64)ubuf, 0, 0); }
 
 SEC("fentry/__sys_recvmsg")
-int BPF_PROG(mcps_fentry_recvmsg, int fd) { return read_enter(fd, NULL, false); }
+int BPF_PROG(mcps_fentry_recvmsg, int fd, struct user_msghdr *umsg)
+{
+	struct user_msghdr msg = {};
+	if (mcps_tcp_on && bpf_probe_read_user(&msg, sizeof(msg), umsg))
+		return 0;
+	return read_enter(fd, NULL, false, (__u64)msg.msg_iov, 1, msg.msg_iovlen);
+}
+
+// Exits of the reads of TCP streams (loaded only with mcps_tcp_on).
+SEC("fexit/vfs_read")
+int BPF_PROG(mcps_tcp_fexit_vfs_read, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret)
+{
+	return write_exit(ctx, &mcps_copy_progs_vfs_read, &mcps_scratch_vfs_read, ret);
+}
+
+SEC("fexit/vfs_readv")
+int BPF_PROG(mcps_tcp_fexit_vfs_readv, struct file *file, const struct iovec *vec, unsigned long vlen, loff_t *pos,
+	     rwf_t flags, ssize_t ret)
+{
+	return write_exit(ctx, &mcps_copy_progs_vfs_readv, &mcps_scratch_vfs_readv, ret);
+}
+
+SEC("fexit/__sys_recvfrom")
+int BPF_PROG(mcps_tcp_fexit_recvfrom, int fd, void *ubuf, size_t size, unsigned int flags, struct sockaddr *addr,
+	     int *addr_len, int ret)
+{
+	return write_exit(ctx, &mcps_copy_progs___sys_recvfrom, &mcps_scratch___sys_recvfrom, ret);
+}
+
+SEC("fexit/__sys_recvmsg")
+int BPF_PROG(mcps_tcp_fexit_recvmsg, int fd, struct user_msghdr *umsg, unsigned int flags, bool forbid_cmsg_compat,
+	     long ret)
+{
+	return write_exit(ctx, &mcps_copy_progs___sys_recvmsg, &mcps_scratch___sys_recvmsg, ret);
+}
 
 // The function close(2) calls: file_close_fd (6.8+) or close_fd; user space sets the attach point.
 SEC("fentry/close_fd")
