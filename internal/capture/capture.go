@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -213,10 +214,16 @@ func (c *Capture) get(n int) *Event {
 }
 
 // detach closes every link: the programs stop firing.
+//
+// The links are closed concurrently: detaching a syscall tracepoint waits for an RCU grace period (on recent kernels
+// a tasks-trace one, since those tracepoints may fault), and one after another 22 of them took 1.7 s on a loaded
+// 2-CPU machine, most of the 5 s watch has to exit.
 func (c *Capture) detach() {
+	var wg sync.WaitGroup
 	for _, l := range c.links {
-		l.Close()
+		wg.Go(func() { l.Close() })
 	}
+	wg.Wait()
 	c.links = nil
 }
 
