@@ -86,6 +86,11 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 		fast = probeHelpers()
 	}
 	if cfg.Hooks != HooksTracepoint && !cfg.Portable {
+		if err := probeFentry(); err != nil && cfg.Hooks == HooksAuto {
+			// Refused for a trivial program: do not spend a second verifying the whole set to learn the same.
+			fast.FentryUnavailable = err.Error()
+			goto tracepoints
+		}
 		coll, links, err := loadWith(spec, true, fast)
 		if err == nil {
 			fast.Fentry = true
@@ -101,6 +106,7 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 			fast.FentryUnavailable = "the kernel refuses fentry/fexit programs (operation not permitted)"
 		}
 	}
+tracepoints:
 	coll, links, err := loadWith(spec, false, fast)
 	if err != nil && (fast.TaskBTF || fast.RdonlyCast) && !bpf.NoAtomicFetch(err) {
 		// A kernel can advertise a helper or kfunc and still refuse it in these programs (a verifier limit, a
@@ -240,6 +246,30 @@ func isFentry(ps *ebpf.ProgramSpec) bool {
 // continuation (section "tracepoint", entered by tail call only).
 func isSyscallTracepoint(ps *ebpf.ProgramSpec) bool {
 	return strings.HasPrefix(ps.SectionName, "tracepoint/syscalls/") || ps.SectionName == "tracepoint"
+}
+
+// probeFentry loads an empty fentry program on vfs_write and attaches it: where the kernel refuses that (EPERM under
+// some hypervisors and lockdown policies), it refuses mcpscope's fentry set too.
+func probeFentry() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceFEntry,
+		AttachTo:     "vfs_write",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	})
+	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return errors.New("the kernel refuses fentry/fexit programs (operation not permitted)")
+		}
+		return fmt.Errorf("fentry: %w", err)
+	}
+	defer prog.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("attach fentry: %w", err)
+	}
+	return l.Close()
 }
 
 // probeHelpers asks the kernel which optional helpers the programs can use. A probe that fails for any reason leaves
