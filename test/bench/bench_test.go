@@ -29,6 +29,8 @@ const (
 	pingN        = 3000  // sequential pings per ping-pong run
 	echoN        = 300   // 64 KiB echo calls per throughput run
 	echoSize     = 65536 // bytes per echo message
+	goPingN      = 20000 // sequential pings per run against the go-sdk server
+	goEchoN      = 500   // 64 KiB echo calls per run against the go-sdk server
 	ddCount      = 2000000
 	serverScript = "test/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 )
@@ -99,7 +101,8 @@ type watcher struct {
 func startWatch(b *testing.B, out string) *watcher {
 	b.Helper()
 	w := &watcher{out: out, done: make(chan struct{})}
-	w.cmd = exec.Command(bin("mcpscope"), "watch", "-o", out)
+	// --no-db: these benchmarks measure capture; the SQL store's cost is measured in internal/output/storesink.
+	w.cmd = exec.Command(bin("mcpscope"), "watch", "--no-db", "-o", out)
 	pipe, err := w.cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -240,6 +243,15 @@ type peerResult struct {
 // pingpong runs gopeer pingpong against server-everything, directly or through the logging proxy.
 func pingpong(b *testing.B, n, size int, proxyLog string) peerResult {
 	b.Helper()
+	return pingpongWith(b, []string{"node", filepath.Join(root, serverScript), "stdio"}, n, size, proxyLog)
+}
+
+// goServer is a go-sdk server with the same echo tool: the fastest pair these machines have.
+func goServer() []string { return []string{bin("gopeer"), "server-modern", "-legacy"} }
+
+// pingpongWith runs gopeer pingpong against server (a command line).
+func pingpongWith(b *testing.B, server []string, n, size int, proxyLog string) peerResult {
+	b.Helper()
 	args := []string{"pingpong", "-n", strconv.Itoa(n)}
 	if size > 0 {
 		args = append(args, "-size", strconv.Itoa(size))
@@ -248,7 +260,7 @@ func pingpong(b *testing.B, n, size int, proxyLog string) peerResult {
 	if proxyLog != "" {
 		args = append(args, bin("logproxy"), "-log", proxyLog, "--")
 	}
-	args = append(args, "node", filepath.Join(root, serverScript), "stdio")
+	args = append(args, server...)
 	cmd := exec.Command(bin("gopeer"), args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -375,6 +387,51 @@ func BenchmarkEcho64K(b *testing.B) {
 	b.ReportMetric(float64(undelivered), "undelivered_bytes")
 	b.ReportMetric(float64(truncated), "truncated")
 	b.ReportMetric(float64(peakKiB)/1024, "peak_RSS_MiB")
+}
+
+// BenchmarkGoPair: the highest rates a pair reaches here — gopeer's client against gopeer's go-sdk server — with
+// small pings and with 64 KiB echoes, untraced and traced; every message must be captured, nothing lost.
+func BenchmarkGoPair(b *testing.B) {
+	setup(b, false)
+	dir := b.TempDir()
+	for _, v := range []struct {
+		name    string
+		n, size int
+		method  string
+		unit    string
+		rateOf  func(peerResult) float64
+	}{
+		{"ping", goPingN, 0, "ping", "msg/s", func(r peerResult) float64 { return 2 * r.PerSec }},
+		{"echo64k", goEchoN, echoSize, "tools/call", "MB/s", func(r peerResult) float64 { return 2 * r.BytesPerSec / 1e6 }},
+	} {
+		var untraced, traced []float64
+		var undelivered, truncated uint64
+		pingpongWith(b, goServer(), v.n/10, v.size, "") // warm-up
+		for i := 0; i < reps; i++ {
+			untraced = append(untraced, v.rateOf(pingpongWith(b, goServer(), v.n, v.size, "")))
+			out := filepath.Join(dir, fmt.Sprintf("%s-%d.jsonl", v.name, i))
+			w := startWatch(b, out)
+			tr := pingpongWith(b, goServer(), v.n, v.size, "")
+			traced = append(traced, v.rateOf(tr))
+			w.stop(b)
+			c := readCapture(b, out, v.method, tr.pid)
+			u, t := c.counters["kernel_undelivered_bytes"], c.counters["truncated"]
+			undelivered += u
+			truncated += t
+			if c.methodMsgs != 2*v.n {
+				b.Errorf("%s rep %d: captured %d %s messages, want %d", v.name, i, c.methodMsgs, v.method, 2*v.n)
+			}
+		}
+		mu, mt := median(untraced), median(traced)
+		b.Logf("%s %s (both directions) untraced: %s", v.name, v.unit, fmtRuns(untraced))
+		b.Logf("%s %s (both directions) traced:   %s", v.name, v.unit, fmtRuns(traced))
+		b.Logf("%s: median untraced %.1f traced %.1f %s; time ratio %.3f; kernel_undelivered_bytes %d truncated %d (sum of %d runs)",
+			v.name, mu, mt, v.unit, mu/mt, undelivered, truncated, reps)
+		b.ReportMetric(mu, v.name+"_untraced_"+v.unit)
+		b.ReportMetric(mt, v.name+"_traced_"+v.unit)
+		b.ReportMetric(mu/mt, v.name+"_traced/untraced_time")
+		b.ReportMetric(float64(undelivered+truncated), v.name+"_lost")
+	}
 }
 
 // BenchmarkSyscallFloor: dd with one-byte writes, with nothing attached, with empty programs on mcpscope's

@@ -787,6 +787,10 @@ func runClient(args []string) (err error) {
 // ---------------------------------------------------------------------------
 // gopeer server-modern: a 2026-07-28 server on stdio.
 
+type echoIn struct {
+	Message string `json:"message" jsonschema:"the message to echo"`
+}
+
 type addIn struct {
 	A float64 `json:"a" jsonschema:"first addend"`
 	B float64 `json:"b" jsonschema:"second addend"`
@@ -835,6 +839,11 @@ func runServerModern(args []string) error {
 			}
 		})
 	}
+	// echo answers like server-everything's, so pingpong -size can drive this server at Go speed.
+	mcp.AddTool(server, &mcp.Tool{Name: toolEcho, Description: "Echoes back the message."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Echo: " + in.Message}}}, nil, nil
+		})
 	mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Adds two numbers."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
 			if *verbose {
