@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,8 +32,17 @@ type checkResult struct {
 	detail   string
 }
 
+// checkJSON is one line of `mcpscope check --json`: a stable shape for scripts (the kernel-matrix runner reads it).
+type checkJSON struct {
+	Capability string `json:"capability"`
+	Works      bool   `json:"works"`
+	Required   bool   `json:"required"`
+	Detail     string `json:"detail"`
+}
+
 func newCheckCmd(streams IO) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Load and attach every program for real and report what works on this kernel",
 		Long: `Check loads and attaches each of mcpscope's kernel programs for real (a feature can be "available" and still be
@@ -41,22 +51,15 @@ It exits non-zero when capture cannot work, naming the missing privilege or feat
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			results := runChecks(cmd.Context())
-			tw := tabwriter.NewWriter(streams.Out, 2, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "CAPABILITY\tSTATUS\tDETAIL")
+			if err := printChecks(streams.Out, results, asJSON); err != nil {
+				return err
+			}
 			failed := 0
 			for _, r := range results {
-				status := "works"
-				if !r.ok {
-					status = "does not work"
-					if r.required {
-						failed++
-					} else {
-						status += " (optional)"
-					}
+				if !r.ok && r.required {
+					failed++
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, status, r.detail)
 			}
-			tw.Flush()
 			if failed > 0 {
 				fmt.Fprintf(streams.Err, "mcpscope: capture cannot work here: %d required capabilities are missing (see above)\n", failed)
 				return exitError{code: 1}
@@ -65,6 +68,34 @@ It exits non-zero when capture cannot work, naming the missing privilege or feat
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as one JSON array instead of a table")
+	return cmd
+}
+
+// printChecks prints the results as a table, or as a JSON array of checkJSON.
+func printChecks(w io.Writer, results []checkResult, asJSON bool) error {
+	if asJSON {
+		out := make([]checkJSON, 0, len(results))
+		for _, r := range results {
+			out = append(out, checkJSON{Capability: r.name, Works: r.ok, Required: r.required, Detail: r.detail})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAPABILITY\tSTATUS\tDETAIL")
+	for _, r := range results {
+		status := "works"
+		if !r.ok {
+			status = "does not work"
+			if !r.required {
+				status += " (optional)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, status, r.detail)
+	}
+	return tw.Flush()
 }
 
 func runChecks(ctx context.Context) []checkResult {
@@ -169,31 +200,37 @@ func checkTracefs() checkResult {
 	return r
 }
 
-// checkCapture attaches the real programs and captures a ping written across a pipe by a child process.
+// checkCapture attaches the real programs, says which hooks, object and helper fast paths this kernel gets and why,
+// and captures a ping written across a pipe by a child process.
 func checkCapture(ctx context.Context) []checkResult {
-	attach := checkResult{name: "syscall and sched tracepoints", required: true}
+	attach := checkResult{name: "stdio programs", required: true}
+	helpers := checkResult{name: "helper fast paths (optional)", required: false}
 	selftest := checkResult{name: "stdio capture (self-test)", required: true}
 	capt, err := capture.Open(capture.Config{Filter: true, RingBufferBytes: 1 << 20})
 	if err != nil {
 		attach.detail = err.Error()
+		helpers.detail = "not checked: the programs did not load"
 		selftest.detail = "not run: the programs did not attach"
-		return []checkResult{attach, selftest}
+		return []checkResult{attach, helpers, selftest}
 	}
 	defer capt.Close()
+	fast := capt.FastPaths()
 	attach.ok = true
-	attach.detail = "every program loaded and attached"
+	attach.detail = hookDetail(fast)
+	helpers.ok, helpers.detail = helperDetail(fast)
+	results := func() []checkResult { return []checkResult{attach, helpers, selftest} }
 
 	const ping = `{"jsonrpc":"2.0","id":1,"method":"ping"}`
 	child, err := startCommand([]string{"sh", "-c", "printf '%s\\n' '" + ping + "' | cat >/dev/null"},
 		IO{In: bytes.NewReader(nil), Out: io.Discard, Err: io.Discard})
 	if err != nil {
 		selftest.detail = err.Error()
-		return []checkResult{attach, selftest}
+		return results()
 	}
 	if err := capt.AddPid(child.cmd.Process.Pid); err != nil {
 		child.abort()
 		selftest.detail = err.Error()
-		return []checkResult{attach, selftest}
+		return results()
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -206,7 +243,7 @@ func checkCapture(ctx context.Context) []checkResult {
 		case e, ok := <-capt.Events():
 			if !ok {
 				selftest.detail = "the ring buffer closed early"
-				return []checkResult{attach, selftest}
+				return results()
 			}
 			if e.Kind == capture.KindData {
 				got = append(got, e.Data...)
@@ -215,13 +252,48 @@ func checkCapture(ctx context.Context) []checkResult {
 			if bytes.Equal(got, []byte(ping+"\n")) {
 				selftest.ok = true
 				selftest.detail = fmt.Sprintf("captured a %d-byte ping written to a pipe by a child process", len(ping))
-				return []checkResult{attach, selftest}
+				return results()
 			}
 		case <-timeout:
 			selftest.detail = fmt.Sprintf("a ping written to a pipe was not captured within 5 s (got %q)", got)
-			return []checkResult{attach, selftest}
+			return results()
 		}
 	}
+}
+
+// hookDetail says which hook set and object the stdio programs use, and why.
+func hookDetail(f capture.FastPaths) string {
+	var b strings.Builder
+	if f.Fentry {
+		b.WriteString("fentry/fexit on vfs_write, vfs_read and kin (the cheapest: no syscall tracepoint is enabled)")
+	} else {
+		b.WriteString("syscall tracepoints")
+		if f.FentryUnavailable != "" {
+			first, _, _ := strings.Cut(f.FentryUnavailable, "\n")
+			b.WriteString(" (fentry/fexit not used: " + first + ")")
+		}
+	}
+	if f.Compat {
+		b.WriteString("; compat object (this kernel has no BPF atomic fetch-and-add, added in 5.12)")
+	}
+	return b.String()
+}
+
+// helperDetail says which helper fast paths the fd walk uses.
+func helperDetail(f capture.FastPaths) (bool, string) {
+	yes := func(on bool, what, needs string) string {
+		if on {
+			return what + ": yes"
+		}
+		return what + ": no (" + needs + ")"
+	}
+	d := yes(f.TaskBTF, "direct task/fdtable loads", "bpf_get_current_task_btf, 5.11+") + "; " +
+		yes(f.RdonlyCast, "direct file/inode loads", "bpf_rdonly_cast, 6.2+")
+	if f.Fallback != "" {
+		first, _, _ := strings.Cut(f.Fallback, "\n")
+		d += "; refused by the verifier, portable path used: " + first
+	}
+	return f.TaskBTF || f.RdonlyCast, d
 }
 
 // returnZero is the smallest program: r0 = 0; exit.
@@ -269,7 +341,7 @@ func checkFentry() checkResult {
 	}
 	l.Close()
 	r.ok = true
-	r.detail = "loads and attaches (not used yet: syscall tracepoints are the reference path)"
+	r.detail = "loads and attaches: the stdio programs use it (see above)"
 	return r
 }
 
