@@ -282,7 +282,7 @@ func TestModernEraGoSDK(t *testing.T) {
 	progress := wire{typ: "notification", method: "notifications/progress", size: 143, related: "4"}
 	checkSequence(t, "server to client", s2c, []wire{
 		{typ: "response", method: "server/discover", id: "1", size: 271},
-		{typ: "response", method: "tools/list", id: "2", size: 1110},
+		{typ: "response", method: "tools/list", id: "2", size: 1330},
 		{typ: "response", method: "tools/call", id: "3", size: 237, tool: "add"},
 		progress, progress, progress, progress,
 		{typ: "response", method: "tools/call", id: "4", size: 251, tool: "slow"},
