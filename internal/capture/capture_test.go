@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperRead())
 	case "http":
 		os.Exit(helperHTTP())
+	case "exec-from-thread":
+		os.Exit(helperExecFromThread())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)
@@ -155,12 +157,13 @@ type collected struct {
 	lost    uint64
 }
 
-func runAndCollect(t *testing.T, c *Capture, cmd *exec.Cmd) collected {
+// runAndCollect reads the capture while run runs the helpers (cmd.Run, or the Wait of one already started).
+func runAndCollect(t *testing.T, c *Capture, run func() error) collected {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(ctx) }()
-	if err := cmd.Run(); err != nil {
+	if err := run(); err != nil {
 		t.Fatalf("helper: %v", err)
 	}
 	// Everything the helpers wrote is in the ring before they exit; Run drains it after cancel.
@@ -269,7 +272,7 @@ func TestCaptureStreams(t *testing.T) {
 				}
 				cmd := tc.cmd()
 				cmd.Stderr = os.Stderr
-				got := runAndCollect(t, c, cmd)
+				got := runAndCollect(t, c, cmd.Run)
 				var matched bool
 				for k, chunks := range got.data {
 					if k.Kind != tc.kind {

@@ -128,7 +128,7 @@ func TestCaptureTCP(t *testing.T) {
 			cmd := exec.Command(self)
 			cmd.Env = append(os.Environ(), helperEnv+"=http")
 			cmd.Stderr = os.Stderr
-			got := runAndCollect(t, c, cmd)
+			got := runAndCollect(t, c, cmd.Run)
 
 			streams := map[stream.Key][]byte{}
 			for k, chunks := range got.data {

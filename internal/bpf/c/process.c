@@ -46,13 +46,18 @@ int mcps_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	bpf_map_delete_elem(&mcps_write_args, &tid);
-	if (tgid != tid) // the process ends when its group leader does; threads before it need nothing more
+	// The process ends with its last thread, whichever that is: not with its group leader. A multi-threaded process
+	// that execs from another thread (Go does, from any thread) loses its old leader in de_thread, and that exit
+	// carries tid == tgid while the process lives on under the same tgid; taking it for the process's end dropped
+	// the process from mcps_traced (a whole `watch -- CMD` session went unseen). signal->live already counts this
+	// thread out when the tracepoint fires.
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if (mcps_filter_on)
 		bpf_map_delete_elem(&mcps_traced, &tgid);
 	if (bpf_map_delete_elem(&mcps_participants, &tgid))
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct mcps_event_hdr h;
 	fill_hdr(&h, MCPS_EV_EXIT, NULL);
 	h.offset = BPF_CORE_READ(task, exit_code);
