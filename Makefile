@@ -14,7 +14,7 @@ BPF_CFLAGS ?= -O2 -g -Wall -Werror
 NODE_DIR  := test/node
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all build run test test-deps unit e2e lint generate generate-deps vmlinux bench fuzz clean
+.PHONY: all build run test test-deps unit e2e lint generate generate-deps vmlinux bench fuzz clean test-kernels test-kernels-ci
 
 all: build
 
@@ -41,6 +41,17 @@ lint:
 # Every test. BPF and end-to-end tests need root; with CI=true they fail rather than skip when BPF is unavailable.
 test: test-deps lint
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The kernel matrix (test/kernels, run as root): the BPF, capture and end-to-end tests inside Debian kernels 5.10,
+# 6.1, 6.12 and the newest (sid) under qemu, records compared with the host's. test-kernels rewrites
+# docs/kernels.md and measures the hook sets' cost per kernel; test-kernels-ci runs the oldest and the newest
+# kernel only, without the benchmark. Kernels are cached in $MCPSCOPE_KERNEL_CACHE (default
+# /var/cache/mcpscope-kernels).
+test-kernels: test-deps
+	$(GO) run ./test/kernels -kernels all -docs docs/kernels.md
+
+test-kernels-ci: test-deps
+	$(GO) run ./test/kernels -kernels ci -bench=false
 
 bench: build test-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

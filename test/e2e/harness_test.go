@@ -47,11 +47,26 @@ func TestMain(m *testing.M) {
 func setup() (int, error) {
 	_, file, _, _ := runtime.Caller(0)
 	repo := filepath.Join(filepath.Dir(file), "..", "..")
+	testEnv.repo = repo
+	nodeModules := filepath.Join(repo, "test", "node", "node_modules")
+	testEnv.serverEverything = []string{"node", filepath.Join(nodeModules, "@modelcontextprotocol", "server-everything", "dist", "index.js"), "stdio"}
+	testEnv.inspector = []string{"node", filepath.Join(nodeModules, "@modelcontextprotocol", "inspector", "clients", "launcher", "build", "index.js")}
+	// MCPSCOPE_E2E_BINDIR names a directory of prebuilt mcpscope and gopeer binaries: the kernel-matrix runner
+	// (test/kernels) builds them on the host so that nothing is compiled inside its slow guests.
+	if bindir := os.Getenv("MCPSCOPE_E2E_BINDIR"); bindir != "" {
+		testEnv.mcpscope = filepath.Join(bindir, "mcpscope")
+		testEnv.gopeer = filepath.Join(bindir, "gopeer")
+		for _, bin := range []string{testEnv.mcpscope, testEnv.gopeer} {
+			if _, err := os.Stat(bin); err != nil {
+				return 0, fmt.Errorf("MCPSCOPE_E2E_BINDIR must hold mcpscope and gopeer: %w", err)
+			}
+		}
+		return -1, nil
+	}
 	dir, err := os.MkdirTemp("", "mcpscope-e2e-")
 	if err != nil {
 		return 0, err
 	}
-	testEnv.repo = repo
 	testEnv.mcpscope = filepath.Join(dir, "mcpscope")
 	testEnv.gopeer = filepath.Join(dir, "gopeer")
 	for bin, pkg := range map[string]string{testEnv.mcpscope: "./cmd/mcpscope", testEnv.gopeer: "./test/peers/gopeer"} {
@@ -61,9 +76,6 @@ func setup() (int, error) {
 			return 0, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
 		}
 	}
-	nodeModules := filepath.Join(repo, "test", "node", "node_modules")
-	testEnv.serverEverything = []string{"node", filepath.Join(nodeModules, "@modelcontextprotocol", "server-everything", "dist", "index.js"), "stdio"}
-	testEnv.inspector = []string{"node", filepath.Join(nodeModules, "@modelcontextprotocol", "inspector", "clients", "launcher", "build", "index.js")}
 	return -1, nil
 }
 

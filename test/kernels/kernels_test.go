@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSelectKernels(t *testing.T) {
+	tests := []struct {
+		spec    string
+		want    string
+		wantErr string
+	}{
+		{spec: "all", want: "5.10,6.1,6.12,sid"},
+		{spec: "ci", want: "5.10,sid"},
+		{spec: "6.1,sid", want: "6.1,sid"},
+		{spec: "4.19", wantErr: `unknown kernel "4.19"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			ks, err := selectKernels(tt.spec)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			var names []string
+			for _, k := range ks {
+				names = append(names, k.name)
+			}
+			if got := strings.Join(names, ","); err != nil || got != tt.want {
+				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+const hostSession = `{"kind":"message","ts":"2026-11-28T09:00:00.1Z","transport":"stdio","session":"stdio:100-101","direction":"client_to_server","type":"request","id":1,"method":"tools/call","tool":"add","from":{"pid":100,"comm":"gopeer"},"to":{"pid":101,"comm":"gopeer"},"size":40,"message":{"jsonrpc":"2.0","id":1,"method":"tools/call"}}
+{"kind":"message","ts":"2026-11-28T09:00:00.2Z","transport":"stdio","session":"stdio:100-101","direction":"server_to_client","type":"response","id":1,"method":"tools/call","tool":"add","from":{"pid":101,"comm":"gopeer"},"to":{"pid":100,"comm":"gopeer"},"size":30,"latency_ms":1.5,"message":{"jsonrpc":"2.0","id":1,"result":{}}}
+{"kind":"stats","ts":"2026-11-28T09:00:01Z","counters":{"messages":2,"junk_lines":0}}
+`
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDiffSessions(t *testing.T) {
+	want, err := readSession(writeFile(t, "host.jsonl", hostSession))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another run of the same session: other pids, times and latency, and the directions interleaved differently.
+	other := hostSession
+	for _, r := range []struct{ old, new string }{{`"pid":100`, `"pid":7`}, {`"pid":101`, `"pid":8`},
+		{"09:00:00", "10:11:12"}, {"stdio:100-101", "stdio:7-8"}, {`"latency_ms":1.5`, `"latency_ms":90.25`}} {
+		other = strings.ReplaceAll(other, r.old, r.new)
+	}
+	lines := strings.SplitAfter(other, "\n")
+	reordered := lines[1] + lines[0] + lines[2]
+	tests := []struct {
+		name    string
+		session string
+		want    []string // substrings, one per expected difference
+	}{
+		{"same session, other pids and times", reordered, nil},
+		{"size differs", strings.Replace(other, `"size":30`, `"size":31`, 1),
+			[]string{"server_to_client record 0: response tools/call id=1 size=31, host response tools/call id=1 size=30 (differs in size)"}},
+		{"record missing", lines[0] + lines[2], []string{"server_to_client: 0 records, host 1"}},
+		{"wrong comm", strings.Replace(other, `"comm":"gopeer"`, `"comm":"node"`, 1), []string{"differs in from"}},
+		{"loss counted", strings.Replace(other, `"junk_lines":0`, `"junk_lines":3`, 1), []string{"counter junk_lines = 3, want 0"}},
+		{"no stats record", lines[0] + lines[1], []string{"no final stats record"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readSession(writeFile(t, "guest.jsonl", tt.session))
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffs := diffSessions(want, got, 10)
+			if len(diffs) != len(tt.want) {
+				t.Fatalf("diffs %q, want %d", diffs, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(diffs[i], w) {
+					t.Errorf("diff %q, want it to contain %q", diffs[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestInitrdArchive checks the newc framing the kernel unpacks: magic, 4-byte alignment, names, the trailer.
+func TestInitrdArchive(t *testing.T) {
+	var buf bytes.Buffer
+	w := &cpioWriter{w: &buf}
+	w.add("/init", 0o100755, []byte("abc"))
+	w.add("/etc", 0o40755, nil)
+	w.trailer()
+	if w.err != nil {
+		t.Fatal(w.err)
+	}
+	b := buf.Bytes()
+	var names []string
+	for off := 0; off < len(b); {
+		hdr := string(b[off : off+110])
+		if !strings.HasPrefix(hdr, "070701") {
+			t.Fatalf("offset %d: magic %q", off, hdr[:6])
+		}
+		size, err1 := strconv.ParseInt(hdr[54:62], 16, 64)
+		nameSize, err2 := strconv.ParseInt(hdr[94:102], 16, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("offset %d: header %q", off, hdr)
+		}
+		name := string(b[off+110 : off+110+int(nameSize)-1])
+		names = append(names, name)
+		off = align4(off + 110 + int(nameSize))
+		if name == "init" && string(b[off:off+int(size)]) != "abc" {
+			t.Errorf("init content %q", b[off:off+int(size)])
+		}
+		off = align4(off + int(size))
+		if name == "TRAILER!!!" {
+			if off != len(b) {
+				t.Errorf("%d bytes after the trailer", len(b)-off)
+			}
+			break
+		}
+	}
+	if got := strings.Join(names, ","); got != "init,etc,TRAILER!!!" {
+		t.Errorf("entries %s", got)
+	}
+}
+
+func align4(n int) int { return (n + 3) &^ 3 }
+
+// TestMarkdown renders docs/kernels.md for a matrix with a failed boot and a failed test, which must be visible.
+func TestMarkdown(t *testing.T) {
+	host := &kernelResult{Name: "host", Release: "6.18.0", Checks: []capability{
+		{Capability: "kernel BTF", Works: true, Required: true},
+		{Capability: "fentry/fexit (optional fast path)", Works: false, Detail: "load: operation not permitted"},
+	}, Suites: []suite{{Name: "bpf", Passed: []string{"TestLoad"}}}, Sessions: []session{{Name: "modern-gosdk", Records: 15}}}
+	failed := &kernelResult{Name: "6.1", Release: "6.1.0-56-amd64", Checks: host.Checks[:1], Suites: []suite{{
+		Name: "bpf", Failed: []string{"TestLoad"}, FailureLines: []string{"verifier: BPF_STX uses reserved fields"},
+	}}}
+	noBoot := &kernelResult{Name: "5.10", Err: "the guest did not report"}
+	m := matrix{Host: host, Kernels: []*kernelResult{noBoot, failed}, Date: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC),
+		Selection: "all", E2ERun: defaultE2ERun}
+	md := m.markdown()
+	for _, want := range []string{
+		"# Kernel support matrix",
+		"Generated on 2026-11-28 09:00 UTC",
+		"| 5.10 |  | FAILED: the guest did not report |",
+		"| 6.1 | 6.1.0-56-amd64 | works |",
+		"0 passed, 1 failed, 0 skipped",
+		"- 6.1: bpf: TestLoad failed",
+		"verifier: BPF_STX uses reserved fields",
+		"host, fentry/fexit (optional fast path): load: operation not permitted",
+		"make test-kernels",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("docs/kernels.md lacks %q:\n%s", want, md)
+		}
+	}
+	if f := m.failures(); len(f) != 2 {
+		t.Errorf("failures %q, want the failed boot and the failed test", f)
+	}
+}
+
+func TestParseTestOutput(t *testing.T) {
+	raw := "=== RUN   TestLoad\n=== RUN   TestLoad/main\n    x_test.go:1: no atomics\n--- SKIP: TestLoad/main (0.1s)\n" +
+		"=== RUN   TestLoad/compat\n--- PASS: TestLoad/compat (0.2s)\n--- PASS: TestLoad (0.3s)\n" +
+		"=== RUN   TestOther\n    x_test.go:2: boom\n--- FAIL: TestOther (0.0s)\nFAIL\n"
+	s := suite{Output: writeFile(t, "bpf.out", raw)}
+	parseTestOutput(t.Context(), &s)
+	if s.Err != "" {
+		t.Fatal(s.Err)
+	}
+	got := fmt.Sprintf("passed %v skipped %v failed %v", s.Passed, s.Skipped, s.Failed)
+	if want := "passed [TestLoad/compat] skipped [TestLoad/main] failed [TestOther]"; got != want {
+		t.Errorf("%s, want %s", got, want)
+	}
+	if !strings.Contains(strings.Join(s.FailureLines, "\n"), "boom") {
+		t.Errorf("failure output %q lacks the failing test's output", s.FailureLines)
+	}
+}
+
+func TestParseBench(t *testing.T) {
+	out := "goos: linux\nBenchmarkHookCost-2   \t       1\t20345 ns/op\t 0.50 fentry/none\t 0.9000 fentry/tracepoint\t 1.200 fentry_s\t2.4 none_s\t 0.55 tracepoint/none\t 1.3 tracepoint_s\nPASS\n"
+	m, err := parseBench(writeFile(t, "bench.out", out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &kernelResult{Overhead: m}
+	if got, want := overheadCell(r), "tracepoints ×0.55, fentry ×0.50 (fentry/tracepoints 0.90)"; got != want {
+		t.Errorf("cell %q, want %q", got, want)
+	}
+	if _, err := parseBench(writeFile(t, "bench.out", "--- FAIL: BenchmarkHookCost\n")); err == nil {
+		t.Error("no result line: no error")
+	}
+}
+
+func TestHooksFromReadyLine(t *testing.T) {
+	log := "mcpscope: recording into x.db\nmcpscope: ready: watching MCP over stdio of gopeer (x) and its descendants (hooks: fentry/fexit)\n"
+	if m := hooksRE.FindStringSubmatch(log); m == nil || m[1] != "fentry/fexit" {
+		t.Errorf("hooks %q, want fentry/fexit", m)
+	}
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpscope/mcpscope/test/kernels/plan"
+)
+
+// kernelResult is everything learnt about one kernel (or the host).
+type kernelResult struct {
+	Name     string
+	Comment  string
+	Release  string
+	Err      string // the kernel could not be fetched or booted, or the guest did not finish
+	Checks   []capability
+	CheckErr string
+	Suites   []suite
+	Sessions []session
+	Hooks    string             // the hook set `mcpscope watch` said it uses
+	Overhead map[string]float64 // BenchmarkHookCost's metrics: seconds and ratios
+	BenchErr string
+	Steps    []plan.StepResult // what each step of the plan took
+	Wall     time.Duration
+	Dir      string
+}
+
+// capability is one line of `mcpscope check --json`.
+type capability struct {
+	Capability string `json:"capability"`
+	Works      bool   `json:"works"`
+	Required   bool   `json:"required"`
+	Detail     string `json:"detail"`
+}
+
+// suite is the outcome of one test binary.
+type suite struct {
+	Name                    string
+	Passed, Failed, Skipped []string // top-level tests
+	ExitCode                int
+	Err                     string   // the binary failed without a failing test (panic, timeout, no start)
+	FailureLines            []string // output of the failing tests, for the report
+	Duration                time.Duration
+	Output                  string
+}
+
+// session is one recorded MCP session compared with the host's.
+type session struct {
+	Name     string
+	Records  int
+	ExitCode int
+	Err      string
+	Diffs    []string
+}
+
+// problems lists what failed, one line each, worded for the report.
+func (r *kernelResult) problems() []string {
+	var out []string
+	if r.Err != "" {
+		out = append(out, r.Err)
+		if len(r.Steps) == 0 { // nothing ran: the rest would only repeat it
+			return out
+		}
+	}
+	if r.CheckErr != "" {
+		out = append(out, "mcpscope check: "+r.CheckErr)
+	}
+	for _, c := range r.Checks {
+		if c.Required && !c.Works {
+			out = append(out, fmt.Sprintf("mcpscope check: %s does not work: %s", c.Capability, c.Detail))
+		}
+	}
+	for _, s := range r.Suites {
+		for _, t := range s.Failed {
+			out = append(out, fmt.Sprintf("%s: %s failed", s.Name, t))
+		}
+		if s.Err != "" {
+			out = append(out, fmt.Sprintf("%s: %s", s.Name, s.Err))
+		}
+		if len(s.Passed)+len(s.Failed) == 0 && s.Err == "" {
+			out = append(out, fmt.Sprintf("%s: no test ran", s.Name))
+		}
+	}
+	if r.BenchErr != "" {
+		out = append(out, "BenchmarkHookCost: "+r.BenchErr)
+	}
+	for _, s := range r.Sessions {
+		if s.Err != "" {
+			out = append(out, fmt.Sprintf("session %s: %s", s.Name, s.Err))
+		}
+		for _, d := range s.Diffs {
+			out = append(out, fmt.Sprintf("session %s: %s", s.Name, d))
+		}
+	}
+	return out
+}
+
+// short is a one-line summary for the log.
+func (r *kernelResult) short() string {
+	if r.Err != "" {
+		return "FAILED: " + r.Err
+	}
+	var parts []string
+	parts = append(parts, r.Release)
+	for _, s := range r.Suites {
+		parts = append(parts, fmt.Sprintf("%s %d passed, %d failed, %d skipped", s.Name, len(s.Passed), len(s.Failed), len(s.Skipped)))
+	}
+	status := "ok"
+	if p := r.problems(); len(p) > 0 {
+		status = fmt.Sprintf("%d problems", len(p))
+	}
+	return fmt.Sprintf("%s (%s) in %v", strings.Join(parts, "; "), status, r.Wall.Round(time.Second))
+}
+
+// runOnHost runs the plan on this machine, as the reference.
+func runOnHost(ctx context.Context, dir string, p plan.Plan) *kernelResult {
+	start := time.Now()
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	res := plan.Result{Kernel: unix.ByteSliceToString(uts.Release[:]), Done: true}
+	env := append(os.Environ(), "CI=true")
+	for _, s := range p.Steps {
+		res.Steps = append(res.Steps, plan.Run(ctx, dir, env, s))
+	}
+	r := collect(ctx, "host", dir, p, res, nil)
+	r.Comment = "the machine that runs the matrix"
+	r.Wall = time.Since(start)
+	return r
+}
+
+// runKernel boots k and runs the plan in it.
+func runKernel(ctx context.Context, runDir string, k unpacked, init []byte, mkPlan func(string) plan.Plan,
+	timeout time.Duration, host *kernelResult) *kernelResult {
+	start := time.Now()
+	dir := filepath.Join(runDir, k.name)
+	r := &kernelResult{Name: k.name, Comment: k.comment, Release: k.release, Dir: dir}
+	defer func() { r.Wall = time.Since(start) }()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	p := mkPlan(dir)
+	if err := plan.Write(dir, plan.PlanFile, p); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	initrd := filepath.Join(dir, "initrd.gz")
+	if err := buildInitrd(ctx, k, init, initrd); err != nil {
+		r.Err = fmt.Sprintf("build the initramfs: %v", err)
+		return r
+	}
+	v := vm{kernel: k, initrd: initrd, share: dir, memMiB: 2048, cpus: 2, timeout: timeout}
+	logf("%s: booting %s", k.name, k.release)
+	vmErr := v.run(ctx)
+	var res plan.Result
+	if err := plan.Read(dir, plan.ResultFile, &res); err != nil {
+		r.Err = fmt.Sprintf("the guest did not report (%v); console:\n%s", errors.Join(vmErr, err), consoleTail(dir, 30))
+		return r
+	}
+	if !res.Done {
+		r.Err = fmt.Sprintf("the guest stopped after %d of %d steps (%v); console:\n%s", len(res.Steps), len(p.Steps), vmErr, consoleTail(dir, 30))
+	}
+	c := collect(ctx, k.name, dir, p, res, host)
+	c.Comment, c.Err = k.comment, r.Err
+	if c.Release == "" {
+		c.Release = k.release
+	}
+	*r = *c // the deferred function sets Wall
+	return r
+}
+
+// collect reads the outputs of the plan's steps in dir.
+func collect(ctx context.Context, name, dir string, p plan.Plan, res plan.Result, host *kernelResult) *kernelResult {
+	r := &kernelResult{Name: name, Release: res.Kernel, Dir: dir, Steps: res.Steps}
+	results := map[string]plan.StepResult{}
+	for _, s := range res.Steps {
+		results[s.Name] = s
+	}
+	for _, step := range p.Steps {
+		sr, ran := results[step.Name]
+		switch {
+		case step.Name == "check":
+			if !ran {
+				r.CheckErr = "did not run"
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, step.Stdout))
+			if err == nil {
+				err = json.Unmarshal(b, &r.Checks)
+			}
+			if err != nil {
+				r.CheckErr = fmt.Sprintf("no JSON output (%v, exit %d): %s", err, sr.ExitCode, tail(filepath.Join(dir, step.Output), 5))
+			}
+		case step.Name == "bench":
+			if !ran {
+				r.BenchErr = "did not run"
+				continue
+			}
+			var err error
+			if r.Overhead, err = parseBench(filepath.Join(dir, step.Output)); err != nil || sr.ExitCode != 0 {
+				r.BenchErr = fmt.Sprintf("exit status %d %s %v: %s", sr.ExitCode, sr.Error, err, tail(filepath.Join(dir, step.Output), 5))
+			}
+		case strings.HasPrefix(step.Name, "session-"):
+			s := session{Name: strings.TrimPrefix(step.Name, "session-"), ExitCode: sr.ExitCode}
+			if !ran {
+				s.Err = "did not run"
+			} else {
+				s.Records, s.Diffs, s.Err = compareSession(filepath.Join(dir, step.Name+".jsonl"), host, step.Name)
+				if sr.ExitCode != 0 {
+					s.Err = fmt.Sprintf("exit status %d %s: %s", sr.ExitCode, sr.Error, tail(filepath.Join(dir, step.Output), 5))
+				}
+			}
+			if m := hooksRE.FindStringSubmatch(readFile(filepath.Join(dir, step.Output))); m != nil && r.Hooks == "" {
+				r.Hooks = m[1]
+			}
+			r.Sessions = append(r.Sessions, s)
+		default:
+			s := suite{Name: step.Name, ExitCode: sr.ExitCode, Duration: sr.Duration, Output: filepath.Join(dir, step.Output)}
+			if !ran {
+				s.Err = "did not run"
+			} else {
+				parseTestOutput(ctx, &s)
+				if sr.ExitCode != 0 && len(s.Failed) == 0 {
+					s.Err = fmt.Sprintf("exit status %d %s without a failing test: %s", sr.ExitCode, sr.Error, tail(s.Output, 8))
+				}
+			}
+			r.Suites = append(r.Suites, s)
+		}
+	}
+	return r
+}
+
+// testEvent is one line of `go tool test2json`.
+type testEvent struct {
+	Action string
+	Test   string
+	Output string
+}
+
+// parseTestOutput converts the raw -test.v=test2json output of a test binary with `go tool test2json` and counts
+// the tests that have no subtests (so a skipped subtest shows); it keeps the output of failing tests.
+func parseTestOutput(ctx context.Context, s *suite) {
+	raw, err := os.ReadFile(s.Output)
+	if err != nil {
+		s.Err = err.Error()
+		return
+	}
+	cmd := exec.CommandContext(ctx, "go", "tool", "test2json")
+	cmd.Stdin = bytes.NewReader(raw)
+	out, err := cmd.Output()
+	if err != nil {
+		s.Err = fmt.Sprintf("go tool test2json: %v", err)
+		return
+	}
+	outputs := map[string][]string{}
+	final := map[string]string{} // test -> pass, fail or skip
+	var order []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var e testEvent
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Test == "" {
+			continue
+		}
+		switch e.Action {
+		case "output":
+			outputs[e.Test] = append(outputs[e.Test], strings.TrimRight(e.Output, "\n"))
+		case "pass", "fail", "skip":
+			if _, seen := final[e.Test]; !seen {
+				order = append(order, e.Test)
+			}
+			final[e.Test] = e.Action
+			if e.Action == "fail" {
+				s.FailureLines = append(s.FailureLines, outputs[e.Test]...)
+			}
+		}
+	}
+	hasChildren := map[string]bool{}
+	for _, t := range order {
+		if i := strings.LastIndexByte(t, '/'); i > 0 {
+			hasChildren[t[:i]] = true
+		}
+	}
+	for _, t := range order {
+		if hasChildren[t] {
+			continue
+		}
+		switch final[t] {
+		case "pass":
+			s.Passed = append(s.Passed, t)
+		case "skip":
+			s.Skipped = append(s.Skipped, t)
+		case "fail":
+			s.Failed = append(s.Failed, t)
+		}
+	}
+}
+
+// tail returns the last n lines of a file, on one line.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// sortResults orders kernels as the catalogue does.
+func sortResults(rs []*kernelResult) {
+	index := func(name string) int {
+		return slices.IndexFunc(catalogue, func(k kernel) bool { return k.name == name })
+	}
+	slices.SortFunc(rs, func(a, b *kernelResult) int { return index(a.Name) - index(b.Name) })
+}
+
+// hooksRE finds the hook set in mcpscope's ready line: "mcpscope: ready: watching … (hooks: fentry/fexit)".
+var hooksRE = regexp.MustCompile(`ready: .*\(hooks: ([^)]+)\)`)
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// parseBench reads the metrics of the BenchmarkHookCost line: "BenchmarkHookCost-2 1 123 ns/op 2.5 none_s …".
+func parseBench(path string) (map[string]float64, error) {
+	for _, line := range strings.Split(readFile(path), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkHookCost") {
+			continue
+		}
+		m := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				m[f[i+1]] = v
+			}
+		}
+		if len(m) > 0 {
+			return m, nil
+		}
+	}
+	return nil, errors.New("no BenchmarkHookCost result")
+}
