@@ -325,21 +325,10 @@ func checkUprobe() checkResult {
 
 func checkFentry() checkResult {
 	r := checkResult{name: "fentry/fexit (optional fast path)", required: false}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "vfs_write",
-		Instructions: returnZero, License: "GPL",
-	})
-	if err != nil {
-		r.detail = fmt.Sprintf("load: %s; mcpscope uses syscall tracepoints instead", kernelSaid(err))
+	if err := capture.ProbeFentry(); err != nil {
+		r.detail = kernelSaid(err) + "; mcpscope uses syscall tracepoints instead"
 		return r
 	}
-	defer prog.Close()
-	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-	if err != nil {
-		r.detail = fmt.Sprintf("attach: %v; mcpscope uses syscall tracepoints instead", err)
-		return r
-	}
-	l.Close()
 	r.ok = true
 	r.detail = "loads and attaches: the stdio programs use it (see above)"
 	return r

@@ -86,7 +86,7 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 		fast = probeHelpers()
 	}
 	if cfg.Hooks != HooksTracepoint && !cfg.Portable {
-		if err := probeFentry(); err != nil && cfg.Hooks == HooksAuto {
+		if err := ProbeFentry(); err != nil && cfg.Hooks == HooksAuto {
 			// Refused for a trivial program: do not spend a second verifying the whole set to learn the same.
 			fast.FentryUnavailable = err.Error()
 			goto tracepoints
@@ -248,9 +248,9 @@ func isSyscallTracepoint(ps *ebpf.ProgramSpec) bool {
 	return strings.HasPrefix(ps.SectionName, "tracepoint/syscalls/") || ps.SectionName == "tracepoint"
 }
 
-// probeFentry loads an empty fentry program on vfs_write and attaches it: where the kernel refuses that (EPERM under
-// some hypervisors and lockdown policies), it refuses mcpscope's fentry set too.
-func probeFentry() error {
+// ProbeFentry loads an empty fentry program on vfs_write and attaches it: where the kernel refuses that (EPERM under
+// some hypervisors and lockdown policies), it refuses mcpscope's fentry set too. `mcpscope check` reports it.
+func ProbeFentry() error {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         ebpf.Tracing,
 		AttachType:   ebpf.AttachTraceFEntry,
