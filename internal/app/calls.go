@@ -64,7 +64,7 @@ func writeCalls(streams IO, calls []store.CallSummary) error {
 	res := &store.Result{Columns: []string{"id", "started", "server", "call", "status", "duration", "cpu", "footprint"}}
 	for _, c := range calls {
 		res.Rows = append(res.Rows, []any{
-			c.ID, shortTime(c.StartedAt), fmt.Sprintf("%s[%d]", c.ServerComm, c.ServerPid), callName(c.Method, c.Name),
+			c.ID, shortTime(c.StartedAt), serverName(&c), callName(c.Method, c.Name),
 			c.Status, duration(c.DurationMs), cpu(c.UserCPUMs, c.SysCPUMs), footprintSummary(&c),
 		})
 	}
@@ -76,6 +76,14 @@ func writeCalls(streams IO, calls []store.CallSummary) error {
 	out = out[:strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")+1] // drop the "(N rows)" line
 	_, err := fmt.Fprint(streams.Out, out)
 	return err
+}
+
+// serverName names a call's server: comm[pid], or its address when it is on another host (HTTP, pid 0).
+func serverName(c *store.CallSummary) string {
+	if c.ServerPid == 0 && c.ServerAddr != "" {
+		return c.ServerAddr
+	}
+	return fmt.Sprintf("%s[%d]", c.ServerComm, c.ServerPid)
 }
 
 // callName is how a call is named for people: the tool, prompt or resource, with the method unless it is tools/call.

@@ -90,7 +90,8 @@ The table format cuts long values and escapes control characters; csv and json p
 		Example: `  mcpscope query --schema
   mcpscope query "SELECT * FROM slowest_calls LIMIT 10"
   mcpscope query --format json "SELECT tool, json_extract(arguments, '$.path') AS path FROM tool_calls"
-  mcpscope query --format csv "SELECT ts, method, size FROM messages" > messages.csv`,
+  mcpscope query --format csv "SELECT ts, method, size FROM messages" > messages.csv
+  mcpscope query "SELECT * FROM http_errors"`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runQuery(cmd, o, args)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ func newShowCmd(streams IO) *cobra.Command {
 		Use:   "show [--db PATH] CALL_ID",
 		Short: "Show one tool call and its footprint",
 		Long: `Show one recorded call (an id from mcpscope calls): who called what with which arguments, how and when it
-ended, and its footprint on the host: CPU, system calls, files, programs, connections, libraries and GPU.`,
+ended (on the HTTP transports: the HTTP request that carried it and the status it got), and its footprint on the
+host: CPU, system calls, files, programs, connections, libraries and GPU.`,
 		Example: `  mcpscope calls
   mcpscope show 42`,
 		Args: cobra.ExactArgs(1),
@@ -69,9 +71,12 @@ func renderCall(c *store.CallDetail) []byte {
 	s := &c.Summary
 	line := func(label, text string) { fmt.Fprintf(&b, "%-*s %s\n", labelWidth, label, text) }
 	fmt.Fprintf(&b, "call %d: %s\n\n", s.ID, format.Escape(callName(s.Method, s.Name), maxText))
-	line("session", fmt.Sprintf("%s, client %s[%d] → server %s[%d]", format.Escape(s.Session, maxText),
-		format.Escape(c.ClientComm, 32), c.ClientPid, format.Escape(s.ServerComm, 32), s.ServerPid))
+	line("session", fmt.Sprintf("%s, client %s → server %s", format.Escape(s.Session, maxText),
+		peer(c.ClientComm, c.ClientPid, c.ClientAddr), peer(s.ServerComm, s.ServerPid, s.ServerAddr)))
 	line("request", fmt.Sprintf("id %s at %s", format.Escape(c.RPCID, 40), shortTime(s.StartedAt)))
+	if h := httpSummary(c); h != "" {
+		line("http", h)
+	}
 	if c.Arguments != "" {
 		line("arguments", oneLine(c.Arguments, maxText))
 	}
@@ -185,6 +190,46 @@ func renderCall(c *store.CallDetail) []byte {
 		return text + pidSuffix(r.Pid, s.ServerPid)
 	})
 	return b.Bytes()
+}
+
+// peer names one side of a call: comm[pid], with the socket's address on HTTP; a peer on another host (pid 0) by
+// its address alone.
+func peer(comm string, pid int64, addr string) string {
+	switch {
+	case addr == "":
+		return fmt.Sprintf("%s[%d]", format.Escape(comm, 32), pid)
+	case pid == 0:
+		return format.Escape(addr, 64)
+	default:
+		return fmt.Sprintf("%s[%d] at %s", format.Escape(comm, 32), pid, format.Escape(addr, 64))
+	}
+}
+
+// httpSummary describes the HTTP exchange of a call on the HTTP transports, "" on stdio: the transport, the
+// request's method and path, the status and media type of the response that carried the final answer, and the
+// MCP session id (a fingerprint unless watch ran with --no-redact).
+func httpSummary(c *store.CallDetail) string {
+	req := c.Request
+	if req == nil || req.HTTP.Method == "" && req.HTTP.Path == "" {
+		return ""
+	}
+	text := format.Escape(strings.TrimSpace(req.HTTP.Method+" "+req.HTTP.Path), 80)
+	if resp := c.Response; resp != nil && resp.HTTP.Status != 0 {
+		text += " → " + strconv.FormatInt(resp.HTTP.Status, 10)
+		if reason := http.StatusText(int(resp.HTTP.Status)); reason != "" {
+			text += " " + reason
+		}
+		if resp.HTTP.ContentType != "" {
+			text += " (" + format.Escape(resp.HTTP.ContentType, 40) + ")"
+		}
+	}
+	if req.Transport != "" {
+		text += " over " + format.Escape(req.Transport, 8)
+	}
+	if req.HTTP.SessionID != "" {
+		text += ", session id " + format.Escape(req.HTTP.SessionID, 80)
+	}
+	return text
 }
 
 // section prints a footprint section: its rows (at most maxShown), or "none recorded".

@@ -37,6 +37,8 @@ type watchOptions struct {
 	color        string
 	verbose      bool
 	hooks        string
+	noHTTP       bool
+	noRedact     bool
 
 	// The SQL store (internal/store): on by default.
 	env     env
@@ -58,6 +60,8 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.BoolVar(&o.noDB, "no-db", false, "do not record into a database")
 	f.IntVar(&o.dbMaxMB, "db-max-mb", 1024, "cap the database at this many MiB, deleting the oldest data first (0: no cap)")
 	cmd.MarkFlagsMutuallyExclusive("db", "no-db")
+	f.BoolVar(&o.noHTTP, "no-http", false, "do not follow MCP over TCP (Streamable HTTP, HTTP+SSE); stdio only")
+	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
 	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
 }
 
@@ -111,7 +115,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	if err != nil {
 		return err
 	}
-	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks})
+	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP})
 	if err != nil {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
@@ -156,6 +160,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		Log:         o.io.Err,
 		ClockOffset: monitor.ClockOffset(),
 		Stream:      stream.Config{MaxMessage: o.maxMessageMB << 20},
+		NoRedact:    o.noRedact,
 		KernelStats: func() map[string]uint64 {
 			counters := map[string]uint64{}
 			if ks, err := capt.Stats(); err == nil {
@@ -176,7 +181,11 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	go func() { monitorDone <- mon.Run(capt) }()
 	monitorStarted = true
 
-	fmt.Fprintf(o.io.Err, "mcpscope: ready: watching MCP over stdio %s (%s)\n", o.scope(command), hookSummary(capt.FastPaths()))
+	transports := "stdio and HTTP"
+	if o.noHTTP {
+		transports = "stdio"
+	}
+	fmt.Fprintf(o.io.Err, "mcpscope: ready: watching MCP over %s %s (%s)\n", transports, o.scope(command), hookSummary(capt.FastPaths()))
 	exitCode := 0
 	if child != nil {
 		child.release()

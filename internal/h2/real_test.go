@@ -298,7 +298,9 @@ func TestRealMCPStreamableH2C(t *testing.T) {
 	sessions := map[string]bool{}
 	for _, conn := range conns {
 		evs, st := replayAll(t, conn, Config{}, []int{0, 3, 1500})
-		if st.FrameErrors != 0 || st.HPACKErrors != 0 || st.Truncated != 0 {
+		// A stream the client resets while closing the session (a race the loaded test machine sometimes loses) is
+		// delivered truncated, and rightly so; nothing else may be.
+		if st.FrameErrors != 0 || st.HPACKErrors != 0 || st.Truncated > st.Resets {
 			t.Errorf("stats %+v", st)
 		}
 		for _, e := range evs {

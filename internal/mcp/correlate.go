@@ -647,6 +647,20 @@ func (c *Correlator) drop(e *entry) {
 	c.open.remove(e)
 }
 
+// CarryOver gives session to what from learned of the protocol: its version and era. Streamable HTTP needs it: the
+// initialize exchange has no session id yet (the caller keys it by connection), and the messages after it are keyed
+// by the Mcp-Session-Id its response announced.
+func (c *Correlator) CarryOver(from, to string) {
+	src := c.sessions[from]
+	if src == nil || from == to {
+		return
+	}
+	dst := c.session(to)
+	if dst.version == "" {
+		dst.version, dst.era, dst.eraProbe = src.version, src.era, src.eraProbe
+	}
+}
+
 // EndSession drops a session's state when its conversation is over. Its open requests are counted as unanswered.
 func (c *Correlator) EndSession(session string) {
 	if s := c.sessions[session]; s != nil {

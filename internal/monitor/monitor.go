@@ -53,6 +53,9 @@ type Options struct {
 	ClockOffset int64
 	Stream      stream.Config
 	Limits      mcp.Limits
+	// NoRedact writes session ids and secret header values (Authorization, cookies, Mcp-Session-Id) as captured;
+	// by default session ids become fingerprints and secret headers "[redacted]".
+	NoRedact bool
 	// KernelStats, when set, adds the kernel's counters to the stats record written at the end.
 	KernelStats func() map[string]uint64
 }
@@ -71,6 +74,7 @@ type Monitor struct {
 	counts  Counts
 	err     error // first sink error
 	now     uint64
+	http    httpStage
 }
 
 // Counts are the monitor's own counters.
@@ -160,6 +164,7 @@ func (m *Monitor) consume(src Source, events <-chan *capture.Event, e *capture.E
 		case e, ok = <-events:
 		default:
 			m.release(false)
+			m.releaseTCP(false)
 			m.flushSinks()
 			return true
 		}
@@ -176,6 +181,10 @@ func (m *Monitor) handle(e *capture.Event) {
 	comm := e.CommString()
 	if comm != "" {
 		m.comms[e.Pid] = comm
+	}
+	if e.Kind == capture.KindTCP || e.Stream.Kind == stream.KindTCPTx || e.Stream.Kind == stream.KindTCPRx {
+		m.tcpHandle(e, comm)
+		return
 	}
 	switch e.Kind {
 	case capture.KindData:
@@ -196,6 +205,9 @@ func (m *Monitor) handle(e *capture.Event) {
 		// The writer may hold other copies of the fd; the stream ends for good when the writer exits.
 	case capture.KindExit:
 		m.processExited(e.Pid, e.Time)
+		if len(m.http.sockets) > 0 {
+			m.enqueueTCP(tcpPending{at: e.Time, kind: capture.KindExit, pid: e.Pid})
+		}
 	}
 }
 
@@ -390,6 +402,7 @@ func (m *Monitor) tick(now uint64) {
 	}
 	m.reasm.Flush(m.now)
 	m.release(false)
+	m.releaseTCP(false)
 	m.flushSinks()
 }
 
@@ -397,6 +410,7 @@ func (m *Monitor) tick(now uint64) {
 // writers are alive and nothing was lost; the stream stats count them.
 func (m *Monitor) finish() {
 	m.release(true)
+	m.releaseTCP(true)
 	st := record.Stats{Kind: record.KindStats, Time: time.Now().UTC(), Counters: m.Counters()}
 	if err := m.opts.Sink.WriteStats(&st); err != nil && m.err == nil {
 		m.err = fmt.Errorf("write stats: %w", err)
@@ -422,6 +436,7 @@ func (m *Monitor) Counters() map[string]uint64 {
 		"processes_exited": c.ProcessesExited,
 		"queue_high_water": c.QueueHighWater,
 	}
+	m.httpCounters(out)
 	if m.opts.KernelStats != nil {
 		for k, v := range m.opts.KernelStats() {
 			out[k] = v

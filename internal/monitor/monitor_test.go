@@ -14,6 +14,7 @@ import (
 // memSink keeps what it is given.
 type memSink struct {
 	msgs  []record.Message
+	https []record.HTTP
 	stats []record.Stats
 }
 
@@ -23,6 +24,7 @@ func (s *memSink) WriteMessage(m *record.Message) error {
 	s.msgs = append(s.msgs, c)
 	return nil
 }
+func (s *memSink) WriteHTTP(h *record.HTTP) error    { s.https = append(s.https, *h); return nil }
 func (s *memSink) WriteStats(st *record.Stats) error { s.stats = append(s.stats, *st); return nil }
 func (s *memSink) Close() error                      { return nil }
 

@@ -20,6 +20,7 @@ import (
 // Sink receives records in capture order from one goroutine.
 type Sink interface {
 	WriteMessage(m *record.Message) error
+	WriteHTTP(h *record.HTTP) error // an HTTP exchange without a JSON-RPC message (record.KindHTTP)
 	WriteStats(s *record.Stats) error
 	Close() error // flush everything; called once at shutdown
 }
@@ -57,6 +58,16 @@ func (m multi) WriteMessage(msg *record.Message) error {
 	var errs []error
 	for _, s := range m {
 		if err := s.WriteMessage(msg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m multi) WriteHTTP(h *record.HTTP) error {
+	var errs []error
+	for _, s := range m {
+		if err := s.WriteHTTP(h); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -22,6 +22,7 @@ func (f fake) log(call string) error {
 }
 
 func (f fake) WriteMessage(*record.Message) error { return f.log("message") }
+func (f fake) WriteHTTP(*record.HTTP) error       { return f.log("http") }
 func (f fake) WriteStats(*record.Stats) error     { return f.log("stats") }
 func (f fake) Close() error                       { return f.log("close") }
 
@@ -55,6 +56,7 @@ func TestMulti(t *testing.T) {
 		calls = nil
 	}
 	check(m.WriteMessage(&record.Message{}), []error{errA, errC}, "a.message", "b.message", "c.message")
+	check(m.WriteHTTP(&record.HTTP{}), []error{errA, errC}, "a.http", "b.http", "c.http")
 	check(m.WriteStats(&record.Stats{}), []error{errA, errC}, "a.stats", "b.stats", "c.stats")
 	check(output.Flush(m), []error{errC}, "b.flush", "c.flush")
 	check(m.Close(), []error{errA, errC}, "a.close", "b.close", "c.close")

@@ -15,6 +15,9 @@ const SchemaVersion = 1
 const (
 	KindMessage = "message" // one MCP (JSON-RPC) message
 	KindStats   = "stats"   // counters: bytes lost in the kernel, junk skipped, ...
+	// KindHTTP is one HTTP exchange of an MCP connection that carried no JSON-RPC message back (202 Accepted, an
+	// error status, a DELETE of a session, the opening of an SSE stream): what a failing client is debugged with.
+	KindHTTP = "http"
 )
 
 // Message types.
@@ -27,6 +30,8 @@ const (
 // Transports.
 const (
 	TransportStdio = "stdio"
+	TransportHTTP  = "http"  // plain HTTP over TCP (Streamable HTTP, the legacy HTTP+SSE transport)
+	TransportHTTPS = "https" // the same over TLS, from the TLS library's plaintext
 )
 
 // Directions relative to the MCP roles.
@@ -45,6 +50,9 @@ const (
 type Endpoint struct {
 	Pid  int    `json:"pid"`
 	Comm string `json:"comm"`
+	// Addr is the address and port of the process's socket ("127.0.0.1:3001", "[::1]:3001") on the HTTP
+	// transports. A remote peer has Pid 0 and only Addr.
+	Addr string `json:"addr,omitempty"`
 }
 
 // RPCError is a JSON-RPC error object, without its data member (the full object stays in Message.Message).
@@ -111,12 +119,76 @@ type Message struct {
 
 	Batch *Batch `json:"batch,omitempty"`
 
+	// HTTP is the HTTP context of a message on the HTTP transports: the request that carried it or that it answers.
+	HTTP *HTTPInfo `json:"http,omitempty"`
+
 	// Message is the JSON-RPC message itself, verbatim as written (key order and content as sent). It is absent
 	// when bytes were lost (Truncated) and the message cannot be embedded as valid JSON.
 	Message json.RawMessage `json:"message,omitempty"`
 	// Truncated is true only where bytes were lost between the writer and mcpscope; LostBytes says how many.
 	Truncated bool  `json:"truncated,omitempty"`
 	LostBytes int64 `json:"lost_bytes,omitempty"`
+}
+
+// HTTPInfo is the HTTP context of a message or an exchange.
+type HTTPInfo struct {
+	Proto  string `json:"proto,omitempty"`  // "HTTP/1.1", "HTTP/2"
+	Method string `json:"method,omitempty"` // of the request
+	Path   string `json:"path,omitempty"`   // of the request, without its query
+	Host   string `json:"host,omitempty"`   // Host header or :authority
+	// Status is the response's status code: set on messages carried by a response and on exchanges; 0 on requests
+	// and when the response was not seen.
+	Status int `json:"status,omitempty"`
+	// ContentType is the media type of the HTTP message that carried the record's JSON-RPC message (on exchanges:
+	// of the response).
+	ContentType string `json:"content_type,omitempty"`
+	// SessionID is the Mcp-Session-Id header, or the legacy transport's sessionId query parameter. Unless
+	// mcpscope runs with --no-redact it is not the value but "redacted:" and the first 12 hex digits of its
+	// SHA-256: equal sessions keep equal ids, and the credential is not written out.
+	SessionID       string `json:"session_id,omitempty"`
+	ProtocolVersion string `json:"protocol_version,omitempty"` // MCP-Protocol-Version header
+	MCPMethod       string `json:"mcp_method,omitempty"`       // Mcp-Method header (2026-07-28)
+	MCPName         string `json:"mcp_name,omitempty"`         // Mcp-Name header (2026-07-28)
+	// SSEEventID is the id: field of the server-sent event that carried the message.
+	SSEEventID string `json:"sse_event_id,omitempty"`
+	// StreamID is the HTTP/2 stream of the exchange.
+	StreamID uint32 `json:"stream_id,omitempty"`
+}
+
+// HTTPHeader is one header field as sent; sensitive values (Authorization, cookies, Mcp-Session-Id, API keys) read
+// "[redacted]" unless mcpscope runs with --no-redact.
+type HTTPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// HTTP is one HTTP exchange on an MCP connection whose response carried no JSON-RPC message: a 202 Accepted, an
+// error status, the DELETE of a session, the opening of an SSE stream (Event "stream_open") or a request whose
+// response was never seen (Event "unanswered").
+type HTTP struct {
+	Kind      string    `json:"kind"` // KindHTTP
+	Time      time.Time `json:"ts"`   // when the last byte of the response (stream_open: of its headers) was sent
+	Transport string    `json:"transport"`
+	Session   string    `json:"session,omitempty"`
+	// Event is "exchange" (a complete request and response), "stream_open" (the headers of a text/event-stream
+	// response that carries no JSON-RPC yet: its messages follow as records of their own) or "unanswered".
+	Event string   `json:"event"`
+	From  Endpoint `json:"from"` // the client
+	To    Endpoint `json:"to"`   // the server
+	HTTP  HTTPInfo `json:"http"`
+	// LatencyMs is from the request's last byte to the response's last byte (stream_open: to its headers).
+	LatencyMs *float64 `json:"latency_ms,omitempty"`
+	// RequestSize and ResponseSize are the body bytes received (after de-chunking, before decompression).
+	RequestSize  int64 `json:"request_size"`
+	ResponseSize int64 `json:"response_size"`
+	// RequestHeaders and ResponseHeaders are the header fields in wire order, redacted unless --no-redact.
+	RequestHeaders  []HTTPHeader `json:"request_headers,omitempty"`
+	ResponseHeaders []HTTPHeader `json:"response_headers,omitempty"`
+	// ResponseBody is the start of a response body that is not JSON-RPC (an error page, "Invalid session"), at
+	// most 1 KiB, as text.
+	ResponseBody string `json:"response_body,omitempty"`
+	Truncated    bool   `json:"truncated,omitempty"`
+	LostBytes    int64  `json:"lost_bytes,omitempty"`
 }
 
 // Stats is a periodic and final summary of what was captured and what could not be.

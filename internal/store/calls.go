@@ -28,6 +28,7 @@ type CallSummary struct {
 	Connections int64
 	Libraries   int64
 	GPU         int64
+	ServerAddr  string // HTTP: the server's address and port; empty otherwise
 }
 
 // FootprintRows is the number of footprint rows of the call (syscalls counted as calls made).
@@ -38,7 +39,7 @@ func (c *CallSummary) FootprintRows() int64 {
 // RecentCalls returns the last limit calls, newest first.
 func (d *DB) RecentCalls(ctx context.Context, limit int) ([]CallSummary, error) {
 	rows, err := d.conn.QueryContext(ctx, `SELECT call_id, started_at, session, server_pid, server_comm, method, name, status,
-  duration_ms, user_cpu_ms, sys_cpu_ms, syscalls, files, programs, connections, libraries, gpu
+  duration_ms, user_cpu_ms, sys_cpu_ms, syscalls, files, programs, connections, libraries, gpu, `+d.ifHTTP("coalesce(server_addr, '')", "''")+`
 FROM call_footprints ORDER BY started_at DESC, call_id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read the calls: %w", Explain(err))
@@ -49,7 +50,7 @@ FROM call_footprints ORDER BY started_at DESC, call_id DESC LIMIT ?`, limit)
 		var c CallSummary
 		var name sql.NullString
 		if err := rows.Scan(&c.ID, &c.StartedAt, &c.Session, &c.ServerPid, &c.ServerComm, &c.Method, &name, &c.Status,
-			&c.DurationMs, &c.UserCPUMs, &c.SysCPUMs, &c.Syscalls, &c.Files, &c.Programs, &c.Connections, &c.Libraries, &c.GPU); err != nil {
+			&c.DurationMs, &c.UserCPUMs, &c.SysCPUMs, &c.Syscalls, &c.Files, &c.Programs, &c.Connections, &c.Libraries, &c.GPU, &c.ServerAddr); err != nil {
 			return nil, fmt.Errorf("read the calls: %w", Explain(err))
 		}
 		c.Name = name.String
@@ -63,14 +64,28 @@ FROM call_footprints ORDER BY started_at DESC, call_id DESC LIMIT ?`, limit)
 
 // StoredMessage is a message of a call as stored.
 type StoredMessage struct {
-	ID      int64
-	Time    string
-	Type    string
-	Method  string
-	RPCID   string
-	Size    int64
-	Late    bool
-	Message string // JSON text; empty when not recorded
+	ID        int64
+	Time      string
+	Type      string
+	Method    string
+	RPCID     string
+	Size      int64
+	Late      bool
+	Message   string // JSON text; empty when not recorded
+	Transport string
+	HTTP      MessageHTTP // zero on stdio
+}
+
+// MessageHTTP is the HTTP context of a stored message (the http_ and _addr columns of messages); empty strings
+// and 0 where NULL.
+type MessageHTTP struct {
+	Method      string
+	Path        string
+	Status      int64 // of the response that carried the message; 0 on requests
+	ContentType string
+	SessionID   string // as stored: redacted unless --no-redact
+	FromAddr    string
+	ToAddr      string
 }
 
 // CallDetail is everything recorded about one call.
@@ -82,6 +97,7 @@ type CallDetail struct {
 	RPCID          string
 	ClientPid      int64
 	ClientComm     string
+	ClientAddr     string // HTTP: the client's address and port; empty otherwise
 	Arguments      string // JSON text; empty when absent
 	EndedAt        string
 	IsError        *bool
@@ -112,13 +128,14 @@ func (d *DB) Call(ctx context.Context, id int64) (*CallDetail, error) {
 	err := d.conn.QueryRowContext(ctx, `SELECT f.call_id, f.started_at, f.session, f.server_pid, f.server_comm, f.method, f.name, f.status,
   f.duration_ms, f.user_cpu_ms, f.sys_cpu_ms, f.syscalls, f.files, f.programs, f.connections, f.libraries, f.gpu,
   c.tool, c.resource, c.prompt, c.rpc_id, c.client_pid, c.client_comm, c.arguments, c.ended_at, c.is_error, c.error_code,
-  c.error_message, c.cancelled, c.request_message_id, c.response_message_id
+  c.error_message, c.cancelled, c.request_message_id, c.response_message_id,
+  `+d.ifHTTP("coalesce(c.client_addr, ''), coalesce(c.server_addr, '')", "'', ''")+`
 FROM call_footprints f JOIN tool_calls c ON c.id = f.call_id WHERE f.call_id = ?`, id).Scan(
 		&c.Summary.ID, &c.Summary.StartedAt, &c.Summary.Session, &c.Summary.ServerPid, &c.Summary.ServerComm, &c.Summary.Method,
 		&name, &c.Summary.Status, &c.Summary.DurationMs, &c.Summary.UserCPUMs, &c.Summary.SysCPUMs, &c.Summary.Syscalls,
 		&c.Summary.Files, &c.Summary.Programs, &c.Summary.Connections, &c.Summary.Libraries, &c.Summary.GPU,
 		&tool, &resource, &prompt, &c.RPCID, &c.ClientPid, &c.ClientComm, &args, &ended, &isErr, &c.ErrorCode,
-		&errMsg, &c.Cancelled, &reqID, &respID)
+		&errMsg, &c.Cancelled, &reqID, &respID, &c.ClientAddr, &c.Summary.ServerAddr)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("call %d: %w in %s (`mcpscope calls` lists them)", id, ErrNoCall, d.path)
 	}
@@ -152,7 +169,9 @@ FROM call_footprints f JOIN tool_calls c ON c.id = f.call_id WHERE f.call_id = ?
 }
 
 func (d *DB) callMessages(ctx context.Context, id int64) ([]StoredMessage, error) {
-	rows, err := d.conn.QueryContext(ctx, `SELECT id, ts, type, coalesce(method, ''), coalesce(rpc_id, ''), size, late, coalesce(message, '')
+	rows, err := d.conn.QueryContext(ctx, `SELECT id, ts, type, coalesce(method, ''), coalesce(rpc_id, ''), size, late, coalesce(message, ''),
+  transport, `+d.ifHTTP(`coalesce(http_method, ''), coalesce(http_path, ''), coalesce(http_status, 0), coalesce(http_content_type, ''),
+  coalesce(http_session_id, ''), coalesce(from_addr, ''), coalesce(to_addr, '')`, "'', '', 0, '', '', '', ''")+`
 FROM messages WHERE call_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("read the messages of call %d: %w", id, Explain(err))
@@ -161,12 +180,23 @@ FROM messages WHERE call_id = ? ORDER BY id`, id)
 	var out []StoredMessage
 	for rows.Next() {
 		var m StoredMessage
-		if err := rows.Scan(&m.ID, &m.Time, &m.Type, &m.Method, &m.RPCID, &m.Size, &m.Late, &m.Message); err != nil {
+		h := &m.HTTP
+		if err := rows.Scan(&m.ID, &m.Time, &m.Type, &m.Method, &m.RPCID, &m.Size, &m.Late, &m.Message,
+			&m.Transport, &h.Method, &h.Path, &h.Status, &h.ContentType, &h.SessionID, &h.FromAddr, &h.ToAddr); err != nil {
 			return nil, fmt.Errorf("read the messages of call %d: %w", id, Explain(err))
 		}
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// ifHTTP returns columns, SQL that reads the HTTP columns, on a database that has them, and otherwise
+// placeholders: the same number of constant columns, so that one Scan reads both.
+func (d *DB) ifHTTP(columns, placeholders string) string {
+	if d.hasHTTP() {
+		return columns
+	}
+	return placeholders
 }
 
 // footprint reads the footprint tables of call id into c.

@@ -6,21 +6,66 @@ import (
 	"fmt"
 )
 
-// migrations[v] brings a database from schema version v to v+1; len(migrations) == SchemaVersion. Version 0 is
-// an empty (new) database. A change to the schema appends a step here (ALTER TABLE ... ADD COLUMN, CREATE TABLE,
-// DROP VIEW + CREATE VIEW, ...), bumps SchemaVersion, and edits the schema table to match what the steps produce;
-// TestDatabaseMatchesSchema checks a database against the schema table.
+// migrations[v-1] brings a database from schema version v to v+1, for v ≥ 1; len(migrations) == SchemaVersion-1.
+// An empty (new) database, version 0, gets the current schema at once from the schema table (create): replaying
+// every step would only reach the same place slower.
+//
+// A change to the schema appends a step here (ALTER TABLE ... ADD COLUMN, CREATE TABLE, DROP VIEW + CREATE VIEW,
+// ...), bumps SchemaVersion, and edits the schema table to match what the steps produce. ALTER TABLE appends
+// columns, so a new column goes at the end of its table in the schema table too, or new and upgraded databases
+// would differ. TestDatabaseMatchesSchema checks a new database against the schema table, and TestMigrateV1 an
+// upgraded one.
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
-	createV1,
+	v1ToV2,
 }
 
-func createV1(ctx context.Context, tx *sql.Tx) error {
-	for _, stmt := range ddl() {
+// create makes the current schema in an empty database.
+func create(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx, ddl())
+}
+
+// v1ToV2 adds the HTTP transports: the addresses of peers (sessions, tool_calls, messages), the HTTP context of
+// messages, the http_exchanges table, the server's address in call_footprints, and the http_errors view. The
+// definitions come from the schema table, where they were added in version 2 (a later version that changes one
+// of them must copy the version-2 text here first); every new column is nullable without a default, so ADD
+// COLUMN only changes the table's definition, not its rows, and costs the same on a database of any size.
+func v1ToV2(ctx context.Context, tx *sql.Tx) error {
+	added := []struct{ table, column string }{
+		{"sessions", "client_addr"}, {"sessions", "server_addr"},
+		{"tool_calls", "client_addr"}, {"tool_calls", "server_addr"},
+		{"messages", "from_addr"}, {"messages", "to_addr"},
+		{"messages", "http_proto"}, {"messages", "http_method"}, {"messages", "http_path"}, {"messages", "http_host"},
+		{"messages", "http_status"}, {"messages", "http_content_type"}, {"messages", "http_session_id"},
+		{"messages", "http_protocol_version"}, {"messages", "http_mcp_method"}, {"messages", "http_mcp_name"},
+		{"messages", "http_sse_event_id"}, {"messages", "http_stream_id"},
+	}
+	var stmts []string
+	for _, a := range added {
+		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", a.table, columnSQL(mustColumn(a.table, a.column))))
+	}
+	stmts = append(stmts, createSQL(mustTable("http_exchanges"))...)
+	stmts = append(stmts, "DROP VIEW call_footprints")
+	stmts = append(stmts, createSQL(mustTable("call_footprints"))...)
+	stmts = append(stmts, createSQL(mustTable("http_errors"))...)
+	return execAll(ctx, tx, stmts)
+}
+
+func execAll(ctx context.Context, tx *sql.Tx, stmts []string) error {
+	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("%w\n%s", err, stmt)
 		}
 	}
 	return nil
+}
+
+func mustColumn(table, column string) Column {
+	for _, c := range mustTable(table).Columns {
+		if c.Name == column {
+			return c
+		}
+	}
+	panic("store: no column " + table + "." + column)
 }
 
 // migrate brings the database to SchemaVersion and refreshes schema_tables and schema_columns.
@@ -54,9 +99,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("database %s: %w", s.path, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	for v := version; v < SchemaVersion; v++ {
-		if err := migrations[v](ctx, tx); err != nil {
-			return fmt.Errorf("database %s: upgrade the schema from version %d: %w", s.path, v, err)
+	if version == 0 {
+		if err := create(ctx, tx); err != nil {
+			return fmt.Errorf("database %s: create the schema: %w", s.path, err)
+		}
+	} else {
+		for v := version; v < SchemaVersion; v++ {
+			if err := migrations[v-1](ctx, tx); err != nil {
+				return fmt.Errorf("database %s: upgrade the schema from version %d: %w", s.path, v, err)
+			}
 		}
 	}
 	if err := describe(ctx, tx); err != nil {

@@ -59,11 +59,13 @@ func (s *Store) prune(ctx context.Context) error {
 	return nil
 }
 
-// cutoff returns the time before which a tenth of the messages (or, with none, of the calls) were written.
+// cutoff returns the time before which a tenth of the messages (or, with none, of the calls; with none of
+// either, of the HTTP exchanges) were written.
 func (s *Store) cutoff(ctx context.Context) (string, bool, error) {
 	for _, q := range []string{
 		"SELECT ts FROM messages ORDER BY ts LIMIT 1 OFFSET (SELECT count(*) / 10 FROM messages)",
 		"SELECT started_at FROM tool_calls ORDER BY started_at LIMIT 1 OFFSET (SELECT count(*) / 10 FROM tool_calls)",
+		"SELECT ts FROM http_exchanges ORDER BY ts LIMIT 1 OFFSET (SELECT count(*) / 10 FROM http_exchanges)",
 	} {
 		var cut string
 		err := s.db.QueryRowContext(ctx, q).Scan(&cut)
@@ -91,6 +93,7 @@ func (s *Store) deleteBefore(ctx context.Context, cut string) (int64, error) {
 		"DELETE FROM sessions WHERE last_seen <= ?1",
 		"DELETE FROM tool_calls WHERE started_at <= ?1",
 		"DELETE FROM messages WHERE ts <= ?1",
+		"DELETE FROM http_exchanges WHERE ts <= ?1",
 		"DELETE FROM processes WHERE last_seen <= ?1",
 		// A finished capture goes with its last session; its row says what it saw (counters), so it stays while
 		// anything of it does.

@@ -23,6 +23,9 @@ type DB struct {
 	db   *sql.DB
 	conn *sql.Conn
 	path string
+	// version is the database's schema version. A reader cannot upgrade a database, so the reading methods leave
+	// out what an older version lacks (the HTTP columns before version 2).
+	version int
 }
 
 // OpenReadOnly opens the database at path for reading.
@@ -64,6 +67,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("%s is not an mcpscope database (it has no schema version)", abs)
 	}
+	d.version = version
 	return d, nil
 }
 
@@ -78,6 +82,12 @@ func notADB(err error) string {
 
 // Path returns the database's absolute path.
 func (d *DB) Path() string { return d.path }
+
+// Version returns the database's schema version (PRAGMA user_version).
+func (d *DB) Version() int { return d.version }
+
+// hasHTTP reports whether the database has the HTTP columns and tables (schema version 2).
+func (d *DB) hasHTTP() bool { return d.version >= 2 }
 
 // Close closes the database.
 func (d *DB) Close() error {

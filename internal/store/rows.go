@@ -27,7 +27,8 @@ type Process struct {
 	LastSeen      time.Time
 }
 
-// Session is a row of sessions. A zero Client or Server pid is stored as NULL (not known yet).
+// Session is a row of sessions. A zero Client or Server pid is stored as NULL (not known yet, or a peer on
+// another host); their Addr, when set, as client_addr and server_addr.
 type Session struct {
 	ID, CaptureID   int64
 	Name, Transport string
@@ -49,6 +50,14 @@ type Message struct {
 	Record    record.Message
 }
 
+// HTTPExchange is a row of http_exchanges: the record as captured, with the id of its session. As with Message,
+// the store reads Record from its writer goroutine, so its slices must not be modified after Submit.
+type HTTPExchange struct {
+	ID        int64
+	SessionID int64 // 0: NULL
+	Record    record.HTTP
+}
+
 // Call statuses (tool_calls.status).
 const (
 	StatusRunning    = "running"
@@ -59,7 +68,7 @@ const (
 	StatusUnanswered = "unanswered"
 )
 
-// Call is a row of tool_calls.
+// Call is a row of tool_calls. The Addr of Client and Server, when set, is stored as client_addr and server_addr.
 type Call struct {
 	ID                int64
 	SessionID         int64
@@ -165,7 +174,7 @@ type GPUUse struct {
 }
 
 // Batch is a set of rows written in one transaction, in this order: captures, processes, sessions, calls,
-// messages, footprints. Rows with an id that exists already update it (captures, processes, sessions, calls):
+// messages, HTTP exchanges, footprints. Rows with an id that exists already update it (captures, processes, sessions, calls):
 // a batch should carry the current state of every session and call its messages refer to, so that it stands on
 // its own whatever happened to earlier batches (dropped because the database was slow, or pruned).
 type Batch struct {
@@ -174,12 +183,13 @@ type Batch struct {
 	Sessions   []Session
 	Calls      []Call
 	Messages   []Message
+	Exchanges  []HTTPExchange
 	Footprints []Footprint
 }
 
 // Rows returns the number of rows in b.
 func (b *Batch) Rows() int {
-	n := len(b.Captures) + len(b.Processes) + len(b.Sessions) + len(b.Calls) + len(b.Messages)
+	n := len(b.Captures) + len(b.Processes) + len(b.Sessions) + len(b.Calls) + len(b.Messages) + len(b.Exchanges)
 	for i := range b.Footprints {
 		n += b.Footprints[i].Rows()
 	}
@@ -194,6 +204,20 @@ func (b *Batch) Bytes() int64 {
 	}
 	for i := range b.Calls {
 		n += int64(len(b.Calls[i].Arguments))
+	}
+	for i := range b.Exchanges {
+		n += b.Exchanges[i].Bytes()
+	}
+	return n
+}
+
+// Bytes estimates the memory of e's variable parts beyond the fixed cost of a row: its body and headers.
+func (e *HTTPExchange) Bytes() int64 {
+	n := int64(len(e.Record.ResponseBody))
+	for _, hs := range [][]record.HTTPHeader{e.Record.RequestHeaders, e.Record.ResponseHeaders} {
+		for _, h := range hs {
+			n += int64(len(h.Name) + len(h.Value) + 16)
+		}
 	}
 	return n
 }

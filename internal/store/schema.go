@@ -9,7 +9,7 @@ import (
 
 // SchemaVersion is the version of the database schema, kept in PRAGMA user_version. It changes whenever a table,
 // column or view changes; [Open] upgrades older databases through the steps in migrations and refuses newer ones.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Column describes one column of a table or view.
 type Column struct {
@@ -108,21 +108,23 @@ var schema = []Table{
 	},
 	{
 		Name: "sessions",
-		Doc:  "MCP sessions: for stdio, a pair of processes and the streams between them, within one capture.",
+		Doc:  "MCP sessions within one capture: for stdio, a pair of processes and the streams between them; for HTTP, an MCP session id, or one connection while no id is known.",
 		Columns: []Column{
 			{Name: "id", Type: "INTEGER", Constraint: "PRIMARY KEY", Doc: "Session id."},
 			{Name: "capture_id", Type: "INTEGER", Constraint: "NOT NULL REFERENCES captures(id) ON DELETE CASCADE" + fk, Doc: "The capture (`captures.id`)."},
-			{Name: "name", Type: "TEXT", Constraint: "NOT NULL", Doc: "The JSONL `session`, e.g. `stdio:4242-4250` (lower pid first)."},
-			{Name: "transport", Type: "TEXT", Constraint: "NOT NULL", Doc: "`stdio`."},
-			{Name: "client_pid", Type: "INTEGER", Doc: "The MCP client's pid, once a message's direction told it."},
+			{Name: "name", Type: "TEXT", Constraint: "NOT NULL", Doc: "The JSONL `session`: `stdio:4242-4250` (lower pid first); `http:redacted:5e2c1a9b07d4` (the MCP session id, redacted unless `--no-redact`); `http:conn:127.0.0.1:51234-127.0.0.1:3001` (one connection, client first, while no session id is known)."},
+			{Name: "transport", Type: "TEXT", Constraint: "NOT NULL", Doc: "`stdio`, `http` or `https`."},
+			{Name: "client_pid", Type: "INTEGER", Doc: "The MCP client's pid, once a message's direction told it; NULL also for a client on another host (see `client_addr`)."},
 			{Name: "client_comm", Type: "TEXT", Doc: "The client's command name."},
 			{Name: "server_pid", Type: "INTEGER", Doc: "The MCP server's pid."},
 			{Name: "server_comm", Type: "TEXT", Doc: "The server's command name."},
 			{Name: "era", Type: "TEXT", Doc: "`legacy` or `modern` (see docs/jsonl.md)."},
 			{Name: "protocol_version", Type: "TEXT", Doc: "The protocol version negotiated, when seen."},
-			{Name: "first_seen", Type: "TEXT", Constraint: "NOT NULL", Doc: "Time of the first message."},
-			{Name: "last_seen", Type: "TEXT", Constraint: "NOT NULL", Doc: "Time of the last message."},
-			{Name: "messages", Type: "INTEGER", Constraint: "NOT NULL", Doc: "Messages recorded in the session."},
+			{Name: "first_seen", Type: "TEXT", Constraint: "NOT NULL", Doc: "Time of the first message (or HTTP exchange)."},
+			{Name: "last_seen", Type: "TEXT", Constraint: "NOT NULL", Doc: "Time of the last message (or HTTP exchange)."},
+			{Name: "messages", Type: "INTEGER", Constraint: "NOT NULL", Doc: "Messages recorded in the session (HTTP exchanges without a message not counted)."},
+			{Name: "client_addr", Type: "TEXT", Doc: "HTTP: the client's address and port (`127.0.0.1:51234`, `[::1]:51234`), as last seen."},
+			{Name: "server_addr", Type: "TEXT", Doc: "HTTP: the server's address and port."},
 		},
 		Indexes: []string{"capture_id", "name", "last_seen"},
 	},
@@ -137,9 +139,9 @@ var schema = []Table{
 			{Name: "resource", Type: "TEXT", Doc: "`resources/read`: the resource URI."},
 			{Name: "prompt", Type: "TEXT", Doc: "`prompts/get`: the prompt's name."},
 			{Name: "rpc_id", Type: "TEXT", Constraint: "NOT NULL", Doc: "The JSON-RPC id of the request as sent (JSON text: `3` or `\"3\"`); of the last retry for a modern-era multi-round-trip call."},
-			{Name: "client_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that sent the request."},
+			{Name: "client_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that sent the request (0 for an HTTP client on another host)."},
 			{Name: "client_comm", Type: "TEXT", Constraint: "NOT NULL", Doc: "Its command name."},
-			{Name: "server_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that read the request (0 when no reader was seen)."},
+			{Name: "server_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that read the request (0 when no reader was seen, or for an HTTP server on another host)."},
 			{Name: "server_comm", Type: "TEXT", Constraint: "NOT NULL", Doc: "Its command name."},
 			{Name: "arguments", Type: "TEXT", Doc: "`params.arguments` as JSON text (tools/call, prompts/get); NULL when absent."},
 			{Name: "started_at", Type: "TEXT", Constraint: "NOT NULL", Doc: "When the request was written."},
@@ -154,18 +156,20 @@ var schema = []Table{
 			{Name: "response_message_id", Type: "INTEGER", Doc: "The final response (`messages.id`); the same caveat."},
 			{Name: "user_cpu_ms", Type: "REAL", Doc: "User CPU time of the server's process tree during the call (children that exited included); NULL when not recorded."},
 			{Name: "sys_cpu_ms", Type: "REAL", Doc: "Kernel CPU time of the same; NULL when not recorded."},
+			{Name: "client_addr", Type: "TEXT", Doc: "HTTP: the client's address and port."},
+			{Name: "server_addr", Type: "TEXT", Doc: "HTTP: the server's address and port."},
 		},
 		Indexes: []string{"session_id", "started_at", "tool", "request_message_id", "response_message_id"},
 	},
 	{
 		Name: "messages",
-		Doc:  "Every MCP message, as in the JSONL `message` records (docs/jsonl.md).",
+		Doc:  "Every MCP message, as in the JSONL `message` records (docs/jsonl.md), with its HTTP context on the HTTP transports.",
 		Columns: []Column{
 			{Name: "id", Type: "INTEGER", Constraint: "PRIMARY KEY", Doc: "Message id, in capture order."},
 			{Name: "session_id", Type: "INTEGER", Constraint: "REFERENCES sessions(id) ON DELETE CASCADE" + fk, Doc: "The session (`sessions.id`); NULL when not known."},
 			{Name: "call_id", Type: "INTEGER", Constraint: "REFERENCES tool_calls(id) ON DELETE SET NULL" + fk, Doc: "The tool call it belongs to (`tool_calls.id`): its request, responses, progress and cancel notifications."},
 			{Name: "ts", Type: "TEXT", Constraint: "NOT NULL", Doc: "When the last byte of the message was written."},
-			{Name: "transport", Type: "TEXT", Constraint: "NOT NULL", Doc: "`stdio`."},
+			{Name: "transport", Type: "TEXT", Constraint: "NOT NULL", Doc: "`stdio`, `http` or `https`."},
 			{Name: "direction", Type: "TEXT", Doc: "`client_to_server` or `server_to_client`, when known."},
 			{Name: "type", Type: "TEXT", Constraint: "NOT NULL", Doc: "`request`, `response` or `notification`."},
 			{Name: "rpc_id", Type: "TEXT", Doc: "The JSON-RPC id as sent (JSON text); NULL on notifications."},
@@ -174,9 +178,9 @@ var schema = []Table{
 			{Name: "tool", Type: "TEXT", Doc: "tools/call: the tool's name (on the response too)."},
 			{Name: "resource", Type: "TEXT", Doc: "The resource URI of resources/read, resources/subscribe, ..."},
 			{Name: "prompt", Type: "TEXT", Doc: "prompts/get: the prompt's name."},
-			{Name: "from_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that wrote the message."},
+			{Name: "from_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that wrote the message (0 for an HTTP peer on another host: see `from_addr`)."},
 			{Name: "from_comm", Type: "TEXT", Constraint: "NOT NULL", Doc: "Its command name."},
-			{Name: "to_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that read it (0 when no reader was seen)."},
+			{Name: "to_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process that read it (0 when no reader was seen, or for an HTTP peer on another host)."},
 			{Name: "to_comm", Type: "TEXT", Constraint: "NOT NULL", Doc: "Its command name."},
 			{Name: "size", Type: "INTEGER", Constraint: "NOT NULL", Doc: "Bytes of the message as written, without the newline."},
 			{Name: "latency_ms", Type: "REAL", Doc: "On responses matched to their request: milliseconds since the request."},
@@ -195,8 +199,60 @@ var schema = []Table{
 			{Name: "truncated", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "1 when bytes were lost between the writer and mcpscope."},
 			{Name: "lost_bytes", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "How many."},
 			{Name: "message", Type: "TEXT", Doc: "The JSON-RPC message, verbatim as written (query it with `json_extract`); NULL when truncated beyond repair."},
+			// Added in schema version 2, hence after message: ALTER TABLE appends columns.
+			{Name: "from_addr", Type: "TEXT", Doc: "HTTP: the address and port of the writer's socket (`127.0.0.1:3001`, `[::1]:3001`)."},
+			{Name: "to_addr", Type: "TEXT", Doc: "HTTP: the address and port of the reader's socket."},
+			{Name: "http_proto", Type: "TEXT", Doc: "HTTP: `HTTP/1.1` or `HTTP/2`. This and the `http_` columns below are NULL on stdio, and are the JSONL `http` object: the request that carried the message, or the response that carried it and its request."},
+			{Name: "http_method", Type: "TEXT", Doc: "HTTP: the request's method (`POST`, `GET` for an SSE stream)."},
+			{Name: "http_path", Type: "TEXT", Doc: "HTTP: the request's path, without its query string."},
+			{Name: "http_host", Type: "TEXT", Doc: "HTTP: the `Host` header (HTTP/2 `:authority`)."},
+			{Name: "http_status", Type: "INTEGER", Doc: "HTTP: the status of the response that carried the message; NULL on requests."},
+			{Name: "http_content_type", Type: "TEXT", Doc: "HTTP: the media type of the HTTP message that carried it (`application/json`, `text/event-stream`)."},
+			{Name: "http_session_id", Type: "TEXT", Doc: "HTTP: the `Mcp-Session-Id` (legacy: `sessionId` parameter), as `redacted:` and 12 hex digits of its SHA-256 unless `--no-redact`."},
+			{Name: "http_protocol_version", Type: "TEXT", Doc: "HTTP: the `MCP-Protocol-Version` header."},
+			{Name: "http_mcp_method", Type: "TEXT", Doc: "HTTP: the `Mcp-Method` header (protocol 2026-07-28)."},
+			{Name: "http_mcp_name", Type: "TEXT", Doc: "HTTP: the `Mcp-Name` header (protocol 2026-07-28)."},
+			{Name: "http_sse_event_id", Type: "TEXT", Doc: "HTTP: the `id:` of the server-sent event that carried the message."},
+			{Name: "http_stream_id", Type: "INTEGER", Doc: "HTTP/2: the stream of the exchange."},
 		},
 		Indexes: []string{"ts", "session_id", "call_id"},
+	},
+	{
+		Name: "http_exchanges",
+		Doc:  "HTTP exchanges of MCP connections whose response carried no JSON-RPC message, as in the JSONL `http` records (docs/jsonl.md): `202 Accepted`, error statuses with the start of their body, SSE streams opened, sessions deleted, requests never answered. Exchanges that carried messages are in `messages`, with their `http_` columns.",
+		Columns: []Column{
+			{Name: "id", Type: "INTEGER", Constraint: "PRIMARY KEY", Doc: "Row id, in capture order."},
+			{Name: "session_id", Type: "INTEGER", Constraint: "REFERENCES sessions(id) ON DELETE CASCADE" + fk, Doc: "The session (`sessions.id`); NULL when not known."},
+			{Name: "ts", Type: "TEXT", Constraint: "NOT NULL", Doc: "When the last byte of the response was sent (`stream_open`: of its headers; `unanswered`: when its connection ended)."},
+			{Name: "transport", Type: "TEXT", Constraint: "NOT NULL", Doc: "`http` or `https`."},
+			{Name: "event", Type: "TEXT", Constraint: "NOT NULL", Doc: "`exchange` (a request and its response), `stream_open` (the headers of an SSE response; its messages are in `messages`) or `unanswered` (no response was seen)."},
+			{Name: "client_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The client's pid (0 when on another host)."},
+			{Name: "client_comm", Type: "TEXT", Constraint: "NOT NULL", Doc: "Its command name."},
+			{Name: "client_addr", Type: "TEXT", Doc: "Its socket's address and port."},
+			{Name: "server_pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The server's pid (0 when on another host)."},
+			{Name: "server_comm", Type: "TEXT", Constraint: "NOT NULL", Doc: "Its command name."},
+			{Name: "server_addr", Type: "TEXT", Doc: "Its socket's address and port."},
+			{Name: "proto", Type: "TEXT", Doc: "`HTTP/1.1` or `HTTP/2`."},
+			{Name: "method", Type: "TEXT", Doc: "The request's method (`POST`, `GET`, `DELETE`)."},
+			{Name: "path", Type: "TEXT", Doc: "The request's path, without its query string."},
+			{Name: "host", Type: "TEXT", Doc: "The `Host` header (HTTP/2 `:authority`)."},
+			{Name: "status", Type: "INTEGER", Doc: "The response's status code; NULL when unanswered."},
+			{Name: "content_type", Type: "TEXT", Doc: "The response's media type."},
+			{Name: "http_session_id", Type: "TEXT", Doc: "The `Mcp-Session-Id` (legacy: `sessionId` parameter), redacted unless `--no-redact`."},
+			{Name: "protocol_version", Type: "TEXT", Doc: "The `MCP-Protocol-Version` header."},
+			{Name: "mcp_method", Type: "TEXT", Doc: "The `Mcp-Method` header (protocol 2026-07-28)."},
+			{Name: "mcp_name", Type: "TEXT", Doc: "The `Mcp-Name` header (protocol 2026-07-28)."},
+			{Name: "stream_id", Type: "INTEGER", Doc: "HTTP/2: the stream."},
+			{Name: "latency_ms", Type: "REAL", Doc: "Milliseconds from the request's last byte to the response's last byte (`stream_open`: to its headers); NULL when unanswered."},
+			{Name: "request_size", Type: "INTEGER", Constraint: "NOT NULL", Doc: "Bytes of the request body (after de-chunking, before decompression)."},
+			{Name: "response_size", Type: "INTEGER", Constraint: "NOT NULL", Doc: "Bytes of the response body, likewise."},
+			{Name: "request_headers", Type: "TEXT", Doc: "The request's header fields in wire order, as a JSON array of `{\"name\",\"value\"}` objects; secret values read `[redacted]` unless `--no-redact`."},
+			{Name: "response_headers", Type: "TEXT", Doc: "The response's header fields, likewise."},
+			{Name: "response_body", Type: "TEXT", Doc: "The start (at most 1 KiB) of a response body that is not JSON-RPC: an error page, `Session not found`."},
+			{Name: "truncated", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "1 when bytes of the exchange were lost between the peers and mcpscope."},
+			{Name: "lost_bytes", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "How many."},
+		},
+		Indexes: []string{"ts", "session_id"},
 	},
 	footprint("syscalls", "System calls made during a tool call by the server's process tree, counted by name in the kernel.",
 		Column{Name: "name", Type: "TEXT", Constraint: "NOT NULL", Doc: "System call name (`openat`, `connect`, ...)."},
@@ -344,6 +400,7 @@ FROM tool_calls c JOIN files f ON f.call_id = c.id ORDER BY c.id, f.id`,
 			{Name: "connections", Doc: "Network rows."},
 			{Name: "libraries", Doc: "Libraries mapped."},
 			{Name: "gpu", Doc: "GPU rows."},
+			{Name: "server_addr", Doc: "HTTP: the server's address and port."},
 		},
 		Select: `SELECT c.id, c.started_at, s.name, c.server_pid, c.server_comm, c.method, coalesce(c.tool, c.prompt, c.resource),
   c.status, c.duration_ms, c.user_cpu_ms, c.sys_cpu_ms,
@@ -352,8 +409,30 @@ FROM tool_calls c JOIN files f ON f.call_id = c.id ORDER BY c.id, f.id`,
   (SELECT count(*) FROM execs WHERE call_id = c.id),
   (SELECT count(*) FROM connections WHERE call_id = c.id),
   (SELECT count(*) FROM libraries WHERE call_id = c.id),
-  (SELECT count(*) FROM gpu WHERE call_id = c.id)
+  (SELECT count(*) FROM gpu WHERE call_id = c.id),
+  c.server_addr
 FROM tool_calls c JOIN sessions s ON s.id = c.session_id`,
+	},
+	{
+		Name: "http_errors",
+		View: true,
+		Doc:  "HTTP requests answered with an error status (400 and up), whether the response carried a JSON-RPC message (`messages`) or not (`http_exchanges`), in time order: what a failing HTTP client ran into.",
+		Columns: []Column{
+			{Name: "ts", Doc: "When the response was sent."},
+			{Name: "source", Doc: "`http_exchanges` or `messages`: the table of the row."},
+			{Name: "row_id", Doc: "Its id there."},
+			{Name: "session", Doc: "`sessions.name`."},
+			{Name: "method", Doc: "The request's method."},
+			{Name: "path", Doc: "The request's path."},
+			{Name: "status", Doc: "The status code."},
+			{Name: "detail", Doc: "What the server said: the start of the body, or the JSON-RPC error message."},
+		},
+		Select: `SELECT e.ts, 'http_exchanges', e.id, s.name, e.method, e.path, e.status, e.response_body
+FROM http_exchanges e LEFT JOIN sessions s ON s.id = e.session_id WHERE e.status >= 400
+UNION ALL
+SELECT m.ts, 'messages', m.id, s.name, m.http_method, m.http_path, m.http_status, m.error_message
+FROM messages m LEFT JOIN sessions s ON s.id = m.session_id WHERE m.http_status >= 400
+ORDER BY 1, 2, 3`,
 	},
 }
 
@@ -363,35 +442,51 @@ func Schema() []Table { return slices.Clone(schema) }
 // ddl returns the statements that create the schema in an empty database.
 func ddl() []string {
 	var out []string
-	for _, t := range schema {
-		var b strings.Builder
-		if t.View {
-			names := make([]string, len(t.Columns))
-			for i, c := range t.Columns {
-				names[i] = c.Name
-			}
-			fmt.Fprintf(&b, "CREATE VIEW %s(%s) AS\n%s", t.Name, strings.Join(names, ", "), t.Select)
-			out = append(out, b.String())
-			continue
-		}
-		fmt.Fprintf(&b, "CREATE TABLE %s (\n", t.Name)
-		for i, c := range t.Columns {
-			fmt.Fprintf(&b, "  %s %s", c.Name, c.Type)
-			if c.Constraint != "" {
-				b.WriteString(" " + c.Constraint)
-			}
-			if i < len(t.Columns)-1 {
-				b.WriteString(",")
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString(")")
-		out = append(out, b.String())
-		for _, ix := range t.Indexes {
-			out = append(out, fmt.Sprintf("CREATE INDEX %s_%s ON %s(%s)", t.Name, strings.ReplaceAll(strings.ReplaceAll(ix, ",", "_"), " ", ""), t.Name, ix))
-		}
+	for i := range schema {
+		out = append(out, createSQL(&schema[i])...)
 	}
 	return out
+}
+
+// createSQL returns the statements that create t: the table and its indexes, or the view.
+func createSQL(t *Table) []string {
+	var b strings.Builder
+	if t.View {
+		names := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			names[i] = c.Name
+		}
+		fmt.Fprintf(&b, "CREATE VIEW %s(%s) AS\n%s", t.Name, strings.Join(names, ", "), t.Select)
+		return []string{b.String()}
+	}
+	fmt.Fprintf(&b, "CREATE TABLE %s (\n", t.Name)
+	for i, c := range t.Columns {
+		b.WriteString("  " + columnSQL(c))
+		if i < len(t.Columns)-1 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(")")
+	out := []string{b.String()}
+	for _, ix := range t.Indexes {
+		out = append(out, fmt.Sprintf("CREATE INDEX %s ON %s(%s)", indexName(t.Name, ix), t.Name, ix))
+	}
+	return out
+}
+
+// columnSQL is the definition of c in CREATE TABLE or ALTER TABLE ADD COLUMN.
+func columnSQL(c Column) string {
+	def := c.Name + " " + c.Type
+	if c.Constraint != "" {
+		def += " " + c.Constraint
+	}
+	return def
+}
+
+// indexName is the name of the index of table on the column list ix.
+func indexName(table, ix string) string {
+	return table + "_" + strings.ReplaceAll(strings.ReplaceAll(ix, ",", "_"), " ", "")
 }
 
 // WriteText writes the schema for people, as `mcpscope query --schema` prints it: every table and view, what it

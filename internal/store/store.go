@@ -52,7 +52,7 @@ type Stats struct {
 	RowsWritten uint64 // rows committed
 	RowsDropped uint64 // rows never written: queue full, a failed transaction, or still queued at Close
 	// MessagesDropped counts the messages among RowsDropped. (The other dropped rows are mostly sessions and calls
-	// whose current state the next batch carries again.)
+	// whose current state the next batch carries again, and the few HTTP exchanges that carried no message.)
 	MessagesDropped uint64
 	RowsSkipped     uint64 // footprint rows whose call had been pruned
 	BatchesDropped  uint64
@@ -85,10 +85,11 @@ const (
 	IDSession
 	IDCall
 	IDMessage
+	IDHTTPExchange
 	numIDKinds
 )
 
-var idTables = [numIDKinds]string{"captures", "processes", "sessions", "tool_calls", "messages"}
+var idTables = [numIDKinds]string{"captures", "processes", "sessions", "tool_calls", "messages", "http_exchanges"}
 
 // Store is the SQLite database `watch` records into, opened for writing.
 //
@@ -101,9 +102,9 @@ var idTables = [numIDKinds]string{"captures", "processes", "sessions", "tool_cal
 //
 // With a size cap, the writer checks the size after commits (at most once per Options.CheckEvery) and, when the
 // live pages exceed the cap, deletes the oldest tenth of the data by time, as whole ranges: sessions that ended
-// before the cut (with everything in them), calls that began before it (with their footprints), messages and
-// processes last seen before it, and finished captures left empty; then it returns the freed pages to the file
-// system (auto_vacuum=INCREMENTAL), until the data fits in nine tenths of the cap. Rows of the running capture
+// before the cut (with everything in them), calls that began before it (with their footprints), messages, HTTP
+// exchanges and processes last seen before it, and finished captures left empty; then it returns the freed pages
+// to the file system (auto_vacuum=INCREMENTAL), until the data fits in nine tenths of the cap. Rows of the running capture
 // are pruned like any other; batches carry their sessions' and calls' current rows, so later rows never point to
 // a deleted one.
 //

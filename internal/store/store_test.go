@@ -115,6 +115,12 @@ func TestDatabaseMatchesSchema(t *testing.T) {
 	closeStore(t, openStore(t, path, Options{}))
 	// Opening again must leave it as it is (migrations are idempotent, descriptions refreshed).
 	closeStore(t, openStore(t, path, Options{}))
+	checkMatchesSchema(t, path)
+}
+
+// checkMatchesSchema checks the database at path against the schema table.
+func checkMatchesSchema(t *testing.T, path string) {
+	t.Helper()
 	db := openRO(t, path)
 	ctx := context.Background()
 	var have []string
@@ -148,7 +154,7 @@ func TestDatabaseMatchesSchema(t *testing.T) {
 			t.Errorf("%s: columns\n got %v\nwant %v", tb.Name, got, exp)
 		}
 		for _, ix := range tb.Indexes {
-			name := tb.Name + "_" + strings.ReplaceAll(strings.ReplaceAll(ix, ",", "_"), " ", "")
+			name := indexName(tb.Name, ix)
 			if len(mustRows(t, db, fmt.Sprintf("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = '%s' AND tbl_name = '%s'", name, tb.Name))) != 1 {
 				t.Errorf("%s: no index %s", tb.Name, name)
 			}

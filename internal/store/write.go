@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mcpscope/mcpscope/internal/record"
 )
 
 // TimeFormat is how times are stored: RFC 3339 in UTC with exactly nine fractional digits, as in JSONL, so that
@@ -75,18 +77,24 @@ func insertSQL(table string, n int) string {
 	return fmt.Sprintf("INSERT INTO %s(%s) VALUES%s", table, strings.Join(names, ", "), strings.Repeat(row+", ", n-1)+row)
 }
 
-// messagesPerInsert is how many messages one INSERT statement writes. A statement per row spends more in
-// database/sql and statement setup than SQLite spends inserting; 32 rows per statement writes about twice as fast
-// (docs/benchmarks.md), and 32 × 34 parameters stays far below SQLite's limit of 32766.
+// messagesPerInsert is how many messages (or HTTP exchanges) one INSERT statement writes. A statement per row
+// spends more in database/sql and statement setup than SQLite spends inserting; 32 rows per statement writes about
+// twice as fast (docs/benchmarks.md), and 32 × 48 parameters stays far below SQLite's limit of 32766.
 const messagesPerInsert = 32
 
-// insertMessages[n] inserts n messages.
-var insertMessages = func() (q [messagesPerInsert + 1]string) {
+// multiInsert returns insertSQL(table, n) for n from 1 to messagesPerInsert, at index n.
+func multiInsert(table string) (q [messagesPerInsert + 1]string) {
 	for n := 1; n <= messagesPerInsert; n++ {
-		q[n] = insertSQL("messages", n)
+		q[n] = insertSQL(table, n)
 	}
 	return q
-}()
+}
+
+// insertMessages[n] inserts n messages, insertExchanges[n] n HTTP exchanges.
+var (
+	insertMessages  = multiInsert("messages")
+	insertExchanges = multiInsert("http_exchanges")
+)
 
 // footprintSQL returns an INSERT of every column of a footprint table but id that inserts nothing when the call
 // does not exist (any more): a footprint must never fail its whole batch for a call that was pruned.
@@ -148,7 +156,8 @@ func (w *txWriter) batch(b *Batch) error {
 	for _, s := range b.Sessions {
 		if _, err := w.exec(insertSession, s.ID, s.CaptureID, s.Name, s.Transport,
 			nullInt(s.Client.Pid), nullPidStr(s.Client.Pid, s.Client.Comm), nullInt(s.Server.Pid), nullPidStr(s.Server.Pid, s.Server.Comm),
-			nullStr(s.Era), nullStr(s.ProtocolVersion), ts(s.FirstSeen), ts(s.LastSeen), s.Messages); err != nil {
+			nullStr(s.Era), nullStr(s.ProtocolVersion), ts(s.FirstSeen), ts(s.LastSeen), s.Messages,
+			nullStr(s.Client.Addr), nullStr(s.Server.Addr)); err != nil {
 			return fmt.Errorf("write a session: %w", err)
 		}
 	}
@@ -161,11 +170,12 @@ func (w *txWriter) batch(b *Batch) error {
 		if _, err := w.exec(insertCall, c.ID, c.SessionID, c.Method, nullStr(c.Tool), nullStr(c.Resource), nullStr(c.Prompt), c.RPCID,
 			c.Client.Pid, c.Client.Comm, c.Server.Pid, c.Server.Comm, nullText(c.Arguments),
 			ts(c.StartedAt), nullTime(c.EndedAt), c.DurationMs, c.Status, nullBool(c.IsError), code, msg, c.Cancelled,
-			nullInt64(c.RequestMessageID), nullInt64(c.ResponseMessageID), c.UserCPUMs, c.SysCPUMs); err != nil {
+			nullInt64(c.RequestMessageID), nullInt64(c.ResponseMessageID), c.UserCPUMs, c.SysCPUMs,
+			nullStr(c.Client.Addr), nullStr(c.Server.Addr)); err != nil {
 			return fmt.Errorf("write a tool call: %w", err)
 		}
 	}
-	// Messages are never updated: a plain INSERT, of many rows at a time.
+	// Messages and exchanges are never updated: a plain INSERT, of many rows at a time.
 	for ms := b.Messages; len(ms) > 0; {
 		n := min(len(ms), messagesPerInsert)
 		args := w.args[:0]
@@ -178,6 +188,22 @@ func (w *txWriter) batch(b *Batch) error {
 		clear(args) // do not keep the message text alive
 		w.args = args
 		ms = ms[n:]
+	}
+	for es := b.Exchanges; len(es) > 0; {
+		n := min(len(es), messagesPerInsert)
+		args := w.args[:0]
+		for i := range es[:n] {
+			var err error
+			if args, err = appendExchange(args, &es[i]); err != nil {
+				return err
+			}
+		}
+		if _, err := w.exec(insertExchanges[n], args...); err != nil {
+			return fmt.Errorf("write HTTP exchanges: %w", err)
+		}
+		clear(args)
+		w.args = args
+		es = es[n:]
 	}
 	for i := range b.Footprints {
 		if err := w.footprint(&b.Footprints[i]); err != nil {
@@ -197,11 +223,53 @@ func appendMessage(args []any, m *Message) []any {
 	if r.Batch != nil {
 		bidx, bcount = r.Batch.Index, r.Batch.Count
 	}
-	return append(args, m.ID, nullInt64(m.SessionID), nullInt64(m.CallID), ts(r.Time), r.Transport, nullStr(r.Direction), r.Type,
+	args = append(args, m.ID, nullInt64(m.SessionID), nullInt64(m.CallID), ts(r.Time), r.Transport, nullStr(r.Direction), r.Type,
 		nullText(r.ID), nullStr(r.Method), nullStr(r.MethodKind), nullStr(r.Tool), nullStr(r.Resource), nullStr(r.Prompt),
 		r.From.Pid, r.From.Comm, r.To.Pid, r.To.Comm, r.Size, r.LatencyMs, nullBool(r.IsError), code, msg,
 		nullStr(r.Era), nullStr(r.ProtocolVersion), nullStr(r.ResultType), nullText(r.ProgressToken), nullText(r.RelatedID),
-		r.Late, nullText(r.RetryOf), bidx, bcount, r.Truncated, r.LostBytes, nullText(r.Message))
+		r.Late, nullText(r.RetryOf), bidx, bcount, r.Truncated, r.LostBytes, nullText(r.Message),
+		nullStr(r.From.Addr), nullStr(r.To.Addr))
+	h := r.HTTP
+	if h == nil {
+		h = &record.HTTPInfo{} // stdio: every http_ column NULL
+	}
+	return append(args, nullStr(h.Proto), nullStr(h.Method), nullStr(h.Path), nullStr(h.Host), nullInt(h.Status),
+		nullStr(h.ContentType), nullStr(h.SessionID), nullStr(h.ProtocolVersion), nullStr(h.MCPMethod), nullStr(h.MCPName),
+		nullStr(h.SSEEventID), nullInt64(int64(h.StreamID)))
+}
+
+// appendExchange appends the values of an http_exchanges row, in the schema's column order.
+func appendExchange(args []any, e *HTTPExchange) ([]any, error) {
+	r := &e.Record
+	reqHeaders, err := headersJSON(r.RequestHeaders)
+	if err != nil {
+		return args, fmt.Errorf("encode request headers: %w", err)
+	}
+	respHeaders, err := headersJSON(r.ResponseHeaders)
+	if err != nil {
+		return args, fmt.Errorf("encode response headers: %w", err)
+	}
+	h := &r.HTTP
+	return append(args, e.ID, nullInt64(e.SessionID), ts(r.Time), r.Transport, r.Event,
+		r.From.Pid, r.From.Comm, nullStr(r.From.Addr), r.To.Pid, r.To.Comm, nullStr(r.To.Addr),
+		nullStr(h.Proto), nullStr(h.Method), nullStr(h.Path), nullStr(h.Host), nullInt(h.Status), nullStr(h.ContentType),
+		nullStr(h.SessionID), nullStr(h.ProtocolVersion), nullStr(h.MCPMethod), nullStr(h.MCPName), nullInt64(int64(h.StreamID)),
+		r.LatencyMs, r.RequestSize, r.ResponseSize, reqHeaders, respHeaders, nullStr(r.ResponseBody), r.Truncated, r.LostBytes), nil
+}
+
+// headersJSON stores header fields as the JSONL record writes them: an array of {"name","value"} objects; none is
+// NULL.
+func headersJSON(hs []record.HTTPHeader) (any, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as in JSONL: a value reads as sent, < and & included
+	if err := enc.Encode(hs); err != nil {
+		return nil, err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 func (w *txWriter) footprint(f *Footprint) error {

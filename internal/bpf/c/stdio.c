@@ -353,6 +353,10 @@ static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __s
 			return 0;
 		}
 	}
+	// Received bytes are dated when the read returns them: a blocking read began before its peer even wrote, and
+	// user space orders the two directions of a connection by these times.
+	if (a->key.kind == MCPS_STREAM_TCP_RX)
+		a->enter_ts = bpf_ktime_get_ns();
 	a->total = ret;
 	a->offset = reserve(&st->offset, ret);
 	a->gen = st->gen;

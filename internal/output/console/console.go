@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,16 +135,7 @@ func (w *Writer) WriteMessage(m *record.Message) error {
 	}
 	l := &w.line
 	l.reset()
-
-	ts := string(m.Time.In(w.opts.Location).AppendFormat(l.scratch[:0], timeLayout))
-	l.cell(ts, w.width(colTime, len(ts)), sgrDim, false)
-
-	from := w.endpoint(m.From)
-	to := w.endpoint(m.To)
-	l.text(from)
-	l.colored(" → ", sgrDim)
-	l.text(to)
-	l.endCell(w.width(colPeers, runes(from)+3+runes(to)))
+	w.head(m.Time, m.From, m.To)
 
 	typ, typColor := m.Type, ""
 	switch typ {
@@ -201,30 +193,144 @@ func (w *Writer) WriteMessage(m *record.Message) error {
 	l.newline()
 
 	if w.opts.Verbose && len(m.Message) > 0 {
-		l.text("    ")
-		raw := m.Message
-		cut := len(raw) > w.opts.MaxJSON
-		if cut {
-			n := w.opts.MaxJSON
-			for n > 0 && !utf8.RuneStart(raw[n]) {
-				n--
-			}
-			raw = raw[:n]
-		}
-		// CR, LF and tab can only be whitespace between JSON tokens: print them as spaces.
-		json := strings.Map(func(r rune) rune {
-			if r == '\n' || r == '\r' || r == '\t' {
-				return ' '
-			}
-			return r
-		}, string(raw))
-		l.colored(escape(json, -1), sgrDim)
-		if cut {
-			l.colored(" … ("+strconv.Itoa(len(m.Message)-len(raw))+" more bytes)", sgrDim)
-		}
-		l.newline()
+		// CR, LF and tab can only be whitespace between JSON tokens: printing them as spaces changes nothing.
+		w.verboseText(m.Message)
 	}
 	return w.write(l.b)
+}
+
+// head appends the time and the peers columns.
+func (w *Writer) head(t time.Time, from, to record.Endpoint) {
+	l := &w.line
+	ts := string(t.In(w.opts.Location).AppendFormat(l.scratch[:0], timeLayout))
+	l.cell(ts, w.width(colTime, len(ts)), sgrDim, false)
+
+	f := w.endpoint(from)
+	r := w.endpoint(to)
+	l.text(f)
+	l.colored(" → ", sgrDim)
+	l.text(r)
+	l.endCell(w.width(colPeers, runes(f)+3+runes(r)))
+}
+
+// verboseText appends the line printed under a record in verbose mode: raw, cut to MaxJSON bytes, with CR, LF
+// and tab as spaces so that it stays one line, and escaped.
+func (w *Writer) verboseText(raw []byte) {
+	l := &w.line
+	l.text("    ")
+	full := len(raw)
+	cut := full > w.opts.MaxJSON
+	if cut {
+		n := w.opts.MaxJSON
+		for n > 0 && !utf8.RuneStart(raw[n]) {
+			n--
+		}
+		raw = raw[:n]
+	}
+	text := strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		return r
+	}, string(raw))
+	l.colored(escape(text, -1), sgrDim)
+	if cut {
+		l.colored(" … ("+strconv.Itoa(full-len(raw))+" more bytes)", sgrDim)
+	}
+	l.newline()
+}
+
+// WriteHTTP prints h, an HTTP exchange that carried no JSON-RPC message, as one line in the columns of messages
+// (two in verbose mode, the second with the start of the response body):
+//
+//	07:18:12.200410  claude[5100] → python3[5200]  http  POST /mcp     202 Accepted         0 B  410 µs
+//	07:18:42.001200  claude[5100] → python3[5200]  http  POST /mcp     404 Not Found       18 B   1.2 ms  ✗ 404 Session not found
+//
+// The method column holds the request's method and path, the name column its outcome: the status, "stream open"
+// for the GET (or POST) that opened an SSE stream, or "no response". The size is the response body's (the
+// request body's when no response came). An error status (400 and up) is marked like a JSON-RPC error, with the
+// first line of the body the server sent, which usually says what was wrong.
+func (w *Writer) WriteHTTP(h *record.HTTP) error {
+	if w.closed {
+		return ErrClosed
+	}
+	l := &w.line
+	l.reset()
+	w.head(h.Time, h.From, h.To)
+	l.cell("http", w.width(colType, len("http")), sgrBlue, false)
+
+	req := h.HTTP.Method
+	if h.HTTP.Path != "" {
+		req = strings.TrimSpace(req + " " + h.HTTP.Path)
+	}
+	if req == "" {
+		req = "?"
+	}
+	req = w.clean(req)
+	l.cell(req, w.width(colMethod, runes(req)), "", false)
+
+	code := h.HTTP.Status
+	var outcome, outcomeColor string
+	size := h.ResponseSize
+	switch {
+	case h.Event == "stream_open":
+		outcome = "stream open"
+	case h.Event == "unanswered" || code == 0:
+		outcome, outcomeColor = "no response", sgrYellow
+		size = h.RequestSize
+	default:
+		outcome = statusLine(code)
+	}
+	if code >= 400 {
+		outcomeColor = sgrRed
+	}
+	l.cell(outcome, w.width(colName, runes(outcome)), outcomeColor, false)
+	l.cell("", w.width(colID, 0), "", false)
+
+	var sizeText string
+	if h.Event != "stream_open" {
+		sizeText = string(appendSize(l.scratch[:0], int(size)))
+	}
+	l.cell(sizeText, w.width(colSize, len(sizeText)), "", true)
+
+	var latency string
+	if h.LatencyMs != nil {
+		latency = string(appendLatency(l.scratch[:0], *h.LatencyMs))
+	}
+	l.cell(latency, w.width(colLatency, runes(latency)), "", true)
+
+	if code >= 400 {
+		why := firstLine(h.ResponseBody)
+		if why == "" {
+			why = http.StatusText(code)
+		}
+		l.marker(strings.TrimSpace("✗ "+strconv.Itoa(code)+" "+w.clean(why)), sgrRed)
+	}
+	w.lossMarker(h.Truncated, h.LostBytes)
+	l.newline()
+
+	if body := strings.TrimSpace(h.ResponseBody); w.opts.Verbose && body != "" {
+		w.verboseText([]byte(body))
+	}
+	return w.write(l.b)
+}
+
+// statusLine is a status code with its reason phrase: "202 Accepted", or the bare code when it has none.
+func statusLine(code int) string {
+	if text := http.StatusText(code); text != "" {
+		return strconv.Itoa(code) + " " + text
+	}
+	return strconv.Itoa(code)
+}
+
+// firstLine returns the first non-blank line of s, trimmed.
+func firstLine(s string) string {
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); line != "" {
+			return line
+		}
+	}
+	return ""
 }
 
 // markers appends the markers of m.
@@ -236,16 +342,14 @@ func (w *Writer) markers(m *record.Message) {
 	if m.IsError != nil && *m.IsError {
 		l.marker("✗ tool error", sgrRed)
 	}
+	if m.HTTP != nil && m.HTTP.Status >= 400 {
+		// A JSON-RPC message in an error response (a 400 carrying a JSON-RPC error, say): the status matters too.
+		l.marker("✗ HTTP "+statusLine(m.HTTP.Status), sgrRed)
+	}
 	if m.Late {
 		l.marker("⚠ late", sgrYellow)
 	}
-	if m.Truncated {
-		if m.LostBytes > 0 {
-			l.marker("✂ truncated: "+strconv.FormatInt(m.LostBytes, 10)+" bytes lost", sgrYellow)
-		} else {
-			l.marker("✂ truncated", sgrYellow)
-		}
-	}
+	w.lossMarker(m.Truncated, m.LostBytes)
 	switch m.MethodKind {
 	case "":
 	case "unknown":
@@ -263,6 +367,17 @@ func (w *Writer) markers(m *record.Message) {
 	}
 	if m.ResultType != "" && m.ResultType != "complete" {
 		l.marker("result_type="+w.clean(m.ResultType), sgrBlue)
+	}
+}
+
+// lossMarker appends the marker of a record whose bytes were (partly) lost.
+func (w *Writer) lossMarker(truncated bool, lost int64) {
+	switch {
+	case !truncated:
+	case lost > 0:
+		w.line.marker("✂ truncated: "+strconv.FormatInt(lost, 10)+" bytes lost", sgrYellow)
+	default:
+		w.line.marker("✂ truncated", sgrYellow)
 	}
 }
 
@@ -338,8 +453,13 @@ func (w *Writer) clean(s string) string {
 	return escape(s, w.opts.Width)
 }
 
+// endpoint names a peer: comm[pid]; on the HTTP transports a peer with no known process (on another host, or
+// outside what mcpscope traces) by its address; "?" when nothing is known (no reader seen).
 func (w *Writer) endpoint(e record.Endpoint) string {
 	if e.Pid == 0 {
+		if e.Addr != "" {
+			return w.clean(e.Addr)
+		}
 		return "?"
 	}
 	comm := w.clean(e.Comm)

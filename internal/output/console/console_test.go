@@ -31,7 +31,7 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 // fixture is a capture exercising every column and marker.
 func fixture() []any {
 	mib := 1 << 20
-	return []any{
+	records := []any{
 		&record.Message{Time: at(0), Type: record.TypeRequest, ID: json.RawMessage(`1`), Method: "initialize", From: node, To: server, Size: 212,
 			Message: json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"inspector","version":"2.12.0"}}}`)},
 		&record.Message{Time: at(4 * time.Millisecond), Type: record.TypeResponse, ID: json.RawMessage(`1`), Method: "initialize", From: server, To: node, Size: 380, LatencyMs: ptr(4.21)},
@@ -71,6 +71,52 @@ func fixture() []any {
 			Resource: "ui://widgets/" + strings.Repeat("a-very-long-segment/", 4) + "end", From: server, To: node, Size: 5 << 30, LatencyMs: ptr(312000.0),
 			Error: &record.RPCError{Code: -32002, Message: "Resource not found: ui://widgets/\x1b[31mred\nline two and a much longer tail to be cut"}},
 	}
+	return append(records, httpFixture()...)
+}
+
+var (
+	httpClient = record.Endpoint{Pid: 5100, Comm: "claude", Addr: "127.0.0.1:51234"}
+	httpServer = record.Endpoint{Pid: 5200, Comm: "python3", Addr: "127.0.0.1:3001"}
+	remote     = record.Endpoint{Addr: "[2001:db8::7]:40000"}
+)
+
+// httpFixture is a Streamable HTTP conversation: messages with their HTTP context, and the exchanges that carried
+// no JSON-RPC (kind "http"): accepted, refused, a stream opened, a session deleted, a request never answered.
+func httpFixture() []any {
+	post := func(status int, ct string) *record.HTTPInfo {
+		return &record.HTTPInfo{Proto: "HTTP/1.1", Method: "POST", Path: "/mcp", Status: status, ContentType: ct, SessionID: "redacted:5e2c1a9b07d4"}
+	}
+	exchange := func(d time.Duration, event, method, path string, status int, latency float64, reqSize, respSize int64, body string) *record.HTTP {
+		return &record.HTTP{Kind: record.KindHTTP, Time: at(d), Transport: record.TransportHTTP, Session: "http:redacted:5e2c1a9b07d4", Event: event,
+			From: httpClient, To: httpServer, HTTP: record.HTTPInfo{Proto: "HTTP/1.1", Method: method, Path: path, Status: status},
+			LatencyMs: ptr(latency), RequestSize: reqSize, ResponseSize: respSize, ResponseBody: body}
+	}
+	unanswered := exchange(20*time.Second, "unanswered", "POST", "/mcp", 0, 0, 40, 0, "")
+	unanswered.LatencyMs = nil
+	truncated := exchange(21*time.Second, "exchange", "POST", "/mcp", 500, 3, 90, 4096, "<html>\n<body>Internal \x1b[31mError</body>")
+	truncated.Truncated, truncated.LostBytes = true, 100
+	return []any{
+		&record.Message{Time: at(13 * time.Second), Transport: record.TransportHTTP, Type: record.TypeRequest, ID: json.RawMessage(`4`), Method: "tools/call", Tool: "echo",
+			From: httpClient, To: httpServer, Size: 100, HTTP: post(0, "application/json")},
+		&record.Message{Time: at(13*time.Second + 4500*time.Microsecond), Transport: record.TransportHTTP, Type: record.TypeResponse, ID: json.RawMessage(`4`), Method: "tools/call", Tool: "echo",
+			From: httpServer, To: httpClient, Size: 81, LatencyMs: ptr(4.5), HTTP: post(200, "text/event-stream")},
+		exchange(13*time.Second+6*time.Millisecond, "exchange", "POST", "/mcp", 202, 0.41, 54, 0, ""),
+		exchange(14*time.Second, "stream_open", "GET", "/mcp", 200, 0.8, 0, 0, ""),
+		exchange(15*time.Second, "exchange", "POST", "/mcp", 404, 1.2, 40, 18, "\nSession not found\nplease re-initialize"),
+		exchange(16*time.Second, "exchange", "POST", "/mcp", 400, 0.9, 40, 0, ""),
+		exchange(17*time.Second, "exchange", "DELETE", "/mcp", 200, 0.3, 0, 0, ""),
+		// A remote client (no process, an address) whose request the server refused with a JSON-RPC error in a 400.
+		&record.Message{Time: at(18 * time.Second), Transport: record.TransportHTTPS, Type: record.TypeRequest, ID: json.RawMessage(`1`), Method: "ping",
+			From: remote, To: httpServer, Size: 40, HTTP: post(0, "application/json")},
+		&record.Message{Time: at(18*time.Second + time.Millisecond), Transport: record.TransportHTTPS, Type: record.TypeResponse, ID: json.RawMessage(`1`), Method: "ping",
+			From: httpServer, To: remote, Size: 90, LatencyMs: ptr(1.0), HTTP: post(400, "application/json"),
+			Error: &record.RPCError{Code: -32600, Message: "Bad Request: Mcp-Session-Id header is required"}},
+		exchange(19*time.Second, "exchange", "GET", "/sse", 200, 2, 0, 0, ""),
+		unanswered,
+		truncated,
+		// A status with no reason phrase, and an exchange with nothing known of the request.
+		&record.HTTP{Time: at(22 * time.Second), Event: "exchange", From: remote, To: record.Endpoint{Addr: "10.0.0.5:443"}, HTTP: record.HTTPInfo{Status: 599}},
+	}
 }
 
 func render(t *testing.T, opts Options) []byte {
@@ -83,6 +129,8 @@ func render(t *testing.T, opts Options) []byte {
 		switch r := r.(type) {
 		case *record.Message:
 			err = w.WriteMessage(r)
+		case *record.HTTP:
+			err = w.WriteHTTP(r)
 		case *record.Stats:
 			err = w.WriteStats(r)
 		}
@@ -292,3 +340,93 @@ func BenchmarkWriteMessage(b *testing.B) {
 type countWriter struct{ n *int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }
+
+// TestHTTP checks the line of each kind of HTTP exchange, and that endpoints fall back to the address when no
+// process is known, each printed by a fresh Writer so that columns have their starting widths.
+func TestHTTP(t *testing.T) {
+	line := func(r any, opts Options) string {
+		t.Helper()
+		var buf bytes.Buffer
+		opts.Location = time.UTC
+		w := New(&buf, opts)
+		var err error
+		switch r := r.(type) {
+		case *record.HTTP:
+			err = w.WriteHTTP(r)
+		case *record.Message:
+			err = w.WriteMessage(r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkSafe(t, buf.Bytes(), opts.Color)
+		return buf.String()
+	}
+	h := &record.HTTP{Kind: record.KindHTTP, Time: t0, Transport: record.TransportHTTP, Event: "exchange", From: httpClient, To: httpServer,
+		HTTP: record.HTTPInfo{Method: "POST", Path: "/mcp", Status: 202}, LatencyMs: ptr(0.41), RequestSize: 54}
+	for _, tc := range []struct {
+		name   string
+		modify func(*record.HTTP)
+		want   string
+	}{
+		{"accepted", func(*record.HTTP) {},
+			"07:18:12.123456  claude[5100] → python3[5200]  http          POST /mcp               202 Accepted                     0 B   410 µs\n"},
+		{"error with body", func(h *record.HTTP) {
+			h.HTTP.Status, h.ResponseBody, h.ResponseSize = 400, "  \r\nBad Request: No valid session ID provided\r\nmore", 48
+		}, "07:18:12.123456  claude[5100] → python3[5200]  http          POST /mcp               400 Bad Request                 48 B   410 µs  ✗ 400 Bad Request: No valid session ID provid…\n"},
+		{"error without body", func(h *record.HTTP) { h.HTTP.Status = 401 },
+			"07:18:12.123456  claude[5100] → python3[5200]  http          POST /mcp               401 Unauthorized                 0 B   410 µs  ✗ 401 Unauthorized\n"},
+		{"stream open", func(h *record.HTTP) {
+			h.Event, h.HTTP.Method, h.HTTP.Path, h.HTTP.Status = "stream_open", "GET", "/sse", 200
+		},
+			"07:18:12.123456  claude[5100] → python3[5200]  http          GET /sse                stream open                            410 µs\n"},
+		{"delete", func(h *record.HTTP) { h.HTTP.Method, h.HTTP.Status = "DELETE", 200 },
+			"07:18:12.123456  claude[5100] → python3[5200]  http          DELETE /mcp             200 OK                           0 B   410 µs\n"},
+		{"unanswered", func(h *record.HTTP) { h.Event, h.HTTP.Status, h.LatencyMs = "unanswered", 0, nil },
+			"07:18:12.123456  claude[5100] → python3[5200]  http          POST /mcp               no response                     54 B\n"},
+		{"remote client", func(h *record.HTTP) { h.From = remote },
+			"07:18:12.123456  [2001:db8::7]:40000 → python3[5200]  http          POST /mcp               202 Accepted                     0 B   410 µs\n"},
+		{"hostile", func(h *record.HTTP) {
+			h.HTTP.Status, h.HTTP.Path, h.ResponseBody = 404, "/mcp\x1b[2J", "\x1b]0;pwned\x07 gone\u202e"
+		}, "07:18:12.123456  claude[5100] → python3[5200]  http          POST /mcp\\x1b[2J        404 Not Found                    0 B   410 µs  ✗ 404 \\x1b]0;pwned\\x07 gone\\u202e\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := *h
+			tc.modify(&r)
+			if got := line(&r, Options{}); got != tc.want {
+				t.Errorf("got\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+	// An error status is red, like a JSON-RPC error.
+	r := *h
+	r.HTTP.Status = 500
+	if got := line(&r, Options{Color: true}); !strings.Contains(got, sgrRed+"500 Internal Server Error"+sgrReset) || !strings.Contains(got, sgrRed+"✗ 500 Internal Server Error"+sgrReset) {
+		t.Errorf("500 not marked in red: %q", got)
+	}
+	// Verbose mode prints the start of the body under the line.
+	r.ResponseBody = "\n<html>\n\t<h1>Oops</h1>\n</html>\n"
+	if got := line(&r, Options{Verbose: true}); !strings.HasSuffix(got, "\n    <html>  <h1>Oops</h1> </html>\n") {
+		t.Errorf("verbose: %q", got)
+	}
+	// A message from a remote peer, and one carried by an HTTP error response.
+	m := &record.Message{Time: t0, Transport: record.TransportHTTPS, Type: record.TypeResponse, ID: json.RawMessage(`1`), Method: "ping",
+		From: httpServer, To: remote, Size: 90, HTTP: &record.HTTPInfo{Method: "POST", Path: "/mcp", Status: 403}}
+	if got, want := line(m, Options{}), "07:18:12.123456  python3[5200] → [2001:db8::7]:40000  response      ping                                      id=1          90 B           ✗ HTTP 403 Forbidden\n"; got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+	// Nothing known of a peer but its pid being 0: "?" as before.
+	m.To, m.HTTP = record.Endpoint{}, nil
+	if got := line(m, Options{}); !strings.HasPrefix(got, "07:18:12.123456  python3[5200] → ?  response") {
+		t.Errorf("got %q", got)
+	}
+
+	w := New(&bytes.Buffer{}, Options{})
+	w.Close()
+	if err := w.WriteHTTP(h); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: got %v, want ErrClosed", err)
+	}
+}

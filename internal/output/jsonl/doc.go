@@ -1,8 +1,8 @@
 // Package jsonl writes records as JSON Lines: one JSON object per line, in the schema documented in docs/jsonl.md
 // (schema version [record.SchemaVersion]).
 //
-// Each line is the JSON encoding of a [record.Message] or [record.Stats] as its struct tags describe, in field
-// order, with these deliberate differences from what encoding/json would produce:
+// Each line is the JSON encoding of a [record.Message], [record.HTTP] or [record.Stats] as its struct tags
+// describe, in field order, with these deliberate differences from what encoding/json would produce:
 //
 //   - "message" is embedded verbatim: key order, whitespace, escapes and non-ASCII bytes exactly as the MCP peer
 //     wrote them. encoding/json would compact it (dropping the spaces after colons) and, by default, rewrite <, >
@@ -12,11 +12,13 @@
 //   - "ts" is always UTC with exactly nine fractional digits, 2026-11-22T07:18:12.123456789Z, so that lines sort
 //     and compare as strings; encoding/json drops trailing zeros.
 //   - no HTML escaping anywhere (as with Encoder.SetEscapeHTML(false));
-//   - "counters" is {} rather than null when the map is nil, and an empty Kind is written as "message" or "stats".
+//   - "counters" is {} rather than null when the map is nil, and an empty Kind is written as "message", "http" or
+//     "stats".
 //
 // Strings other than "message" are escaped as encoding/json escapes them (control characters, invalid UTF-8 as
-// U+FFFD, U+2028 and U+2029). The other raw JSON fields (id, progress_token, related_id, retry_of) are
-// validated and compacted, as encoding/json does.
+// U+FFFD, U+2028 and U+2029); so is the "response_body" of an HTTP record, which is text, not embedded JSON. The
+// other raw JSON fields (id, progress_token, related_id, retry_of) are validated and compacted, as encoding/json
+// does.
 //
 // A record that cannot be encoded (a raw JSON field that is not valid JSON, a non-finite latency, a year outside
 // 0000–9999) is refused with an error and nothing of it is written, so the stream stays valid JSONL: one bad

@@ -40,6 +40,16 @@ func AppendStats(dst []byte, s *record.Stats) ([]byte, error) {
 	return b, nil
 }
 
+// AppendHTTP appends the JSONL line for h (its JSON encoding and a newline) to dst. On error dst is returned
+// unchanged.
+func AppendHTTP(dst []byte, h *record.HTTP) ([]byte, error) {
+	b, err := appendHTTP(dst, h)
+	if err != nil {
+		return dst, fmt.Errorf("jsonl: encode http: %w", err)
+	}
+	return b, nil
+}
+
 // appendMessage encodes m onto dst. When the "message" member is longer than inlineMax (inlineMax < 0: never)
 // and can be used as is, it is not copied: it is returned as msg, to be written at offset split of the result.
 // Otherwise msg is nil and the result is the whole line.
@@ -116,6 +126,10 @@ func appendMessage(dst []byte, m *record.Message, inlineMax int) (b []byte, spli
 		b = strconv.AppendInt(b, int64(m.Batch.Size), 10)
 		b = append(b, '}')
 	}
+	if m.HTTP != nil {
+		b = append(b, `,"http":`...)
+		b = appendHTTPInfo(b, m.HTTP)
+	}
 	if raw := m.Message; len(raw) > 0 {
 		if !valid(raw) {
 			return dst, 0, nil, errors.New("message: not valid JSON")
@@ -140,6 +154,104 @@ func appendMessage(dst []byte, m *record.Message, inlineMax int) (b []byte, spli
 	}
 	b = append(b, "}\n"...)
 	return b, split, msg, nil
+}
+
+// appendHTTP encodes h onto dst. An HTTP record carries no verbatim JSON, so unlike appendMessage it never
+// hands a member back to be written separately: the response body is a string, escaped like any other.
+func appendHTTP(dst []byte, h *record.HTTP) ([]byte, error) {
+	b := dst
+	kind := h.Kind
+	if kind == "" {
+		kind = record.KindHTTP
+	}
+	b = append(b, `{"kind":`...)
+	b = appendString(b, kind)
+	b = append(b, `,"ts":`...)
+	b, err := appendTime(b, h.Time)
+	if err != nil {
+		return dst, err
+	}
+	b = append(b, `,"transport":`...)
+	b = appendString(b, h.Transport)
+	b = appendOptString(b, `,"session":`, h.Session)
+	b = append(b, `,"event":`...)
+	b = appendString(b, h.Event)
+	b = append(b, `,"from":`...)
+	b = appendEndpoint(b, h.From)
+	b = append(b, `,"to":`...)
+	b = appendEndpoint(b, h.To)
+	b = append(b, `,"http":`...)
+	b = appendHTTPInfo(b, &h.HTTP)
+	if h.LatencyMs != nil {
+		b = append(b, `,"latency_ms":`...)
+		if b, err = appendFloat(b, *h.LatencyMs); err != nil {
+			return dst, fmt.Errorf("latency_ms: %w", err)
+		}
+	}
+	b = append(b, `,"request_size":`...)
+	b = strconv.AppendInt(b, h.RequestSize, 10)
+	b = append(b, `,"response_size":`...)
+	b = strconv.AppendInt(b, h.ResponseSize, 10)
+	b = appendHeaders(b, `,"request_headers":`, h.RequestHeaders)
+	b = appendHeaders(b, `,"response_headers":`, h.ResponseHeaders)
+	b = appendOptString(b, `,"response_body":`, h.ResponseBody)
+	if h.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	if h.LostBytes != 0 {
+		b = append(b, `,"lost_bytes":`...)
+		b = strconv.AppendInt(b, h.LostBytes, 10)
+	}
+	return append(b, "}\n"...), nil
+}
+
+// appendHTTPInfo appends the "http" object. Every member is optional, so an empty one is {}, as encoding/json
+// writes it.
+func appendHTTPInfo(b []byte, h *record.HTTPInfo) []byte {
+	start := len(b)
+	b = append(b, '{')
+	b = appendOptString(b, `,"proto":`, h.Proto)
+	b = appendOptString(b, `,"method":`, h.Method)
+	b = appendOptString(b, `,"path":`, h.Path)
+	b = appendOptString(b, `,"host":`, h.Host)
+	if h.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(h.Status), 10)
+	}
+	b = appendOptString(b, `,"content_type":`, h.ContentType)
+	b = appendOptString(b, `,"session_id":`, h.SessionID)
+	b = appendOptString(b, `,"protocol_version":`, h.ProtocolVersion)
+	b = appendOptString(b, `,"mcp_method":`, h.MCPMethod)
+	b = appendOptString(b, `,"mcp_name":`, h.MCPName)
+	b = appendOptString(b, `,"sse_event_id":`, h.SSEEventID)
+	if h.StreamID != 0 {
+		b = append(b, `,"stream_id":`...)
+		b = strconv.AppendUint(b, uint64(h.StreamID), 10)
+	}
+	if len(b) > start+1 {
+		b = slices.Delete(b, start+1, start+2) // every member was written with a leading comma: drop the first
+	}
+	return append(b, '}')
+}
+
+// appendHeaders appends key and the header fields as an array of {"name","value"} objects, unless there are none.
+func appendHeaders(b []byte, key string, hs []record.HTTPHeader) []byte {
+	if len(hs) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	b = append(b, '[')
+	for i, h := range hs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendString(b, h.Name)
+		b = append(b, `,"value":`...)
+		b = appendString(b, h.Value)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 func appendStats(dst []byte, s *record.Stats) ([]byte, error) {
@@ -178,6 +290,7 @@ func appendEndpoint(b []byte, e record.Endpoint) []byte {
 	b = strconv.AppendInt(b, int64(e.Pid), 10)
 	b = append(b, `,"comm":`...)
 	b = appendString(b, e.Comm)
+	b = appendOptString(b, `,"addr":`, e.Addr)
 	return append(b, '}')
 }
 

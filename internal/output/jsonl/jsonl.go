@@ -62,6 +62,19 @@ func (w *Writer) WriteMessage(m *record.Message) error {
 	return w.write(b[split:])
 }
 
+// WriteHTTP writes h, an HTTP exchange without a JSON-RPC message, as one line. Errors are as for WriteMessage.
+func (w *Writer) WriteHTTP(h *record.HTTP) error {
+	if w.closed {
+		return ErrClosed
+	}
+	b, err := appendHTTP(w.scratch[:0], h)
+	if err != nil {
+		return fmt.Errorf("jsonl: encode http: %w", err)
+	}
+	w.keep(b)
+	return w.write(b)
+}
+
 // WriteStats writes s as one line. Errors are as for WriteMessage.
 func (w *Writer) WriteStats(s *record.Stats) error {
 	if w.closed {

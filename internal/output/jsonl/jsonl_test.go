@@ -282,6 +282,8 @@ func (f *filler) fill(v reflect.Value, path string) {
 		v.SetInt(int64(f.n) * -12345)
 	case reflect.Uint64:
 		v.SetUint(math.MaxUint64 - uint64(f.n))
+	case reflect.Uint32:
+		v.SetUint(math.MaxUint32 - uint64(f.n))
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Float64:
@@ -304,6 +306,12 @@ func (f *filler) fill(v reflect.Value, path string) {
 			m.SetMapIndex(k, e)
 		}
 		v.Set(m)
+	case reflect.Slice:
+		sl := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range sl.Len() {
+			f.fill(sl.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(sl)
 	default:
 		f.t.Fatalf("%s: cannot fill a %s; teach the test (and the encoder) about it", path, v.Type())
 	}
@@ -350,6 +358,17 @@ func TestMatchesEncodingJSON(t *testing.T) {
 		if want := encodingJSON(t, s); !bytes.Equal(got, want) {
 			t.Errorf("seed %d: stats differ from encoding/json:\n got %s\nwant %s", seed, got, want)
 		}
+
+		h := new(record.HTTP)
+		f.fill(reflect.ValueOf(h).Elem(), "HTTP")
+		h.Kind = record.KindHTTP
+		got, err = AppendHTTP(nil, h)
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if want := encodingJSON(t, h); !bytes.Equal(got, want) {
+			t.Errorf("seed %d: http differs from encoding/json:\n got %s\nwant %s", seed, got, want)
+		}
 	}
 
 	// Only the members without omitempty.
@@ -363,6 +382,19 @@ func TestMatchesEncodingJSON(t *testing.T) {
 	got, _ = AppendMessage(nil, m)
 	if want := encodingJSON(t, m); !bytes.Equal(got, want) {
 		t.Errorf("zero pointers:\n got %s\nwant %s", got, want)
+	}
+	// An HTTP context with no member set is {}.
+	m.HTTP = &record.HTTPInfo{}
+	got, _ = AppendMessage(nil, m)
+	if want := encodingJSON(t, m); !bytes.Equal(got, want) {
+		t.Errorf("empty http:\n got %s\nwant %s", got, want)
+	}
+	m.HTTP = nil
+	// Only the members of an HTTP record without omitempty; empty (not nil) header lists are omitted too.
+	h := &record.HTTP{Kind: record.KindHTTP, Time: testTime, RequestHeaders: []record.HTTPHeader{}}
+	got, _ = AppendHTTP(nil, h)
+	if want := encodingJSON(t, h); !bytes.Equal(got, want) {
+		t.Errorf("empty http record:\n got %s\nwant %s", got, want)
 	}
 	// Raw members other than message are compacted, as encoding/json does.
 	m.ID, m.RelatedID = json.RawMessage(" 3 "), json.RawMessage(`{ "a" : 1 }`)

@@ -20,12 +20,13 @@ const docPath = "../../../docs/jsonl.md"
 // docField is one field of the JSONL schema, as record.go declares it or as a docs/jsonl.md table lists it.
 type docField struct {
 	name    string // dotted JSON name: "from.pid"
-	typ     string // first word of the Type column: string, integer, number, boolean, object, JSON
+	typ     string // first word of the Type column: string, integer, number, boolean, object, array, JSON
 	always  bool   // no omitempty / the Present column says "always"
 	comment string // where it was found
 }
 
-// schemaFields lists the JSON fields of t, recursing into struct-valued fields other than time.Time.
+// schemaFields lists the JSON fields of t, recursing into struct-valued fields other than time.Time and into the
+// elements of arrays of structs ("request_headers[].name").
 func schemaFields(t *testing.T, typ reflect.Type, prefix string) []docField {
 	t.Helper()
 	var out []docField
@@ -61,12 +62,17 @@ func schemaFields(t *testing.T, typ reflect.Type, prefix string) []docField {
 			df.typ = "object"
 		case ft.Kind() == reflect.Struct:
 			df.typ = "object"
+		case ft.Kind() == reflect.Slice:
+			df.typ = "array"
 		default:
 			t.Fatalf("%s: no JSON type for %s; teach schema_test.go", df.comment, ft)
 		}
 		out = append(out, df)
 		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]() {
 			out = append(out, schemaFields(t, ft, df.name+".")...)
+		}
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			out = append(out, schemaFields(t, ft.Elem(), df.name+"[].")...)
 		}
 	}
 	return out
@@ -133,6 +139,7 @@ func TestSchemaDoc(t *testing.T) {
 		typ     reflect.Type
 	}{
 		{"Message records", reflect.TypeFor[record.Message]()},
+		{"HTTP records", reflect.TypeFor[record.HTTP]()},
 		{"Stats records", reflect.TypeFor[record.Stats]()},
 	} {
 		code := schemaFields(t, tc.typ, "")
@@ -217,6 +224,11 @@ func TestSchemaDocExamples(t *testing.T) {
 				if err == nil && !m.Truncated && m.Size != len(m.Message) {
 					t.Errorf("example %d: size %d, but the message has %d bytes", n, m.Size, len(m.Message))
 				}
+			case record.KindHTTP:
+				var h record.HTTP
+				if err = dec.Decode(&h); err == nil {
+					got, err = AppendHTTP(nil, &h)
+				}
 			case record.KindStats:
 				var s record.Stats
 				if err = dec.Decode(&s); err == nil {
@@ -234,7 +246,7 @@ func TestSchemaDocExamples(t *testing.T) {
 			}
 		}
 	}
-	if n < 7 {
-		t.Errorf("%s: found %d example lines, want the 7 examples", docPath, n)
+	if n < 12 {
+		t.Errorf("%s: found %d example lines, want the 12 examples", docPath, n)
 	}
 }

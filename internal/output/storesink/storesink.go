@@ -1,6 +1,6 @@
-// Package storesink records the pipeline's records into the SQL store (package store): every message, the
-// sessions and processes they belong to, and one tool_calls row per tools/call, resources/read and prompts/get,
-// built from the request and its response.
+// Package storesink records the pipeline's records into the SQL store (package store): every message, every HTTP
+// exchange that carried no message (http_exchanges), the sessions and processes they belong to, and one tool_calls
+// row per tools/call, resources/read and prompts/get, built from the request and its response.
 //
 // A [Sink] is an [output.Sink] like the console and JSONL writers, called from the pipeline's one goroutine. It
 // turns records into rows, collects them into a [store.Batch], and hands the batch to the store (which writes it
@@ -77,7 +77,7 @@ type Sink struct {
 	born    time.Time // when the batch got its first row
 	bytes   int64
 
-	processes map[record.Endpoint]*process
+	processes map[procKey]*process
 	sessions  map[string]*session
 	calls     map[callKey]*call // open calls, by the id of their last request
 	awaiting  map[callKey]*call // calls whose input_required result awaits its retry
@@ -104,6 +104,14 @@ var (
 type process struct {
 	row store.Process
 	gen uint64
+}
+
+// procKey identifies a processes row: a pid and its command name (an exec changes the name). Not the whole
+// Endpoint: on HTTP the socket address differs per connection, and it is the process, not the socket, that the
+// row describes.
+type procKey struct {
+	pid  int
+	comm string
 }
 
 type session struct {
@@ -161,7 +169,7 @@ func New(st *store.Store, opts Options) *Sink {
 		st:        st,
 		opts:      opts,
 		batch:     &store.Batch{},
-		processes: map[record.Endpoint]*process{},
+		processes: map[procKey]*process{},
 		sessions:  map[string]*session{},
 		calls:     map[callKey]*call{},
 		awaiting:  map[callKey]*call{},
@@ -187,7 +195,7 @@ func (s *Sink) WriteMessage(m *record.Message) error {
 	msg := store.Message{ID: s.st.NextID(store.IDMessage), Record: own(m)}
 	r := &msg.Record
 	if r.Session != "" {
-		msg.SessionID = s.session(r).row.ID
+		msg.SessionID = s.messageSession(r).row.ID
 	}
 	s.process(r.From, r.Time)
 	s.process(r.To, r.Time)
@@ -196,14 +204,40 @@ func (s *Sink) WriteMessage(m *record.Message) error {
 		s.touchCall(c)
 	}
 	s.batch.Messages = append(s.batch.Messages, msg)
-	s.bytes += int64(len(r.Message)) + 256
+	s.added(int64(len(r.Message)) + 256)
+	return nil
+}
+
+// WriteHTTP records h, an HTTP exchange that carried no JSON-RPC message, as a row of http_exchanges, and its
+// session and processes as WriteMessage does (without counting it as a message). Like WriteMessage it never
+// blocks and never fails.
+func (s *Sink) WriteHTTP(h *record.HTTP) error {
+	if s.closed {
+		return ErrClosed
+	}
+	e := store.HTTPExchange{ID: s.st.NextID(store.IDHTTPExchange), Record: ownHTTP(h)}
+	r := &e.Record
+	if r.Session != "" {
+		ss := s.session(r.Session, r.Transport, r.Time)
+		ss.row.Client, ss.row.Server = r.From, r.To // an exchange always runs from the client to the server
+		e.SessionID = ss.row.ID
+	}
+	s.process(r.From, r.Time)
+	s.process(r.To, r.Time)
+	s.batch.Exchanges = append(s.batch.Exchanges, e)
+	s.added(e.Bytes() + 256)
+	return nil
+}
+
+// added accounts for a row of n bytes appended to the batch, and submits the batch when it is full or old.
+func (s *Sink) added(n int64) {
+	s.bytes += n
 	if s.born.IsZero() {
 		s.born = s.opts.Now()
 	}
-	if len(s.batch.Messages) >= s.opts.BatchRows || s.bytes >= s.opts.BatchBytes || s.opts.Now().Sub(s.born) >= s.opts.MaxAge {
+	if len(s.batch.Messages)+len(s.batch.Exchanges) >= s.opts.BatchRows || s.bytes >= s.opts.BatchBytes || s.opts.Now().Sub(s.born) >= s.opts.MaxAge {
 		s.submit()
 	}
-	return nil
 }
 
 // AddFootprint records the footprint of a call (from the kernel side) with the next batch, in the same
@@ -237,7 +271,7 @@ func (s *Sink) Flush() error {
 	if s.closed {
 		return ErrClosed
 	}
-	if len(s.batch.Messages) > 0 || len(s.batch.Footprints) > 0 || len(s.touchedCalls) > 0 {
+	if len(s.batch.Messages) > 0 || len(s.batch.Exchanges) > 0 || len(s.batch.Footprints) > 0 || len(s.touchedCalls) > 0 {
 		s.submit()
 	}
 	return nil
@@ -308,13 +342,14 @@ func (s *Sink) process(e record.Endpoint, at time.Time) {
 	if e.Pid == 0 {
 		return
 	}
-	p := s.processes[e]
+	k := procKey{e.Pid, e.Comm}
+	p := s.processes[k]
 	if p == nil {
 		if len(s.processes) >= maxKnown {
 			forgetOldest(s.processes, func(p *process) (time.Time, bool) { return p.row.LastSeen, p.gen != s.gen })
 		}
 		p = &process{row: store.Process{ID: s.st.NextID(store.IDProcess), CaptureID: s.capture.ID, Pid: e.Pid, Comm: e.Comm, FirstSeen: at}}
-		s.processes[e] = p
+		s.processes[k] = p
 	}
 	p.row.LastSeen = at
 	if p.gen != s.gen {
@@ -323,19 +358,32 @@ func (s *Sink) process(e record.Endpoint, at time.Time) {
 	}
 }
 
-func (s *Sink) session(r *record.Message) *session {
-	ss := s.sessions[r.Session]
+// session returns the session named name, creating it, marks it seen at t, and puts it into the next batch.
+func (s *Sink) session(name, transport string, at time.Time) *session {
+	ss := s.sessions[name]
 	if ss == nil {
 		if len(s.sessions) >= maxKnown {
 			forgetOldest(s.sessions, func(ss *session) (time.Time, bool) { return ss.row.LastSeen, ss.gen != s.gen && ss.open == 0 })
 		}
-		ss = &session{row: store.Session{ID: s.st.NextID(store.IDSession), CaptureID: s.capture.ID, Name: r.Session, Transport: r.Transport, FirstSeen: r.Time}}
-		s.sessions[r.Session] = ss
+		ss = &session{row: store.Session{ID: s.st.NextID(store.IDSession), CaptureID: s.capture.ID, Name: name, Transport: transport, FirstSeen: at}}
+		s.sessions[name] = ss
 	}
+	ss.row.LastSeen = at
+	if ss.gen != s.gen {
+		ss.gen = s.gen
+		s.touchedSess = append(s.touchedSess, ss)
+	}
+	return ss
+}
+
+// messageSession is the session of r, updated with what r tells of it.
+func (s *Sink) messageSession(r *record.Message) *session {
+	ss := s.session(r.Session, r.Transport, r.Time)
 	row := &ss.row
-	row.LastSeen = r.Time
 	row.Messages++
-	if r.To.Pid != 0 {
+	// The peers, once the reader is known: on stdio a reader that was not seen has pid 0 (and would hide the real
+	// one); on HTTP both ends always have an address, and a remote one has only that.
+	if r.To.Pid != 0 || r.To.Addr != "" {
 		switch r.Direction {
 		case record.ClientToServer:
 			row.Client, row.Server = r.From, r.To
@@ -348,10 +396,6 @@ func (s *Sink) session(r *record.Message) *session {
 	}
 	if r.ProtocolVersion != "" {
 		row.ProtocolVersion = r.ProtocolVersion
-	}
-	if ss.gen != s.gen {
-		ss.gen = s.gen
-		s.touchedSess = append(s.touchedSess, ss)
 	}
 	return ss
 }
@@ -566,6 +610,22 @@ func own(m *record.Message) record.Message {
 	if m.Batch != nil {
 		v := *m.Batch
 		c.Batch = &v
+	}
+	if m.HTTP != nil {
+		v := *m.HTTP
+		c.HTTP = &v
+	}
+	return c
+}
+
+// ownHTTP is own for an HTTP exchange: the header lists are copied (their strings are immutable).
+func ownHTTP(h *record.HTTP) record.HTTP {
+	c := *h
+	c.RequestHeaders = slices.Clone(h.RequestHeaders)
+	c.ResponseHeaders = slices.Clone(h.ResponseHeaders)
+	if h.LatencyMs != nil {
+		v := *h.LatencyMs
+		c.LatencyMs = &v
 	}
 	return c
 }

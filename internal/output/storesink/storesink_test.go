@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -353,5 +354,129 @@ func TestBoundedMemory(t *testing.T) {
 	}
 	if got := rows(t, path, "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM messages), (SELECT status FROM tool_calls)"); got != fmt.Sprintf("%d|%d|ok\n", n+1, n+2) {
 		t.Errorf("sessions|messages|status = %s", got)
+	}
+}
+
+// TestHTTPToRows feeds a Streamable HTTP capture: a session whose first record is a bare exchange (the 200 of an
+// initialize is a message, but here the client's GET comes first), a call from a local client over two
+// connections of one process, exchanges without JSON-RPC, and a call from a client on another host.
+func TestHTTPToRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "http.db")
+	sink := newSink(t, path, store.Options{}, Options{})
+	const sess = "http:redacted:5e2c1a9b07d4"
+	client1 := record.Endpoint{Pid: 100, Comm: "claude", Addr: "127.0.0.1:51234"}
+	client2 := record.Endpoint{Pid: 100, Comm: "claude", Addr: "127.0.0.1:51236"} // the same process, another connection
+	server := record.Endpoint{Pid: 200, Comm: "python3", Addr: "127.0.0.1:3001"}
+	remote := record.Endpoint{Addr: "203.0.113.7:40000"}
+	info := func(method string, status int) *record.HTTPInfo {
+		return &record.HTTPInfo{Proto: "HTTP/1.1", Method: method, Path: "/mcp", Status: status, SessionID: "redacted:5e2c1a9b07d4"}
+	}
+	exchange := func(ms int, from record.Endpoint, event, method string, status int) *record.HTTP {
+		return &record.HTTP{Kind: record.KindHTTP, Time: t0.Add(time.Duration(ms) * time.Millisecond), Transport: record.TransportHTTP,
+			Session: sess, Event: event, From: from, To: server, HTTP: *info(method, status), LatencyMs: ptr(0.5),
+			RequestHeaders: []record.HTTPHeader{{Name: "Authorization", Value: "[redacted]"}}}
+	}
+	a := conv{session: sess, client: client1, server: server, era: record.EraLegacy}
+	req := a.call(10, "4", "tools/call", "echo", `{"message":"hi"}`)
+	req.Transport, req.HTTP = record.TransportHTTP, info("POST", 0)
+	resp := a.result(15, 10, req, `{"jsonrpc":"2.0","id":4,"result":{"content":[]}}`)
+	resp.Transport, resp.HTTP = record.TransportHTTP, info("POST", 200)
+	resp.HTTP.SSEEventID = "7"
+	r := conv{session: "http:redacted:c41d09e2b6f5", client: remote, server: server, era: record.EraLegacy}
+	rreq := r.call(30, "1", "tools/call", "echo", `{}`)
+	rreq.Transport, rreq.HTTP = record.TransportHTTPS, info("POST", 0)
+	rresp := r.result(31, 30, rreq, `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`)
+	rresp.Transport, rresp.HTTP = record.TransportHTTPS, info("POST", 200)
+
+	open := exchange(5, client2, "stream_open", "GET", 200)
+	refused := exchange(20, client1, "exchange", "POST", 404)
+	refused.ResponseBody = "Session not found"
+	for _, rec := range []any{open, req, resp, refused, rreq, rresp, exchange(40, client1, "exchange", "DELETE", 200)} {
+		var err error
+		switch rec := rec.(type) {
+		case *record.Message:
+			err = sink.WriteMessage(rec)
+		case *record.HTTP:
+			err = sink.WriteHTTP(rec)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The sink owns what it was given: the pipeline may reuse its records.
+	resp.HTTP.Status, refused.RequestHeaders[0].Value, refused.ResponseBody = 999, "secret", "changed"
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.WriteHTTP(refused); !errors.Is(err, ErrClosed) {
+		t.Errorf("WriteHTTP after Close: %v", err)
+	}
+
+	check := func(q, want string) {
+		t.Helper()
+		if got := rows(t, path, q); got != want {
+			t.Errorf("%s\n got:\n%s\nwant:\n%s", q, got, want)
+		}
+	}
+	// The first session began with an exchange; exchanges are not counted as messages.
+	check("SELECT id, name, transport, client_pid, client_comm, client_addr, server_pid, server_addr, first_seen, last_seen, messages FROM sessions ORDER BY id",
+		"1|"+sess+"|http|100|claude|127.0.0.1:51234|200|127.0.0.1:3001|2026-11-22T07:18:12.005000000Z|2026-11-22T07:18:12.040000000Z|2\n"+
+			"2|http:redacted:c41d09e2b6f5|https|NULL|NULL|203.0.113.7:40000|200|127.0.0.1:3001|2026-11-22T07:18:12.030000000Z|2026-11-22T07:18:12.031000000Z|2\n")
+	// One row per process, whatever its sockets; none for the remote client.
+	check("SELECT pid, comm, first_seen, last_seen FROM processes ORDER BY id",
+		"100|claude|2026-11-22T07:18:12.005000000Z|2026-11-22T07:18:12.040000000Z\n"+
+			"200|python3|2026-11-22T07:18:12.005000000Z|2026-11-22T07:18:12.040000000Z\n")
+	check("SELECT id, session_id, client_pid, client_addr, server_pid, server_addr, status, duration_ms FROM tool_calls ORDER BY id",
+		"1|1|100|127.0.0.1:51234|200|127.0.0.1:3001|ok|5\n2|2|0|203.0.113.7:40000|200|127.0.0.1:3001|ok|1\n")
+	check("SELECT id, call_id, transport, from_addr, to_addr, http_method, http_status, http_sse_event_id, http_session_id FROM messages ORDER BY id",
+		"1|1|http|127.0.0.1:51234|127.0.0.1:3001|POST|NULL|NULL|redacted:5e2c1a9b07d4\n"+
+			"2|1|http|127.0.0.1:3001|127.0.0.1:51234|POST|200|7|redacted:5e2c1a9b07d4\n"+
+			"3|2|https|203.0.113.7:40000|127.0.0.1:3001|POST|NULL|NULL|redacted:5e2c1a9b07d4\n"+
+			"4|2|https|127.0.0.1:3001|203.0.113.7:40000|POST|200|NULL|redacted:5e2c1a9b07d4\n")
+	check("SELECT id, session_id, ts, event, client_pid, client_addr, method, status, latency_ms, request_headers, response_body FROM http_exchanges ORDER BY id",
+		`1|1|2026-11-22T07:18:12.005000000Z|stream_open|100|127.0.0.1:51236|GET|200|0.5|[{"name":"Authorization","value":"[redacted]"}]|NULL`+"\n"+
+			`2|1|2026-11-22T07:18:12.020000000Z|exchange|100|127.0.0.1:51234|POST|404|0.5|[{"name":"Authorization","value":"[redacted]"}]|Session not found`+"\n"+
+			`3|1|2026-11-22T07:18:12.040000000Z|exchange|100|127.0.0.1:51234|DELETE|200|0.5|[{"name":"Authorization","value":"[redacted]"}]|NULL`+"\n")
+	check("SELECT source, row_id, status, detail FROM http_errors", "http_exchanges|2|404|Session not found\n")
+	check("PRAGMA foreign_key_check", "")
+}
+
+// TestHTTPBatching: exchanges fill batches like messages, and Flush hands over a batch holding only exchanges.
+func TestHTTPBatching(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hb.db")
+	clk := &clock{now: t0}
+	sink := newSink(t, path, store.Options{}, Options{BatchRows: 4, Now: clk.Now})
+	for i := range 10 {
+		h := &record.HTTP{Kind: record.KindHTTP, Time: t0.Add(time.Duration(i) * time.Millisecond), Transport: record.TransportHTTP,
+			Session: "http:conn:127.0.0.1:5000-127.0.0.1:3001", Event: "exchange", From: claude, To: node, HTTP: record.HTTPInfo{Method: "POST", Status: 202}}
+		if err := sink.WriteHTTP(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The store may commit queued batches together: wait for the rows, not for a number of commits.
+	waitRows := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for rows(t, path, "SELECT count(*) FROM http_exchanges") != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s exchanges written, want %s", rows(t, path, "SELECT count(*) FROM http_exchanges"), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitRows("8\n") // two full batches of 4; the last 2 wait for Flush (the clock stands still: no batch ages)
+	time.Sleep(20 * time.Millisecond)
+	if got := rows(t, path, "SELECT count(*) FROM http_exchanges"); got != "8\n" {
+		t.Errorf("before Flush: %s exchanges written, want 8", got)
+	}
+	if err := sink.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitRows("10\n")
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, path, "SELECT name, messages, client_comm, server_comm FROM sessions"); got != "http:conn:127.0.0.1:5000-127.0.0.1:3001|0|claude|node\n" {
+		t.Errorf("session: %s", got)
 	}
 }

@@ -1,0 +1,771 @@
+package monitor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/h2"
+	"github.com/mcpscope/mcpscope/internal/http1"
+	"github.com/mcpscope/mcpscope/internal/httpmsg"
+	"github.com/mcpscope/mcpscope/internal/mcp"
+	"github.com/mcpscope/mcpscope/internal/record"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// The HTTP stage turns the kernel's TCP streams into MCP records:
+//
+//	tcp events → reorder hold → connections (two local sockets on loopback, one otherwise) → one byte stream per
+//	direction → internal/http1 or internal/h2 → requests, responses, SSE events → JSON-RPC → correlation → sinks.
+//
+// The kernel reports each TCP socket's sent and received bytes as two streams keyed by the socket's inode, and the
+// socket's addresses once (capture.KindTCP). On loopback both sockets of a connection are local, so every byte
+// arrives twice; the first stream to deliver bytes of a direction feeds the parser and the other copy is only
+// counted (http_duplicate_bytes). Which socket is the client is read from the bytes: the stream that opens with a
+// request (or the HTTP/2 preface) is the client's sending side, or the server's receiving side.
+//
+// Records of the two directions must reach correlation in causal order (a request before its response). Data
+// records carry when their write began (sent bytes) or when their read returned (received bytes); TCP events wait
+// ReorderHold in a queue ordered by that time, as stdio frames do.
+
+// Roles of a socket in its connection.
+const (
+	sockRoleUnknown = iota
+	sockRoleClient
+	sockRoleServer
+)
+
+// Senders as the correlator knows them: the roles are known from HTTP itself, so they need not be pids (a client
+// and a server in one process stay apart).
+const (
+	senderClient = 1
+	senderServer = 2
+)
+
+// maxTCPConns bounds the connections followed at once; past it the least recently active one is ended.
+const maxTCPConns = 4096
+
+// maxOpenRequests bounds the requests of one connection remembered until their response, for "unanswered" records.
+const maxOpenRequests = 1024
+
+// maxResponseBody is how much of a body that is not JSON-RPC an exchange record quotes.
+const maxResponseBody = 1 << 10
+
+// peerLookupEvery is how often /proc is asked again for the far end of a loopback connection it could not name.
+const peerLookupEvery = uint64(time.Second)
+
+// httpParser is what http1.Conn and h2.Conn have in common.
+type httpParser interface {
+	Feed(dir httpmsg.Dir, off int64, data []byte, t time.Time)
+	Close(t time.Time)
+}
+
+type tcpSocket struct {
+	ino           uint64
+	conn          *tcpConn
+	ep            record.Endpoint // the process using the socket, from its records; Addr is local
+	local, remote netip.AddrPort
+	role          int
+	closed        bool
+}
+
+// connKey names a connection by its two addresses, lower first, so that both sockets of a loopback connection
+// find it.
+type connKey struct{ a, b netip.AddrPort }
+
+func makeConnKey(x, y netip.AddrPort) connKey {
+	if y.Compare(x) < 0 {
+		x, y = y, x
+	}
+	return connKey{x, y}
+}
+
+// source is the stream that feeds one direction of a connection to the parser.
+type source struct {
+	set  bool
+	key  stream.Key
+	gen  uint64
+	base int64 // added to the generation's offsets: a new generation continues after a one-byte gap
+	end  int64 // parser offset one past the last byte fed
+}
+
+type tcpConn struct {
+	key            connKey
+	sockets        []*tcpSocket
+	rolesKnown     bool
+	client, server netip.AddrPort
+	src            [2]source
+	parser         httpParser
+	http2          bool
+	feedTime       time.Time                   // capture time of the chunk being fed: when an SSE event arrived
+	rpcRequests    map[*httpmsg.Message]bool   // requests whose body carried JSON-RPC, until their response
+	open           []*httpmsg.Message          // requests awaiting their response, oldest first
+	legacy         map[*httpmsg.Message]string // legacy SSE streams: the session id their endpoint event announced
+	peer           record.Endpoint             // the far end, found in /proc when the kernel did not report it
+	peerLookedAt   uint64
+	lastActive     uint64
+}
+
+// tcpPending is a TCP event waiting in the reorder hold.
+type tcpPending struct {
+	at   uint64
+	kind uint8 // capture.KindData, KindClose or KindExit
+	key  stream.Key
+	gen  uint64
+	off  uint64
+	pid  int
+	comm string
+	data []byte
+}
+
+// httpCounts are the HTTP stage's counters.
+type httpCounts struct {
+	Connections    uint64
+	Exchanges      uint64 // kind "http" records
+	JunkBodies     uint64 // request or response bodies that are not JSON-RPC (reported in exchange records)
+	JunkEvents     uint64 // SSE events whose data is not JSON-RPC
+	DuplicateBytes uint64 // the second copy of loopback bytes
+	OrphanBytes    uint64 // bytes of a socket whose connection was never reported
+	UnknownBytes   uint64 // bytes of a connection whose roles could not be told (neither a request nor a response)
+	Restarts       uint64 // stream generations restarted within a connection (counted as one lost byte each)
+	ConnsEvicted   uint64
+	PeerFromProc   uint64
+	http1          http1.Stats // of the connections that ended
+	h2             h2.Stats
+}
+
+// httpStage is the part of Monitor that follows TCP connections.
+type httpStage struct {
+	sockets map[uint64]*tcpSocket
+	conns   map[connKey]*tcpConn
+	queue   []tcpPending
+	counts  httpCounts
+	parsed  []mcp.Parsed
+}
+
+func (m *Monitor) tcpHandle(e *capture.Event, comm string) {
+	switch e.Kind {
+	case capture.KindTCP:
+		m.tcpSocketSeen(e, comm)
+		return
+	case capture.KindReader:
+		return // received bytes name their reader themselves
+	}
+	p := tcpPending{at: e.Time, kind: e.Kind, key: e.Stream, gen: e.Gen, off: e.Offset, pid: e.Pid, comm: comm}
+	if e.Kind == capture.KindData {
+		p.data = append([]byte(nil), e.Data...)
+	}
+	m.enqueueTCP(p)
+}
+
+// enqueueTCP inserts p in time order; chunks of one stream stay in offset order (two writers of one socket).
+func (m *Monitor) enqueueTCP(p tcpPending) {
+	q := m.http.queue
+	i := len(q)
+	for i > 0 && (q[i-1].at > p.at || (q[i-1].kind == capture.KindData && p.kind == capture.KindData &&
+		q[i-1].key == p.key && q[i-1].gen == p.gen && q[i-1].off > p.off)) {
+		i--
+	}
+	m.http.queue = slices.Insert(q, i, p)
+}
+
+// releaseTCP hands the TCP events older than ReorderHold (all of them with force) to their connections.
+func (m *Monitor) releaseTCP(force bool) {
+	n := 0
+	for _, p := range m.http.queue {
+		if !force && (m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p)) {
+			break
+		}
+		switch p.kind {
+		case capture.KindData:
+			m.tcpData(&p)
+		case capture.KindClose:
+			if s := m.http.sockets[p.key.Ino]; s != nil {
+				s.closed = true
+				m.endConnIfClosed(s.conn, p.at)
+			}
+		case capture.KindExit:
+			m.tcpProcessExited(p.pid, p.at)
+		}
+		n++
+	}
+	if n > 0 {
+		clear(m.http.queue[:n])
+		m.http.queue = m.http.queue[n:]
+		if len(m.http.queue) == 0 {
+			m.http.queue = nil
+		}
+	}
+}
+
+// awaitingPeer tells whether p should wait for the kernel to report the other socket of its loopback connection,
+// so that its records name both processes: at most ReaderWait, after which /proc is asked (a peer outside the
+// traced processes is never reported).
+func (m *Monitor) awaitingPeer(p *tcpPending) bool {
+	if p.kind != capture.KindData || m.now >= p.at+uint64(m.opts.ReaderWait) {
+		return false
+	}
+	s := m.http.sockets[p.key.Ino]
+	if s == nil {
+		return false
+	}
+	c := s.conn
+	return len(c.sockets) == 1 && c.peer.Pid == 0 && local(s.local, s.remote)
+}
+
+// tcpSocketSeen records the addresses of a socket the kernel started following, and joins it to its connection.
+func (m *Monitor) tcpSocketSeen(e *capture.Event, comm string) {
+	h := &m.http
+	if h.sockets == nil {
+		h.sockets = map[uint64]*tcpSocket{}
+		h.conns = map[connKey]*tcpConn{}
+	}
+	s := h.sockets[e.Stream.Ino]
+	if s != nil && s.local == e.Conn.Local && s.remote == e.Conn.Remote {
+		return // the socket's other direction
+	}
+	if s != nil { // the inode was reused: the old socket is gone
+		s.closed = true
+		m.endConnIfClosed(s.conn, e.Time)
+	}
+	s = &tcpSocket{ino: e.Stream.Ino, local: e.Conn.Local, remote: e.Conn.Remote,
+		ep: record.Endpoint{Pid: e.Pid, Comm: comm, Addr: e.Conn.Local.String()}}
+	h.sockets[s.ino] = s
+	key := makeConnKey(s.local, s.remote)
+	c := h.conns[key]
+	if c == nil {
+		if len(h.conns) >= maxTCPConns {
+			m.evictConn()
+		}
+		c = &tcpConn{key: key, rpcRequests: map[*httpmsg.Message]bool{}, legacy: map[*httpmsg.Message]string{}}
+		h.conns[key] = c
+		h.counts.Connections++
+	}
+	c.lastActive = e.Time
+	// A socket of an earlier connection between the same addresses (the port was reused) is replaced.
+	c.sockets = slices.DeleteFunc(c.sockets, func(o *tcpSocket) bool { return o.local == s.local })
+	c.sockets = append(c.sockets, s)
+	s.conn = c
+	if c.rolesKnown {
+		s.role = sockRoleServer
+		if s.local == c.client {
+			s.role = sockRoleClient
+		}
+	}
+}
+
+// tcpData feeds one chunk to its connection's parser.
+func (m *Monitor) tcpData(p *tcpPending) {
+	h := &m.http
+	s := h.sockets[p.key.Ino]
+	if s == nil {
+		h.counts.OrphanBytes += uint64(len(p.data))
+		return
+	}
+	c := s.conn
+	c.lastActive = p.at
+	if p.pid != 0 {
+		s.ep.Pid, s.ep.Comm = p.pid, p.comm
+	}
+	sent := p.key.Kind == stream.KindTCPTx
+	if !c.rolesKnown && !c.learnRoles(s, sent, p.data) {
+		h.counts.UnknownBytes += uint64(len(p.data))
+		return
+	}
+	dir := httpmsg.ClientToServer
+	if sent != (s.role == sockRoleClient) {
+		dir = httpmsg.ServerToClient
+	}
+	src := &c.src[dir]
+	if !src.set {
+		*src = source{set: true, key: p.key, gen: p.gen}
+	}
+	if src.key != p.key {
+		h.counts.DuplicateBytes += uint64(len(p.data))
+		return
+	}
+	if p.gen != src.gen {
+		src.gen, src.base = p.gen, src.end+1
+		h.counts.Restarts++
+	}
+	if c.parser == nil {
+		c.parser = m.newParser(c, p.data)
+	}
+	off := src.base + int64(p.off)
+	c.feedTime = m.wallTime(p.at)
+	c.parser.Feed(dir, off, p.data, c.feedTime)
+	src.end = max(src.end, off+int64(len(p.data)))
+}
+
+// learnRoles tells client from server by the first bytes of one of the connection's streams.
+func (c *tcpConn) learnRoles(s *tcpSocket, sent bool, data []byte) bool {
+	var client bool // s is the client
+	switch {
+	case http1.LooksLikeRequest(data) || h2.LooksLikePreface(data):
+		client = sent
+	case http1.LooksLikeResponse(data):
+		client = !sent
+	default:
+		return false
+	}
+	c.rolesKnown = true
+	if client {
+		c.client, c.server = s.local, s.remote
+	} else {
+		c.client, c.server = s.remote, s.local
+	}
+	for _, o := range c.sockets {
+		o.role = sockRoleServer
+		if o.local == c.client {
+			o.role = sockRoleClient
+		}
+	}
+	return true
+}
+
+func (m *Monitor) newParser(c *tcpConn, first []byte) httpParser {
+	emit := func(ev httpmsg.Event) { m.onHTTP(c, ev) }
+	if h2.LooksLikePreface(first) {
+		c.http2 = true
+		return h2.NewConn(h2.Config{MaxBody: int64(m.opts.Stream.MaxMessage)}, emit)
+	}
+	return http1.NewConn(http1.Config{MaxBody: int64(m.opts.Stream.MaxMessage)}, emit)
+}
+
+func (m *Monitor) wallTime(mono uint64) time.Time {
+	return time.Unix(0, int64(mono)+m.opts.ClockOffset).UTC()
+}
+
+// onHTTP turns one parser event into records.
+func (m *Monitor) onHTTP(c *tcpConn, ev httpmsg.Event) {
+	switch ev.Kind {
+	case httpmsg.EventRequest:
+		m.httpRequest(c, ev.Request)
+	case httpmsg.EventStreamStart:
+		if ev.Request == nil || !c.rpcRequests[ev.Request] {
+			m.writeExchange(c, ev.Request, ev.Response, "stream_open", ev.Response.FirstTime)
+		}
+	case httpmsg.EventSSE:
+		m.httpEvent(c, ev)
+	case httpmsg.EventResponse:
+		m.httpResponse(c, ev.Request, ev.Response)
+	}
+}
+
+func (m *Monitor) httpRequest(c *tcpConn, req *httpmsg.Message) {
+	if len(c.open) >= maxOpenRequests {
+		c.open = c.open[1:]
+	}
+	c.open = append(c.open, req)
+	if len(req.Body) == 0 {
+		return // GET, DELETE: reported with their response
+	}
+	key := m.httpSession(c, req, nil)
+	client, server := m.endpoints(c)
+	info := m.httpInfo(c, req, nil)
+	info.ContentType = req.ContentType
+	if m.writeBody(c, req, req.Body, key, key, client, server, senderClient, &info, req.LastTime) {
+		c.rpcRequests[req] = true
+	}
+}
+
+func (m *Monitor) httpResponse(c *tcpConn, req, resp *httpmsg.Message) {
+	defer func() {
+		delete(c.rpcRequests, req)
+		delete(c.legacy, resp)
+		if i := slices.Index(c.open, req); i >= 0 {
+			c.open = slices.Delete(c.open, i, i+1)
+		}
+	}()
+	if resp.Streamed {
+		return // its events were records of their own
+	}
+	if len(resp.Body) > 0 {
+		corrKey := m.httpSession(c, req, resp)
+		// The response to initialize announces the session id: later messages use it as their key, and take
+		// the protocol version the initialize exchange settled on.
+		recKey := corrKey
+		if req == nil || req.MCP.Session() == "" {
+			if sid := resp.MCP.SessionID; sid != "" {
+				recKey = m.sessionKey(c, sid)
+				defer m.corr.CarryOver(corrKey, recKey)
+			}
+		}
+		client, server := m.endpoints(c)
+		info := m.httpInfo(c, req, resp)
+		info.ContentType = resp.ContentType
+		if m.writeBody(c, resp, resp.Body, corrKey, recKey, server, client, senderServer, &info, resp.LastTime) {
+			return
+		}
+	}
+	m.writeExchange(c, req, resp, "exchange", resp.LastTime)
+}
+
+// httpEvent handles one server-sent event: the legacy transport's endpoint announcement, or JSON-RPC.
+func (m *Monitor) httpEvent(c *tcpConn, ev httpmsg.Event) {
+	if ev.MCP.Endpoint != "" {
+		if ev.MCP.LegacySessionID != "" {
+			c.legacy[ev.Response] = ev.MCP.LegacySessionID
+		}
+		return
+	}
+	if strings.TrimSpace(ev.SSE.Data) == "" {
+		return // a priming event, or one that carries only an id
+	}
+	var key string
+	if sid, ok := c.legacy[ev.Response]; ok {
+		key = m.sessionKey(c, sid)
+	} else {
+		key = m.httpSession(c, ev.Request, ev.Response)
+	}
+	client, server := m.endpoints(c)
+	info := m.httpInfo(c, ev.Request, ev.Response)
+	info.ContentType = ev.Response.ContentType
+	if ev.SSE.HasID {
+		info.SSEEventID = ev.SSE.ID
+	}
+	msgs, err := mcp.AppendParse(m.http.parsed[:0], []byte(ev.SSE.Data))
+	if err != nil {
+		m.http.counts.JunkEvents++
+		return
+	}
+	m.http.parsed = msgs
+	for i := range msgs {
+		rec := record.Message{Kind: record.KindMessage, Time: c.feedTime, Transport: record.TransportHTTP,
+			Session: key, From: server, To: client, Size: len(msgs[i].Raw), HTTP: &info}
+		m.corr.Annotate(key, senderServer, &msgs[i], rec.Time, &rec)
+		if ev.SSE.Truncated {
+			rec.Truncated = true
+		}
+		m.write(&rec)
+	}
+}
+
+// writeBody writes the JSON-RPC messages of a body as records and reports whether there were any. A body cut by
+// capture loss is still reported, marked truncated.
+func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrKey, recKey string,
+	from, to record.Endpoint, sender int, info *record.HTTPInfo, t time.Time) bool {
+	msgs, err := mcp.AppendParse(m.http.parsed[:0], body)
+	if err != nil {
+		if !msg.Truncated {
+			m.http.counts.JunkBodies++
+			return false
+		}
+		m.counts.Truncated++
+		rec := record.Message{Kind: record.KindMessage, Time: t, Transport: record.TransportHTTP, Session: recKey,
+			From: from, To: to, Size: int(msg.BodySize), HTTP: info, Truncated: true, LostBytes: msg.LostBytes}
+		m.write(&rec)
+		return true
+	}
+	m.http.parsed = msgs
+	if msg.Truncated {
+		m.counts.Truncated++
+	}
+	for i := range msgs {
+		rec := record.Message{Kind: record.KindMessage, Time: t, Transport: record.TransportHTTP, Session: recKey,
+			From: from, To: to, Size: len(msgs[i].Raw), HTTP: info}
+		m.corr.Annotate(corrKey, sender, &msgs[i], t, &rec)
+		rec.Session = recKey
+		if msg.Truncated {
+			rec.Truncated, rec.LostBytes = true, msg.LostBytes
+		}
+		m.write(&rec)
+	}
+	return true
+}
+
+// writeExchange writes a kind "http" record for an exchange that carried no JSON-RPC back.
+func (m *Monitor) writeExchange(c *tcpConn, req, resp *httpmsg.Message, event string, t time.Time) {
+	m.http.counts.Exchanges++
+	client, server := m.endpoints(c)
+	rec := record.HTTP{Kind: record.KindHTTP, Time: t, Transport: record.TransportHTTP, Event: event,
+		Session: m.httpSession(c, req, resp), From: client, To: server, HTTP: m.httpInfo(c, req, resp)}
+	if req != nil {
+		rec.RequestSize = req.WireSize
+		rec.RequestHeaders = m.headers(req.Headers)
+		rec.Truncated = req.Truncated
+		rec.LostBytes = req.LostBytes
+	}
+	if resp != nil {
+		rec.HTTP.ContentType = resp.ContentType
+		rec.ResponseSize = resp.WireSize
+		rec.ResponseHeaders = m.headers(resp.Headers)
+		rec.Truncated = rec.Truncated || resp.Truncated
+		rec.LostBytes += resp.LostBytes
+		if len(resp.Body) > 0 {
+			body := resp.Body[:min(len(resp.Body), maxResponseBody)]
+			for len(body) > 0 && !utf8.Valid(body) && len(resp.Body) > maxResponseBody {
+				body = body[:len(body)-1] // a rune cut at the limit
+			}
+			rec.ResponseBody = strings.ToValidUTF8(string(body), "\uFFFD")
+		}
+		if req != nil {
+			ms := float64(t.Sub(req.LastTime)) / float64(time.Millisecond)
+			rec.LatencyMs = &ms
+		}
+	}
+	if err := m.opts.Sink.WriteHTTP(&rec); err != nil && m.err == nil {
+		m.err = err
+	}
+}
+
+// httpSession is the session a message belongs to: its Mcp-Session-Id or legacy sessionId (the request's when
+// known, so that a response is correlated with its request), or else the connection.
+func (m *Monitor) httpSession(c *tcpConn, req, resp *httpmsg.Message) string {
+	var sid string
+	if req != nil {
+		sid = req.MCP.Session()
+	} else if resp != nil {
+		sid = resp.MCP.SessionID
+	}
+	if sid != "" {
+		return m.sessionKey(c, sid)
+	}
+	return "http:conn:" + c.client.String() + "-" + c.server.String()
+}
+
+// sessionKey names the session sid of the connection's server. A session id is the server's to give, so the key
+// includes the server's address: a proxy that forwards Mcp-Session-Id unchanged makes two sessions with one id,
+// and their requests (with the same JSON-RPC ids) must not be correlated together.
+func (m *Monitor) sessionKey(c *tcpConn, sid string) string {
+	return "http:" + c.server.String() + "/" + m.sessionRef(sid)
+}
+
+// sessionRef is how a session id is written out: redacted to a fingerprint unless the user asked for raw values.
+func (m *Monitor) sessionRef(sid string) string {
+	if m.opts.NoRedact {
+		return sid
+	}
+	sum := sha256.Sum256([]byte(sid))
+	return "redacted:" + hex.EncodeToString(sum[:6])
+}
+
+// httpInfo is the HTTP context of a request, a response, or both.
+func (m *Monitor) httpInfo(c *tcpConn, req, resp *httpmsg.Message) record.HTTPInfo {
+	var info record.HTTPInfo
+	if req != nil {
+		info.Proto = req.Proto
+		info.Method, info.Path, info.Host = req.Method, req.Path, req.Host
+		info.ProtocolVersion = req.MCP.ProtocolVersion
+		info.MCPMethod, info.MCPName = req.MCP.Method, req.MCP.Name
+		info.StreamID = req.StreamID
+		if sid := req.MCP.Session(); sid != "" {
+			info.SessionID = m.sessionRef(sid)
+		}
+	}
+	if resp != nil {
+		info.Status = resp.Status
+		if info.Proto == "" {
+			info.Proto = resp.Proto
+		}
+		if info.StreamID == 0 {
+			info.StreamID = resp.StreamID
+		}
+		if info.SessionID == "" && resp.MCP.SessionID != "" {
+			info.SessionID = m.sessionRef(resp.MCP.SessionID)
+		}
+		if sid, ok := c.legacy[resp]; ok && info.SessionID == "" {
+			info.SessionID = m.sessionRef(sid)
+		}
+	}
+	return info
+}
+
+func (m *Monitor) headers(h httpmsg.Headers) []record.HTTPHeader {
+	if len(h) == 0 {
+		return nil
+	}
+	if !m.opts.NoRedact {
+		h = httpmsg.Redact(h)
+	}
+	out := make([]record.HTTPHeader, len(h))
+	for i, f := range h {
+		out[i] = record.HTTPHeader{Name: f.Name, Value: f.Value}
+	}
+	return out
+}
+
+// endpoints names the client and the server of a connection: from its sockets where the kernel reported them,
+// else, for a loopback peer outside the traced processes, from /proc, else by address alone.
+func (m *Monitor) endpoints(c *tcpConn) (client, server record.Endpoint) {
+	client.Addr, server.Addr = c.client.String(), c.server.String()
+	var haveClient, haveServer bool
+	for _, s := range c.sockets {
+		switch s.role {
+		case sockRoleClient:
+			client, haveClient = s.ep, true
+		case sockRoleServer:
+			server, haveServer = s.ep, true
+		}
+	}
+	if haveClient && haveServer {
+		return client, server
+	}
+	if c.peer.Pid == 0 && local(c.client, c.server) && (c.peerLookedAt == 0 || m.now >= c.peerLookedAt+peerLookupEvery) {
+		c.peerLookedAt = max(m.now, 1)
+		missing, other := c.server, c.client
+		if !haveClient {
+			missing, other = c.client, c.server
+		}
+		ino := m.opts.Proc.TCPSocketInode(missing, other)
+		if ino == 0 && haveClient {
+			ino = m.opts.Proc.TCPListenerInode(missing) // the connection may be gone; the server's listener is not
+		}
+		if ino != 0 {
+			if pids := m.opts.Proc.Holders("socket", ino); len(pids) > 0 {
+				c.peer = record.Endpoint{Pid: pids[0], Comm: m.comm(pids[0]), Addr: missing.String()}
+				m.http.counts.PeerFromProc++
+			}
+		}
+	}
+	if c.peer.Pid != 0 {
+		if !haveClient {
+			client = c.peer
+		} else {
+			server = c.peer
+		}
+	}
+	return client, server
+}
+
+// local reports whether the far end b of a connection from a is on this host.
+func local(a, b netip.AddrPort) bool {
+	return b.Addr().IsLoopback() || a.Addr() == b.Addr()
+}
+
+// endConnIfClosed ends a connection once every local socket of it is closed: the parser delivers what the close
+// completes (a body that ran until the close) or cuts, unanswered requests are reported, and the kernel forgets
+// the sockets' streams.
+func (m *Monitor) endConnIfClosed(c *tcpConn, at uint64) {
+	if c == nil {
+		return
+	}
+	for _, s := range c.sockets {
+		if !s.closed {
+			return
+		}
+	}
+	m.endConn(c, at)
+}
+
+func (m *Monitor) endConn(c *tcpConn, at uint64) {
+	h := &m.http
+	t := m.wallTime(at)
+	if c.parser != nil {
+		c.parser.Close(t)
+		switch p := c.parser.(type) {
+		case *http1.Conn:
+			addHTTP1Stats(&h.counts.http1, p.Stats())
+		case *h2.Conn:
+			addH2Stats(&h.counts.h2, p.Stats())
+		}
+	}
+	for _, req := range c.open {
+		m.writeExchange(c, req, nil, "unanswered", t)
+	}
+	c.open = nil
+	for _, s := range c.sockets {
+		if h.sockets[s.ino] == s {
+			delete(h.sockets, s.ino)
+		}
+		if m.opts.Controller != nil {
+			_ = m.opts.Controller.Forget(stream.Key{Kind: stream.KindTCPTx, Ino: s.ino})
+			_ = m.opts.Controller.Forget(stream.Key{Kind: stream.KindTCPRx, Ino: s.ino})
+		}
+	}
+	if h.conns[c.key] == c {
+		delete(h.conns, c.key)
+	}
+}
+
+// tcpProcessExited closes the sockets of a process that exited.
+func (m *Monitor) tcpProcessExited(pid int, at uint64) {
+	for _, s := range m.http.sockets {
+		if s.ep.Pid == pid && !s.closed {
+			s.closed = true
+			m.endConnIfClosed(s.conn, at)
+		}
+	}
+}
+
+// evictConn ends the least recently active connection.
+func (m *Monitor) evictConn() {
+	var oldest *tcpConn
+	for _, c := range m.http.conns {
+		if oldest == nil || c.lastActive < oldest.lastActive {
+			oldest = c
+		}
+	}
+	if oldest != nil {
+		m.http.counts.ConnsEvicted++
+		m.endConn(oldest, m.now)
+	}
+}
+
+// httpCounters adds the HTTP stage's counters, parsers of open connections included, to out.
+func (m *Monitor) httpCounters(out map[string]uint64) {
+	h := &m.http
+	c := h.counts
+	s1, s2 := c.http1, c.h2
+	for _, conn := range h.conns {
+		switch p := conn.parser.(type) {
+		case *http1.Conn:
+			addHTTP1Stats(&s1, p.Stats())
+		case *h2.Conn:
+			addH2Stats(&s2, p.Stats())
+		}
+	}
+	u := func(v int64) uint64 { return uint64(max(v, 0)) }
+	for k, v := range map[string]uint64{
+		"http_connections":     c.Connections,
+		"http_exchanges":       c.Exchanges,
+		"http_junk_bodies":     c.JunkBodies,
+		"http_junk_events":     c.JunkEvents,
+		"http_duplicate_bytes": c.DuplicateBytes,
+		"http_orphan_bytes":    c.OrphanBytes,
+		"http_unknown_bytes":   c.UnknownBytes,
+		"http_restarts":        c.Restarts,
+		"http_conns_evicted":   c.ConnsEvicted,
+		"http_peer_from_proc":  c.PeerFromProc,
+		"http_requests":        u(s1.Requests + s2.Requests),
+		"http_responses":       u(s1.Responses + s2.Responses),
+		"http_sse_events":      u(s1.SSEEvents + s2.SSEEvents),
+		"http_truncated":       u(s1.Truncated + s2.Truncated),
+		"http_malformed":       u(s1.Malformed + s2.FrameErrors + s2.HPACKErrors),
+		"http_skipped_bytes":   u(s1.Skipped + s2.Skipped + s1.SSE.Skipped + s2.SSE.Skipped),
+		"http_lost_bytes":      u(s1.Lost + s2.Lost),
+		"http_unpaired":        u(s1.Unpaired),
+		"http_sse_discarded":   u(s1.SSE.Discarded + s2.SSE.Discarded),
+	} {
+		out[k] = v
+	}
+}
+
+func addHTTP1Stats(dst *http1.Stats, s http1.Stats) {
+	dst.Requests += s.Requests
+	dst.Responses += s.Responses
+	dst.SSEEvents += s.SSEEvents
+	dst.Truncated += s.Truncated
+	dst.Malformed += s.Malformed
+	dst.Skipped += s.Skipped
+	dst.Lost += s.Lost
+	dst.Unpaired += s.Unpaired
+	dst.SSE.Add(s.SSE)
+}
+
+func addH2Stats(dst *h2.Stats, s h2.Stats) {
+	dst.Requests += s.Requests
+	dst.Responses += s.Responses
+	dst.SSEEvents += s.SSEEvents
+	dst.Truncated += s.Truncated
+	dst.FrameErrors += s.FrameErrors
+	dst.HPACKErrors += s.HPACKErrors
+	dst.Skipped += s.Skipped
+	dst.Lost += s.Lost
+	dst.SSE.Add(s.SSE)
+}

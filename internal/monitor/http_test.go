@@ -1,0 +1,303 @@
+package monitor
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/procfs"
+	"github.com/mcpscope/mcpscope/internal/record"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// A loopback connection between a client (pid 10, socket 1) and a server (pid 20, socket 2).
+var (
+	clientAddr = netip.MustParseAddrPort("127.0.0.1:45000")
+	serverAddr = netip.MustParseAddrPort("127.0.0.1:3001")
+)
+
+const clientSock, serverSock = 1, 2
+
+// tcpPeer is one socket's view: what it sends and receives, at increasing offsets.
+type tcpPeer struct {
+	ino      uint64
+	pid      int
+	comm     string
+	sent     uint64
+	received uint64
+}
+
+func tcpConnEvent(p *tcpPeer, kind uint8, local, remote netip.AddrPort, t uint64) *capture.Event {
+	e := &capture.Event{Kind: capture.KindTCP, Stream: stream.Key{Kind: kind, Ino: p.ino}, Gen: 1, Time: t, Pid: p.pid,
+		Conn: capture.Conn{Local: local, Remote: remote}}
+	copy(e.Comm[:], p.comm)
+	return e
+}
+
+func (p *tcpPeer) send(t uint64, s string) *capture.Event {
+	e := data(stream.Key{Kind: stream.KindTCPTx, Ino: p.ino}, p.pid, p.comm, p.sent, t, s)
+	p.sent += uint64(len(s))
+	return e
+}
+
+func (p *tcpPeer) receive(t uint64, s string) *capture.Event {
+	e := data(stream.Key{Kind: stream.KindTCPRx, Ino: p.ino}, p.pid, p.comm, p.received, t, s)
+	p.received += uint64(len(s))
+	return e
+}
+
+// exchange feeds one request and its response as the kernel reports them on loopback: each byte once at the
+// sender's socket and once at the receiver's.
+type loopback struct {
+	m      *Monitor
+	c, s   *tcpPeer
+	t      uint64
+	joined bool
+}
+
+func newLoopback(m *Monitor) *loopback {
+	return &loopback{m: m, c: &tcpPeer{ino: clientSock, pid: client, comm: "node"}, s: &tcpPeer{ino: serverSock, pid: server, comm: "srv"}, t: 1_000_000}
+}
+
+func (l *loopback) request(s string) {
+	l.t += 1000
+	if !l.joined {
+		l.m.Handle(tcpConnEvent(l.c, stream.KindTCPTx, clientAddr, serverAddr, l.t))
+	}
+	l.m.Handle(l.c.send(l.t, s))
+	if !l.joined {
+		l.m.Handle(tcpConnEvent(l.s, stream.KindTCPRx, serverAddr, clientAddr, l.t+1))
+		l.joined = true
+	}
+	l.m.Handle(l.s.receive(l.t+2, s))
+}
+
+func (l *loopback) response(s string) {
+	l.t += 1000
+	l.m.Handle(l.s.send(l.t, s))
+	l.m.Handle(l.c.receive(l.t+2, s))
+}
+
+func post(path, sid, body string) string {
+	h := "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:3001\r\nContent-Type: application/json\r\n" +
+		"Accept: application/json, text/event-stream\r\nAuthorization: Bearer s3cret\r\n"
+	if sid != "" {
+		h += "Mcp-Session-Id: " + sid + "\r\nMcp-Protocol-Version: 2025-11-25\r\n"
+	}
+	return h + fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+func jsonResponse(sid, body string) string {
+	h := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	if sid != "" {
+		h += "Mcp-Session-Id: " + sid + "\r\n"
+	}
+	return h + fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+func chunk(s string) string { return fmt.Sprintf("%x\r\n%s\r\n", len(s), s) }
+
+// TestStreamableHTTPSession follows a Streamable HTTP session on loopback: initialize with a JSON response that
+// announces the session, a notification answered 202, a tool call answered over SSE with a progress notification,
+// a GET refused with 405; each byte reported twice.
+func TestStreamableHTTPSession(t *testing.T) {
+	m, sink, ctl := newTestMonitor()
+	l := newLoopback(m)
+	const sid = "3f9a-secret-session"
+	l.request(post("/mcp", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`))
+	l.response(jsonResponse(sid, `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}`))
+	l.request(post("/mcp", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+	l.response("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+	l.request(post("/mcp", sid, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},"_meta":{"progressToken":7}}}`))
+	l.response("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nMcp-Session-Id: " + sid + "\r\nTransfer-Encoding: chunked\r\n\r\n")
+	l.response(chunk("id: e1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":7,\"progress\":1}}\n\n"))
+	l.response(chunk("id: e2\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"Echo: hi\"}]}}\n\n") + "0\r\n\r\n")
+	l.request("GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:3001\r\nAccept: text/event-stream\r\nMcp-Session-Id: " + sid + "\r\n\r\n")
+	l.response("HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\nMethod Not Allowed")
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: stream.Key{Kind: stream.KindTCPTx, Ino: clientSock}, Gen: 1, Time: l.t + 100, Pid: client})
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: stream.Key{Kind: stream.KindTCPTx, Ino: serverSock}, Gen: 1, Time: l.t + 200, Pid: server})
+	m.tick(l.t + 100_000_000)
+
+	var got []string
+	for _, r := range sink.msgs {
+		got = append(got, fmt.Sprintf("%s %s %s id=%s %s→%s session=%s status=%d", r.Type, r.Method, r.Tool, r.ID,
+			r.From.Comm, r.To.Comm, r.Session, r.HTTP.Status))
+	}
+	fp := "http:127.0.0.1:3001/" + m.sessionRef(sid)
+	want := []string{
+		"request initialize  id=0 node→srv session=http:conn:127.0.0.1:45000-127.0.0.1:3001 status=0",
+		"response initialize  id=0 srv→node session=" + fp + " status=200",
+		"notification notifications/initialized  id= node→srv session=" + fp + " status=0",
+		"request tools/call echo id=1 node→srv session=" + fp + " status=0",
+		"notification notifications/progress  id= srv→node session=" + fp + " status=200",
+		"response tools/call echo id=1 srv→node session=" + fp + " status=200",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, r := range sink.msgs {
+		if r.Transport != record.TransportHTTP || r.From.Addr == "" || r.To.Addr == "" || r.HTTP.Path != "/mcp" {
+			t.Errorf("record %+v lacks its transport, addresses or path", r)
+		}
+		if r.Type == "response" && r.LatencyMs == nil {
+			t.Errorf("response %s id %s not paired", r.Method, r.ID)
+		}
+	}
+	if r := sink.msgs[3]; r.Era != record.EraLegacy || r.ProtocolVersion != "2025-11-25" {
+		t.Errorf("the session keyed by its id did not learn the initialize exchange's version: era %q version %q", r.Era, r.ProtocolVersion)
+	}
+	if r := sink.msgs[4]; r.HTTP.ContentType != "text/event-stream" || r.HTTP.SSEEventID != "e1" || string(r.RelatedID) != "1" {
+		t.Errorf("progress over SSE: %+v %+v", r, r.HTTP)
+	}
+	if r := sink.msgs[1]; r.From.Pid != server || r.To.Pid != client || r.From.Addr != serverAddr.String() || r.To.Addr != clientAddr.String() {
+		t.Errorf("initialize response from %+v to %+v", r.From, r.To)
+	}
+
+	if len(sink.https) != 2 {
+		t.Fatalf("http records %+v, want the 202 and the 405", sink.https)
+	}
+	accepted, refused := sink.https[0], sink.https[1]
+	if accepted.Event != "exchange" || accepted.HTTP.Status != 202 || accepted.HTTP.Method != "POST" || accepted.LatencyMs == nil ||
+		accepted.HTTP.SessionID != m.sessionRef(sid) || accepted.From.Pid != client || accepted.To.Pid != server {
+		t.Errorf("202 record %+v", accepted)
+	}
+	if refused.HTTP.Status != 405 || refused.HTTP.Method != "GET" || refused.ResponseBody != "Method Not Allowed" {
+		t.Errorf("405 record %+v", refused)
+	}
+	for _, h := range accepted.RequestHeaders {
+		if (h.Name == "Authorization" || h.Name == "Mcp-Session-Id") && h.Value != "[redacted]" {
+			t.Errorf("header %s written out: %q", h.Name, h.Value)
+		}
+	}
+	raw, _ := json.Marshal([]any{sink.msgs, sink.https})
+	if strings.Contains(string(raw), sid) || strings.Contains(string(raw), "s3cret") {
+		t.Error("a secret reached the records")
+	}
+	c := m.Counters()
+	if c["http_duplicate_bytes"] == 0 || c["http_connections"] != 1 || c["http_exchanges"] != 2 || c["http_lost_bytes"] != 0 {
+		t.Errorf("counters %v", c)
+	}
+	if len(ctl.forgotten) != 4 {
+		t.Errorf("the kernel was told to forget %v, want both streams of both sockets", ctl.forgotten)
+	}
+}
+
+// TestLegacySSESession follows the legacy HTTP+SSE transport: a GET stream announces the endpoint, POSTs to it
+// are answered 202, and the responses come over the GET stream, correlated through the sessionId.
+func TestLegacySSESession(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	get := newLoopback(m)
+	postConn := newLoopback(m)
+	postConn.c.ino, postConn.s.ino = 3, 4
+	postConn.t = 5_000_000
+	get.request("GET /sse HTTP/1.1\r\nHost: 127.0.0.1:3001\r\nAccept: text/event-stream\r\n\r\n")
+	get.response("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n")
+	get.response("event: endpoint\ndata: /message?sessionId=abc123\n\n")
+
+	other := netip.MustParseAddrPort("127.0.0.1:45002")
+	postConn.m.Handle(tcpConnEvent(postConn.c, stream.KindTCPTx, other, serverAddr, 5_000_000))
+	postConn.m.Handle(tcpConnEvent(postConn.s, stream.KindTCPRx, serverAddr, other, 5_000_001))
+	postConn.joined = true
+	postConn.request(post("/message?sessionId=abc123", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05"}}`))
+	postConn.response("HTTP/1.1 202 Accepted\r\nContent-Length: 8\r\n\r\nAccepted")
+	get.t = postConn.t
+	get.response("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"protocolVersion\":\"2024-11-05\"}}\n\n")
+	m.tick(get.t + 100_000_000)
+
+	if len(sink.msgs) != 2 {
+		t.Fatalf("records %+v", sink.msgs)
+	}
+	req, resp := sink.msgs[0], sink.msgs[1]
+	fp := "http:127.0.0.1:3001/" + m.sessionRef("abc123")
+	if req.Session != fp || resp.Session != fp || resp.LatencyMs == nil || resp.Method != "initialize" {
+		t.Errorf("request %+v\nresponse %+v", req, resp)
+	}
+	if resp.HTTP.Path != "/sse" || resp.HTTP.SessionID == "" || req.HTTP.Path != "/message" {
+		t.Errorf("http contexts %+v, %+v", req.HTTP, resp.HTTP)
+	}
+	if len(sink.https) != 2 || sink.https[0].Event != "stream_open" || sink.https[0].HTTP.Path != "/sse" ||
+		sink.https[1].HTTP.Status != 202 || sink.https[1].ResponseBody != "Accepted" {
+		t.Errorf("http records %+v", sink.https)
+	}
+}
+
+// TestHTTPRemoteServerAndReorder: only the client's socket is local, its received bytes are the only copy of the
+// responses, and the response chunk reaches user space before the request chunk; records still come in order.
+func TestHTTPRemoteServerAndReorder(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	remote := netip.MustParseAddrPort("203.0.113.7:443")
+	c := &tcpPeer{ino: 9, pid: client, comm: "agent"}
+	m.Handle(tcpConnEvent(c, stream.KindTCPTx, clientAddr, remote, 1000))
+	req := post("/mcp", "", `{"jsonrpc":"2.0","id":5,"method":"ping"}`)
+	reqEv := c.send(2000, req)
+	respEv := c.receive(3000, jsonResponse("", `{"jsonrpc":"2.0","id":5,"result":{}}`))
+	m.Handle(tcpConnEvent(c, stream.KindTCPRx, clientAddr, remote, 2999))
+	m.Handle(respEv)
+	m.Handle(reqEv)
+	m.tick(100_000_000)
+	if len(sink.msgs) != 2 || sink.msgs[0].Type != "request" || sink.msgs[1].LatencyMs == nil {
+		t.Fatalf("records %+v", sink.msgs)
+	}
+	if to := sink.msgs[0].To; to.Pid != 0 || to.Addr != remote.String() {
+		t.Errorf("the remote server is %+v", to)
+	}
+}
+
+// TestHTTPRedactionOff: with NoRedact the session id and the secret headers are written as captured.
+func TestHTTPRedactionOff(t *testing.T) {
+	sink := &memSink{}
+	m := New(Options{Sink: sink, Proc: procfsNone(), NoRedact: true})
+	l := newLoopback(m)
+	l.request(post("/mcp", "raw-sid", `{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+	l.response("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+	m.tick(l.t + 100_000_000)
+	if len(sink.https) != 1 || sink.https[0].HTTP.SessionID != "raw-sid" || sink.https[0].Session != "http:127.0.0.1:3001/raw-sid" {
+		t.Fatalf("http records %+v", sink.https)
+	}
+	var auth string
+	for _, h := range sink.https[0].RequestHeaders {
+		if h.Name == "Authorization" {
+			auth = h.Value
+		}
+	}
+	if auth != "Bearer s3cret" {
+		t.Errorf("Authorization %q", auth)
+	}
+}
+
+// TestHTTPUnansweredAndLoss: a request cut by lost bytes is reported truncated, and a request still open when the
+// connection closes is reported unanswered.
+func TestHTTPUnansweredAndLoss(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	l := newLoopback(m)
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big","arguments":{"x":"` + strings.Repeat("a", 200) + `"}}}`
+	whole := post("/mcp", "", body)
+	// The client's copy loses 50 bytes in the middle of the body; the server's copy is never reported.
+	l.t += 1000
+	m.Handle(tcpConnEvent(l.c, stream.KindTCPTx, clientAddr, serverAddr, l.t))
+	cut := len(whole) - 100
+	m.Handle(data(stream.Key{Kind: stream.KindTCPTx, Ino: clientSock}, client, "node", 0, l.t, whole[:cut]))
+	e := data(stream.Key{Kind: stream.KindTCPTx, Ino: clientSock}, client, "node", uint64(cut+50), l.t+1, whole[cut+50:])
+	e.Lost = 50
+	m.Handle(e)
+	m.Handle(&capture.Event{Kind: capture.KindExit, Time: l.t + 10, Pid: client})
+	m.tick(l.t + 100_000_000)
+	if len(sink.msgs) != 0 {
+		t.Fatalf("records %+v written before the server's socket could be reported", sink.msgs)
+	}
+	m.tick(l.t + 300_000_000)
+	if len(sink.msgs) != 1 || !sink.msgs[0].Truncated || sink.msgs[0].LostBytes != 50 || sink.msgs[0].HTTP.Method != "POST" {
+		t.Fatalf("records %+v", sink.msgs)
+	}
+	if len(sink.https) != 1 || sink.https[0].Event != "unanswered" || !sink.https[0].Truncated {
+		t.Fatalf("http records %+v", sink.https)
+	}
+	if c := m.Counters(); c["http_lost_bytes"] != 50 || c["truncated"] != 1 {
+		t.Errorf("counters %v", c)
+	}
+}
+
+func procfsNone() procfs.FS { return procfs.FS{Root: "/nonexistent"} }
