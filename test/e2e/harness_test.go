@@ -104,6 +104,7 @@ func requireNode(t *testing.T) {
 // watchResult is one run of `mcpscope watch -o FILE -- COMMAND`.
 type watchResult struct {
 	records  []record.Message
+	http     []record.HTTP // kind "http": exchanges that carried no JSON-RPC back
 	stats    []record.Stats
 	raw      [][]byte // the JSONL lines of the message records
 	stderr   string
@@ -133,20 +134,20 @@ func watch(t *testing.T, timeout time.Duration, flags []string, command ...strin
 	} else if err != nil {
 		t.Fatalf("run mcpscope: %v", err)
 	}
-	res.records, res.stats, res.raw = readJSONL(t, out)
+	out2 := readJSONL(t, out)
+	res.records, res.http, res.stats, res.raw = out2.records, out2.http, out2.stats, out2.raw
 	return res
 }
 
-func readJSONL(t *testing.T, path string) ([]record.Message, []record.Stats, [][]byte) {
+// readJSONL reads a JSONL output: message, http and stats records; any other kind fails the test.
+func readJSONL(t *testing.T, path string) watchResult {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("open JSONL output: %v", err)
 	}
 	defer f.Close()
-	var msgs []record.Message
-	var stats []record.Stats
-	var raw [][]byte
+	var res watchResult
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 256<<20)
 	for sc.Scan() {
@@ -161,14 +162,20 @@ func readJSONL(t *testing.T, path string) ([]record.Message, []record.Stats, [][
 			if err := json.Unmarshal(line, &m); err != nil {
 				t.Fatalf("decode message record: %v", err)
 			}
-			msgs = append(msgs, m)
-			raw = append(raw, append([]byte(nil), line...))
+			res.records = append(res.records, m)
+			res.raw = append(res.raw, append([]byte(nil), line...))
+		case record.KindHTTP:
+			var h record.HTTP
+			if err := json.Unmarshal(line, &h); err != nil {
+				t.Fatalf("decode http record: %v", err)
+			}
+			res.http = append(res.http, h)
 		case record.KindStats:
 			var s record.Stats
 			if err := json.Unmarshal(line, &s); err != nil {
 				t.Fatalf("decode stats record: %v", err)
 			}
-			stats = append(stats, s)
+			res.stats = append(res.stats, s)
 		default:
 			t.Fatalf("unexpected record kind %q", kind.Kind)
 		}
@@ -176,7 +183,7 @@ func readJSONL(t *testing.T, path string) ([]record.Message, []record.Stats, [][
 	if err := sc.Err(); err != nil {
 		t.Fatalf("read JSONL: %v", err)
 	}
-	return msgs, stats, raw
+	return res
 }
 
 // summary renders records one per line for failure messages.

@@ -424,7 +424,8 @@ func TestWatchByCommThenSIGINT(t *testing.T) {
 	if err := os.WriteFile(path, mon.stdout.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	recs, stats, _ := readJSONL(t, path)
+	out := readJSONL(t, path)
+	recs, stats := out.records, out.stats
 	if len(recs) != 15 {
 		t.Fatalf("%d records, want the 15 messages of the modern session:\n%s", len(recs), summary(recs))
 	}
@@ -441,7 +442,7 @@ func TestDemo(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("demo: %v\n%s", err, b)
 	}
-	recs, _, _ := readJSONL(t, out)
+	recs := readJSONL(t, out).records
 	var tools []string
 	for _, r := range recs {
 		if r.From.Comm != "demo-client" && r.From.Comm != "demo-server" || r.To.Pid == 0 {
@@ -470,7 +471,8 @@ func TestSIGINTUnderLoad(t *testing.T) {
 	defer func() { load.Process.Kill(); load.Wait() }()
 	time.Sleep(3 * time.Second) // the load runs at full speed by now
 	mon.interrupt(t)
-	recs, stats, _ := readJSONL(t, out)
+	res := readJSONL(t, out)
+	recs, stats := res.records, res.stats
 	if len(recs) < 1000 || len(stats) != 1 {
 		t.Fatalf("%d records and %d stats records; want a busy capture and the final stats", len(recs), len(stats))
 	}

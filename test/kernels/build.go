@@ -108,7 +108,8 @@ func build(ctx context.Context, repo, dir string) (binaries, error) {
 // server-everything after its 15 s connect timeout), TestSIGINTUnderLoad (its 5 s drain limit after a ping flood),
 // and TestJunkFloodBesideValidSession (98 s of its 120 s limit: too close to pass reliably).
 // TestGoClientServerEverything (a 1 MiB message each way with server-everything) takes about 60 s of its 90 s.
-const defaultE2ERun = "^(TestGoClientServerEverything|TestModernEraGoSDK|TestSixteenMiBSingleWrite|TestWatchByCommThenSIGINT|TestDemo)$"
+// TestHTTPGoSDKBothEras is the HTTP capture (TCP on every hook set) with go-sdk peers on both ends, no Node.js.
+const defaultE2ERun = "^(TestGoClientServerEverything|TestModernEraGoSDK|TestSixteenMiBSingleWrite|TestWatchByCommThenSIGINT|TestDemo|TestHTTPGoSDKBothEras)$"
 
 // benchDDCount is the size of BenchmarkHookCost's dd run: a fifth of its default, for emulation.
 const benchDDCount = 200_000

@@ -7,11 +7,14 @@
 //	gopeer client [flags] -- CMD ARGS...       legacy-era scenario against CMD (server-everything)
 //	gopeer server-modern [flags]               2026-07-28 (stateless) server on stdin/stdout
 //	gopeer client-modern [flags] -- CMD ARGS...  2026-07-28 client against CMD (gopeer server-modern)
+//	gopeer server-http [flags]                 the same server over Streamable HTTP or HTTP+SSE on 127.0.0.1
+//	gopeer client-http [flags] URL             go-sdk client over Streamable HTTP or HTTP+SSE (either era)
 //	gopeer junk -bytes N -seconds S            non-MCP junk on stdout
 //	gopeer pingpong -n N [-size B] -- CMD ARGS...  sequential ping (or echo) benchmark
 //
 // Every subcommand logs to stderr. Subcommands whose stdout is not an MCP
-// channel (client, client-modern, pingpong) print one JSON summary to stdout.
+// channel (client, client-modern, client-http, pingpong) print one JSON summary to stdout; server-http prints
+// the URL it serves.
 // The exit status is 0 on success and 1 (with a message on stderr) otherwise;
 // 2 means a usage error. test/peers/README.md documents the exact wire
 // messages of each scenario.
@@ -57,6 +60,10 @@ func main() {
 		err = runServerModern(args)
 	case "client-modern":
 		err = runClientModern(args)
+	case "server-http":
+		err = runServerHTTP(args)
+	case "client-http":
+		err = runClientHTTP(args)
 	case "junk":
 		err = runJunk(args)
 	case "pingpong":
@@ -85,6 +92,8 @@ func usage() {
   gopeer client [-steps a,b,c,d,e,f,g] [-big N] [-version V] [-roots] [-cancel-after D] [-v] -- CMD ARGS...
   gopeer server-modern [-legacy] [-v]
   gopeer client-modern [-steps list,add,slow,cancel] [-listen] [-v] -- CMD ARGS...
+  gopeer server-http [-addr 127.0.0.1:0] [-transport streamable|sse] [-era legacy|modern] [-lifetime D] [-v]
+  gopeer client-http [-transport streamable|sse] [-era legacy|modern] [-big N] [-progress] [-wait-signal] [-v] URL
   gopeer junk [-bytes N] [-seconds S] [-seed N]
   gopeer pingpong [-n N] [-size B] [-version V] -- CMD ARGS...
 Run "gopeer SUBCOMMAND -h" for the flags of a subcommand.
@@ -809,15 +818,11 @@ type slowOut struct {
 	SleptMS int `json:"slept_ms"`
 }
 
-func runServerModern(args []string) error {
-	fs := flag.NewFlagSet("server-modern", flag.ContinueOnError)
-	legacy := fs.Bool("legacy", false, "also serve legacy sessions (initialize) and advertise every version the SDK knows; default: 2026-07-28 only, initialize is refused with -32601")
-	verbose := fs.Bool("v", false, "log tool calls to stderr")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
-	}
+// newPeerServer returns gopeer's go-sdk server: tools echo, add and slow. Unless legacy, it advertises only
+// 2026-07-28 and refuses initialize. server-modern serves it on stdio, server-http over HTTP.
+func newPeerServer(legacy, verbose bool) *mcp.Server {
 	var versions []string
-	if !*legacy {
+	if !legacy {
 		versions = []string{modernVersion}
 	}
 	server := mcp.NewServer(&mcp.Implementation{Name: "mcpscope-gopeer-modern", Version: peerVersion}, &mcp.ServerOptions{
@@ -825,7 +830,7 @@ func runServerModern(args []string) error {
 		Capabilities:              &mcp.ServerCapabilities{},
 		SupportedProtocolVersions: versions,
 	})
-	if !*legacy {
+	if !legacy {
 		// The SDK answers a legacy initialize even when SupportedProtocolVersions
 		// holds only 2026-07-28 (with 2025-11-25), and then serves a legacy
 		// session. Refuse it instead, so that a legacy client fails loudly.
@@ -846,14 +851,14 @@ func runServerModern(args []string) error {
 		})
 	mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Adds two numbers."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
-			if *verbose {
+			if verbose {
 				logf("add %v + %v", in.A, in.B)
 			}
 			return nil, addOut{Sum: in.A + in.B}, nil
 		})
 	mcp.AddTool(server, &mcp.Tool{Name: "slow", Description: "Sleeps for ms milliseconds, reporting progress if asked."},
 		func(ctx context.Context, req *mcp.CallToolRequest, in slowIn) (*mcp.CallToolResult, slowOut, error) {
-			if *verbose {
+			if verbose {
 				logf("slow %d ms", in.MS)
 			}
 			steps := in.Steps
@@ -865,7 +870,7 @@ func runServerModern(args []string) error {
 			for i := 1; i <= steps; i++ {
 				select {
 				case <-ctx.Done():
-					if *verbose {
+					if verbose {
 						logf("slow cancelled: %v", ctx.Err())
 					}
 					return nil, slowOut{}, ctx.Err()
@@ -882,6 +887,17 @@ func runServerModern(args []string) error {
 			}
 			return nil, slowOut{SleptMS: in.MS}, nil
 		})
+	return server
+}
+
+func runServerModern(args []string) error {
+	fs := flag.NewFlagSet("server-modern", flag.ContinueOnError)
+	legacy := fs.Bool("legacy", false, "also serve legacy sessions (initialize) and advertise every version the SDK knows; default: 2026-07-28 only, initialize is refused with -32601")
+	verbose := fs.Bool("v", false, "log tool calls to stderr")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	server := newPeerServer(*legacy, *verbose)
 	if *legacy {
 		logf("server-modern: serving %s and the legacy versions on stdio", modernVersion)
 	} else {
@@ -1071,8 +1087,8 @@ func runClientModern(args []string) (err error) {
 				return "", errors.New("SDK did not send notifications/cancelled")
 			}
 			d["cancelled_request_id"] = n.RefID
-			// The go-sdk server does answer a cancelled request: wait for it.
-			resp, ok := rec.waitFor(2*time.Second, func(m wireMsg) bool {
+			// The go-sdk server does answer a cancelled request: wait for it (long enough for a kernel under emulation).
+			resp, ok := rec.waitFor(15*time.Second, func(m wireMsg) bool {
 				return m.Dir == "s>c" && (m.Kind == "result" || m.Kind == "error") && fmt.Sprint(m.ID) == fmt.Sprint(n.RefID)
 			})
 			d["late_response_to_cancelled_id"] = ok
