@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/procfs"
 )
 
 // checkResult is one line of `mcpscope check`.
@@ -319,7 +320,10 @@ func checkUprobe() checkResult {
 	}
 	l.Close()
 	r.ok = true
-	r.detail = "attached to this executable"
+	r.detail = "attached to this executable; no TLS library found to probe, so HTTPS will not be seen"
+	if targets := capture.FindTLSTargets(procfs.Default()); len(targets) > 0 {
+		r.detail = "attached to this executable; watch probes " + strings.Join(targets, ", ")
+	}
 	return r
 }
 

@@ -38,6 +38,7 @@ type watchOptions struct {
 	verbose      bool
 	hooks        string
 	noHTTP       bool
+	noTLS        bool
 	noRedact     bool
 
 	// The SQL store (internal/store): on by default.
@@ -61,6 +62,7 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.IntVar(&o.dbMaxMB, "db-max-mb", 1024, "cap the database at this many MiB, deleting the oldest data first (0: no cap)")
 	cmd.MarkFlagsMutuallyExclusive("db", "no-db")
 	f.BoolVar(&o.noHTTP, "no-http", false, "do not follow MCP over TCP (Streamable HTTP, HTTP+SSE); stdio only")
+	f.BoolVar(&o.noTLS, "no-tls", false, "do not probe TLS libraries (OpenSSL, Node.js) for HTTPS plaintext")
 	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
 	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
 }
@@ -115,7 +117,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	if err != nil {
 		return err
 	}
-	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP})
+	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS})
 	if err != nil {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
@@ -127,6 +129,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	if err := o.traceExisting(capt); err != nil {
 		return err
 	}
+	https := !o.noHTTP && !o.noTLS && o.attachTLS(capt)
 	db, err := o.openDB(ctx)
 	if err != nil {
 		return err
@@ -182,8 +185,11 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	monitorStarted = true
 
 	transports := "stdio and HTTP"
-	if o.noHTTP {
+	switch {
+	case o.noHTTP:
 		transports = "stdio"
+	case https:
+		transports = "stdio, HTTP and HTTPS"
 	}
 	fmt.Fprintf(o.io.Err, "mcpscope: ready: watching MCP over %s %s (%s)\n", transports, o.scope(command), hookSummary(capt.FastPaths()))
 	exitCode := 0
@@ -460,4 +466,24 @@ func hookSummary(f capture.FastPaths) string {
 		return "hooks: fentry/fexit"
 	}
 	return "hooks: syscall tracepoints"
+}
+
+// attachTLS probes every TLS library and program FindTLSTargets names, logging what it probed, and reports whether
+// any was. A file that cannot be probed is logged and skipped: HTTPS through it is not seen, the rest is.
+func (o *watchOptions) attachTLS(capt *capture.Capture) bool {
+	var probed []string
+	for _, path := range capture.FindTLSTargets(procfs.Default()) {
+		target, err := capt.AttachTLS(path)
+		if err != nil {
+			fmt.Fprintf(o.io.Err, "mcpscope: warning: HTTPS through %s will not be seen: %v\n", path, err)
+			continue
+		}
+		probed = append(probed, fmt.Sprintf("%s (%s)", target.Path, strings.Join(target.Symbols, ", ")))
+	}
+	if len(probed) == 0 {
+		fmt.Fprintln(o.io.Err, "mcpscope: no TLS library found to probe: HTTPS will not be seen")
+		return false
+	}
+	fmt.Fprintf(o.io.Err, "mcpscope: HTTPS plaintext from %s\n", strings.Join(probed, "; "))
+	return true
 }

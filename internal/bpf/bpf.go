@@ -43,6 +43,8 @@ const (
 	StreamUnix  = uint8(mcpsMcpsStreamKindMCPS_STREAM_UNIX)
 	StreamTCPTx = uint8(mcpsMcpsStreamKindMCPS_STREAM_TCP_TX)
 	StreamTCPRx = uint8(mcpsMcpsStreamKindMCPS_STREAM_TCP_RX)
+	StreamTLSTx = uint8(mcpsMcpsStreamKindMCPS_STREAM_TLS_TX)
+	StreamTLSRx = uint8(mcpsMcpsStreamKindMCPS_STREAM_TLS_RX)
 )
 
 // Stream states (enum mcps_stream_state).
@@ -54,14 +56,15 @@ const (
 
 // Counters of the mcps_stats map (enum mcps_stat), by index.
 const (
-	StatLostRecords  = uint32(mcpsMcpsStatMCPS_STAT_LOST_RECORDS)
-	StatLostBytes    = uint32(mcpsMcpsStatMCPS_STAT_LOST_BYTES)
-	StatFaultBytes   = uint32(mcpsMcpsStatMCPS_STAT_FAULT_BYTES)
-	StatTooLongBytes = uint32(mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES)
-	StatLostEvents   = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
-	StatStreams      = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
-	StatIovLostBytes = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
-	StatCount        = uint32(mcpsMcpsStatMCPS_STAT_MAX)
+	StatLostRecords          = uint32(mcpsMcpsStatMCPS_STAT_LOST_RECORDS)
+	StatLostBytes            = uint32(mcpsMcpsStatMCPS_STAT_LOST_BYTES)
+	StatFaultBytes           = uint32(mcpsMcpsStatMCPS_STAT_FAULT_BYTES)
+	StatTooLongBytes         = uint32(mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES)
+	StatLostEvents           = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
+	StatStreams              = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
+	StatIovLostBytes         = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
+	StatTLSUnattributedBytes = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNATTRIBUTED_BYTES)
+	StatCount                = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 
 // ChunkSize is the most payload one data record carries (CHUNK_SIZE in c/mcps.h).
@@ -74,6 +77,7 @@ const (
 	VarTaskBTF    = mcpsVarMcpsTaskBtf
 	VarRdonlyCast = mcpsVarMcpsRdonlyCast
 	VarTCPOn      = mcpsVarMcpsTcpOn
+	VarTLSOn      = mcpsVarMcpsTlsOn
 )
 
 // Spec returns the main object, not yet loaded, with the per-CPU scratch maps sized for this machine. Kernels before

@@ -53,14 +53,15 @@ type mcpsMcpsPeek struct {
 type mcpsMcpsStat uint32
 
 const (
-	mcpsMcpsStatMCPS_STAT_LOST_RECORDS   mcpsMcpsStat = 0
-	mcpsMcpsStatMCPS_STAT_LOST_BYTES     mcpsMcpsStat = 1
-	mcpsMcpsStatMCPS_STAT_FAULT_BYTES    mcpsMcpsStat = 2
-	mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES mcpsMcpsStat = 3
-	mcpsMcpsStatMCPS_STAT_LOST_EVENTS    mcpsMcpsStat = 4
-	mcpsMcpsStatMCPS_STAT_STREAMS        mcpsMcpsStat = 5
-	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES mcpsMcpsStat = 6
-	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 8
+	mcpsMcpsStatMCPS_STAT_LOST_RECORDS           mcpsMcpsStat = 0
+	mcpsMcpsStatMCPS_STAT_LOST_BYTES             mcpsMcpsStat = 1
+	mcpsMcpsStatMCPS_STAT_FAULT_BYTES            mcpsMcpsStat = 2
+	mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES         mcpsMcpsStat = 3
+	mcpsMcpsStatMCPS_STAT_LOST_EVENTS            mcpsMcpsStat = 4
+	mcpsMcpsStatMCPS_STAT_STREAMS                mcpsMcpsStat = 5
+	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES         mcpsMcpsStat = 6
+	mcpsMcpsStatMCPS_STAT_TLS_UNATTRIBUTED_BYTES mcpsMcpsStat = 7
+	mcpsMcpsStatMCPS_STAT_MAX                    mcpsMcpsStat = 8
 )
 
 type mcpsMcpsStream struct {
@@ -86,6 +87,8 @@ const (
 	mcpsMcpsStreamKindMCPS_STREAM_UNIX   mcpsMcpsStreamKind = 2
 	mcpsMcpsStreamKindMCPS_STREAM_TCP_TX mcpsMcpsStreamKind = 3
 	mcpsMcpsStreamKindMCPS_STREAM_TCP_RX mcpsMcpsStreamKind = 4
+	mcpsMcpsStreamKindMCPS_STREAM_TLS_TX mcpsMcpsStreamKind = 5
+	mcpsMcpsStreamKindMCPS_STREAM_TLS_RX mcpsMcpsStreamKind = 6
 )
 
 type mcpsMcpsStreamState uint32
@@ -104,6 +107,29 @@ type mcpsMcpsTcpConn struct {
 	Pad    uint16
 	Saddr  [16]uint8
 	Daddr  [16]uint8
+}
+
+type mcpsMcpsTlsCall struct {
+	_       structs.HostLayout
+	Ssl     uint64
+	Buf     uint64
+	SizePtr uint64
+	EnterTs uint64
+	Write   uint32
+	Pad     uint32
+}
+
+type mcpsMcpsTlsKey struct {
+	_    structs.HostLayout
+	Ssl  uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type mcpsMcpsTlsSock struct {
+	_   structs.HostLayout
+	Ino uint64
+	Sk  uint64
 }
 
 type mcpsMcpsWriteArgs struct {
@@ -135,6 +161,7 @@ const (
 	mcpsMapMcpsCopyProgsSysRecvmsg  = "mcps_copy_progs___sys_recvmsg"
 	mcpsMapMcpsCopyProgsSysSendmsg  = "mcps_copy_progs___sys_sendmsg"
 	mcpsMapMcpsCopyProgsSysSendto   = "mcps_copy_progs___sys_sendto"
+	mcpsMapMcpsCopyProgsTls         = "mcps_copy_progs_tls"
 	mcpsMapMcpsCopyProgsVfsRead     = "mcps_copy_progs_vfs_read"
 	mcpsMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
 	mcpsMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
@@ -148,12 +175,16 @@ const (
 	mcpsMapMcpsScratchSysRecvmsg    = "mcps_scratch___sys_recvmsg"
 	mcpsMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
 	mcpsMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
+	mcpsMapMcpsScratchTls           = "mcps_scratch_tls"
 	mcpsMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
 	mcpsMapMcpsScratchVfsReadv      = "mcps_scratch_vfs_readv"
 	mcpsMapMcpsScratchVfsWrite      = "mcps_scratch_vfs_write"
 	mcpsMapMcpsScratchVfsWritev     = "mcps_scratch_vfs_writev"
 	mcpsMapMcpsStats                = "mcps_stats"
 	mcpsMapMcpsStreams              = "mcps_streams"
+	mcpsMapMcpsTlsCalls             = "mcps_tls_calls"
+	mcpsMapMcpsTlsSocks             = "mcps_tls_socks"
+	mcpsMapMcpsTlsStopped           = "mcps_tls_stopped"
 	mcpsMapMcpsTraced               = "mcps_traced"
 	mcpsMapMcpsTracedComms          = "mcps_traced_comms"
 	mcpsMapMcpsWriteArgs            = "mcps_write_args"
@@ -162,6 +193,7 @@ const (
 	mcpsProgMcpsCopyMoreSysRecvmsg  = "mcps_copy_more___sys_recvmsg"
 	mcpsProgMcpsCopyMoreSysSendmsg  = "mcps_copy_more___sys_sendmsg"
 	mcpsProgMcpsCopyMoreSysSendto   = "mcps_copy_more___sys_sendto"
+	mcpsProgMcpsCopyMoreTls         = "mcps_copy_more_tls"
 	mcpsProgMcpsCopyMoreVfsRead     = "mcps_copy_more_vfs_read"
 	mcpsProgMcpsCopyMoreVfsReadv    = "mcps_copy_more_vfs_readv"
 	mcpsProgMcpsCopyMoreVfsWrite    = "mcps_copy_more_vfs_write"
@@ -212,11 +244,17 @@ const (
 	mcpsProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
 	mcpsProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
 	mcpsProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpsProgMcpsTlsSslRead          = "mcps_tls_ssl_read"
+	mcpsProgMcpsTlsSslReadEx        = "mcps_tls_ssl_read_ex"
+	mcpsProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
+	mcpsProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
+	mcpsProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpsVarMcpsFilterOn             = "mcps_filter_on"
 	mcpsVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpsVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpsVarMcpsTaskBtf              = "mcps_task_btf"
 	mcpsVarMcpsTcpOn                = "mcps_tcp_on"
+	mcpsVarMcpsTlsOn                = "mcps_tls_on"
 	mcpsVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
 	mcpsVarMcpsUnusedHdr            = "mcps_unused_hdr"
 	mcpsVarMcpsUnusedStat           = "mcps_unused_stat"
@@ -272,6 +310,7 @@ type mcpsProgramSpecs struct {
 	McpsCopyMoreSysRecvmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_recvmsg"`
 	McpsCopyMoreSysSendmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreTls         *ebpf.ProgramSpec `ebpf:"mcps_copy_more_tls"`
 	McpsCopyMoreVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
@@ -322,6 +361,11 @@ type mcpsProgramSpecs struct {
 	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsSslRead          *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read"`
+	McpsTlsSslReadEx        *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read_ex"`
+	McpsTlsSslRet           *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_ret"`
+	McpsTlsSslWrite         *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_write"`
+	McpsTlsSslWriteEx       *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_write_ex"`
 }
 
 // mcpsMapSpecs contains maps before they are loaded into the kernel.
@@ -333,6 +377,7 @@ type mcpsMapSpecs struct {
 	McpsCopyProgsSysRecvmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_recvmsg"`
 	McpsCopyProgsSysSendmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsTls         *ebpf.MapSpec `ebpf:"mcps_copy_progs_tls"`
 	McpsCopyProgsVfsRead     *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
@@ -346,12 +391,16 @@ type mcpsMapSpecs struct {
 	McpsScratchSysRecvmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchTls           *ebpf.MapSpec `ebpf:"mcps_scratch_tls"`
 	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
 	McpsScratchVfsWritev     *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_writev"`
 	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
+	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
+	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
+	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
@@ -366,6 +415,7 @@ type mcpsVariableSpecs struct {
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
+	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
@@ -399,6 +449,7 @@ type mcpsMaps struct {
 	McpsCopyProgsSysRecvmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_recvmsg"`
 	McpsCopyProgsSysSendmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsTls         *ebpf.Map `ebpf:"mcps_copy_progs_tls"`
 	McpsCopyProgsVfsRead     *ebpf.Map `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
@@ -412,12 +463,16 @@ type mcpsMaps struct {
 	McpsScratchSysRecvmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchTls           *ebpf.Map `ebpf:"mcps_scratch_tls"`
 	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.Map `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
 	McpsScratchVfsWritev     *ebpf.Map `ebpf:"mcps_scratch_vfs_writev"`
 	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
+	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
+	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
+	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
@@ -430,6 +485,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsCopyProgsSysRecvmsg,
 		m.McpsCopyProgsSysSendmsg,
 		m.McpsCopyProgsSysSendto,
+		m.McpsCopyProgsTls,
 		m.McpsCopyProgsVfsRead,
 		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
@@ -443,12 +499,16 @@ func (m *mcpsMaps) Close() error {
 		m.McpsScratchSysRecvmsg,
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
+		m.McpsScratchTls,
 		m.McpsScratchVfsRead,
 		m.McpsScratchVfsReadv,
 		m.McpsScratchVfsWrite,
 		m.McpsScratchVfsWritev,
 		m.McpsStats,
 		m.McpsStreams,
+		m.McpsTlsCalls,
+		m.McpsTlsSocks,
+		m.McpsTlsStopped,
 		m.McpsTraced,
 		m.McpsTracedComms,
 		m.McpsWriteArgs,
@@ -464,6 +524,7 @@ type mcpsVariables struct {
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
+	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
@@ -481,6 +542,7 @@ type mcpsPrograms struct {
 	McpsCopyMoreSysRecvmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_recvmsg"`
 	McpsCopyMoreSysSendmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreTls         *ebpf.Program `ebpf:"mcps_copy_more_tls"`
 	McpsCopyMoreVfsRead     *ebpf.Program `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.Program `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
@@ -531,6 +593,11 @@ type mcpsPrograms struct {
 	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsSslRead          *ebpf.Program `ebpf:"mcps_tls_ssl_read"`
+	McpsTlsSslReadEx        *ebpf.Program `ebpf:"mcps_tls_ssl_read_ex"`
+	McpsTlsSslRet           *ebpf.Program `ebpf:"mcps_tls_ssl_ret"`
+	McpsTlsSslWrite         *ebpf.Program `ebpf:"mcps_tls_ssl_write"`
+	McpsTlsSslWriteEx       *ebpf.Program `ebpf:"mcps_tls_ssl_write_ex"`
 }
 
 func (p *mcpsPrograms) Close() error {
@@ -540,6 +607,7 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsCopyMoreSysRecvmsg,
 		p.McpsCopyMoreSysSendmsg,
 		p.McpsCopyMoreSysSendto,
+		p.McpsCopyMoreTls,
 		p.McpsCopyMoreVfsRead,
 		p.McpsCopyMoreVfsReadv,
 		p.McpsCopyMoreVfsWrite,
@@ -590,6 +658,11 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsTcpFexitRecvmsg,
 		p.McpsTcpFexitVfsRead,
 		p.McpsTcpFexitVfsReadv,
+		p.McpsTlsSslRead,
+		p.McpsTlsSslReadEx,
+		p.McpsTlsSslRet,
+		p.McpsTlsSslWrite,
+		p.McpsTlsSslWriteEx,
 	)
 }
 

@@ -54,6 +54,29 @@ type mcpscompatMcpsStreamKey struct {
 	Pad  uint32
 }
 
+type mcpscompatMcpsTlsCall struct {
+	_       structs.HostLayout
+	Ssl     uint64
+	Buf     uint64
+	SizePtr uint64
+	EnterTs uint64
+	Write   uint32
+	Pad     uint32
+}
+
+type mcpscompatMcpsTlsKey struct {
+	_    structs.HostLayout
+	Ssl  uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type mcpscompatMcpsTlsSock struct {
+	_   structs.HostLayout
+	Ino uint64
+	Sk  uint64
+}
+
 type mcpscompatMcpsWriteArgs struct {
 	_        structs.HostLayout
 	Buf      uint64
@@ -83,6 +106,7 @@ const (
 	mcpscompatMapMcpsCopyProgsSysRecvmsg  = "mcps_copy_progs___sys_recvmsg"
 	mcpscompatMapMcpsCopyProgsSysSendmsg  = "mcps_copy_progs___sys_sendmsg"
 	mcpscompatMapMcpsCopyProgsSysSendto   = "mcps_copy_progs___sys_sendto"
+	mcpscompatMapMcpsCopyProgsTls         = "mcps_copy_progs_tls"
 	mcpscompatMapMcpsCopyProgsVfsRead     = "mcps_copy_progs_vfs_read"
 	mcpscompatMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
 	mcpscompatMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
@@ -96,12 +120,16 @@ const (
 	mcpscompatMapMcpsScratchSysRecvmsg    = "mcps_scratch___sys_recvmsg"
 	mcpscompatMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
 	mcpscompatMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
+	mcpscompatMapMcpsScratchTls           = "mcps_scratch_tls"
 	mcpscompatMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
 	mcpscompatMapMcpsScratchVfsReadv      = "mcps_scratch_vfs_readv"
 	mcpscompatMapMcpsScratchVfsWrite      = "mcps_scratch_vfs_write"
 	mcpscompatMapMcpsScratchVfsWritev     = "mcps_scratch_vfs_writev"
 	mcpscompatMapMcpsStats                = "mcps_stats"
 	mcpscompatMapMcpsStreams              = "mcps_streams"
+	mcpscompatMapMcpsTlsCalls             = "mcps_tls_calls"
+	mcpscompatMapMcpsTlsSocks             = "mcps_tls_socks"
+	mcpscompatMapMcpsTlsStopped           = "mcps_tls_stopped"
 	mcpscompatMapMcpsTraced               = "mcps_traced"
 	mcpscompatMapMcpsTracedComms          = "mcps_traced_comms"
 	mcpscompatMapMcpsWriteArgs            = "mcps_write_args"
@@ -110,6 +138,7 @@ const (
 	mcpscompatProgMcpsCopyMoreSysRecvmsg  = "mcps_copy_more___sys_recvmsg"
 	mcpscompatProgMcpsCopyMoreSysSendmsg  = "mcps_copy_more___sys_sendmsg"
 	mcpscompatProgMcpsCopyMoreSysSendto   = "mcps_copy_more___sys_sendto"
+	mcpscompatProgMcpsCopyMoreTls         = "mcps_copy_more_tls"
 	mcpscompatProgMcpsCopyMoreVfsRead     = "mcps_copy_more_vfs_read"
 	mcpscompatProgMcpsCopyMoreVfsReadv    = "mcps_copy_more_vfs_readv"
 	mcpscompatProgMcpsCopyMoreVfsWrite    = "mcps_copy_more_vfs_write"
@@ -160,11 +189,17 @@ const (
 	mcpscompatProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
 	mcpscompatProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
 	mcpscompatProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpscompatProgMcpsTlsSslRead          = "mcps_tls_ssl_read"
+	mcpscompatProgMcpsTlsSslReadEx        = "mcps_tls_ssl_read_ex"
+	mcpscompatProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
+	mcpscompatProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
+	mcpscompatProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpscompatVarMcpsFilterOn             = "mcps_filter_on"
 	mcpscompatVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpscompatVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpscompatVarMcpsTaskBtf              = "mcps_task_btf"
 	mcpscompatVarMcpsTcpOn                = "mcps_tcp_on"
+	mcpscompatVarMcpsTlsOn                = "mcps_tls_on"
 	mcpscompatVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
 	mcpscompatVarMcpsUnusedHdr            = "mcps_unused_hdr"
 	mcpscompatVarMcpsUnusedStat           = "mcps_unused_stat"
@@ -220,6 +255,7 @@ type mcpscompatProgramSpecs struct {
 	McpsCopyMoreSysRecvmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_recvmsg"`
 	McpsCopyMoreSysSendmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreTls         *ebpf.ProgramSpec `ebpf:"mcps_copy_more_tls"`
 	McpsCopyMoreVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
@@ -270,6 +306,11 @@ type mcpscompatProgramSpecs struct {
 	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsSslRead          *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read"`
+	McpsTlsSslReadEx        *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read_ex"`
+	McpsTlsSslRet           *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_ret"`
+	McpsTlsSslWrite         *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_write"`
+	McpsTlsSslWriteEx       *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_write_ex"`
 }
 
 // mcpscompatMapSpecs contains maps before they are loaded into the kernel.
@@ -281,6 +322,7 @@ type mcpscompatMapSpecs struct {
 	McpsCopyProgsSysRecvmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_recvmsg"`
 	McpsCopyProgsSysSendmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsTls         *ebpf.MapSpec `ebpf:"mcps_copy_progs_tls"`
 	McpsCopyProgsVfsRead     *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
@@ -294,12 +336,16 @@ type mcpscompatMapSpecs struct {
 	McpsScratchSysRecvmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchTls           *ebpf.MapSpec `ebpf:"mcps_scratch_tls"`
 	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
 	McpsScratchVfsWritev     *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_writev"`
 	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
+	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
+	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
+	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
@@ -314,6 +360,7 @@ type mcpscompatVariableSpecs struct {
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
+	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
@@ -347,6 +394,7 @@ type mcpscompatMaps struct {
 	McpsCopyProgsSysRecvmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_recvmsg"`
 	McpsCopyProgsSysSendmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
+	McpsCopyProgsTls         *ebpf.Map `ebpf:"mcps_copy_progs_tls"`
 	McpsCopyProgsVfsRead     *ebpf.Map `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
@@ -360,12 +408,16 @@ type mcpscompatMaps struct {
 	McpsScratchSysRecvmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchTls           *ebpf.Map `ebpf:"mcps_scratch_tls"`
 	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.Map `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
 	McpsScratchVfsWritev     *ebpf.Map `ebpf:"mcps_scratch_vfs_writev"`
 	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
+	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
+	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
+	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
@@ -378,6 +430,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsCopyProgsSysRecvmsg,
 		m.McpsCopyProgsSysSendmsg,
 		m.McpsCopyProgsSysSendto,
+		m.McpsCopyProgsTls,
 		m.McpsCopyProgsVfsRead,
 		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
@@ -391,12 +444,16 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsScratchSysRecvmsg,
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
+		m.McpsScratchTls,
 		m.McpsScratchVfsRead,
 		m.McpsScratchVfsReadv,
 		m.McpsScratchVfsWrite,
 		m.McpsScratchVfsWritev,
 		m.McpsStats,
 		m.McpsStreams,
+		m.McpsTlsCalls,
+		m.McpsTlsSocks,
+		m.McpsTlsStopped,
 		m.McpsTraced,
 		m.McpsTracedComms,
 		m.McpsWriteArgs,
@@ -412,6 +469,7 @@ type mcpscompatVariables struct {
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
+	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
@@ -429,6 +487,7 @@ type mcpscompatPrograms struct {
 	McpsCopyMoreSysRecvmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_recvmsg"`
 	McpsCopyMoreSysSendmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
+	McpsCopyMoreTls         *ebpf.Program `ebpf:"mcps_copy_more_tls"`
 	McpsCopyMoreVfsRead     *ebpf.Program `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.Program `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
@@ -479,6 +538,11 @@ type mcpscompatPrograms struct {
 	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsSslRead          *ebpf.Program `ebpf:"mcps_tls_ssl_read"`
+	McpsTlsSslReadEx        *ebpf.Program `ebpf:"mcps_tls_ssl_read_ex"`
+	McpsTlsSslRet           *ebpf.Program `ebpf:"mcps_tls_ssl_ret"`
+	McpsTlsSslWrite         *ebpf.Program `ebpf:"mcps_tls_ssl_write"`
+	McpsTlsSslWriteEx       *ebpf.Program `ebpf:"mcps_tls_ssl_write_ex"`
 }
 
 func (p *mcpscompatPrograms) Close() error {
@@ -488,6 +552,7 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsCopyMoreSysRecvmsg,
 		p.McpsCopyMoreSysSendmsg,
 		p.McpsCopyMoreSysSendto,
+		p.McpsCopyMoreTls,
 		p.McpsCopyMoreVfsRead,
 		p.McpsCopyMoreVfsReadv,
 		p.McpsCopyMoreVfsWrite,
@@ -538,6 +603,11 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsTcpFexitRecvmsg,
 		p.McpsTcpFexitVfsRead,
 		p.McpsTcpFexitVfsReadv,
+		p.McpsTlsSslRead,
+		p.McpsTlsSslReadEx,
+		p.McpsTlsSslRet,
+		p.McpsTlsSslWrite,
+		p.McpsTlsSslWriteEx,
 	)
 }
 

@@ -33,6 +33,9 @@ type Config struct {
 	// TCP also captures TCP sockets that carry HTTP with MCP, both directions (c/tcp.h). Off, the programs for the
 	// exits of reads are not even loaded.
 	TCP bool
+	// TLS (with TCP) also loads the uprobe programs for TLS plaintext (c/tls.c); AttachTLS attaches them to a
+	// library or program. Off, the syscall hooks skip the lookup that joins SSL objects to their sockets.
+	TLS bool
 	// Hooks selects fentry/fexit or syscall tracepoints for the stdio programs (default: the cheapest that attaches).
 	Hooks Hooks
 	// Portable turns off every optional fast path, so the programs take the code paths of the oldest supported
@@ -49,7 +52,10 @@ type Capture struct {
 	coll   *ebpf.Collection
 	maps   captureMaps
 	links  []link.Link
-	reader *ringbuf.Reader
+	// tlsLinks are the uprobes of AttachTLS; tlsDetached is closed once they are detached (see detach).
+	tlsLinks    []link.Link
+	tlsDetached chan struct{}
+	reader      *ringbuf.Reader
 	events chan *Event
 	free   chan *Event
 
@@ -129,8 +135,14 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	if err := spec.Variables[bpf.VarTCPOn].Set(boolByte(cfg.TCP)); err != nil {
 		return fmt.Errorf("set tcp: %w", err)
 	}
+	if err := spec.Variables[bpf.VarTLSOn].Set(boolByte(cfg.TCP && cfg.TLS)); err != nil {
+		return fmt.Errorf("set tls: %w", err)
+	}
 	if !cfg.TCP {
 		dropTCPOnly(spec)
+	}
+	if !cfg.TCP || !cfg.TLS {
+		dropTLS(spec)
 	}
 	return nil
 }
@@ -218,13 +230,34 @@ func (c *Capture) get(n int) *Event {
 // The links are closed concurrently: detaching a syscall tracepoint waits for an RCU grace period (on recent kernels
 // a tasks-trace one, since those tracepoints may fault), and one after another 22 of them took 1.7 s on a loaded
 // 2-CPU machine, most of the 5 s watch has to exit.
+//
+// The TLS uprobes are switched off (mcps_tls_stopped) rather than waited for: detaching a uprobe waits for the
+// kernel's slowest grace periods, over a second on a loaded machine. They are detached in the background; Close
+// waits for that.
 func (c *Capture) detach() {
+	if stopped := c.coll.Maps["mcps_tls_stopped"]; stopped != nil {
+		_ = stopped.Update(uint32(0), uint32(1), ebpf.UpdateAny)
+	}
 	var wg sync.WaitGroup
 	for _, l := range c.links {
 		wg.Go(func() { l.Close() })
 	}
 	wg.Wait()
 	c.links = nil
+	// Only now: a uprobe detaching holds locks that detaching a tracepoint needs too, for its whole grace period.
+	if c.tlsDetached == nil {
+		tls := c.tlsLinks
+		c.tlsLinks = nil
+		c.tlsDetached = make(chan struct{})
+		go func() {
+			var wg sync.WaitGroup
+			for _, l := range tls {
+				wg.Go(func() { l.Close() })
+			}
+			wg.Wait()
+			close(c.tlsDetached)
+		}()
+	}
 }
 
 // Close detaches every program and frees the maps.
@@ -235,6 +268,12 @@ func (c *Capture) Close() error {
 	}
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
+	}
+	for _, l := range c.tlsLinks {
+		errs = append(errs, l.Close())
+	}
+	if c.tlsDetached != nil {
+		<-c.tlsDetached
 	}
 	errs = append(errs, c.maps.close())
 	if c.coll != nil {

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/mcpscope/mcpscope/internal/bpf"
+	"github.com/mcpscope/mcpscope/internal/stream"
 )
 
 // TestHeaderLayout keeps decode's hand-written offsets in step with struct mcps_event_hdr.
@@ -68,5 +69,24 @@ func TestDecodeRejectsShortAndOverlong(t *testing.T) {
 	raw[4] = 4
 	if err := decode(raw, &e); err != nil || len(e.Data) != 4 {
 		t.Fatalf("decode = %v, %d data bytes; want nil, 4", err, len(e.Data))
+	}
+}
+
+// TestStreamKinds keeps package stream's kinds equal to the kernel's enum mcps_stream_kind.
+func TestStreamKinds(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		stream, kernel uint8
+	}{
+		{"pipe", stream.KindPipe, bpf.StreamPipe},
+		{"unix", stream.KindUnix, bpf.StreamUnix},
+		{"tcp-tx", stream.KindTCPTx, bpf.StreamTCPTx},
+		{"tcp-rx", stream.KindTCPRx, bpf.StreamTCPRx},
+		{"tls-tx", stream.KindTLSTx, bpf.StreamTLSTx},
+		{"tls-rx", stream.KindTLSRx, bpf.StreamTLSRx},
+	} {
+		if c.stream != c.kernel {
+			t.Errorf("%s: stream kind %d, kernel %d", c.name, c.stream, c.kernel)
+		}
 	}
 }

@@ -128,7 +128,8 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf
 	// The other set's scratch arrays (a slot of 32 KiB per CPU each) and prog arrays are not created.
 	for name := range spec.Maps {
 		for _, prefix := range []string{"mcps_scratch", "mcps_copy_progs"} {
-			if hook, ok := strings.CutPrefix(name, prefix); ok && (hook != "") != fentry {
+			// The TLS uprobes' maps (suffix _tls) serve both hook sets.
+			if hook, ok := strings.CutPrefix(name, prefix); ok && hook != tlsSuffix && (hook != "") != fentry {
 				delete(spec.Maps, name)
 			}
 		}
@@ -207,6 +208,9 @@ func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, erro
 			continue
 		}
 		section := ps.SectionName
+		if isUprobe(ps) {
+			continue // attached per library by AttachTLS
+		}
 		var (
 			l   link.Link
 			err error
@@ -298,4 +302,8 @@ func firstKernelFunc(names []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("the kernel has none of %s", strings.Join(names, ", "))
+}
+
+func isUprobe(ps *ebpf.ProgramSpec) bool {
+	return strings.HasPrefix(ps.SectionName, "uprobe") || strings.HasPrefix(ps.SectionName, "uretprobe")
 }

@@ -102,6 +102,7 @@ type tcpConn struct {
 	src            [2]source
 	parser         httpParser
 	http2          bool
+	tls            bool                        // fed from TLS plaintext (uprobes) rather than TCP bytes
 	feedTime       time.Time                   // capture time of the chunk being fed: when an SSE event arrived
 	rpcRequests    map[*httpmsg.Message]bool   // requests whose body carried JSON-RPC, until their response
 	open           []*httpmsg.Message          // requests awaiting their response, oldest first
@@ -272,7 +273,8 @@ func (m *Monitor) tcpData(p *tcpPending) {
 	if p.pid != 0 {
 		s.ep.Pid, s.ep.Comm = p.pid, p.comm
 	}
-	sent := p.key.Kind == stream.KindTCPTx
+	sent := p.key.Kind == stream.KindTCPTx || p.key.Kind == stream.KindTLSTx
+	c.tls = c.tls || p.key.Kind == stream.KindTLSTx || p.key.Kind == stream.KindTLSRx
 	if !c.rolesKnown && !c.learnRoles(s, sent, p.data) {
 		h.counts.UnknownBytes += uint64(len(p.data))
 		return
@@ -300,6 +302,23 @@ func (m *Monitor) tcpData(p *tcpPending) {
 	c.feedTime = m.wallTime(p.at)
 	c.parser.Feed(dir, off, p.data, c.feedTime)
 	src.end = max(src.end, off+int64(len(p.data)))
+}
+
+// transport is the records' transport: https when the connection's bytes came from the TLS library.
+func (c *tcpConn) transport() string {
+	if c.tls {
+		return record.TransportHTTPS
+	}
+	return record.TransportHTTP
+}
+
+// isTCPKind tells the stream kinds of TCP sockets: their bytes, and their TLS plaintext.
+func isTCPKind(kind uint8) bool {
+	switch kind {
+	case stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx:
+		return true
+	}
+	return false
 }
 
 // learnRoles tells client from server by the first bytes of one of the connection's streams.
@@ -436,7 +455,7 @@ func (m *Monitor) httpEvent(c *tcpConn, ev httpmsg.Event) {
 	}
 	m.http.parsed = msgs
 	for i := range msgs {
-		rec := record.Message{Kind: record.KindMessage, Time: c.feedTime, Transport: record.TransportHTTP,
+		rec := record.Message{Kind: record.KindMessage, Time: c.feedTime, Transport: c.transport(),
 			Session: key, From: server, To: client, Size: len(msgs[i].Raw), HTTP: &info}
 		m.corr.Annotate(key, senderServer, &msgs[i], rec.Time, &rec)
 		if ev.SSE.Truncated {
@@ -457,7 +476,7 @@ func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrK
 			return false
 		}
 		m.counts.Truncated++
-		rec := record.Message{Kind: record.KindMessage, Time: t, Transport: record.TransportHTTP, Session: recKey,
+		rec := record.Message{Kind: record.KindMessage, Time: t, Transport: c.transport(), Session: recKey,
 			From: from, To: to, Size: int(msg.BodySize), HTTP: info, Truncated: true, LostBytes: msg.LostBytes}
 		m.write(&rec)
 		return true
@@ -467,7 +486,7 @@ func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrK
 		m.counts.Truncated++
 	}
 	for i := range msgs {
-		rec := record.Message{Kind: record.KindMessage, Time: t, Transport: record.TransportHTTP, Session: recKey,
+		rec := record.Message{Kind: record.KindMessage, Time: t, Transport: c.transport(), Session: recKey,
 			From: from, To: to, Size: len(msgs[i].Raw), HTTP: info}
 		m.corr.Annotate(corrKey, sender, &msgs[i], t, &rec)
 		rec.Session = recKey
@@ -483,7 +502,7 @@ func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrK
 func (m *Monitor) writeExchange(c *tcpConn, req, resp *httpmsg.Message, event string, t time.Time) {
 	m.http.counts.Exchanges++
 	client, server := m.endpoints(c)
-	rec := record.HTTP{Kind: record.KindHTTP, Time: t, Transport: record.TransportHTTP, Event: event,
+	rec := record.HTTP{Kind: record.KindHTTP, Time: t, Transport: c.transport(), Event: event,
 		Session: m.httpSession(c, req, resp), From: client, To: server, HTTP: m.httpInfo(c, req, resp)}
 	if req != nil {
 		rec.RequestSize = req.WireSize
@@ -526,14 +545,14 @@ func (m *Monitor) httpSession(c *tcpConn, req, resp *httpmsg.Message) string {
 	if sid != "" {
 		return m.sessionKey(c, sid)
 	}
-	return "http:conn:" + c.client.String() + "-" + c.server.String()
+	return c.transport() + ":conn:" + c.client.String() + "-" + c.server.String()
 }
 
 // sessionKey names the session sid of the connection's server. A session id is the server's to give, so the key
 // includes the server's address: a proxy that forwards Mcp-Session-Id unchanged makes two sessions with one id,
 // and their requests (with the same JSON-RPC ids) must not be correlated together.
 func (m *Monitor) sessionKey(c *tcpConn, sid string) string {
-	return "http:" + c.server.String() + "/" + m.sessionRef(sid)
+	return c.transport() + ":" + c.server.String() + "/" + m.sessionRef(sid)
 }
 
 // sessionRef is how a session id is written out: redacted to a fingerprint unless the user asked for raw values.
@@ -674,8 +693,9 @@ func (m *Monitor) endConn(c *tcpConn, at uint64) {
 			delete(h.sockets, s.ino)
 		}
 		if m.opts.Controller != nil {
-			_ = m.opts.Controller.Forget(stream.Key{Kind: stream.KindTCPTx, Ino: s.ino})
-			_ = m.opts.Controller.Forget(stream.Key{Kind: stream.KindTCPRx, Ino: s.ino})
+			for _, kind := range []uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx} {
+				_ = m.opts.Controller.Forget(stream.Key{Kind: kind, Ino: s.ino})
+			}
 		}
 	}
 	if h.conns[c.key] == c {

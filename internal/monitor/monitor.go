@@ -182,7 +182,7 @@ func (m *Monitor) handle(e *capture.Event) {
 	if comm != "" {
 		m.comms[e.Pid] = comm
 	}
-	if e.Kind == capture.KindTCP || e.Stream.Kind == stream.KindTCPTx || e.Stream.Kind == stream.KindTCPRx {
+	if e.Kind == capture.KindTCP || isTCPKind(e.Stream.Kind) {
 		m.tcpHandle(e, comm)
 		return
 	}

@@ -13,6 +13,10 @@ const (
 	// by that socket's inode.
 	KindTCPTx uint8 = 3
 	KindTCPRx uint8 = 4
+	// TLS plaintext of a TCP socket (from the TLS library's uprobes), keyed by the socket's inode like its TCP
+	// streams: sent and received.
+	KindTLSTx uint8 = 5
+	KindTLSRx uint8 = 6
 )
 
 // Key identifies a kernel stream: one direction of a pipe (both ends share the pipe inode) or of a Unix socketpair
@@ -34,6 +38,10 @@ func (k Key) String() string {
 		kind = "tcp-tx"
 	case KindTCPRx:
 		kind = "tcp-rx"
+	case KindTLSTx:
+		kind = "tls-tx"
+	case KindTLSRx:
+		kind = "tls-rx"
 	default:
 		kind = "kind" + strconv.Itoa(int(k.Kind))
 	}

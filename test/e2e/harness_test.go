@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,7 @@ type watchResult struct {
 func watch(t *testing.T, timeout time.Duration, flags []string, command ...string) watchResult {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out.jsonl")
+	timeout = scaled(timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := append([]string{"watch", "-o", out}, flags...)
@@ -254,4 +256,13 @@ func (b *background) interrupt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit after SIGINT: %v; stderr:\n%s", err, strings.Join(b.log, "\n"))
 	}
+}
+
+// scaled stretches a test's limit by MCPSCOPE_E2E_TIMEOUT_SCALE (a number, default 1). The kernel-matrix runner sets it
+// for its runs under qemu, where programs run many times slower; the limits catch hangs, they do not measure speed.
+func scaled(d time.Duration) time.Duration {
+	if f, err := strconv.ParseFloat(os.Getenv("MCPSCOPE_E2E_TIMEOUT_SCALE"), 64); err == nil && f > 1 {
+		return time.Duration(float64(d) * f)
+	}
+	return d
 }

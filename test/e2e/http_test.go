@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -36,6 +37,8 @@ type httpServer struct {
 	addr string // 127.0.0.1:PORT
 	pid  int
 	comm string
+	// transport is the records' transport: "" for http, record.TransportHTTPS behind a TLS front.
+	transport string
 }
 
 // loopbackPreload makes a Node program listen on 127.0.0.1 only: server-everything calls app.listen(PORT), which
@@ -244,9 +247,10 @@ func checkHTTPBasics(t *testing.T, res watchResult, srv httpServer, clientComm s
 	if len(res.records) == 0 {
 		t.Fatalf("no message records; stderr:\n%s", res.stderr)
 	}
+	transport := cmp.Or(srv.transport, record.TransportHTTP)
 	for i, r := range res.records {
 		what := fmt.Sprintf("record %d (%s %s id %s)", i, r.Type, r.Method, r.ID)
-		if r.Transport != record.TransportHTTP {
+		if r.Transport != transport {
 			t.Errorf("%s: transport %q", what, r.Transport)
 		}
 		if r.Truncated || r.LostBytes != 0 {
@@ -270,7 +274,7 @@ func checkHTTPBasics(t *testing.T, res watchResult, srv httpServer, clientComm s
 	}
 	for i, h := range res.http {
 		what := fmt.Sprintf("http record %d (%s %s %s %d)", i, h.Event, h.HTTP.Method, h.HTTP.Path, h.HTTP.Status)
-		if h.Transport != record.TransportHTTP || h.Truncated || h.LostBytes != 0 {
+		if h.Transport != transport || h.Truncated || h.LostBytes != 0 {
 			t.Errorf("%s: transport %q, truncated %v (%d bytes lost)", what, h.Transport, h.Truncated, h.LostBytes)
 		}
 		checkClientEnd(t, what, h.From, srv, clientComm)

@@ -34,6 +34,8 @@ enum mcps_stream_kind {
 	MCPS_STREAM_UNIX = 2, // key: the inode of the socket that READS the stream (the writer's peer)
 	MCPS_STREAM_TCP_TX = 3, // key: a local TCP socket's inode; the bytes it sent (HTTP capture, mcps_tcp_on)
 	MCPS_STREAM_TCP_RX = 4, // key: a local TCP socket's inode; the bytes it received
+	MCPS_STREAM_TLS_TX = 5, // key: the TCP socket's inode under an SSL object; the plaintext it sent (tls.c)
+	MCPS_STREAM_TLS_RX = 6, // key: as TLS_TX; the plaintext it received
 };
 
 enum mcps_event_kind {
@@ -70,6 +72,7 @@ enum mcps_stat {
 	MCPS_STAT_LOST_EVENTS = 4,    // reader/close/exit records the ring buffer had no room for
 	MCPS_STAT_STREAMS = 5,        // streams classified as MCP
 	MCPS_STAT_IOV_LOST_BYTES = 6, // bytes in iovecs past MAX_IOV
+	MCPS_STAT_TLS_UNATTRIBUTED_BYTES = 7, // TLS plaintext of an SSL object whose socket was never seen (tls.c)
 	MCPS_STAT_MAX = 8,
 };
 
@@ -134,7 +137,8 @@ struct mcps_data_event {
 // Set by user space before load.
 const volatile __u32 mcps_self_tgid = 0;   // the monitor: its own writes (e.g. -o - into a pipe) are never captured
 const volatile __u8 mcps_filter_on = 0;    // only traced processes (mcps_traced) and streams they read
-const volatile __u8 mcps_tcp_on = 0;       // also TCP sockets carrying HTTP with MCP (both directions, see tcp.c)
+const volatile __u8 mcps_tcp_on = 0;       // also TCP sockets carrying HTTP with MCP (both directions, see tcp.h)
+const volatile __u8 mcps_tls_on = 0;       // also TLS plaintext from the uprobes of tls.c (with mcps_tcp_on)
 // 1 where tracepoint programs may call bpf_get_current_task_btf (5.11+): the fd walk then loads task, files and fdtable
 // fields directly instead of through bpf_probe_read_kernel calls. On older kernels the branch is dead code the
 // verifier never visits (the value is a frozen constant), so the helper's absence there does not matter.

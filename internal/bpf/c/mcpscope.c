@@ -5,6 +5,7 @@
 #include "stdio.c"
 #include "stdio_fentry.c"
 #include "process.c"
+#include "tls.c"
 
 // Referenced so that bpf2go generates Go types and constants for them.
 const struct mcps_event_hdr *mcps_unused_hdr __attribute__((unused));

@@ -85,6 +85,7 @@ static __always_inline const void *first_buffer(__u64 buf, __u32 iov, __u64 *len
 }
 
 #include "tcp.h"
+#include "tls.h"
 
 // write_enter decides whether a write is to an MCP stream and, if so, saves what the syscall's exit needs. Hooks that
 // see the struct file (fentry on vfs_write) pass it as trusted; the others pass the fd, and the file is looked up.
@@ -101,6 +102,8 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		file = fd_to_file(fd);
 	if (!stream_of_file(file, trusted, true, &key))
 		return 0;
+	if (key.kind == MCPS_STREAM_TCP_TX)
+		tls_note_socket(file, key.ino);
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!traced && !st) // filter mode: only streams a traced process reads
 		return 0;
@@ -401,6 +404,8 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted,
 		file = fd_to_file(fd);
 	if (!stream_of_file(file, trusted, false, &key))
 		return 0;
+	if (key.kind == MCPS_STREAM_TCP_RX)
+		tls_note_socket(file, key.ino);
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (key.kind == MCPS_STREAM_TCP_RX)
 		return tcp_read_enter(&key, st, traced, fd, (__u64)file, buf, iov, vlen);

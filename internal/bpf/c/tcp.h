@@ -92,8 +92,8 @@ static __always_inline bool tcp_sibling_is_mcp(const struct mcps_stream_key *key
 	return st && st->state == MCPS_STATE_MCP;
 }
 
-// emit_tcp_conn reports the addresses of the connection of file (a TCP socket) for the stream key of generation gen.
-static __always_inline void emit_tcp_conn(__u64 file, const struct mcps_stream_key *key, __u64 gen)
+// emit_conn reports the addresses of the connection of sk (a TCP socket) for the stream key of generation gen.
+static __always_inline void emit_conn(struct sock *sk, const struct mcps_stream_key *key, __u64 gen)
 {
 	struct {
 		struct mcps_event_hdr hdr;
@@ -102,8 +102,6 @@ static __always_inline void emit_tcp_conn(__u64 file, const struct mcps_stream_k
 	fill_hdr(&ev.hdr, MCPS_EV_TCP, key);
 	ev.hdr.gen = gen;
 	ev.hdr.len = sizeof(ev.conn);
-	struct socket *sock = BPF_CORE_READ((struct file *)file, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
 	ev.conn.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	ev.conn.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	ev.conn.dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
@@ -116,6 +114,19 @@ static __always_inline void emit_tcp_conn(__u64 file, const struct mcps_stream_k
 	}
 	if (bpf_ringbuf_output(&mcps_events, &ev, sizeof(ev), wakeup_flags()))
 		stat_add(MCPS_STAT_LOST_EVENTS, 1);
+}
+
+// file_sock returns the struct sock of file, a socket.
+static __always_inline struct sock *file_sock(__u64 file)
+{
+	struct socket *sock = BPF_CORE_READ((struct file *)file, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+// emit_tcp_conn reports the addresses of the connection of file (a TCP socket) for the stream key of generation gen.
+static __always_inline void emit_tcp_conn(__u64 file, const struct mcps_stream_key *key, __u64 gen)
+{
+	emit_conn(file_sock(file), key, gen);
 }
 
 // new_tcp_stream makes key an MCP stream and reports its connection.
