@@ -56,15 +56,14 @@ const (
 
 // Counters of the mcps_stats map (enum mcps_stat), by index.
 const (
-	StatLostRecords          = uint32(mcpsMcpsStatMCPS_STAT_LOST_RECORDS)
-	StatLostBytes            = uint32(mcpsMcpsStatMCPS_STAT_LOST_BYTES)
-	StatFaultBytes           = uint32(mcpsMcpsStatMCPS_STAT_FAULT_BYTES)
-	StatTooLongBytes         = uint32(mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES)
-	StatLostEvents           = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
-	StatStreams              = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
-	StatIovLostBytes         = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
-	StatTLSUnattributedBytes = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNATTRIBUTED_BYTES)
-	StatCount                = uint32(mcpsMcpsStatMCPS_STAT_MAX)
+	StatLostRecords  = uint32(mcpsMcpsStatMCPS_STAT_LOST_RECORDS)
+	StatLostBytes    = uint32(mcpsMcpsStatMCPS_STAT_LOST_BYTES)
+	StatFaultBytes   = uint32(mcpsMcpsStatMCPS_STAT_FAULT_BYTES)
+	StatTooLongBytes = uint32(mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES)
+	StatLostEvents   = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
+	StatStreams      = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
+	StatIovLostBytes = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
+	StatCount        = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 
 // ChunkSize is the most payload one data record carries (CHUNK_SIZE in c/mcps.h).

@@ -53,15 +53,14 @@ type mcpsMcpsPeek struct {
 type mcpsMcpsStat uint32
 
 const (
-	mcpsMcpsStatMCPS_STAT_LOST_RECORDS           mcpsMcpsStat = 0
-	mcpsMcpsStatMCPS_STAT_LOST_BYTES             mcpsMcpsStat = 1
-	mcpsMcpsStatMCPS_STAT_FAULT_BYTES            mcpsMcpsStat = 2
-	mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES         mcpsMcpsStat = 3
-	mcpsMcpsStatMCPS_STAT_LOST_EVENTS            mcpsMcpsStat = 4
-	mcpsMcpsStatMCPS_STAT_STREAMS                mcpsMcpsStat = 5
-	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES         mcpsMcpsStat = 6
-	mcpsMcpsStatMCPS_STAT_TLS_UNATTRIBUTED_BYTES mcpsMcpsStat = 7
-	mcpsMcpsStatMCPS_STAT_MAX                    mcpsMcpsStat = 8
+	mcpsMcpsStatMCPS_STAT_LOST_RECORDS   mcpsMcpsStat = 0
+	mcpsMcpsStatMCPS_STAT_LOST_BYTES     mcpsMcpsStat = 1
+	mcpsMcpsStatMCPS_STAT_FAULT_BYTES    mcpsMcpsStat = 2
+	mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES mcpsMcpsStat = 3
+	mcpsMcpsStatMCPS_STAT_LOST_EVENTS    mcpsMcpsStat = 4
+	mcpsMcpsStatMCPS_STAT_STREAMS        mcpsMcpsStat = 5
+	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES mcpsMcpsStat = 6
+	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 8
 )
 
 type mcpsMcpsStream struct {
@@ -126,12 +125,6 @@ type mcpsMcpsTlsKey struct {
 	Pad  uint32
 }
 
-type mcpsMcpsTlsSock struct {
-	_   structs.HostLayout
-	Ino uint64
-	Sk  uint64
-}
-
 type mcpsMcpsWriteArgs struct {
 	_        structs.HostLayout
 	Buf      uint64
@@ -183,6 +176,7 @@ const (
 	mcpsMapMcpsStats                = "mcps_stats"
 	mcpsMapMcpsStreams              = "mcps_streams"
 	mcpsMapMcpsTlsCalls             = "mcps_tls_calls"
+	mcpsMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpsMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpsMapMcpsTlsStopped           = "mcps_tls_stopped"
 	mcpsMapMcpsTraced               = "mcps_traced"
@@ -399,6 +393,7 @@ type mcpsMapSpecs struct {
 	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
+	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
@@ -471,6 +466,7 @@ type mcpsMaps struct {
 	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
+	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
@@ -507,6 +503,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsStats,
 		m.McpsStreams,
 		m.McpsTlsCalls,
+		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
 		m.McpsTraced,

@@ -71,12 +71,6 @@ type mcpscompatMcpsTlsKey struct {
 	Pad  uint32
 }
 
-type mcpscompatMcpsTlsSock struct {
-	_   structs.HostLayout
-	Ino uint64
-	Sk  uint64
-}
-
 type mcpscompatMcpsWriteArgs struct {
 	_        structs.HostLayout
 	Buf      uint64
@@ -128,6 +122,7 @@ const (
 	mcpscompatMapMcpsStats                = "mcps_stats"
 	mcpscompatMapMcpsStreams              = "mcps_streams"
 	mcpscompatMapMcpsTlsCalls             = "mcps_tls_calls"
+	mcpscompatMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpscompatMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpscompatMapMcpsTlsStopped           = "mcps_tls_stopped"
 	mcpscompatMapMcpsTraced               = "mcps_traced"
@@ -344,6 +339,7 @@ type mcpscompatMapSpecs struct {
 	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
+	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
@@ -416,6 +412,7 @@ type mcpscompatMaps struct {
 	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
+	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
@@ -452,6 +449,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsStats,
 		m.McpsStreams,
 		m.McpsTlsCalls,
+		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
 		m.McpsTraced,

@@ -15,10 +15,7 @@ type Stats struct {
 	IovLostBytes uint64 // bytes in iovecs past the vector limit
 	LostEvents   uint64 // reader/close/exit records the ring buffer had no room for
 	Streams      uint64 // streams classified as MCP
-	// TLSUnattributedBytes counts TLS plaintext of SSL objects whose socket was never seen (memory-BIO libraries
-	// such as Node.js's): not captured, and not part of Undelivered (it was never a stream's).
-	TLSUnattributedBytes uint64
-	Malformed            uint64 // records user space could not decode
+	Malformed    uint64 // records user space could not decode
 	// SkippedRuns counts runs of mcpscope's programs the kernel skipped because a BPF program was already running
 	// on that CPU (its recursion guard; Linux 5.12+ counts them). A skipped run may hide a read or write of an MCP
 	// stream, so it is reported, never ignored.
@@ -34,14 +31,13 @@ func (s Stats) Undelivered() uint64 {
 func (c *Capture) Stats() (Stats, error) {
 	var s Stats
 	vals := map[uint32]*uint64{
-		bpf.StatLostRecords:          &s.LostRecords,
-		bpf.StatLostBytes:            &s.LostBytes,
-		bpf.StatFaultBytes:           &s.FaultBytes,
-		bpf.StatTooLongBytes:         &s.TooLongBytes,
-		bpf.StatIovLostBytes:         &s.IovLostBytes,
-		bpf.StatLostEvents:           &s.LostEvents,
-		bpf.StatStreams:              &s.Streams,
-		bpf.StatTLSUnattributedBytes: &s.TLSUnattributedBytes,
+		bpf.StatLostRecords:  &s.LostRecords,
+		bpf.StatLostBytes:    &s.LostBytes,
+		bpf.StatFaultBytes:   &s.FaultBytes,
+		bpf.StatTooLongBytes: &s.TooLongBytes,
+		bpf.StatIovLostBytes: &s.IovLostBytes,
+		bpf.StatLostEvents:   &s.LostEvents,
+		bpf.StatStreams:      &s.Streams,
 	}
 	for idx, dst := range vals {
 		var perCPU []uint64
@@ -66,16 +62,15 @@ func (c *Capture) Stats() (Stats, error) {
 // Counters returns the counters by the names used in JSONL stats records (docs/jsonl.md).
 func (s Stats) Counters() map[string]uint64 {
 	return map[string]uint64{
-		"kernel_lost_records":           s.LostRecords,
-		"kernel_lost_bytes":             s.LostBytes,
-		"kernel_fault_bytes":            s.FaultBytes,
-		"kernel_too_long_bytes":         s.TooLongBytes,
-		"kernel_iov_lost_bytes":         s.IovLostBytes,
-		"kernel_lost_events":            s.LostEvents,
-		"kernel_streams":                s.Streams,
-		"kernel_tls_unattributed_bytes": s.TLSUnattributedBytes,
-		"malformed_records":             s.Malformed,
-		"kernel_skipped_runs":           s.SkippedRuns,
-		"kernel_undelivered_bytes":      s.Undelivered(),
+		"kernel_lost_records":      s.LostRecords,
+		"kernel_lost_bytes":        s.LostBytes,
+		"kernel_fault_bytes":       s.FaultBytes,
+		"kernel_too_long_bytes":    s.TooLongBytes,
+		"kernel_iov_lost_bytes":    s.IovLostBytes,
+		"kernel_lost_events":       s.LostEvents,
+		"kernel_streams":           s.Streams,
+		"malformed_records":        s.Malformed,
+		"kernel_skipped_runs":      s.SkippedRuns,
+		"kernel_undelivered_bytes": s.Undelivered(),
 	}
 }

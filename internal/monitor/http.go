@@ -213,7 +213,9 @@ func (m *Monitor) awaitingPeer(p *tcpPending) bool {
 	}
 	s := m.http.sockets[p.key.Ino]
 	if s == nil {
-		return false
+		// TLS plaintext may come before its socket is known: a library using memory BIOs writes the ciphertext
+		// (which names the socket) after SSL_write returns.
+		return p.key.Kind == stream.KindTLSTx || p.key.Kind == stream.KindTLSRx
 	}
 	c := s.conn
 	return len(c.sockets) == 1 && c.peer.Pid == 0 && local(s.local, s.remote)

@@ -13,8 +13,8 @@ const (
 	// by that socket's inode.
 	KindTCPTx uint8 = 3
 	KindTCPRx uint8 = 4
-	// TLS plaintext of a TCP socket (from the TLS library's uprobes), keyed by the socket's inode like its TCP
-	// streams: sent and received.
+	// TLS plaintext (from the TLS library's uprobes), sent and received, keyed by a number naming the SSL object
+	// (top bit set: never a socket inode); a KindTCP event gives its connection's addresses.
 	KindTLSTx uint8 = 5
 	KindTLSRx uint8 = 6
 )

@@ -130,7 +130,53 @@ func TestHTTPSPythonClient(t *testing.T) {
 		t.Error("the 1 MiB echo did not arrive whole")
 	}
 	checkExchanges(t, res.http, []exchange{{event: "exchange", method: "POST", path: "/mcp", status: 202, reqSize: 57}})
-	if c := res.finalCounters(t); c["kernel_tls_unattributed_bytes"] != 0 {
-		t.Errorf("%d bytes of TLS plaintext were not joined to their socket", c["kernel_tls_unattributed_bytes"])
+	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 {
+		t.Errorf("%d bytes of TLS plaintext were not joined to their connection", c["http_orphan_bytes"])
+	}
+}
+
+// nodeClient is a Streamable HTTP client on Node.js's fetch (undici over node's own TLS: the OpenSSL linked into the
+// node binary, with memory BIOs): initialize, then echo of a message of argv[3] bytes.
+const nodeClient = `process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+const [url, size] = [process.argv[2], Number(process.argv[3])];
+const h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"};
+let r = await fetch(url, {method: "POST", headers: h, body: JSON.stringify({jsonrpc: "2.0", id: 1, method: "initialize", params: {protocolVersion: "2025-11-25", capabilities: {}, clientInfo: {name: "node", version: "1"}}})});
+const sid = r.headers.get("mcp-session-id");
+await r.text();
+r = await fetch(url, {method: "POST", headers: {...h, "Mcp-Session-Id": sid}, body: JSON.stringify({jsonrpc: "2.0", id: 2, method: "tools/call", params: {name: "echo", arguments: {message: "x".repeat(size)}}})});
+const body = await r.text();
+if (!body.includes("Echo: ")) { console.error(body.slice(0, 200)); process.exit(1); }
+`
+
+// TestHTTPSNodeClient runs a Node.js fetch client against server-everything behind a TLS front. Node links OpenSSL
+// into its binary and moves ciphertext through memory BIOs, so the SSL object is joined to its socket by the
+// ciphertext write that follows each SSL_write.
+func TestHTTPSNodeClient(t *testing.T) {
+	requireBPF(t)
+	requireNode(t)
+	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
+	script := filepath.Join(t.TempDir(), "client.mjs")
+	if err := os.WriteFile(script, []byte(nodeClient), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const big = 1 << 20
+	res := watch(t, 90*time.Second, noDB, "node", script, front.url, "1048576")
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	checkHTTPBasics(t, res, front, "node")
+	c2s, s2c := byDirection(res.records)
+	checkSequence(t, "client to server", c2s, []wire{
+		{typ: "request", method: "initialize", id: "1", size: 149},
+		{typ: "request", method: "tools/call", id: "2", size: big + 98, tool: "echo"},
+	})
+	if len(s2c) != 2 || s2c[0].Method != "initialize" || s2c[1].Tool != "echo" || s2c[1].Size < big {
+		t.Fatalf("server to client:\n%s", summary(s2c))
+	}
+	if !strings.Contains(string(s2c[1].Message), strings.Repeat("x", big)) {
+		t.Error("the 1 MiB echo did not arrive whole")
+	}
+	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 {
+		t.Errorf("%d bytes of TLS plaintext were not joined to their connection", c["http_orphan_bytes"])
 	}
 }

@@ -34,7 +34,7 @@ enum mcps_stream_kind {
 	MCPS_STREAM_UNIX = 2, // key: the inode of the socket that READS the stream (the writer's peer)
 	MCPS_STREAM_TCP_TX = 3, // key: a local TCP socket's inode; the bytes it sent (HTTP capture, mcps_tcp_on)
 	MCPS_STREAM_TCP_RX = 4, // key: a local TCP socket's inode; the bytes it received
-	MCPS_STREAM_TLS_TX = 5, // key: the TCP socket's inode under an SSL object; the plaintext it sent (tls.c)
+	MCPS_STREAM_TLS_TX = 5, // key: tls_stream_ino of an SSL object (tls.h); the plaintext it sent
 	MCPS_STREAM_TLS_RX = 6, // key: as TLS_TX; the plaintext it received
 };
 
@@ -72,7 +72,6 @@ enum mcps_stat {
 	MCPS_STAT_LOST_EVENTS = 4,    // reader/close/exit records the ring buffer had no room for
 	MCPS_STAT_STREAMS = 5,        // streams classified as MCP
 	MCPS_STAT_IOV_LOST_BYTES = 6, // bytes in iovecs past MAX_IOV
-	MCPS_STAT_TLS_UNATTRIBUTED_BYTES = 7, // TLS plaintext of an SSL object whose socket was never seen (tls.c)
 	MCPS_STAT_MAX = 8,
 };
 

@@ -103,7 +103,7 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 	if (!stream_of_file(file, trusted, true, &key))
 		return 0;
 	if (key.kind == MCPS_STREAM_TCP_TX)
-		tls_note_socket(file, key.ino);
+		tls_note_socket(file, true);
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!traced && !st) // filter mode: only streams a traced process reads
 		return 0;
@@ -405,7 +405,7 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted,
 	if (!stream_of_file(file, trusted, false, &key))
 		return 0;
 	if (key.kind == MCPS_STREAM_TCP_RX)
-		tls_note_socket(file, key.ino);
+		tls_note_socket(file, false);
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (key.kind == MCPS_STREAM_TCP_RX)
 		return tcp_read_enter(&key, st, traced, fd, (__u64)file, buf, iov, vlen);

@@ -6,10 +6,11 @@
 //
 // Hooks: uprobe and uretprobe on SSL_write, SSL_write_ex, SSL_read and SSL_read_ex. The entry saves the call's
 // arguments by thread; the return copies the bytes the call moved (its return value, or *written / *readbytes for
-// the _ex forms) into a stream keyed like the TCP streams of the same socket (MCPS_STREAM_TLS_TX / _RX and the
-// socket's inode), so user space joins them to the connection. The socket is learned from the syscalls the thread
-// makes inside the call (tls.h); a connection whose first call moved plaintext without a syscall (data the library
-// had buffered) is attributed from its next one.
+// the _ex forms) into the SSL object's streams (MCPS_STREAM_TLS_TX / _RX, keyed by tls_stream_ino). The socket is
+// learned from the TCP syscalls the thread makes inside the call (OpenSSL's socket BIO), or, for libraries that
+// move ciphertext through memory BIOs (Node.js), from the thread's first TCP write after an SSL_write (its
+// ciphertext); its addresses are then reported for the streams (MCPS_EV_TCP), and user space joins them to the
+// connection by address like TCP streams.
 //
 // Classification: as for TCP (tcp.h), a stream becomes MCP when its first plaintext is an HTTP request carrying MCP,
 // and the other direction of the same socket follows; anything else is set aside until its entry is evicted.
@@ -18,9 +19,10 @@
 // lookups to leave for streams that are not MCP. Only processes that call these functions pay; nothing is added to
 // the syscall path beyond tls.h.
 //
-// Limits: a library that moves ciphertext through memory BIOs (Node.js's TLS sockets) makes no syscall inside the
-// call, so its plaintext cannot be joined to a socket this way and is counted in
-// MCPS_STAT_TLS_UNATTRIBUTED_BYTES; HTTP/2 plaintext is not classified (its headers are compressed).
+// Limits: a memory-BIO connection that only ever reads (no SSL_write) is never joined to its socket, and is
+// reported without addresses; a thread that writes another socket between an SSL_write and its ciphertext would
+// join the wrong one (libuv writes the ciphertext before it returns to the loop). HTTP/2 plaintext is not classified
+// (its headers are compressed).
 #include "mcps.h"
 #include "tcp.h"
 #include "tls.h"
@@ -108,13 +110,11 @@ static __always_inline int tls_exit(struct pt_regs *ctx)
 	if (n == 0)
 		return 0;
 
-	struct mcps_tls_key k = {.ssl = call.ssl, .tgid = id >> 32};
-	struct mcps_tls_sock *sock = bpf_map_lookup_elem(&mcps_tls_socks, &k);
-	if (!sock) {
-		stat_add(MCPS_STAT_TLS_UNATTRIBUTED_BYTES, n);
-		return 0;
-	}
-	struct mcps_stream_key key = {.ino = sock->ino, .kind = call.write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
+	__u32 tgid = id >> 32;
+	struct mcps_tls_key k = {.ssl = call.ssl, .tgid = tgid};
+	__u64 *sk = bpf_map_lookup_elem(&mcps_tls_socks, &k);
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, call.ssl),
+				      .kind = call.write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (st && st->state == MCPS_STATE_QUARANTINE)
 		return 0;
@@ -127,11 +127,14 @@ static __always_inline int tls_exit(struct pt_regs *ctx)
 		struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
 		bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
 		stat_add(MCPS_STAT_STREAMS, 1);
-		emit_conn((struct sock *)sock->sk, &key, fresh.gen);
+		if (sk)
+			emit_conn((struct sock *)*sk, &key, fresh.gen);
 		st = bpf_map_lookup_elem(&mcps_streams, &key);
 		if (!st)
 			return 0;
 	}
+	if (!sk && call.write) // the ciphertext is written after the call returns: that write names the socket
+		bpf_map_update_elem(&mcps_tls_pending, &tid, &call.ssl, BPF_ANY);
 	struct mcps_write_args a = {
 		.buf = call.buf,
 		.key = key,

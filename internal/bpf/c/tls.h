@@ -31,32 +31,71 @@ struct mcps_tls_key {
 	__u32 _pad;
 };
 
-// The socket under an SSL object.
-struct mcps_tls_sock {
-	__u64 ino; // the TCP socket's inode: TLS streams share it with the socket's TCP streams
-	__u64 sk;  // its struct sock, for the connection's addresses
-};
-
+// The socket under an SSL object: its struct sock, for the connection's addresses.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct mcps_tls_key);
-	__type(value, struct mcps_tls_sock);
+	__type(value, __u64);
 } mcps_tls_socks SEC(".maps");
 
-// tls_note_socket joins the SSL object the current thread is inside (if any) to the TCP socket of file, whose inode
-// is ino.
-static __always_inline void tls_note_socket(struct file *file, __u64 ino)
+// SSL objects that moved plaintext without a syscall inside the call (a library using memory BIOs, such as Node.js):
+// the thread's next TCP write, which carries the ciphertext of that SSL_write, names their socket.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // thread id
+	__type(value, __u64); // the SSL object
+} mcps_tls_pending SEC(".maps");
+
+// tls_stream_ino names the TLS streams of an SSL object: a number of their own (the top bit set, so it is never a
+// socket inode), since the socket may be learned after the first bytes. The connection's addresses follow in an
+// MCPS_EV_TCP record once the socket is known.
+static __always_inline __u64 tls_stream_ino(__u32 tgid, __u64 ssl)
+{
+	return (1ULL << 63) | ((__u64)(tgid & 0x7fffff) << 40) | (ssl & ((1ULL << 40) - 1));
+}
+
+static __always_inline void emit_conn(struct sock *sk, const struct mcps_stream_key *key, __u64 gen);
+
+// tls_announce reports the connection of the TLS streams of ssl already classified, now that its socket is known.
+static __always_inline void tls_announce(__u32 tgid, __u64 ssl, struct sock *sk)
+{
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (!st || st->state != MCPS_STATE_MCP) {
+		key.kind = MCPS_STREAM_TLS_RX;
+		st = bpf_map_lookup_elem(&mcps_streams, &key);
+	}
+	if (st && st->state == MCPS_STATE_MCP)
+		emit_conn(sk, &key, st->gen);
+}
+
+// tls_note_socket joins the SSL object the current thread is inside (if any), or whose SSL_write it just returned
+// from without a syscall (write: this is a write), to the TCP socket of file.
+static __always_inline void tls_note_socket(struct file *file, bool write)
 {
 	if (!mcps_tls_on)
 		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
+	__u32 tid = (__u32)id, tgid = id >> 32;
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
-	if (!c)
-		return;
-	struct mcps_tls_key k = {.ssl = c->ssl, .tgid = id >> 32};
+	__u64 ssl;
+	bool late = false;
+	if (c) {
+		ssl = c->ssl;
+	} else {
+		__u64 *pending = write ? bpf_map_lookup_elem(&mcps_tls_pending, &tid) : NULL;
+		if (!pending)
+			return;
+		ssl = *pending;
+		bpf_map_delete_elem(&mcps_tls_pending, &tid);
+		late = true;
+	}
+	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
 	struct socket *sock = BPF_CORE_READ(file, private_data);
-	struct mcps_tls_sock v = {.ino = ino, .sk = (__u64)BPF_CORE_READ(sock, sk)};
-	bpf_map_update_elem(&mcps_tls_socks, &k, &v, BPF_ANY);
+	__u64 sk = (__u64)BPF_CORE_READ(sock, sk);
+	bpf_map_update_elem(&mcps_tls_socks, &k, &sk, BPF_ANY);
+	if (late)
+		tls_announce(tgid, ssl, (struct sock *)sk);
 }
