@@ -17,8 +17,9 @@ struct mcps_tls_call {
 	__u32 _pad;
 };
 
+// LRU: a thread killed inside a call never reaches the uretprobe, and its entry must not fill the map for good.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32); // thread id
 	__type(value, struct mcps_tls_call);
@@ -42,7 +43,7 @@ struct {
 // SSL objects that moved plaintext without a syscall inside the call (a library using memory BIOs, such as Node.js):
 // the thread's next TCP write, which carries the ciphertext of that SSL_write, names their socket.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32); // thread id
 	__type(value, __u64); // the SSL object
