@@ -129,7 +129,9 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	if err := o.traceExisting(capt); err != nil {
 		return err
 	}
-	https := !o.noHTTP && !o.noTLS && o.attachTLS(capt)
+	tlsCtx, stopTLS := context.WithCancel(context.Background())
+	defer stopTLS()
+	https := !o.noHTTP && !o.noTLS && o.attachTLS(tlsCtx, capt)
 	db, err := o.openDB(ctx)
 	if err != nil {
 		return err
@@ -207,6 +209,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 
 	// Drain what the kernel already delivered, flush every output. A stuck sink (a full pipe nobody reads) must not
 	// keep us past the 5 s users are promised.
+	stopTLS()
 	stopCapture()
 	deadline := time.After(4 * time.Second)
 	var runErr error
@@ -468,22 +471,47 @@ func hookSummary(f capture.FastPaths) string {
 	return "hooks: syscall tracepoints"
 }
 
-// attachTLS probes every TLS library and program FindTLSTargets names, logging what it probed, and reports whether
-// any was. A file that cannot be probed is logged and skipped: HTTPS through it is not seen, the rest is.
-func (o *watchOptions) attachTLS(capt *capture.Capture) bool {
-	var probed []string
-	for _, path := range capture.FindTLSTargets(procfs.Default()) {
-		target, err := capt.AttachTLS(path)
-		if err != nil {
-			fmt.Fprintf(o.io.Err, "mcpscope: warning: HTTPS through %s will not be seen: %v\n", path, err)
-			continue
+// tlsRescan is how often watch looks for TLS libraries and programs that appeared since it started.
+const tlsRescan = 5 * time.Second
+
+// attachTLS probes every TLS library and program capture.FindTLSTargets names, logging what it probed, reports
+// whether any was, and keeps looking every tlsRescan until ctx is done. A file that cannot be probed is logged once
+// and skipped: HTTPS through it is not seen, the rest is.
+func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture) bool {
+	prober := capture.NewTLSProber(capt, procfs.Default())
+	report := func(probed []capture.TLSTarget, errs []error) {
+		for _, err := range errs {
+			fmt.Fprintf(o.io.Err, "mcpscope: warning: HTTPS through it will not be seen: %v\n", err)
 		}
-		probed = append(probed, fmt.Sprintf("%s (%s)", target.Path, strings.Join(target.Symbols, ", ")))
+		if len(probed) == 0 {
+			return
+		}
+		names := make([]string, len(probed))
+		for i, t := range probed {
+			names[i] = fmt.Sprintf("%s (%s)", t.Path, strings.Join(t.Symbols, ", "))
+		}
+		fmt.Fprintf(o.io.Err, "mcpscope: HTTPS plaintext from %s\n", strings.Join(names, "; "))
 	}
+	probed, errs := prober.Scan()
+	report(probed, errs)
 	if len(probed) == 0 {
-		fmt.Fprintln(o.io.Err, "mcpscope: no TLS library found to probe: HTTPS will not be seen")
-		return false
+		fmt.Fprintln(o.io.Err, "mcpscope: no TLS library found to probe yet: HTTPS is not seen until one appears")
 	}
-	fmt.Fprintf(o.io.Err, "mcpscope: HTTPS plaintext from %s\n", strings.Join(probed, "; "))
-	return true
+	go func() {
+		tick := time.NewTicker(tlsRescan)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				probed, errs := prober.Scan()
+				if ctx.Err() != nil {
+					return // capture stopped meanwhile
+				}
+				report(probed, errs)
+			}
+		}
+	}()
+	return len(probed) > 0
 }

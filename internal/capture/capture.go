@@ -49,15 +49,16 @@ const pollInterval = 5 * time.Millisecond
 
 // Capture owns the loaded programs, their links and the ring-buffer reader.
 type Capture struct {
-	coll   *ebpf.Collection
-	maps   captureMaps
-	links  []link.Link
+	coll  *ebpf.Collection
+	maps  captureMaps
+	links []link.Link
 	// tlsLinks are the uprobes of AttachTLS; tlsDetached is closed once they are detached (see detach).
+	tlsMu       sync.Mutex // AttachTLS may run beside Run
 	tlsLinks    []link.Link
 	tlsDetached chan struct{}
 	reader      *ringbuf.Reader
-	events chan *Event
-	free   chan *Event
+	events      chan *Event
+	free        chan *Event
 
 	malformed atomic.Uint64 // records the decoder rejected
 	fast      FastPaths
@@ -245,6 +246,8 @@ func (c *Capture) detach() {
 	wg.Wait()
 	c.links = nil
 	// Only now: a uprobe detaching holds locks that detaching a tracepoint needs too, for its whole grace period.
+	c.tlsMu.Lock()
+	defer c.tlsMu.Unlock()
 	if c.tlsDetached == nil {
 		tls := c.tlsLinks
 		c.tlsLinks = nil
@@ -269,11 +272,15 @@ func (c *Capture) Close() error {
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
 	}
+	c.tlsMu.Lock()
 	for _, l := range c.tlsLinks {
 		errs = append(errs, l.Close())
 	}
-	if c.tlsDetached != nil {
-		<-c.tlsDetached
+	c.tlsLinks = nil
+	detached := c.tlsDetached
+	c.tlsMu.Unlock()
+	if detached != nil {
+		<-detached
 	}
 	errs = append(errs, c.maps.close())
 	if c.coll != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -53,6 +54,9 @@ type TLSTarget struct {
 // program such as node that links OpenSSL in). Every process that maps the file, now or later, is covered. It
 // returns an error when the TLS programs are not loaded (Config.TLS) or the file defines none of the functions.
 // Call it before Run.
+//
+// It is safe to call while Run runs (watch calls it for libraries that appear later); after capture stopped it
+// returns an error.
 func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 	target := TLSTarget{Path: path}
 	ret := c.coll.Programs[tlsReturnProg]
@@ -85,6 +89,12 @@ func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 	if len(links) == 0 {
 		return target, fmt.Errorf("%s defines none of %s", path, tlsSymbolList())
 	}
+	c.tlsMu.Lock()
+	defer c.tlsMu.Unlock()
+	if c.tlsDetached != nil {
+		closeLinks(links)
+		return target, errors.New("capture has stopped")
+	}
 	c.tlsLinks = append(c.tlsLinks, links...)
 	return target, nil
 }
@@ -109,6 +119,7 @@ func tlsSymbolList() string {
 // path under proc's root (/proc/PID/root/... for a process in another mount namespace).
 func FindTLSTargets(proc procfs.FS) []string {
 	seen := map[string]bool{}
+	files := map[[2]uint64]bool{} // one path per file: a uprobe twice on one file would copy its bytes twice
 	var out []string
 	add := func(path string) {
 		if path == "" || seen[path] {
@@ -117,6 +128,12 @@ func FindTLSTargets(proc procfs.FS) []string {
 		seen[path] = true
 		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
 			return
+		}
+		if id, ok := fileID(path); ok {
+			if files[id] {
+				return
+			}
+			files[id] = true
 		}
 		if strings.Contains(filepath.Base(path), "libssl") || definesSSLWrite(path) {
 			out = append(out, path)
@@ -214,4 +231,52 @@ func definesSSLWrite(path string) bool {
 		}
 	}
 	return false
+}
+
+// TLSProber attaches the TLS uprobes to every target FindTLSTargets names, once per file, and again later for files
+// that appeared since (a program started after the monitor with a libssl of its own, in a container).
+type TLSProber struct {
+	capt     *Capture
+	proc     procfs.FS
+	attached map[[2]uint64]bool // by device and inode
+	failed   map[string]bool    // paths that could not be probed, reported once
+}
+
+// NewTLSProber returns a prober for c, finding targets through proc.
+func NewTLSProber(c *Capture, proc procfs.FS) *TLSProber {
+	return &TLSProber{capt: c, proc: proc, attached: map[[2]uint64]bool{}, failed: map[string]bool{}}
+}
+
+// Scan probes the targets not yet probed. It returns those it probed, and an error for each it could not probe
+// (each path is reported once).
+func (p *TLSProber) Scan() ([]TLSTarget, []error) {
+	var probed []TLSTarget
+	var errs []error
+	for _, path := range FindTLSTargets(p.proc) {
+		id, ok := fileID(path)
+		if !ok || p.attached[id] || p.failed[path] {
+			continue
+		}
+		target, err := p.capt.AttachTLS(path)
+		if err != nil {
+			p.failed[path] = true
+			errs = append(errs, err)
+			continue
+		}
+		p.attached[id] = true
+		probed = append(probed, target)
+	}
+	return probed, errs
+}
+
+func fileID(path string) ([2]uint64, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return [2]uint64{}, false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return [2]uint64{}, false
+	}
+	return [2]uint64{uint64(sys.Dev), sys.Ino}, true
 }

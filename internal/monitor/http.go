@@ -229,8 +229,10 @@ func (m *Monitor) tcpSocketSeen(e *capture.Event, comm string) {
 		h.conns = map[connKey]*tcpConn{}
 	}
 	s := h.sockets[e.Stream.Ino]
-	if s != nil && s.local == e.Conn.Local && s.remote == e.Conn.Remote {
-		return // the socket's other direction
+	if s != nil && (s.local == e.Conn.Local && s.remote == e.Conn.Remote || e.Conn.Local.Port() == 0) {
+		// The socket's other direction; or a report read after the connection was reset, when the kernel had
+		// already released the local port: the addresses first reported stand.
+		return
 	}
 	if s != nil { // the inode was reused: the old socket is gone
 		s.closed = true
@@ -473,8 +475,12 @@ func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrK
 	from, to record.Endpoint, sender int, info *record.HTTPInfo, t time.Time) bool {
 	msgs, err := mcp.AppendParse(m.http.parsed[:0], body)
 	if err != nil {
-		if !msg.Truncated {
-			m.http.counts.JunkBodies++
+		// A body the sender cut (the connection closed mid-body) is reported by its exchange's http record; only
+		// bytes mcpscope lost, or a body past --max-message-mb, make a message record that says so.
+		if msg.LostBytes == 0 && msg.BodyExcess == 0 {
+			if !msg.Incomplete { // a cut body is counted by the parser (http_truncated), not as junk
+				m.http.counts.JunkBodies++
+			}
 			return false
 		}
 		m.counts.Truncated++

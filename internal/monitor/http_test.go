@@ -301,3 +301,28 @@ func TestHTTPUnansweredAndLoss(t *testing.T) {
 }
 
 func procfsNone() procfs.FS { return procfs.FS{Root: "/nonexistent"} }
+
+// TestHTTPConnReportAfterReset: a second report of a socket's addresses read after the connection was reset (local
+// port 0) does not end the connection nor rename its client; and a body the client cut is no message record.
+func TestHTTPConnReportAfterReset(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	l := newLoopback(m)
+	l.request(post("/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	reset := netip.AddrPortFrom(clientAddr.Addr(), 0)
+	m.Handle(tcpConnEvent(l.c, stream.KindTCPRx, reset, serverAddr, l.t+10))
+	l.response(jsonResponse("", `{"jsonrpc":"2.0","id":1,"result":{}}`))
+	// A chunked request cut by the client closing: reported as unanswered, never as a message.
+	l.request("POST /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(`{"jsonrpc":"2.0","id":2,"me`))
+	m.Handle(&capture.Event{Kind: capture.KindExit, Time: l.t + 10, Pid: client})
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: stream.Key{Kind: stream.KindTCPTx, Ino: serverSock}, Time: l.t + 20, Pid: server})
+	m.tick(l.t + 1_000_000_000)
+	if len(sink.msgs) != 2 || sink.msgs[1].LatencyMs == nil || sink.msgs[1].To.Addr != clientAddr.String() {
+		t.Fatalf("records %+v", sink.msgs)
+	}
+	if len(sink.https) != 1 || sink.https[0].Event != "unanswered" || !sink.https[0].Truncated {
+		t.Fatalf("http records %+v", sink.https)
+	}
+	if c := m.Counters(); c["http_connections"] != 1 || c["http_junk_bodies"] != 0 || c["truncated"] != 0 {
+		t.Errorf("counters %v", c)
+	}
+}

@@ -213,21 +213,10 @@ func readCapture(b *testing.B, path, method string, pid int) capture {
 				c.others = append(c.others, line)
 			}
 		case strings.HasPrefix(line, `{"kind":"stats"`):
-			var st struct {
-				Counters map[string]uint64 `json:"counters"`
-			}
-			if err := json.Unmarshal([]byte(line), &st); err != nil {
-				b.Fatalf("stats record: %v", err)
-			}
-			c.counters = st.Counters
+			c.counters = statsCounters(b, line)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		b.Fatal(err)
-	}
-	if c.counters == nil {
-		b.Fatalf("%s: no stats record", path)
-	}
+	checkStatsRead(b, path, sc.Err(), c.counters)
 	return c
 }
 
@@ -500,4 +489,27 @@ func fmtRuns3(xs []float64) string {
 		parts[i] = strconv.FormatFloat(x, 'f', 3, 64)
 	}
 	return strings.Join(parts, " ")
+}
+
+// statsCounters decodes the counters of a JSONL stats record.
+func statsCounters(b *testing.B, line string) map[string]uint64 {
+	b.Helper()
+	var st struct {
+		Counters map[string]uint64 `json:"counters"`
+	}
+	if err := json.Unmarshal([]byte(line), &st); err != nil {
+		b.Fatalf("stats record: %v", err)
+	}
+	return st.Counters
+}
+
+// checkStatsRead fails the benchmark when reading the JSONL output at path failed or found no stats record.
+func checkStatsRead(b *testing.B, path string, readErr error, counters map[string]uint64) {
+	b.Helper()
+	if readErr != nil {
+		b.Fatal(readErr)
+	}
+	if counters == nil {
+		b.Fatalf("%s: no stats record", path)
+	}
 }

@@ -46,6 +46,10 @@ int mcps_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	bpf_map_delete_elem(&mcps_write_args, &tid);
+	if (mcps_tls_on) {
+		bpf_map_delete_elem(&mcps_tls_calls, &tid);
+		bpf_map_delete_elem(&mcps_tls_pending, &tid);
+	}
 	// The process ends with its last thread, whichever that is: not with its group leader. A multi-threaded process
 	// that execs from another thread (Go does, from any thread) loses its old leader in de_thread, and that exit
 	// carries tid == tgid while the process lives on under the same tgid; taking it for the process's end dropped

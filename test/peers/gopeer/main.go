@@ -9,6 +9,9 @@
 //	gopeer client-modern [flags] -- CMD ARGS...  2026-07-28 client against CMD (gopeer server-modern)
 //	gopeer server-http [flags]                 the same server over Streamable HTTP or HTTP+SSE on 127.0.0.1
 //	gopeer client-http [flags] URL             go-sdk client over Streamable HTTP or HTTP+SSE (either era)
+//	gopeer http-badinput [flags] URL           broken HTTP on raw connections around a valid go-sdk session
+//	gopeer http-badserver [flags]              a raw HTTP server that cuts its event streams mid-event
+//	gopeer http-load [flags] URL               N go-sdk clients calling echo over Streamable HTTP, as fast as they can
 //	gopeer junk -bytes N -seconds S            non-MCP junk on stdout
 //	gopeer pingpong -n N [-size B] -- CMD ARGS...  sequential ping (or echo) benchmark
 //
@@ -64,6 +67,12 @@ func main() {
 		err = runServerHTTP(args)
 	case "client-http":
 		err = runClientHTTP(args)
+	case "http-badinput":
+		err = runHTTPBadInput(args)
+	case "http-badserver":
+		err = runHTTPBadServer(args)
+	case "http-load":
+		err = runHTTPLoad(args)
 	case "junk":
 		err = runJunk(args)
 	case "pingpong":
@@ -94,6 +103,9 @@ func usage() {
   gopeer client-modern [-steps list,add,slow,cancel] [-listen] [-v] -- CMD ARGS...
   gopeer server-http [-addr 127.0.0.1:0] [-transport streamable|sse] [-era legacy|modern] [-lifetime D] [-v]
   gopeer client-http [-transport streamable|sse] [-era legacy|modern] [-big N] [-progress] [-wait-signal] [-v] URL
+  gopeer http-badinput [-cases a,b,...] [-sse URL] [-report FILE] [-timeout D] URL
+  gopeer http-badserver [-addr 127.0.0.1:0] [-lifetime D]
+  gopeer http-load [-clients N] [-calls N] [-size B] [-timeout D] URL
   gopeer junk [-bytes N] [-seconds S] [-seed N]
   gopeer pingpong [-n N] [-size B] [-version V] -- CMD ARGS...
 Run "gopeer SUBCOMMAND -h" for the flags of a subcommand.
