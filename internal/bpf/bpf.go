@@ -66,6 +66,9 @@ const (
 	StatCount        = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 
+// tracepointSlots is MCPS_TP_SLOTS in c/mcps.h: scratch slots per CPU of the syscall tracepoint programs.
+const tracepointSlots = 16
+
 // ChunkSize is the most payload one data record carries (CHUNK_SIZE in c/mcps.h).
 const ChunkSize = 32768
 
@@ -103,9 +106,15 @@ func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, 
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
 	for name, m := range spec.Maps {
-		if strings.HasPrefix(name, mcpsMapMcpsScratch) {
+		switch {
+		case name == mcpsMapMcpsScratch: // the syscall tracepoints' slots, one per program and CPU
+			m.MaxEntries = uint32(cpus * tracepointSlots)
+		case strings.HasPrefix(name, mcpsMapMcpsScratch):
 			m.MaxEntries = uint32(cpus)
 		}
+	}
+	if err := spec.Variables[mcpsVarMcpsNcpu].Set(uint32(cpus)); err != nil {
+		return nil, fmt.Errorf("set the CPU count: %w", err)
 	}
 	return spec, nil
 }

@@ -141,7 +141,7 @@ type mcpsMcpsWriteArgs struct {
 	IovOff   uint64
 	EnterTs  uint64
 	Classify uint32
-	Pad2     uint32
+	Slot     uint32
 	File     uint64
 }
 
@@ -244,6 +244,7 @@ const (
 	mcpsProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpsProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpsVarMcpsFilterOn             = "mcps_filter_on"
+	mcpsVarMcpsNcpu                 = "mcps_ncpu"
 	mcpsVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpsVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpsVarMcpsTaskBtf              = "mcps_task_btf"
@@ -406,6 +407,7 @@ type mcpsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsVariableSpecs struct {
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
+	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
@@ -517,6 +519,7 @@ func (m *mcpsMaps) Close() error {
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsVariables struct {
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
+	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`

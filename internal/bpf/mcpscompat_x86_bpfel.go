@@ -87,7 +87,7 @@ type mcpscompatMcpsWriteArgs struct {
 	IovOff   uint64
 	EnterTs  uint64
 	Classify uint32
-	Pad2     uint32
+	Slot     uint32
 	File     uint64
 }
 
@@ -190,6 +190,7 @@ const (
 	mcpscompatProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpscompatProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpscompatVarMcpsFilterOn             = "mcps_filter_on"
+	mcpscompatVarMcpsNcpu                 = "mcps_ncpu"
 	mcpscompatVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpscompatVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpscompatVarMcpsTaskBtf              = "mcps_task_btf"
@@ -352,6 +353,7 @@ type mcpscompatMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpscompatVariableSpecs struct {
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
+	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
@@ -463,6 +465,7 @@ func (m *mcpscompatMaps) Close() error {
 // It can be passed to loadMcpscompatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpscompatVariables struct {
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
+	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`

@@ -15,6 +15,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// init keeps the main goroutine on the leader thread from the start, for helperExecFromThread: locking it later, in
+// the helper, is too late when the runtime has already moved it (seen under emulation, where it often does).
+func init() {
+	if os.Getenv(helperEnv) == "exec-from-thread" {
+		runtime.LockOSThread()
+	}
+}
+
 // helperExecFromThread waits for a byte on stdin, then execs the write-stdout helper from a thread that is not the
 // process's group leader, as Go programs may: the kernel then retires the old leader (tid == tgid) in de_thread while
 // the process lives on.

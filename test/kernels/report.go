@@ -307,7 +307,7 @@ func (m matrix) markdown() string {
 	p("```sh")
 	p("make test-deps             # the npm peers of test/node")
 	p("make test-kernels          # 5.10, 6.1, 6.12 and sid; rewrites this file")
-	p("make test-kernels-ci       # the oldest and the newest kernel only (the end of make test)")
+	p("make test-kernels-ci       # the oldest and the newest kernel only")
 	p("go run ./test/kernels -kernels 6.1 -keep   # one kernel; keep every output under the cache's runs/")
 	p("```")
 	p("")

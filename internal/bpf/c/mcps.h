@@ -106,7 +106,7 @@ struct mcps_write_args {
 	__u64 iov_off;
 	__u64 enter_ts; // when the syscall began: data records carry it (see mcps_event_hdr.ts)
 	__u32 classify; // a read of a TCP stream not yet classified: look at the bytes received at exit
-	__u32 _pad2;
+	__u32 slot;     // which scratch slot of this CPU the copy uses (see mcps_scratch)
 	__u64 file;     // the struct file of a classify read, for the connection's addresses
 };
 
@@ -137,7 +137,8 @@ struct mcps_data_event {
 const volatile __u32 mcps_self_tgid = 0;   // the monitor: its own writes (e.g. -o - into a pipe) are never captured
 const volatile __u8 mcps_filter_on = 0;    // only traced processes (mcps_traced) and streams they read
 const volatile __u8 mcps_tcp_on = 0;       // also TCP sockets carrying HTTP with MCP (both directions, see tcp.h)
-const volatile __u8 mcps_tls_on = 0;       // also TLS plaintext from the uprobes of tls.c (with mcps_tcp_on)
+const volatile __u8 mcps_tls_on = 0;
+const volatile __u32 mcps_ncpu = 1;        // possible CPUs: the stride of mcps_scratch's slots       // also TLS plaintext from the uprobes of tls.c (with mcps_tcp_on)
 // 1 where tracepoint programs may call bpf_get_current_task_btf (5.11+): the fd walk then loads task, files and fdtable
 // fields directly instead of through bpf_probe_read_kernel calls. On older kernels the branch is dead code the
 // verifier never visits (the value is a frozen constant), so the helper's absence there does not matter.
@@ -200,11 +201,16 @@ struct {
 	__type(value, __u8);
 } mcps_quarantine SEC(".maps");
 
-// One scratch record per CPU, indexed by CPU id (a per-CPU array cannot hold values over 32 KiB): bpf_ringbuf_reserve
-// needs a constant size, so records are built here and copied with bpf_ringbuf_output at their real size. Programs on
-// syscall tracepoints run with preemption disabled and do not nest on one CPU, so a slot per CPU is safe (fentry/fexit
-// programs can be preempted and have one array per hook, see stdio_fentry.c). User space sets max_entries to the
-// number of possible CPUs.
+// Scratch records (a per-CPU array cannot hold values over 32 KiB): bpf_ringbuf_reserve needs a constant size, so
+// records are built here and copied with bpf_ringbuf_output at their real size. Entry slot * mcps_ncpu + cpu.
+//
+// One slot per program and CPU, not one per CPU: syscall tracepoints became faultable (Linux 6.14 and later), and a
+// program on them may be preempted, so two different programs can be in flight on one CPU (the kernel keeps only the
+// same program from running twice there, counting kernel_skipped_runs). Sharing a slot let one overwrite the other's
+// record: chunks vanished with no counter moving, seen on Debian's 7.2 under qemu. User space sets max_entries to
+// MCPS_TP_SLOTS times the number of possible CPUs. (fentry/fexit hooks and the TLS uprobes have an array each, with one
+// slot per CPU.)
+#define MCPS_TP_SLOTS 16
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -289,8 +289,8 @@ struct {
 // one program type and attach point) and its own scratch (see mcps_scratch).
 static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32 tid, struct mcps_write_args *a)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct mcps_data_event *ev = bpf_map_lookup_elem(scratch, &cpu);
+	__u32 idx = a->slot * mcps_ncpu + bpf_get_smp_processor_id();
+	struct mcps_data_event *ev = bpf_map_lookup_elem(scratch, &idx);
 	if (!ev)
 		goto done;
 	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
@@ -330,7 +330,7 @@ int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_
 
 // write_exit runs when a write-family syscall returns ret (or a read of a TCP stream: the bytes received): it reserves
 // the range of the stream and copies it.
-static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __s64 ret)
+static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u32 slot, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
@@ -367,25 +367,26 @@ static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __s
 	a->iov_idx = 0;
 	a->iov_off = 0;
 	a->runs = 0;
+	a->slot = slot;
 	mark_participant(bpf_get_current_pid_tgid() >> 32);
 	return copy_run(ctx, progs, scratch, tid, a);
 }
 
 // All write-family syscalls end the same way; one body serves them (sys_exit_* share the context layout).
 SEC("tracepoint/syscalls/sys_exit_write")
-int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 0, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwrite64")
-int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 1, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 2, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 3, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev")
-int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 4, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev2")
-int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 5, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 6, ctx->ret); }
 
 // read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
 // its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are
@@ -452,13 +453,13 @@ int mcps_enter_recvmsg(struct sys_enter_ctx *ctx)
 
 // Exits of the reads of TCP streams (loaded only with mcps_tcp_on; pread* cannot read a socket).
 SEC("tracepoint/syscalls/sys_exit_read")
-int mcps_tcp_exit_read(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_tcp_exit_read(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 7, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int mcps_tcp_exit_readv(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_tcp_exit_readv(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 8, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int mcps_tcp_exit_recvfrom(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_tcp_exit_recvfrom(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 9, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int mcps_tcp_exit_recvmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, ctx->ret); }
+int mcps_tcp_exit_recvmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 10, ctx->ret); }
 
 // close of the writing end of an MCP stream: user space flushes a partial message and frees the stream once its
 // writer is gone. (Files closed by exit are reported through the process exit instead.)
