@@ -118,49 +118,88 @@ func tlsSymbolList() string {
 // in): the executables of running processes named node, and node on PATH. Files are named once each, by the
 // path under proc's root (/proc/PID/root/... for a process in another mount namespace).
 func FindTLSTargets(proc procfs.FS) []string {
-	seen := map[string]bool{}
-	files := map[[2]uint64]bool{} // one path per file: a uprobe twice on one file would copy its bytes twice
+	return newTLSFinder(proc).find()
+}
+
+// tlsFinder remembers what it has looked at, so that watch's periodic rescan reads the maps of new processes only and
+// judges each file (an ELF symbol table: node's is large) once.
+type tlsFinder struct {
+	proc    procfs.FS
+	scanned bool                 // ldconfig and PATH were looked at
+	pids    map[int]bool         // processes whose maps were read
+	judged  map[[2]uint64]bool   // files already judged, by device and inode: a file is a target at most once
+	paths   map[string][2]uint64 // path -> file, to skip a path's stat and judgement
+}
+
+func newTLSFinder(proc procfs.FS) *tlsFinder {
+	return &tlsFinder{proc: proc, pids: map[int]bool{}, judged: map[[2]uint64]bool{}, paths: map[string][2]uint64{}}
+}
+
+// find returns the targets not returned before.
+func (f *tlsFinder) find() []string {
 	var out []string
-	add := func(path string) {
-		if path == "" || seen[path] {
-			return
+	add := func(path string) { out = append(out, f.judge(path)...) }
+	if !f.scanned {
+		f.scanned = true
+		for _, lib := range ldconfigLibssl() {
+			add(lib)
 		}
-		seen[path] = true
-		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
-			return
-		}
-		if id, ok := fileID(path); ok {
-			if files[id] {
-				return
+		if node, err := exec.LookPath("node"); err == nil {
+			if real, err := filepath.EvalSymlinks(node); err == nil {
+				add(real)
 			}
-			files[id] = true
-		}
-		if strings.Contains(filepath.Base(path), "libssl") || definesSSLWrite(path) {
-			out = append(out, path)
 		}
 	}
-	for _, lib := range ldconfigLibssl() {
-		add(lib)
-	}
-	procs, _ := proc.Processes()
+	procs, _ := f.proc.Processes()
+	alive := make(map[int]bool, len(procs))
 	for _, p := range procs {
-		root := filepath.Join(proc.Root, fmt.Sprint(p.Pid), "root")
-		for _, lib := range mappedLibssl(proc, p.Pid) {
+		alive[p.Pid] = true
+		if f.pids[p.Pid] {
+			continue
+		}
+		f.pids[p.Pid] = true
+		root := filepath.Join(f.proc.Root, fmt.Sprint(p.Pid), "root")
+		for _, lib := range mappedLibssl(f.proc, p.Pid) {
 			add(hostPath(root, lib))
 		}
 		if p.Comm == "node" || p.Comm == "nodejs" {
-			if exe, err := os.Readlink(filepath.Join(proc.Root, fmt.Sprint(p.Pid), "exe")); err == nil {
+			if exe, err := os.Readlink(filepath.Join(f.proc.Root, fmt.Sprint(p.Pid), "exe")); err == nil {
 				add(hostPath(root, exe))
 			}
 		}
 	}
-	if node, err := exec.LookPath("node"); err == nil {
-		if real, err := filepath.EvalSymlinks(node); err == nil {
-			add(real)
+	for pid := range f.pids { // a reused pid is a new process
+		if !alive[pid] {
+			delete(f.pids, pid)
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// judge returns path when it is a target not seen before under any path.
+func (f *tlsFinder) judge(path string) []string {
+	if _, ok := f.paths[path]; ok || path == "" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	id := [2]uint64{uint64(sys.Dev), sys.Ino}
+	f.paths[path] = id
+	if f.judged[id] { // one path per file: a uprobe twice on one file would copy its bytes twice
+		return nil
+	}
+	f.judged[id] = true
+	if strings.Contains(filepath.Base(path), "libssl") || definesSSLWrite(path) {
+		return []string{path}
+	}
+	return nil
 }
 
 // hostPath names path, as a process sees it, from this process: through /proc/PID/root when that is not our root.
@@ -233,50 +272,30 @@ func definesSSLWrite(path string) bool {
 	return false
 }
 
-// TLSProber attaches the TLS uprobes to every target FindTLSTargets names, once per file, and again later for files
+// TLSProber attaches the TLS uprobes to every target the finder names, once per file, and again later for files
 // that appeared since (a program started after the monitor with a libssl of its own, in a container).
 type TLSProber struct {
-	capt     *Capture
-	proc     procfs.FS
-	attached map[[2]uint64]bool // by device and inode
-	failed   map[string]bool    // paths that could not be probed, reported once
+	capt   *Capture
+	finder *tlsFinder
 }
 
 // NewTLSProber returns a prober for c, finding targets through proc.
 func NewTLSProber(c *Capture, proc procfs.FS) *TLSProber {
-	return &TLSProber{capt: c, proc: proc, attached: map[[2]uint64]bool{}, failed: map[string]bool{}}
+	return &TLSProber{capt: c, finder: newTLSFinder(proc)}
 }
 
-// Scan probes the targets not yet probed. It returns those it probed, and an error for each it could not probe
-// (each path is reported once).
+// Scan probes the targets found since the last scan. It returns those it probed, and an error for each it could not
+// probe.
 func (p *TLSProber) Scan() ([]TLSTarget, []error) {
 	var probed []TLSTarget
 	var errs []error
-	for _, path := range FindTLSTargets(p.proc) {
-		id, ok := fileID(path)
-		if !ok || p.attached[id] || p.failed[path] {
-			continue
-		}
+	for _, path := range p.finder.find() {
 		target, err := p.capt.AttachTLS(path)
 		if err != nil {
-			p.failed[path] = true
 			errs = append(errs, err)
 			continue
 		}
-		p.attached[id] = true
 		probed = append(probed, target)
 	}
 	return probed, errs
-}
-
-func fileID(path string) ([2]uint64, bool) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return [2]uint64{}, false
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return [2]uint64{}, false
-	}
-	return [2]uint64{uint64(sys.Dev), sys.Ino}, true
 }
