@@ -142,6 +142,9 @@ type httpCounts struct {
 
 // httpStage is the part of Monitor that follows TCP connections.
 type httpStage struct {
+	// servers remembers, by listening address, the server process /proc named for an earlier connection: a client
+	// opening many connections to a server outside the traced processes costs one walk of /proc, not one each.
+	servers map[netip.AddrPort]record.Endpoint
 	sockets map[uint64]*tcpSocket
 	conns   map[connKey]*tcpConn
 	queue   []tcpPending
@@ -633,6 +636,14 @@ func (m *Monitor) endpoints(c *tcpConn) (client, server record.Endpoint) {
 	if haveClient && haveServer {
 		return client, server
 	}
+	if cached, ok := m.http.servers[c.server]; ok && c.peer.Pid == 0 && haveClient {
+		// A server outside the traced processes sends no exit record: check it still runs (one small read).
+		if m.opts.Proc.Comm(cached.Pid) == cached.Comm {
+			c.peer = cached
+		} else {
+			delete(m.http.servers, c.server)
+		}
+	}
 	if c.peer.Pid == 0 && local(c.client, c.server) && (c.peerLookedAt == 0 || m.now >= c.peerLookedAt+peerLookupEvery) {
 		c.peerLookedAt = max(m.now, 1)
 		missing, other := c.server, c.client
@@ -647,6 +658,12 @@ func (m *Monitor) endpoints(c *tcpConn) (client, server record.Endpoint) {
 			if pids := m.opts.Proc.Holders("socket", ino); len(pids) > 0 {
 				c.peer = record.Endpoint{Pid: pids[0], Comm: m.comm(pids[0]), Addr: missing.String()}
 				m.http.counts.PeerFromProc++
+				if haveClient {
+					if m.http.servers == nil {
+						m.http.servers = map[netip.AddrPort]record.Endpoint{}
+					}
+					m.http.servers[c.server] = c.peer
+				}
 			}
 		}
 	}
@@ -713,6 +730,11 @@ func (m *Monitor) endConn(c *tcpConn, at uint64) {
 
 // tcpProcessExited closes the sockets of a process that exited.
 func (m *Monitor) tcpProcessExited(pid int, at uint64) {
+	for addr, ep := range m.http.servers {
+		if ep.Pid == pid {
+			delete(m.http.servers, addr)
+		}
+	}
 	for _, s := range m.http.sockets {
 		if s.ep.Pid == pid && !s.closed {
 			s.closed = true

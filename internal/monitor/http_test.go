@@ -3,7 +3,9 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -324,5 +326,37 @@ func TestHTTPConnReportAfterReset(t *testing.T) {
 	}
 	if c := m.Counters(); c["http_connections"] != 1 || c["http_junk_bodies"] != 0 || c["truncated"] != 0 {
 		t.Errorf("counters %v", c)
+	}
+}
+
+// TestHTTPServerFromProcCached: connections from a traced client to a server outside the traced processes name the
+// server from /proc once; later connections to the same address reuse it while the process lives.
+func TestHTTPServerFromProcCached(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := ln.Addr().(*net.TCPAddr).AddrPort()
+	sink := &memSink{}
+	m := New(Options{Sink: sink, Proc: procfs.Default()})
+	for i := range 3 {
+		c := &tcpPeer{ino: uint64(100 + i), pid: client, comm: "node"}
+		from := netip.AddrPortFrom(clientAddr.Addr(), uint16(50000+i))
+		t0 := uint64(1_000_000_000 * (i + 1))
+		m.Handle(tcpConnEvent(c, stream.KindTCPTx, from, srv, t0))
+		m.Handle(c.send(t0, post("/mcp", "", `{"jsonrpc":"2.0","method":"notifications/initialized"}`)))
+		m.tick(t0 + 300_000_000)
+	}
+	if len(sink.msgs) != 3 {
+		t.Fatalf("records %+v", sink.msgs)
+	}
+	for _, r := range sink.msgs {
+		if r.To.Pid != os.Getpid() {
+			t.Errorf("server %+v, want this process %d (it holds the listener)", r.To, os.Getpid())
+		}
+	}
+	if n := m.Counters()["http_peer_from_proc"]; n != 1 {
+		t.Errorf("/proc was walked for %d connections, want 1", n)
 	}
 }
