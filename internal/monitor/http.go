@@ -136,8 +136,7 @@ type httpCounts struct {
 	Restarts       uint64 // stream generations restarted within a connection (counted as one lost byte each)
 	ConnsEvicted   uint64
 	PeerFromProc   uint64
-	http1          http1.Stats // of the connections that ended
-	h2             h2.Stats
+	parsers        parserCounts // of the connections that ended
 }
 
 // httpStage is the part of Monitor that follows TCP connections.
@@ -702,12 +701,7 @@ func (m *Monitor) endConn(c *tcpConn, at uint64) {
 	t := m.wallTime(at)
 	if c.parser != nil {
 		c.parser.Close(t)
-		switch p := c.parser.(type) {
-		case *http1.Conn:
-			addHTTP1Stats(&h.counts.http1, p.Stats())
-		case *h2.Conn:
-			addH2Stats(&h.counts.h2, p.Stats())
-		}
+		h.counts.parsers.add(countsOf(c.parser))
 	}
 	for _, req := range c.open {
 		m.writeExchange(c, req, nil, "unanswered", t)
@@ -757,18 +751,47 @@ func (m *Monitor) evictConn() {
 	}
 }
 
+// parserCounts are the parsers' counters the monitor reports, the same for HTTP/1 and HTTP/2.
+type parserCounts struct {
+	requests, responses, sseEvents, truncated, malformed, skipped, lost, unpaired, sseDiscarded int64
+}
+
+func (p *parserCounts) add(o parserCounts) {
+	p.requests += o.requests
+	p.responses += o.responses
+	p.sseEvents += o.sseEvents
+	p.truncated += o.truncated
+	p.malformed += o.malformed
+	p.skipped += o.skipped
+	p.lost += o.lost
+	p.unpaired += o.unpaired
+	p.sseDiscarded += o.sseDiscarded
+}
+
+// countsOf reads a parser's counters.
+func countsOf(p httpParser) parserCounts {
+	switch p := p.(type) {
+	case *http1.Conn:
+		s := p.Stats()
+		return parserCounts{requests: s.Requests, responses: s.Responses, sseEvents: s.SSEEvents, truncated: s.Truncated,
+			malformed: s.Malformed, skipped: s.Skipped + s.SSE.Skipped, lost: s.Lost, unpaired: s.Unpaired,
+			sseDiscarded: s.SSE.Discarded}
+	case *h2.Conn:
+		s := p.Stats()
+		return parserCounts{requests: s.Requests, responses: s.Responses, sseEvents: s.SSEEvents, truncated: s.Truncated,
+			malformed: s.FrameErrors + s.HPACKErrors, skipped: s.Skipped + s.SSE.Skipped, lost: s.Lost,
+			sseDiscarded: s.SSE.Discarded}
+	}
+	return parserCounts{}
+}
+
 // httpCounters adds the HTTP stage's counters, parsers of open connections included, to out.
 func (m *Monitor) httpCounters(out map[string]uint64) {
 	h := &m.http
 	c := h.counts
-	s1, s2 := c.http1, c.h2
+	p := c.parsers
 	for _, conn := range h.conns {
-		switch p := conn.parser.(type) {
-		case *http1.Conn:
-			addHTTP1Stats(&s1, p.Stats())
-		case *h2.Conn:
-			addH2Stats(&s2, p.Stats())
-		}
+		p.add(countsOf(conn.parser))
 	}
 	u := func(v int64) uint64 { return uint64(max(v, 0)) }
 	for k, v := range map[string]uint64{
@@ -782,40 +805,16 @@ func (m *Monitor) httpCounters(out map[string]uint64) {
 		"http_restarts":        c.Restarts,
 		"http_conns_evicted":   c.ConnsEvicted,
 		"http_peer_from_proc":  c.PeerFromProc,
-		"http_requests":        u(s1.Requests + s2.Requests),
-		"http_responses":       u(s1.Responses + s2.Responses),
-		"http_sse_events":      u(s1.SSEEvents + s2.SSEEvents),
-		"http_truncated":       u(s1.Truncated + s2.Truncated),
-		"http_malformed":       u(s1.Malformed + s2.FrameErrors + s2.HPACKErrors),
-		"http_skipped_bytes":   u(s1.Skipped + s2.Skipped + s1.SSE.Skipped + s2.SSE.Skipped),
-		"http_lost_bytes":      u(s1.Lost + s2.Lost),
-		"http_unpaired":        u(s1.Unpaired),
-		"http_sse_discarded":   u(s1.SSE.Discarded + s2.SSE.Discarded),
+		"http_requests":        u(p.requests),
+		"http_responses":       u(p.responses),
+		"http_sse_events":      u(p.sseEvents),
+		"http_truncated":       u(p.truncated),
+		"http_malformed":       u(p.malformed),
+		"http_skipped_bytes":   u(p.skipped),
+		"http_lost_bytes":      u(p.lost),
+		"http_unpaired":        u(p.unpaired),
+		"http_sse_discarded":   u(p.sseDiscarded),
 	} {
 		out[k] = v
 	}
-}
-
-func addHTTP1Stats(dst *http1.Stats, s http1.Stats) {
-	dst.Requests += s.Requests
-	dst.Responses += s.Responses
-	dst.SSEEvents += s.SSEEvents
-	dst.Truncated += s.Truncated
-	dst.Malformed += s.Malformed
-	dst.Skipped += s.Skipped
-	dst.Lost += s.Lost
-	dst.Unpaired += s.Unpaired
-	dst.SSE.Add(s.SSE)
-}
-
-func addH2Stats(dst *h2.Stats, s h2.Stats) {
-	dst.Requests += s.Requests
-	dst.Responses += s.Responses
-	dst.SSEEvents += s.SSEEvents
-	dst.Truncated += s.Truncated
-	dst.FrameErrors += s.FrameErrors
-	dst.HPACKErrors += s.HPACKErrors
-	dst.Skipped += s.Skipped
-	dst.Lost += s.Lost
-	dst.SSE.Add(s.SSE)
 }
