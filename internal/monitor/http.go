@@ -220,6 +220,9 @@ func (m *Monitor) awaitingPeer(p *tcpPending) bool {
 		return p.key.Kind == stream.KindTLSTx || p.key.Kind == stream.KindTLSRx
 	}
 	c := s.conn
+	if _, known := m.http.servers[s.remote]; known {
+		return false // a server named from /proc before: endpoints reuses it
+	}
 	return len(c.sockets) == 1 && c.peer.Pid == 0 && local(s.local, s.remote)
 }
 

@@ -346,6 +346,12 @@ func TestHTTPServerFromProcCached(t *testing.T) {
 		t0 := uint64(1_000_000_000 * (i + 1))
 		m.Handle(tcpConnEvent(c, stream.KindTCPTx, from, srv, t0))
 		m.Handle(c.send(t0, post("/mcp", "", `{"jsonrpc":"2.0","method":"notifications/initialized"}`)))
+		if i > 0 { // a known server: no 200 ms wait for its socket to be reported
+			m.tick(t0 + 50_000_000)
+			if len(sink.msgs) != i+1 {
+				t.Fatalf("connection %d: the record waited for a server already known", i)
+			}
+		}
 		m.tick(t0 + 300_000_000)
 	}
 	if len(sink.msgs) != 3 {
