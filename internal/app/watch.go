@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,7 @@ type watchOptions struct {
 	hooks        string
 	noHTTP       bool
 	noTLS        bool
+	portable     bool
 	noRedact     bool
 
 	// The SQL store (internal/store): on by default.
@@ -64,6 +66,8 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.BoolVar(&o.noHTTP, "no-http", false, "do not follow MCP over TCP (Streamable HTTP, HTTP+SSE); stdio only")
 	f.BoolVar(&o.noTLS, "no-tls", false, "do not probe TLS libraries (OpenSSL, Node.js) for HTTPS plaintext")
 	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
+	f.BoolVar(&o.portable, "portable", false, "use only the code paths of the oldest supported kernel (tracepoints, CO-RE reads, perf-event uprobes): to compare with the fast paths")
+	_ = f.MarkHidden("portable")
 	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
 }
 
@@ -117,7 +121,8 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	if err != nil {
 		return err
 	}
-	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS})
+	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS,
+		Portable: o.portable})
 	if err != nil {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
@@ -131,7 +136,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	}
 	tlsCtx, stopTLS := context.WithCancel(context.Background())
 	defer stopTLS()
-	https := !o.noHTTP && !o.noTLS && o.attachTLS(tlsCtx, capt)
+	https := !o.noHTTP && !o.noTLS && o.attachTLS(tlsCtx, capt, command)
 	db, err := o.openDB(ctx)
 	if err != nil {
 		return err
@@ -465,19 +470,24 @@ func exitStatus(ps *os.ProcessState, err error) int {
 
 // hookSummary names the hooks in use for the ready line, so a user comparing two hosts sees why their costs differ.
 func hookSummary(f capture.FastPaths) string {
+	hooks := "hooks: syscall tracepoints"
 	if f.Fentry {
-		return "hooks: fentry/fexit"
+		hooks = "hooks: fentry/fexit"
 	}
-	return "hooks: syscall tracepoints"
+	if f.UprobeMulti {
+		hooks += ", uprobe_multi"
+	}
+	return hooks
 }
 
 // tlsRescan is how often watch looks for TLS libraries and programs that appeared since it started.
 const tlsRescan = 5 * time.Second
 
-// attachTLS probes every TLS library and program capture.FindTLSTargets names, logging what it probed, reports
-// whether any was, and keeps looking every tlsRescan until ctx is done. A file that cannot be probed is logged once
-// and skipped: HTTPS through it is not seen, the rest is.
-func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture) bool {
+// attachTLS probes every TLS library and program capture.FindTLSTargets names, and the program of command (before
+// it starts: a short-lived client's first TLS calls must be seen), logging what it probed, reports whether any was,
+// and keeps looking every tlsRescan until ctx is done. A file that cannot be probed is logged once and skipped: HTTPS
+// through it is not seen, the rest is.
+func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, command []string) bool {
 	prober := capture.NewTLSProber(capt, procfs.Default())
 	report := func(probed []capture.TLSTarget, errs []error) {
 		for _, err := range errs {
@@ -488,11 +498,25 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture) boo
 		}
 		names := make([]string, len(probed))
 		for i, t := range probed {
-			names[i] = fmt.Sprintf("%s (%s)", t.Path, strings.Join(t.Symbols, ", "))
+			lib := ""
+			if t.Go != "" {
+				lib = t.Go + ": "
+			}
+			names[i] = fmt.Sprintf("%s (%s%s)", t.Path, lib, strings.Join(t.Symbols, ", "))
 		}
 		fmt.Fprintf(o.io.Err, "mcpscope: HTTPS plaintext from %s\n", strings.Join(names, "; "))
 	}
-	probed, errs := prober.Scan()
+	var probed []capture.TLSTarget
+	var errs []error
+	if len(command) > 0 {
+		if path, err := exec.LookPath(command[0]); err == nil {
+			if real, err := filepath.EvalSymlinks(path); err == nil {
+				probed, errs = prober.ScanExecutable(real)
+			}
+		}
+	}
+	more, moreErrs := prober.Scan()
+	probed, errs = append(probed, more...), append(errs, moreErrs...)
 	report(probed, errs)
 	if len(probed) == 0 {
 		fmt.Fprintln(o.io.Err, "mcpscope: no TLS library found to probe yet: HTTPS is not seen until one appears")

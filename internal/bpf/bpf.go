@@ -69,6 +69,9 @@ const (
 // tracepointSlots is MCPS_TP_SLOTS in c/mcps.h: scratch slots per CPU of the syscall tracepoint programs.
 const tracepointSlots = 16
 
+// tlsMultiSlots is MCPS_TLSM_SLOTS in c/mcps.h: scratch slots per CPU of the uprobe_multi TLS programs.
+const tlsMultiSlots = 4
+
 // ChunkSize is the most payload one data record carries (CHUNK_SIZE in c/mcps.h).
 const ChunkSize = 32768
 
@@ -109,6 +112,8 @@ func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, 
 		switch {
 		case name == mcpsMapMcpsScratch: // the syscall tracepoints' slots, one per program and CPU
 			m.MaxEntries = uint32(cpus * tracepointSlots)
+		case name == mcpsMapMcpsScratchTlsm: // the uprobe_multi TLS programs' slots, by nesting depth and CPU
+			m.MaxEntries = uint32(cpus * tlsMultiSlots)
 		case strings.HasPrefix(name, mcpsMapMcpsScratch):
 			m.MaxEntries = uint32(cpus)
 		}

@@ -45,6 +45,13 @@ const (
 	mcpsMcpsEventKindMCPS_EV_TCP    mcpsMcpsEventKind = 5
 )
 
+type mcpsMcpsGoCallKey struct {
+	_    structs.HostLayout
+	G    uint64
+	Tgid uint32
+	Pad  uint32
+}
+
 type mcpsMcpsPeek struct {
 	_ structs.HostLayout
 	B [1024]int8
@@ -115,7 +122,7 @@ type mcpsMcpsTlsCall struct {
 	SizePtr uint64
 	EnterTs uint64
 	Write   uint32
-	Pad     uint32
+	Flags   uint32
 }
 
 type mcpsMcpsTlsKey struct {
@@ -126,23 +133,25 @@ type mcpsMcpsTlsKey struct {
 }
 
 type mcpsMcpsWriteArgs struct {
-	_        structs.HostLayout
-	Buf      uint64
-	Vlen     uint64
-	Key      mcpsMcpsStreamKey
-	Iov      uint32
-	Fd       uint32
-	Total    uint64
-	Done     uint64
-	Offset   uint64
-	Gen      uint64
-	IovIdx   uint32
-	Runs     uint32
-	IovOff   uint64
-	EnterTs  uint64
-	Classify uint32
-	Slot     uint32
-	File     uint64
+	_         structs.HostLayout
+	Buf       uint64
+	Vlen      uint64
+	Key       mcpsMcpsStreamKey
+	Iov       uint32
+	Fd        uint32
+	Total     uint64
+	Done      uint64
+	Offset    uint64
+	Gen       uint64
+	IovIdx    uint32
+	Runs      uint32
+	IovOff    uint64
+	EnterTs   uint64
+	Classify  uint32
+	Slot      uint32
+	File      uint64
+	DepthHeld uint32
+	Pad2      uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -155,6 +164,7 @@ const (
 	mcpsMapMcpsCopyProgsSysSendmsg  = "mcps_copy_progs___sys_sendmsg"
 	mcpsMapMcpsCopyProgsSysSendto   = "mcps_copy_progs___sys_sendto"
 	mcpsMapMcpsCopyProgsTls         = "mcps_copy_progs_tls"
+	mcpsMapMcpsCopyProgsTlsm        = "mcps_copy_progs_tlsm"
 	mcpsMapMcpsCopyProgsVfsRead     = "mcps_copy_progs_vfs_read"
 	mcpsMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
 	mcpsMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
@@ -169,6 +179,7 @@ const (
 	mcpsMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
 	mcpsMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
 	mcpsMapMcpsScratchTls           = "mcps_scratch_tls"
+	mcpsMapMcpsScratchTlsm          = "mcps_scratch_tlsm"
 	mcpsMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
 	mcpsMapMcpsScratchVfsReadv      = "mcps_scratch_vfs_readv"
 	mcpsMapMcpsScratchVfsWrite      = "mcps_scratch_vfs_write"
@@ -176,9 +187,11 @@ const (
 	mcpsMapMcpsStats                = "mcps_stats"
 	mcpsMapMcpsStreams              = "mcps_streams"
 	mcpsMapMcpsTlsCalls             = "mcps_tls_calls"
+	mcpsMapMcpsTlsGoCalls           = "mcps_tls_go_calls"
 	mcpsMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpsMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpsMapMcpsTlsStopped           = "mcps_tls_stopped"
+	mcpsMapMcpsTlsmDepth            = "mcps_tlsm_depth"
 	mcpsMapMcpsTraced               = "mcps_traced"
 	mcpsMapMcpsTracedComms          = "mcps_traced_comms"
 	mcpsMapMcpsWriteArgs            = "mcps_write_args"
@@ -188,6 +201,7 @@ const (
 	mcpsProgMcpsCopyMoreSysSendmsg  = "mcps_copy_more___sys_sendmsg"
 	mcpsProgMcpsCopyMoreSysSendto   = "mcps_copy_more___sys_sendto"
 	mcpsProgMcpsCopyMoreTls         = "mcps_copy_more_tls"
+	mcpsProgMcpsCopyMoreTlsm        = "mcps_copy_more_tlsm"
 	mcpsProgMcpsCopyMoreVfsRead     = "mcps_copy_more_vfs_read"
 	mcpsProgMcpsCopyMoreVfsReadv    = "mcps_copy_more_vfs_readv"
 	mcpsProgMcpsCopyMoreVfsWrite    = "mcps_copy_more_vfs_write"
@@ -238,6 +252,12 @@ const (
 	mcpsProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
 	mcpsProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
 	mcpsProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpsProgMcpsTlsGoRead           = "mcps_tls_go_read"
+	mcpsProgMcpsTlsGoRet            = "mcps_tls_go_ret"
+	mcpsProgMcpsTlsGoWrite          = "mcps_tls_go_write"
+	mcpsProgMcpsTlsM_enter          = "mcps_tls_m_enter"
+	mcpsProgMcpsTlsM_goRet          = "mcps_tls_m_go_ret"
+	mcpsProgMcpsTlsM_sslRet         = "mcps_tls_m_ssl_ret"
 	mcpsProgMcpsTlsSslRead          = "mcps_tls_ssl_read"
 	mcpsProgMcpsTlsSslReadEx        = "mcps_tls_ssl_read_ex"
 	mcpsProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
@@ -306,6 +326,7 @@ type mcpsProgramSpecs struct {
 	McpsCopyMoreSysSendmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
 	McpsCopyMoreTls         *ebpf.ProgramSpec `ebpf:"mcps_copy_more_tls"`
+	McpsCopyMoreTlsm        *ebpf.ProgramSpec `ebpf:"mcps_copy_more_tlsm"`
 	McpsCopyMoreVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
@@ -356,6 +377,12 @@ type mcpsProgramSpecs struct {
 	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGoRead           *ebpf.ProgramSpec `ebpf:"mcps_tls_go_read"`
+	McpsTlsGoRet            *ebpf.ProgramSpec `ebpf:"mcps_tls_go_ret"`
+	McpsTlsGoWrite          *ebpf.ProgramSpec `ebpf:"mcps_tls_go_write"`
+	McpsTlsM_enter          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_enter"`
+	McpsTlsM_goRet          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_go_ret"`
+	McpsTlsM_sslRet         *ebpf.ProgramSpec `ebpf:"mcps_tls_m_ssl_ret"`
 	McpsTlsSslRead          *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_ret"`
@@ -373,6 +400,7 @@ type mcpsMapSpecs struct {
 	McpsCopyProgsSysSendmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
 	McpsCopyProgsTls         *ebpf.MapSpec `ebpf:"mcps_copy_progs_tls"`
+	McpsCopyProgsTlsm        *ebpf.MapSpec `ebpf:"mcps_copy_progs_tlsm"`
 	McpsCopyProgsVfsRead     *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
@@ -387,6 +415,7 @@ type mcpsMapSpecs struct {
 	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
 	McpsScratchTls           *ebpf.MapSpec `ebpf:"mcps_scratch_tls"`
+	McpsScratchTlsm          *ebpf.MapSpec `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
@@ -394,9 +423,11 @@ type mcpsMapSpecs struct {
 	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
+	McpsTlsGoCalls           *ebpf.MapSpec `ebpf:"mcps_tls_go_calls"`
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
+	McpsTlsmDepth            *ebpf.MapSpec `ebpf:"mcps_tlsm_depth"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
@@ -447,6 +478,7 @@ type mcpsMaps struct {
 	McpsCopyProgsSysSendmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
 	McpsCopyProgsTls         *ebpf.Map `ebpf:"mcps_copy_progs_tls"`
+	McpsCopyProgsTlsm        *ebpf.Map `ebpf:"mcps_copy_progs_tlsm"`
 	McpsCopyProgsVfsRead     *ebpf.Map `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
@@ -461,6 +493,7 @@ type mcpsMaps struct {
 	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
 	McpsScratchTls           *ebpf.Map `ebpf:"mcps_scratch_tls"`
+	McpsScratchTlsm          *ebpf.Map `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.Map `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
@@ -468,9 +501,11 @@ type mcpsMaps struct {
 	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
+	McpsTlsGoCalls           *ebpf.Map `ebpf:"mcps_tls_go_calls"`
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
+	McpsTlsmDepth            *ebpf.Map `ebpf:"mcps_tlsm_depth"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
@@ -484,6 +519,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsCopyProgsSysSendmsg,
 		m.McpsCopyProgsSysSendto,
 		m.McpsCopyProgsTls,
+		m.McpsCopyProgsTlsm,
 		m.McpsCopyProgsVfsRead,
 		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
@@ -498,6 +534,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
 		m.McpsScratchTls,
+		m.McpsScratchTlsm,
 		m.McpsScratchVfsRead,
 		m.McpsScratchVfsReadv,
 		m.McpsScratchVfsWrite,
@@ -505,9 +542,11 @@ func (m *mcpsMaps) Close() error {
 		m.McpsStats,
 		m.McpsStreams,
 		m.McpsTlsCalls,
+		m.McpsTlsGoCalls,
 		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
+		m.McpsTlsmDepth,
 		m.McpsTraced,
 		m.McpsTracedComms,
 		m.McpsWriteArgs,
@@ -543,6 +582,7 @@ type mcpsPrograms struct {
 	McpsCopyMoreSysSendmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
 	McpsCopyMoreTls         *ebpf.Program `ebpf:"mcps_copy_more_tls"`
+	McpsCopyMoreTlsm        *ebpf.Program `ebpf:"mcps_copy_more_tlsm"`
 	McpsCopyMoreVfsRead     *ebpf.Program `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.Program `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
@@ -593,6 +633,12 @@ type mcpsPrograms struct {
 	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGoRead           *ebpf.Program `ebpf:"mcps_tls_go_read"`
+	McpsTlsGoRet            *ebpf.Program `ebpf:"mcps_tls_go_ret"`
+	McpsTlsGoWrite          *ebpf.Program `ebpf:"mcps_tls_go_write"`
+	McpsTlsM_enter          *ebpf.Program `ebpf:"mcps_tls_m_enter"`
+	McpsTlsM_goRet          *ebpf.Program `ebpf:"mcps_tls_m_go_ret"`
+	McpsTlsM_sslRet         *ebpf.Program `ebpf:"mcps_tls_m_ssl_ret"`
 	McpsTlsSslRead          *ebpf.Program `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.Program `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.Program `ebpf:"mcps_tls_ssl_ret"`
@@ -608,6 +654,7 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsCopyMoreSysSendmsg,
 		p.McpsCopyMoreSysSendto,
 		p.McpsCopyMoreTls,
+		p.McpsCopyMoreTlsm,
 		p.McpsCopyMoreVfsRead,
 		p.McpsCopyMoreVfsReadv,
 		p.McpsCopyMoreVfsWrite,
@@ -658,6 +705,12 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsTcpFexitRecvmsg,
 		p.McpsTcpFexitVfsRead,
 		p.McpsTcpFexitVfsReadv,
+		p.McpsTlsGoRead,
+		p.McpsTlsGoRet,
+		p.McpsTlsGoWrite,
+		p.McpsTlsM_enter,
+		p.McpsTlsM_goRet,
+		p.McpsTlsM_sslRet,
 		p.McpsTlsSslRead,
 		p.McpsTlsSslReadEx,
 		p.McpsTlsSslRet,

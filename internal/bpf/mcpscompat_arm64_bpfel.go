@@ -33,6 +33,13 @@ type mcpscompatMcpsDataEvent struct {
 	Data [32768]uint8
 }
 
+type mcpscompatMcpsGoCallKey struct {
+	_    structs.HostLayout
+	G    uint64
+	Tgid uint32
+	Pad  uint32
+}
+
 type mcpscompatMcpsPeek struct {
 	_ structs.HostLayout
 	B [1024]int8
@@ -61,7 +68,7 @@ type mcpscompatMcpsTlsCall struct {
 	SizePtr uint64
 	EnterTs uint64
 	Write   uint32
-	Pad     uint32
+	Flags   uint32
 }
 
 type mcpscompatMcpsTlsKey struct {
@@ -72,23 +79,25 @@ type mcpscompatMcpsTlsKey struct {
 }
 
 type mcpscompatMcpsWriteArgs struct {
-	_        structs.HostLayout
-	Buf      uint64
-	Vlen     uint64
-	Key      mcpscompatMcpsStreamKey
-	Iov      uint32
-	Fd       uint32
-	Total    uint64
-	Done     uint64
-	Offset   uint64
-	Gen      uint64
-	IovIdx   uint32
-	Runs     uint32
-	IovOff   uint64
-	EnterTs  uint64
-	Classify uint32
-	Slot     uint32
-	File     uint64
+	_         structs.HostLayout
+	Buf       uint64
+	Vlen      uint64
+	Key       mcpscompatMcpsStreamKey
+	Iov       uint32
+	Fd        uint32
+	Total     uint64
+	Done      uint64
+	Offset    uint64
+	Gen       uint64
+	IovIdx    uint32
+	Runs      uint32
+	IovOff    uint64
+	EnterTs   uint64
+	Classify  uint32
+	Slot      uint32
+	File      uint64
+	DepthHeld uint32
+	Pad2      uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -101,6 +110,7 @@ const (
 	mcpscompatMapMcpsCopyProgsSysSendmsg  = "mcps_copy_progs___sys_sendmsg"
 	mcpscompatMapMcpsCopyProgsSysSendto   = "mcps_copy_progs___sys_sendto"
 	mcpscompatMapMcpsCopyProgsTls         = "mcps_copy_progs_tls"
+	mcpscompatMapMcpsCopyProgsTlsm        = "mcps_copy_progs_tlsm"
 	mcpscompatMapMcpsCopyProgsVfsRead     = "mcps_copy_progs_vfs_read"
 	mcpscompatMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
 	mcpscompatMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
@@ -115,6 +125,7 @@ const (
 	mcpscompatMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
 	mcpscompatMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
 	mcpscompatMapMcpsScratchTls           = "mcps_scratch_tls"
+	mcpscompatMapMcpsScratchTlsm          = "mcps_scratch_tlsm"
 	mcpscompatMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
 	mcpscompatMapMcpsScratchVfsReadv      = "mcps_scratch_vfs_readv"
 	mcpscompatMapMcpsScratchVfsWrite      = "mcps_scratch_vfs_write"
@@ -122,9 +133,11 @@ const (
 	mcpscompatMapMcpsStats                = "mcps_stats"
 	mcpscompatMapMcpsStreams              = "mcps_streams"
 	mcpscompatMapMcpsTlsCalls             = "mcps_tls_calls"
+	mcpscompatMapMcpsTlsGoCalls           = "mcps_tls_go_calls"
 	mcpscompatMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpscompatMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpscompatMapMcpsTlsStopped           = "mcps_tls_stopped"
+	mcpscompatMapMcpsTlsmDepth            = "mcps_tlsm_depth"
 	mcpscompatMapMcpsTraced               = "mcps_traced"
 	mcpscompatMapMcpsTracedComms          = "mcps_traced_comms"
 	mcpscompatMapMcpsWriteArgs            = "mcps_write_args"
@@ -134,6 +147,7 @@ const (
 	mcpscompatProgMcpsCopyMoreSysSendmsg  = "mcps_copy_more___sys_sendmsg"
 	mcpscompatProgMcpsCopyMoreSysSendto   = "mcps_copy_more___sys_sendto"
 	mcpscompatProgMcpsCopyMoreTls         = "mcps_copy_more_tls"
+	mcpscompatProgMcpsCopyMoreTlsm        = "mcps_copy_more_tlsm"
 	mcpscompatProgMcpsCopyMoreVfsRead     = "mcps_copy_more_vfs_read"
 	mcpscompatProgMcpsCopyMoreVfsReadv    = "mcps_copy_more_vfs_readv"
 	mcpscompatProgMcpsCopyMoreVfsWrite    = "mcps_copy_more_vfs_write"
@@ -184,6 +198,12 @@ const (
 	mcpscompatProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
 	mcpscompatProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
 	mcpscompatProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpscompatProgMcpsTlsGoRead           = "mcps_tls_go_read"
+	mcpscompatProgMcpsTlsGoRet            = "mcps_tls_go_ret"
+	mcpscompatProgMcpsTlsGoWrite          = "mcps_tls_go_write"
+	mcpscompatProgMcpsTlsM_enter          = "mcps_tls_m_enter"
+	mcpscompatProgMcpsTlsM_goRet          = "mcps_tls_m_go_ret"
+	mcpscompatProgMcpsTlsM_sslRet         = "mcps_tls_m_ssl_ret"
 	mcpscompatProgMcpsTlsSslRead          = "mcps_tls_ssl_read"
 	mcpscompatProgMcpsTlsSslReadEx        = "mcps_tls_ssl_read_ex"
 	mcpscompatProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
@@ -252,6 +272,7 @@ type mcpscompatProgramSpecs struct {
 	McpsCopyMoreSysSendmsg  *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.ProgramSpec `ebpf:"mcps_copy_more___sys_sendto"`
 	McpsCopyMoreTls         *ebpf.ProgramSpec `ebpf:"mcps_copy_more_tls"`
+	McpsCopyMoreTlsm        *ebpf.ProgramSpec `ebpf:"mcps_copy_more_tlsm"`
 	McpsCopyMoreVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.ProgramSpec `ebpf:"mcps_copy_more_vfs_write"`
@@ -302,6 +323,12 @@ type mcpscompatProgramSpecs struct {
 	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGoRead           *ebpf.ProgramSpec `ebpf:"mcps_tls_go_read"`
+	McpsTlsGoRet            *ebpf.ProgramSpec `ebpf:"mcps_tls_go_ret"`
+	McpsTlsGoWrite          *ebpf.ProgramSpec `ebpf:"mcps_tls_go_write"`
+	McpsTlsM_enter          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_enter"`
+	McpsTlsM_goRet          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_go_ret"`
+	McpsTlsM_sslRet         *ebpf.ProgramSpec `ebpf:"mcps_tls_m_ssl_ret"`
 	McpsTlsSslRead          *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_ret"`
@@ -319,6 +346,7 @@ type mcpscompatMapSpecs struct {
 	McpsCopyProgsSysSendmsg  *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.MapSpec `ebpf:"mcps_copy_progs___sys_sendto"`
 	McpsCopyProgsTls         *ebpf.MapSpec `ebpf:"mcps_copy_progs_tls"`
+	McpsCopyProgsTlsm        *ebpf.MapSpec `ebpf:"mcps_copy_progs_tlsm"`
 	McpsCopyProgsVfsRead     *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
@@ -333,6 +361,7 @@ type mcpscompatMapSpecs struct {
 	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
 	McpsScratchTls           *ebpf.MapSpec `ebpf:"mcps_scratch_tls"`
+	McpsScratchTlsm          *ebpf.MapSpec `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_write"`
@@ -340,9 +369,11 @@ type mcpscompatMapSpecs struct {
 	McpsStats                *ebpf.MapSpec `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
+	McpsTlsGoCalls           *ebpf.MapSpec `ebpf:"mcps_tls_go_calls"`
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
+	McpsTlsmDepth            *ebpf.MapSpec `ebpf:"mcps_tlsm_depth"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
@@ -393,6 +424,7 @@ type mcpscompatMaps struct {
 	McpsCopyProgsSysSendmsg  *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendmsg"`
 	McpsCopyProgsSysSendto   *ebpf.Map `ebpf:"mcps_copy_progs___sys_sendto"`
 	McpsCopyProgsTls         *ebpf.Map `ebpf:"mcps_copy_progs_tls"`
+	McpsCopyProgsTlsm        *ebpf.Map `ebpf:"mcps_copy_progs_tlsm"`
 	McpsCopyProgsVfsRead     *ebpf.Map `ebpf:"mcps_copy_progs_vfs_read"`
 	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
@@ -407,6 +439,7 @@ type mcpscompatMaps struct {
 	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
 	McpsScratchTls           *ebpf.Map `ebpf:"mcps_scratch_tls"`
+	McpsScratchTlsm          *ebpf.Map `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
 	McpsScratchVfsReadv      *ebpf.Map `ebpf:"mcps_scratch_vfs_readv"`
 	McpsScratchVfsWrite      *ebpf.Map `ebpf:"mcps_scratch_vfs_write"`
@@ -414,9 +447,11 @@ type mcpscompatMaps struct {
 	McpsStats                *ebpf.Map `ebpf:"mcps_stats"`
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
+	McpsTlsGoCalls           *ebpf.Map `ebpf:"mcps_tls_go_calls"`
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
+	McpsTlsmDepth            *ebpf.Map `ebpf:"mcps_tlsm_depth"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
@@ -430,6 +465,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsCopyProgsSysSendmsg,
 		m.McpsCopyProgsSysSendto,
 		m.McpsCopyProgsTls,
+		m.McpsCopyProgsTlsm,
 		m.McpsCopyProgsVfsRead,
 		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
@@ -444,6 +480,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
 		m.McpsScratchTls,
+		m.McpsScratchTlsm,
 		m.McpsScratchVfsRead,
 		m.McpsScratchVfsReadv,
 		m.McpsScratchVfsWrite,
@@ -451,9 +488,11 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsStats,
 		m.McpsStreams,
 		m.McpsTlsCalls,
+		m.McpsTlsGoCalls,
 		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
+		m.McpsTlsmDepth,
 		m.McpsTraced,
 		m.McpsTracedComms,
 		m.McpsWriteArgs,
@@ -489,6 +528,7 @@ type mcpscompatPrograms struct {
 	McpsCopyMoreSysSendmsg  *ebpf.Program `ebpf:"mcps_copy_more___sys_sendmsg"`
 	McpsCopyMoreSysSendto   *ebpf.Program `ebpf:"mcps_copy_more___sys_sendto"`
 	McpsCopyMoreTls         *ebpf.Program `ebpf:"mcps_copy_more_tls"`
+	McpsCopyMoreTlsm        *ebpf.Program `ebpf:"mcps_copy_more_tlsm"`
 	McpsCopyMoreVfsRead     *ebpf.Program `ebpf:"mcps_copy_more_vfs_read"`
 	McpsCopyMoreVfsReadv    *ebpf.Program `ebpf:"mcps_copy_more_vfs_readv"`
 	McpsCopyMoreVfsWrite    *ebpf.Program `ebpf:"mcps_copy_more_vfs_write"`
@@ -539,6 +579,12 @@ type mcpscompatPrograms struct {
 	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGoRead           *ebpf.Program `ebpf:"mcps_tls_go_read"`
+	McpsTlsGoRet            *ebpf.Program `ebpf:"mcps_tls_go_ret"`
+	McpsTlsGoWrite          *ebpf.Program `ebpf:"mcps_tls_go_write"`
+	McpsTlsM_enter          *ebpf.Program `ebpf:"mcps_tls_m_enter"`
+	McpsTlsM_goRet          *ebpf.Program `ebpf:"mcps_tls_m_go_ret"`
+	McpsTlsM_sslRet         *ebpf.Program `ebpf:"mcps_tls_m_ssl_ret"`
 	McpsTlsSslRead          *ebpf.Program `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.Program `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.Program `ebpf:"mcps_tls_ssl_ret"`
@@ -554,6 +600,7 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsCopyMoreSysSendmsg,
 		p.McpsCopyMoreSysSendto,
 		p.McpsCopyMoreTls,
+		p.McpsCopyMoreTlsm,
 		p.McpsCopyMoreVfsRead,
 		p.McpsCopyMoreVfsReadv,
 		p.McpsCopyMoreVfsWrite,
@@ -604,6 +651,12 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsTcpFexitRecvmsg,
 		p.McpsTcpFexitVfsRead,
 		p.McpsTcpFexitVfsReadv,
+		p.McpsTlsGoRead,
+		p.McpsTlsGoRet,
+		p.McpsTlsGoWrite,
+		p.McpsTlsM_enter,
+		p.McpsTlsM_goRet,
+		p.McpsTlsM_sslRet,
 		p.McpsTlsSslRead,
 		p.McpsTlsSslReadEx,
 		p.McpsTlsSslRet,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -39,7 +40,8 @@ type Config struct {
 	// Hooks selects fentry/fexit or syscall tracepoints for the stdio programs (default: the cheapest that attaches).
 	Hooks Hooks
 	// Portable turns off every optional fast path, so the programs take the code paths of the oldest supported
-	// kernel: syscall tracepoints, CO-RE reads and the object without atomic fetch-and-add. Tests use it to check that all paths capture the same records;
+	// kernel: syscall tracepoints, CO-RE reads, the object without atomic fetch-and-add, and one perf-event uprobe per
+	// TLS probe instead of uprobe_multi links. Tests use it to check that all paths capture the same records;
 	// benchmarks, to compare their cost.
 	Portable bool
 }
@@ -49,9 +51,10 @@ const pollInterval = 5 * time.Millisecond
 
 // Capture owns the loaded programs, their links and the ring-buffer reader.
 type Capture struct {
-	coll  *ebpf.Collection
-	maps  captureMaps
-	links []link.Link
+	coll   *ebpf.Collection
+	maps   captureMaps
+	links  []link.Link
+	filter bool // Config.Filter
 	// tlsLinks are the uprobes of AttachTLS; tlsDetached is closed once they are detached (see detach).
 	tlsMu       sync.Mutex // AttachTLS may run beside Run
 	tlsLinks    []link.Link
@@ -87,7 +90,7 @@ func Open(cfg Config) (*Capture, error) {
 	if n := cfg.RingBufferBytes; n < os.Getpagesize() || n&(n-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", n, os.Getpagesize())
 	}
-	c := &Capture{}
+	c := &Capture{filter: cfg.Filter}
 	for i, load := range specs {
 		spec, err := load()
 		if err != nil {
@@ -105,6 +108,7 @@ func Open(cfg Config) (*Capture, error) {
 			return nil, err
 		}
 	}
+	c.fast.UprobeMulti = c.coll.Programs[tlsMultiEnterProg] != nil
 	if err := c.coll.Assign(&c.maps); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("find BPF maps: %w", err)
@@ -144,6 +148,8 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	if !cfg.TCP || !cfg.TLS {
 		dropTLS(spec)
+	} else {
+		keepTLSProbeKind(spec, !cfg.Portable && features.HaveBPFLinkUprobeMulti() == nil)
 	}
 	return nil
 }
@@ -295,6 +301,16 @@ func (c *Capture) AddPid(pid int) error {
 		return fmt.Errorf("trace pid %d: %w", pid, err)
 	}
 	return nil
+}
+
+// Traces reports whether capture follows the process: every process, or in filter mode the traced ones (and those
+// whose command name AddComm gave once they exec).
+func (c *Capture) Traces(pid int) bool {
+	if !c.filter {
+		return true
+	}
+	var v uint8
+	return c.maps.Traced.Lookup(uint32(pid), &v) == nil
 }
 
 // AddComm traces processes that exec with this command name (filter mode). Names longer than 15 bytes are cut, as

@@ -65,6 +65,9 @@ type FastPaths struct {
 	Compat bool
 	// Fallback says why the helper fast paths the kernel advertised were not used (the verifier refused them).
 	Fallback string
+	// UprobeMulti: the TLS probes of a file are attached as uprobe_multi links (Linux 6.6+), two per file, rather
+	// than one perf-event uprobe per function and return; detaching them at exit waits once per link.
+	UprobeMulti bool
 }
 
 // Hooks names the hook set in use.
@@ -128,8 +131,8 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf
 	// The other set's scratch arrays (a slot of 32 KiB per CPU each) and prog arrays are not created.
 	for name := range spec.Maps {
 		for _, prefix := range []string{"mcps_scratch", "mcps_copy_progs"} {
-			// The TLS uprobes' maps (suffix _tls) serve both hook sets.
-			if hook, ok := strings.CutPrefix(name, prefix); ok && hook != tlsSuffix && (hook != "") != fentry {
+			// The TLS uprobes' maps (suffixes _tls, _tlsm) serve both hook sets.
+			if hook, ok := strings.CutPrefix(name, prefix); ok && hook != tlsSuffix && hook != tlsMultiSuffix && (hook != "") != fentry {
 				delete(spec.Maps, name)
 			}
 		}

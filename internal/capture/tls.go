@@ -15,22 +15,58 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/mcpscope/mcpscope/internal/gobin"
 	"github.com/mcpscope/mcpscope/internal/procfs"
 )
 
-// tlsSuffix ends the names of the TLS programs' prog array, scratch map and copy continuation (c/tls.c).
-const tlsSuffix = "_tls"
+// tlsSuffix ends the names of the TLS programs' prog array, scratch map and copy continuation (c/tls.c);
+// tlsMultiSuffix those of their uprobe_multi versions.
+const (
+	tlsSuffix      = "_tls"
+	tlsMultiSuffix = "_tlsm"
+	// tlsMultiPrefix starts the names of the uprobe_multi programs.
+	tlsMultiPrefix = "mcps_tls_m_"
+)
+
+// The uprobe_multi programs: one entry program for every probed function (the probe's cookie says which, enum
+// mcps_tls_fn in c/tls.c), OpenSSL's return and Go's returns.
+const (
+	tlsMultiEnterProg  = "mcps_tls_m_enter"
+	tlsMultiSSLRetProg = "mcps_tls_m_ssl_ret"
+	tlsMultiGoRetProg  = "mcps_tls_m_go_ret"
+	tlsFnSSLWrite      = 1
+	tlsFnSSLWriteEx    = 2
+	tlsFnSSLRead       = 3
+	tlsFnSSLReadEx     = 4
+	tlsFnGoWrite       = 5
+	tlsFnGoRead        = 6
+)
 
 // tlsProbes are the functions probed in a TLS library, with the program run at their entry; one uretprobe program
 // serves them all.
-var tlsProbes = []struct{ symbol, prog string }{
-	{"SSL_write", "mcps_tls_ssl_write"},
-	{"SSL_write_ex", "mcps_tls_ssl_write_ex"},
-	{"SSL_read", "mcps_tls_ssl_read"},
-	{"SSL_read_ex", "mcps_tls_ssl_read_ex"},
+var tlsProbes = []struct {
+	symbol, prog string
+	fn           uint64 // the cookie of the uprobe_multi entry
+}{
+	{"SSL_write", "mcps_tls_ssl_write", tlsFnSSLWrite},
+	{"SSL_write_ex", "mcps_tls_ssl_write_ex", tlsFnSSLWriteEx},
+	{"SSL_read", "mcps_tls_ssl_read", tlsFnSSLRead},
+	{"SSL_read_ex", "mcps_tls_ssl_read_ex", tlsFnSSLReadEx},
 }
 
 const tlsReturnProg = "mcps_tls_ssl_ret"
+
+// goTLSProbes are the functions probed in a Go program, with the program run at their entry; mcps_tls_go_ret runs
+// at each of their return instructions.
+var goTLSProbes = []struct {
+	symbol, prog string
+	fn           uint64
+}{
+	{"crypto/tls.(*Conn).Write", "mcps_tls_go_write", tlsFnGoWrite},
+	{"crypto/tls.(*Conn).Read", "mcps_tls_go_read", tlsFnGoRead},
+}
+
+const goTLSReturnProg = "mcps_tls_go_ret"
 
 // dropTLS removes the TLS programs and their maps from spec.
 func dropTLS(spec *ebpf.CollectionSpec) {
@@ -39,28 +75,50 @@ func dropTLS(spec *ebpf.CollectionSpec) {
 			delete(spec.Programs, name)
 		}
 	}
-	delete(spec.Programs, copyMorePrefix+tlsSuffix)
-	delete(spec.Maps, "mcps_copy_progs"+tlsSuffix)
-	delete(spec.Maps, "mcps_scratch"+tlsSuffix)
+	for _, suffix := range []string{tlsSuffix, tlsMultiSuffix} {
+		delete(spec.Programs, copyMorePrefix+suffix)
+		delete(spec.Maps, "mcps_copy_progs"+suffix)
+		delete(spec.Maps, "mcps_scratch"+suffix)
+	}
 }
 
-// TLSTarget is a file whose OpenSSL functions AttachTLS probed.
+// keepTLSProbeKind keeps one of the two sets of TLS programs: the uprobe_multi ones where the kernel has uprobe_multi
+// links (Linux 6.6+), which attach every probe of a file in one link and detach it with one wait instead of one per
+// probe; the perf-event uprobe ones otherwise. (The multi programs need bpf_get_attach_cookie, which kernels before
+// 5.15 refuse, so they cannot simply be loaded everywhere.)
+func keepTLSProbeKind(spec *ebpf.CollectionSpec, multi bool) {
+	suffix := tlsMultiSuffix
+	if multi {
+		suffix = tlsSuffix
+	}
+	for name := range spec.Programs {
+		if strings.HasPrefix(name, "mcps_tls_") && strings.HasPrefix(name, tlsMultiPrefix) != multi {
+			delete(spec.Programs, name)
+		}
+	}
+	delete(spec.Programs, copyMorePrefix+suffix)
+	delete(spec.Maps, "mcps_copy_progs"+suffix)
+	delete(spec.Maps, "mcps_scratch"+suffix)
+}
+
+// TLSTarget is a file whose TLS functions AttachTLS probed.
 type TLSTarget struct {
 	Path    string
 	Symbols []string // the functions probed
+	Go      string   // for a Go program, the Go release that built it
 }
 
-// AttachTLS probes the OpenSSL read and write functions that the library or program at path defines (libssl, or a
-// program such as node that links OpenSSL in). Every process that maps the file, now or later, is covered. It
-// returns an error when the TLS programs are not loaded (Config.TLS) or the file defines none of the functions.
-// Call it before Run.
+// AttachTLS probes the TLS read and write functions that the library or program at path defines: OpenSSL's (libssl,
+// or a program such as node that links OpenSSL in), or Go's crypto/tls in a Go program. Every process that maps the
+// file, now or later, is covered. It returns an error when the TLS programs are not loaded (Config.TLS) or the file
+// defines none of the functions.
 //
 // It is safe to call while Run runs (watch calls it for libraries that appear later); after capture stopped it
 // returns an error.
 func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 	target := TLSTarget{Path: path}
-	ret := c.coll.Programs[tlsReturnProg]
-	if ret == nil {
+	multi := c.coll.Programs[tlsMultiEnterProg] != nil
+	if c.coll.Programs[tlsReturnProg] == nil && !multi {
 		return target, errors.New("the TLS programs are not loaded")
 	}
 	ex, err := link.OpenExecutable(path)
@@ -68,26 +126,17 @@ func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 		return target, fmt.Errorf("open %s: %w", path, err)
 	}
 	var links []link.Link
-	for _, p := range tlsProbes {
-		entry, err := ex.Uprobe(p.symbol, c.coll.Programs[p.prog], nil)
-		if errors.Is(err, link.ErrNoSymbol) {
-			continue
-		}
+	if bin, err := gobin.Open(path); err == nil {
+		links, err = c.goTLSLinks(ex, bin, &target, multi)
+		bin.Close()
 		if err != nil {
-			closeLinks(links)
-			return target, fmt.Errorf("uprobe %s in %s: %w", p.symbol, path, err)
+			return target, err
 		}
-		exit, err := ex.Uretprobe(p.symbol, ret, nil)
+	} else {
+		links, err = c.opensslLinks(ex, &target, multi)
 		if err != nil {
-			entry.Close()
-			closeLinks(links)
-			return target, fmt.Errorf("uretprobe %s in %s: %w", p.symbol, path, err)
+			return target, err
 		}
-		links = append(links, entry, exit)
-		target.Symbols = append(target.Symbols, p.symbol)
-	}
-	if len(links) == 0 {
-		return target, fmt.Errorf("%s defines none of %s", path, tlsSymbolList())
 	}
 	c.tlsMu.Lock()
 	defer c.tlsMu.Unlock()
@@ -97,6 +146,137 @@ func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 	}
 	c.tlsLinks = append(c.tlsLinks, links...)
 	return target, nil
+}
+
+// opensslLinks probes OpenSSL's SSL_read and SSL_write functions: a uprobe and a uretprobe each, or with multi
+// one uprobe_multi link for the entries and one for the returns.
+func (c *Capture) opensslLinks(ex *link.Executable, target *TLSTarget, multi bool) ([]link.Link, error) {
+	path, ret := target.Path, c.coll.Programs[tlsReturnProg]
+	if multi {
+		var symbols []string
+		var cookies []uint64
+		defined := definedFuncs(path)
+		for _, p := range tlsProbes {
+			if defined[p.symbol] {
+				symbols = append(symbols, p.symbol)
+				cookies = append(cookies, p.fn)
+			}
+		}
+		if len(symbols) == 0 {
+			return nil, fmt.Errorf("%s defines none of %s", path, tlsSymbolList())
+		}
+		target.Symbols = symbols
+		return c.multiLinks(ex, path, symbols, nil, cookies, c.coll.Programs[tlsMultiSSLRetProg], true)
+	}
+	var links []link.Link
+	for _, p := range tlsProbes {
+		entry, err := ex.Uprobe(p.symbol, c.coll.Programs[p.prog], nil)
+		if errors.Is(err, link.ErrNoSymbol) {
+			continue
+		}
+		if err != nil {
+			closeLinks(links)
+			return nil, fmt.Errorf("uprobe %s in %s: %w", p.symbol, path, err)
+		}
+		exit, err := ex.Uretprobe(p.symbol, ret, nil)
+		if err != nil {
+			entry.Close()
+			closeLinks(links)
+			return nil, fmt.Errorf("uretprobe %s in %s: %w", p.symbol, path, err)
+		}
+		links = append(links, entry, exit)
+		target.Symbols = append(target.Symbols, p.symbol)
+	}
+	if len(links) == 0 {
+		return nil, fmt.Errorf("%s defines none of %s", path, tlsSymbolList())
+	}
+	return links, nil
+}
+
+// multiLinks attaches the uprobe_multi entry program at symbols (or, with symbols nil, at the file offsets
+// addrs), each with its cookie, and ret at the functions' returns: a uretprobe_multi for the symbols when
+// uretprobe, otherwise a uprobe_multi at retAddrs.
+func (c *Capture) multiLinks(ex *link.Executable, path string, symbols []string, addrs, cookies []uint64,
+	ret *ebpf.Program, uretprobe bool, retAddrs ...uint64) ([]link.Link, error) {
+	entry, err := ex.UprobeMulti(symbols, c.coll.Programs[tlsMultiEnterProg], &link.UprobeMultiOptions{Addresses: addrs, Cookies: cookies})
+	if err != nil {
+		return nil, fmt.Errorf("uprobe_multi in %s: %w", path, err)
+	}
+	var exit link.Link
+	if uretprobe {
+		exit, err = ex.UretprobeMulti(symbols, ret, nil)
+	} else {
+		exit, err = ex.UprobeMulti(nil, ret, &link.UprobeMultiOptions{Addresses: retAddrs})
+	}
+	if err != nil {
+		entry.Close()
+		return nil, fmt.Errorf("return probes in %s: %w", path, err)
+	}
+	return []link.Link{entry, exit}, nil
+}
+
+// goTLSLinks probes crypto/tls's (*Conn).Write and Read in a Go program: a uprobe at the entry and one at each return
+// instruction (c/tls.c says why not a uretprobe), or with multi one uprobe_multi link for the entries and one for
+// the returns.
+func (c *Capture) goTLSLinks(ex *link.Executable, bin *gobin.Binary, target *TLSTarget, multi bool) (links []link.Link, err error) {
+	target.Go = bin.GoVersion
+	if err := bin.RegisterABI(); err != nil {
+		return nil, err
+	}
+	if multi {
+		var entries, cookies, rets []uint64
+		for _, p := range goTLSProbes {
+			fn, err := bin.Func(p.symbol)
+			if errors.Is(err, gobin.ErrNoFunc) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			entries, cookies = append(entries, fn.Offset), append(cookies, p.fn)
+			for _, off := range fn.Returns {
+				rets = append(rets, fn.Offset+off)
+			}
+			target.Symbols = append(target.Symbols, p.symbol)
+		}
+		if len(entries) == 0 {
+			return nil, fmt.Errorf("%s does not use crypto/tls", target.Path)
+		}
+		return c.multiLinks(ex, target.Path, nil, entries, cookies, c.coll.Programs[tlsMultiGoRetProg], false, rets...)
+	}
+	defer func() {
+		if err != nil {
+			closeLinks(links)
+			links = nil
+		}
+	}()
+	ret := c.coll.Programs[goTLSReturnProg]
+	for _, p := range goTLSProbes {
+		fn, err := bin.Func(p.symbol)
+		if errors.Is(err, gobin.ErrNoFunc) {
+			continue
+		}
+		if err != nil {
+			return links, err
+		}
+		entry, err := ex.Uprobe(p.symbol, c.coll.Programs[p.prog], &link.UprobeOptions{Address: fn.Offset})
+		if err != nil {
+			return links, fmt.Errorf("uprobe %s in %s: %w", p.symbol, target.Path, err)
+		}
+		links = append(links, entry)
+		for _, off := range fn.Returns {
+			exit, err := ex.Uprobe(p.symbol, ret, &link.UprobeOptions{Address: fn.Offset, Offset: off})
+			if err != nil {
+				return links, fmt.Errorf("uprobe %s+%#x in %s: %w", p.symbol, off, target.Path, err)
+			}
+			links = append(links, exit)
+		}
+		target.Symbols = append(target.Symbols, p.symbol)
+	}
+	if len(target.Symbols) == 0 {
+		return nil, fmt.Errorf("%s does not use crypto/tls", target.Path)
+	}
+	return links, nil
 }
 
 func closeLinks(links []link.Link) {
@@ -114,28 +294,62 @@ func tlsSymbolList() string {
 }
 
 // FindTLSTargets lists the files to probe for TLS plaintext: the OpenSSL libraries (libssl.so.*) mapped by running
-// processes or known to the dynamic linker, and programs that define SSL_write themselves (Node.js links OpenSSL
-// in): the executables of running processes named node, and node on PATH. Files are named once each, by the
-// path under proc's root (/proc/PID/root/... for a process in another mount namespace).
+// processes or known to the dynamic linker, node on PATH, and the executables of running processes that define
+// SSL_write themselves (Node.js links OpenSSL in) or are Go programs using crypto/tls. Files are named once each, by
+// the path under proc's root (/proc/PID/root/... for a process in another mount namespace); the monitor's own
+// executable is never named.
 func FindTLSTargets(proc procfs.FS) []string {
-	return newTLSFinder(proc).find()
+	return newTLSFinder(proc, nil).find()
 }
 
 // tlsFinder remembers what it has looked at, so that watch's periodic rescan reads the maps of new processes only and
 // judges each file (an ELF symbol table: node's is large) once.
 type tlsFinder struct {
 	proc    procfs.FS
+	traced  func(pid int) bool   // nil: every process is of interest
 	scanned bool                 // ldconfig and PATH were looked at
-	pids    map[int]bool         // processes whose maps were read
+	pids    map[int]procSeen     // processes already looked at, as they were then
 	judged  map[[2]uint64]bool   // files already judged, by device and inode: a file is a target at most once
 	paths   map[string][2]uint64 // path -> file, to skip a path's stat and judgement
 }
 
-func newTLSFinder(proc procfs.FS) *tlsFinder {
-	return &tlsFinder{proc: proc, pids: map[int]bool{}, judged: map[[2]uint64]bool{}, paths: map[string][2]uint64{}}
+// procSeen is what the finder saw of a process: a process that execs, or that becomes traced, is looked at again.
+type procSeen struct {
+	exe    string
+	traced bool
 }
 
-// find returns the targets not returned before.
+func newTLSFinder(proc procfs.FS, traced func(int) bool) *tlsFinder {
+	f := &tlsFinder{proc: proc, traced: traced, pids: map[int]procSeen{}, judged: map[[2]uint64]bool{}, paths: map[string][2]uint64{}}
+	if self, err := fileID("/proc/self/exe"); err == nil {
+		f.judged[self] = true // the monitor's TLS is its own business (the programs skip it anyway)
+	}
+	return f
+}
+
+// fileID names a file by device and inode.
+func fileID(path string) ([2]uint64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return [2]uint64{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return [2]uint64{}, fmt.Errorf("%s is not a regular file", path)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return [2]uint64{}, fmt.Errorf("%s: no inode", path)
+	}
+	return [2]uint64{uint64(sys.Dev), sys.Ino}, nil
+}
+
+// executable adds a program about to be started (watch's COMMAND): it returns the path once, if the program is a
+// target, so it can be probed before its first TLS call.
+func (f *tlsFinder) executable(path string) []string { return f.judge(path) }
+
+// find returns the targets not returned before. Shared libraries and Node.js are probed for every process; a
+// process's own executable (a Go program) only when the process is traced: each Go program costs uprobes of its own
+// (at its functions' returns), and detaching uprobes is slow.
 func (f *tlsFinder) find() []string {
 	var out []string
 	add := func(path string) { out = append(out, f.judge(path)...) }
@@ -154,18 +368,19 @@ func (f *tlsFinder) find() []string {
 	alive := make(map[int]bool, len(procs))
 	for _, p := range procs {
 		alive[p.Pid] = true
-		if f.pids[p.Pid] {
+		dir := filepath.Join(f.proc.Root, fmt.Sprint(p.Pid))
+		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
+		seen := procSeen{exe: exe, traced: f.traced == nil || f.traced(p.Pid)}
+		if old, ok := f.pids[p.Pid]; ok && old == seen {
 			continue
 		}
-		f.pids[p.Pid] = true
-		root := filepath.Join(f.proc.Root, fmt.Sprint(p.Pid), "root")
+		f.pids[p.Pid] = seen
+		root := filepath.Join(dir, "root")
 		for _, lib := range mappedLibssl(f.proc, p.Pid) {
 			add(hostPath(root, lib))
 		}
-		if p.Comm == "node" || p.Comm == "nodejs" {
-			if exe, err := os.Readlink(filepath.Join(f.proc.Root, fmt.Sprint(p.Pid), "exe")); err == nil {
-				add(hostPath(root, exe))
-			}
+		if exe != "" && (seen.traced || p.Comm == "node" || p.Comm == "nodejs") {
+			add(hostPath(root, exe))
 		}
 	}
 	for pid := range f.pids { // a reused pid is a new process
@@ -182,24 +397,30 @@ func (f *tlsFinder) judge(path string) []string {
 	if _, ok := f.paths[path]; ok || path == "" {
 		return nil
 	}
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
+	id, err := fileID(path)
+	if err != nil {
 		return nil
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	id := [2]uint64{uint64(sys.Dev), sys.Ino}
 	f.paths[path] = id
 	if f.judged[id] { // one path per file: a uprobe twice on one file would copy its bytes twice
 		return nil
 	}
 	f.judged[id] = true
-	if strings.Contains(filepath.Base(path), "libssl") || definesSSLWrite(path) {
+	if strings.Contains(filepath.Base(path), "libssl") || definesSSLWrite(path) || usesGoTLS(path) {
 		return []string{path}
 	}
 	return nil
+}
+
+// usesGoTLS reports whether path is a Go program with crypto/tls's (*Conn).Write in it.
+func usesGoTLS(path string) bool {
+	bin, err := gobin.Open(path)
+	if err != nil {
+		return false
+	}
+	defer bin.Close()
+	_, err = bin.Func(goTLSProbes[0].symbol)
+	return err == nil
 }
 
 // hostPath names path, as a process sees it, from this process: through /proc/PID/root when that is not our root.
@@ -252,24 +473,32 @@ func ldconfigLibssl() []string {
 }
 
 // definesSSLWrite reports whether an ELF file defines SSL_write in its dynamic or static symbol table.
-func definesSSLWrite(path string) bool {
+func definesSSLWrite(path string) bool { return definedFuncs(path)["SSL_write"] }
+
+// definedFuncs lists the functions an ELF file defines in its dynamic or static symbol table, among those probed.
+func definedFuncs(path string) map[string]bool {
+	defined := map[string]bool{}
 	f, err := elf.Open(path)
 	if err != nil {
-		return false
+		return defined
 	}
 	defer f.Close()
+	probed := map[string]bool{}
+	for _, p := range tlsProbes {
+		probed[p.symbol] = true
+	}
 	for _, table := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
 		syms, err := table()
 		if err != nil {
 			continue
 		}
 		for _, s := range syms {
-			if s.Name == "SSL_write" && s.Section != elf.SHN_UNDEF && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
-				return true
+			if probed[s.Name] && s.Section != elf.SHN_UNDEF && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+				defined[s.Name] = true
 			}
 		}
 	}
-	return false
+	return defined
 }
 
 // TLSProber attaches the TLS uprobes to every target the finder names, once per file, and again later for files
@@ -279,17 +508,26 @@ type TLSProber struct {
 	finder *tlsFinder
 }
 
-// NewTLSProber returns a prober for c, finding targets through proc.
+// NewTLSProber returns a prober for c, finding targets through proc: in filter mode, the executables of traced
+// processes only.
 func NewTLSProber(c *Capture, proc procfs.FS) *TLSProber {
-	return &TLSProber{capt: c, finder: newTLSFinder(proc)}
+	return &TLSProber{capt: c, finder: newTLSFinder(proc, c.Traces)}
 }
 
 // Scan probes the targets found since the last scan. It returns those it probed, and an error for each it could not
 // probe.
-func (p *TLSProber) Scan() ([]TLSTarget, []error) {
+func (p *TLSProber) Scan() ([]TLSTarget, []error) { return p.attach(p.finder.find()) }
+
+// ScanExecutable probes the program at path, if it is a target not probed yet: watch calls it for its COMMAND
+// before starting it, so that a short-lived program's first TLS calls are seen.
+func (p *TLSProber) ScanExecutable(path string) ([]TLSTarget, []error) {
+	return p.attach(p.finder.executable(path))
+}
+
+func (p *TLSProber) attach(paths []string) ([]TLSTarget, []error) {
 	var probed []TLSTarget
 	var errs []error
-	for _, path := range p.finder.find() {
+	for _, path := range paths {
 		target, err := p.capt.AttachTLS(path)
 		if err != nil {
 			errs = append(errs, err)

@@ -20,7 +20,7 @@ func TestTLSFinderJudgesEachFileOnce(t *testing.T) {
 	if err := os.Link(lib, alias); err != nil {
 		t.Fatal(err)
 	}
-	f := newTLSFinder(procfs.FS{Root: "/nonexistent"})
+	f := newTLSFinder(procfs.FS{Root: "/nonexistent"}, nil)
 	f.scanned = true // leave ldconfig and PATH out: only the paths given below
 	var got []string
 	for _, p := range []string{lib, alias, lib} {

@@ -29,6 +29,21 @@ func LooksLikePreface(b []byte) bool {
 	return string(b) == Preface[:len(b)]
 }
 
+// LooksLikeServerPreface reports whether b starts with the server connection preface: a SETTINGS frame that is not
+// an acknowledgement, on stream 0 (RFC 9113 §3.4). A server may send it before it has read the client's preface,
+// so it can be the first byte of a connection that capture sees.
+func LooksLikeServerPreface(b []byte) bool {
+	if len(b) < frameHeaderLen {
+		return false
+	}
+	length := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+	return http2.FrameType(b[3]) == http2.FrameSettings && b[4] == 0 && binary.BigEndian.Uint32(b[5:9]) == 0 &&
+		length%6 == 0 && length <= 6*maxSettings
+}
+
+// maxSettings bounds the parameters a server preface plausibly sends (RFC 9113 defines 6, extensions a few more).
+const maxSettings = 16
+
 // Dir is the direction of a byte stream within a connection.
 type Dir = httpmsg.Dir
 

@@ -242,6 +242,23 @@ func rechunk(chunks []httpmsgtest.Chunk, n int) []httpmsgtest.Chunk {
 	return out
 }
 
+func TestLooksLikeServerPreface(t *testing.T) {
+	for in, want := range map[string]bool{
+		"\x00\x00\x00\x04\x00\x00\x00\x00\x00":            true,  // empty SETTINGS
+		"\x00\x00\x12\x04\x00\x00\x00\x00\x00" + "xxxxxx": true,  // three parameters (the header is what counts)
+		"\x00\x00\x00\x04\x01\x00\x00\x00\x00":            false, // an acknowledgement
+		"\x00\x00\x05\x04\x00\x00\x00\x00\x00":            false, // not a whole number of parameters
+		"\x00\x00\x00\x04\x00\x00\x00\x00\x01":            false, // on a stream
+		"\x00\x00\x08\x06\x00\x00\x00\x00\x00":            false, // PING
+		"HTTP/1.1 200 OK\r\n":                             false,
+		"\x00\x00\x00\x04":                                false, // too short to tell
+	} {
+		if got := LooksLikeServerPreface([]byte(in)); got != want {
+			t.Errorf("LooksLikeServerPreface(%q) = %v", in, got)
+		}
+	}
+}
+
 func TestLooksLikePreface(t *testing.T) {
 	for in, want := range map[string]bool{
 		Preface: true, "PRI * HTTP/2.0": true, "PRI": true, Preface + "\x00\x00": true,

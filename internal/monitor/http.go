@@ -3,6 +3,7 @@ package monitor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -102,6 +103,8 @@ type tcpConn struct {
 	src            [2]source
 	parser         httpParser
 	http2          bool
+	judged         bool                        // HTTP/2: its first request was looked at (mayCarryMCP)
+	setAside       bool                        // not MCP: no longer parsed
 	tls            bool                        // fed from TLS plaintext (uprobes) rather than TCP bytes
 	feedTime       time.Time                   // capture time of the chunk being fed: when an SSE event arrived
 	rpcRequests    map[*httpmsg.Message]bool   // requests whose body carried JSON-RPC, until their response
@@ -136,6 +139,8 @@ type httpCounts struct {
 	Restarts       uint64 // stream generations restarted within a connection (counted as one lost byte each)
 	ConnsEvicted   uint64
 	PeerFromProc   uint64
+	SetAside       uint64       // HTTP/2 connections whose first request was not MCP
+	SetAsideBytes  uint64       // bytes of those that arrived after
 	parsers        parserCounts // of the connections that ended
 }
 
@@ -284,7 +289,11 @@ func (m *Monitor) tcpData(p *tcpPending) {
 	}
 	sent := p.key.Kind == stream.KindTCPTx || p.key.Kind == stream.KindTLSTx
 	c.tls = c.tls || p.key.Kind == stream.KindTLSTx || p.key.Kind == stream.KindTLSRx
-	if !c.rolesKnown && !c.learnRoles(s, sent, p.data) {
+	if c.setAside {
+		h.counts.SetAsideBytes += uint64(len(p.data))
+		return
+	}
+	if !c.rolesKnown && !c.learnRoles(s, sent, p.off, p.data) {
 		h.counts.UnknownBytes += uint64(len(p.data))
 		return
 	}
@@ -330,13 +339,14 @@ func isTCPKind(kind uint8) bool {
 	return false
 }
 
-// learnRoles tells client from server by the first bytes of one of the connection's streams.
-func (c *tcpConn) learnRoles(s *tcpSocket, sent bool, data []byte) bool {
+// learnRoles tells client from server by the first bytes of one of the connection's streams (off: their offset in
+// it).
+func (c *tcpConn) learnRoles(s *tcpSocket, sent bool, off uint64, data []byte) bool {
 	var client bool // s is the client
 	switch {
 	case http1.LooksLikeRequest(data) || h2.LooksLikePreface(data):
 		client = sent
-	case http1.LooksLikeResponse(data):
+	case http1.LooksLikeResponse(data) || off == 0 && h2.LooksLikeServerPreface(data):
 		client = !sent
 	default:
 		return false
@@ -358,7 +368,7 @@ func (c *tcpConn) learnRoles(s *tcpSocket, sent bool, data []byte) bool {
 
 func (m *Monitor) newParser(c *tcpConn, first []byte) httpParser {
 	emit := func(ev httpmsg.Event) { m.onHTTP(c, ev) }
-	if h2.LooksLikePreface(first) {
+	if h2.LooksLikePreface(first) || h2.LooksLikeServerPreface(first) {
 		c.http2 = true
 		return h2.NewConn(h2.Config{MaxBody: int64(m.opts.Stream.MaxMessage)}, emit)
 	}
@@ -371,8 +381,18 @@ func (m *Monitor) wallTime(mono uint64) time.Time {
 
 // onHTTP turns one parser event into records.
 func (m *Monitor) onHTTP(c *tcpConn, ev httpmsg.Event) {
+	if c.setAside {
+		return
+	}
 	switch ev.Kind {
 	case httpmsg.EventRequest:
+		if c.http2 && !c.judged {
+			c.judged = true
+			if !mayCarryMCP(ev.Request) {
+				m.setAside(c)
+				return
+			}
+		}
 		m.httpRequest(c, ev.Request)
 	case httpmsg.EventStreamStart:
 		if ev.Request == nil || !c.rpcRequests[ev.Request] {
@@ -432,6 +452,49 @@ func (m *Monitor) httpResponse(c *tcpConn, req, resp *httpmsg.Message) {
 		}
 	}
 	m.writeExchange(c, req, resp, "exchange", resp.LastTime)
+}
+
+// mayCarryMCP judges the first request of an HTTP/2 connection, which the kernel follows from its preface alone (its
+// headers are compressed): as for HTTP/1 in the kernel (looks_like_http_mcp in c/tcp.h), an MCP client's request
+// accepts text/event-stream or names an MCP session, protocol version or method. A request whose headers could not be
+// decoded cannot be judged, and is kept.
+func mayCarryMCP(req *httpmsg.Message) bool {
+	if req == nil || req.HeadersUnknown {
+		return true
+	}
+	if req.MCP.SessionID != "" || req.MCP.ProtocolVersion != "" || req.MCP.Method != "" || req.MCP.LegacySessionID != "" {
+		return true
+	}
+	for _, accept := range req.Headers.Values("Accept") {
+		if strings.Contains(strings.ToLower(accept), "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// setAside stops following a connection that does not carry MCP: the kernel stops copying its streams, and what is
+// already on its way is counted and dropped.
+func (m *Monitor) setAside(c *tcpConn) {
+	c.setAside = true
+	c.open = nil
+	m.http.counts.SetAside++
+	m.http.counts.parsers.add(countsOf(c.parser)) // what it parsed so far; the rest is never parsed
+	c.parser = nil
+	if m.opts.Controller == nil {
+		return
+	}
+	kinds := []uint8{stream.KindTCPTx, stream.KindTCPRx}
+	if c.tls {
+		kinds = []uint8{stream.KindTLSTx, stream.KindTLSRx}
+	}
+	for _, s := range c.sockets {
+		for _, kind := range kinds {
+			if err := m.opts.Controller.Quarantine(stream.Key{Kind: kind, Ino: s.ino}); err != nil {
+				fmt.Fprintf(m.opts.Log, "mcpscope: %v\n", err)
+			}
+		}
+	}
 }
 
 // httpEvent handles one server-sent event: the legacy transport's endpoint announcement, or JSON-RPC.
@@ -808,6 +871,8 @@ func (m *Monitor) httpCounters(out map[string]uint64) {
 		"http_restarts":        c.Restarts,
 		"http_conns_evicted":   c.ConnsEvicted,
 		"http_peer_from_proc":  c.PeerFromProc,
+		"http_set_aside":       c.SetAside,
+		"http_set_aside_bytes": c.SetAsideBytes,
 		"http_requests":        u(p.requests),
 		"http_responses":       u(p.responses),
 		"http_sse_events":      u(p.sseEvents),

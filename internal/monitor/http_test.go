@@ -1,13 +1,18 @@
 package monitor
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/mcpscope/mcpscope/internal/capture"
 	"github.com/mcpscope/mcpscope/internal/procfs"
@@ -364,5 +369,118 @@ func TestHTTPServerFromProcCached(t *testing.T) {
 	}
 	if n := m.Counters()["http_peer_from_proc"]; n != 1 {
 		t.Errorf("/proc was walked for %d connections, want 1", n)
+	}
+}
+
+// h2Frames builds HTTP/2 frames: a request's or response's HEADERS (with hpack) and DATA.
+type h2Frames struct {
+	buf bytes.Buffer
+	fr  *http2.Framer
+	hb  bytes.Buffer
+	enc *hpack.Encoder
+}
+
+func newH2Frames() *h2Frames {
+	f := &h2Frames{}
+	f.fr = http2.NewFramer(&f.buf, nil)
+	f.enc = hpack.NewEncoder(&f.hb)
+	return f
+}
+
+func (f *h2Frames) settings() *h2Frames {
+	_ = f.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 250})
+	return f
+}
+
+func (f *h2Frames) headers(stream uint32, endStream bool, fields ...string) *h2Frames {
+	f.hb.Reset()
+	for i := 0; i+1 < len(fields); i += 2 {
+		_ = f.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	_ = f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: f.hb.Bytes(), EndHeaders: true, EndStream: endStream})
+	return f
+}
+
+func (f *h2Frames) data(stream uint32, body string) *h2Frames {
+	_ = f.fr.WriteData(stream, true, []byte(body))
+	return f
+}
+
+func (f *h2Frames) take() string {
+	s := f.buf.String()
+	f.buf.Reset()
+	return s
+}
+
+// tlsPeer is a server's socket seen through its TLS library only (a remote client): its plaintext streams.
+func (p *tcpPeer) tls(kind uint8, off *uint64, t uint64, s string) *capture.Event {
+	e := data(stream.Key{Kind: kind, Ino: p.ino}, p.pid, p.comm, *off, t, s)
+	*off += uint64(len(s))
+	return e
+}
+
+// TestHTTP2ServerPrefaceFirst follows an HTTPS server (Go's, which writes its SETTINGS before it reads the client's
+// preface) whose client is remote: the first bytes seen are the server's, and they name it the server.
+func TestHTTP2ServerPrefaceFirst(t *testing.T) {
+	m, sink, ctl := newTestMonitor()
+	remote := netip.MustParseAddrPort("203.0.113.7:50000")
+	s := &tcpPeer{ino: serverSock, pid: server, comm: "srv"}
+	m.Handle(tcpConnEvent(s, stream.KindTLSTx, serverAddr, remote, 1000))
+	srvFrames, cliFrames := newH2Frames(), newH2Frames()
+	m.Handle(s.tls(stream.KindTLSTx, &s.sent, 2000, srvFrames.settings().take()))
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+	cliFrames.buf.WriteString(http2.ClientPreface)
+	req := cliFrames.settings().headers(1, false, ":method", "POST", ":scheme", "https", ":path", "/mcp", ":authority", "x",
+		"content-type", "application/json", "accept", "application/json, text/event-stream").data(1, body).take()
+	m.Handle(s.tls(stream.KindTLSRx, &s.received, 3000, req))
+	resp := srvFrames.headers(1, false, ":status", "200", "content-type", "application/json").
+		data(1, `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`).take()
+	m.Handle(s.tls(stream.KindTLSTx, &s.sent, 4000, resp))
+	m.tick(1_000_000_000)
+	if len(sink.msgs) != 2 || sink.msgs[0].Method != "tools/list" || sink.msgs[1].LatencyMs == nil {
+		t.Fatalf("records:\n%+v", sink.msgs)
+	}
+	for _, r := range sink.msgs {
+		if r.Transport != record.TransportHTTPS || r.HTTP == nil || r.HTTP.Proto != "HTTP/2" || r.HTTP.Path != "/mcp" {
+			t.Errorf("%s: transport %q, http %+v", r.Type, r.Transport, r.HTTP)
+		}
+	}
+	if from := sink.msgs[1].From; from.Pid != server || from.Addr != serverAddr.String() {
+		t.Errorf("the response is from %+v, want the server", from)
+	}
+	counters := map[string]uint64{}
+	m.httpCounters(counters)
+	if counters["http_unknown_bytes"] != 0 || counters["http_set_aside"] != 0 || len(ctl.quarantined) != 0 {
+		t.Errorf("counters %v, quarantined %v", counters, ctl.quarantined)
+	}
+}
+
+// TestHTTP2NotMCPSetAside: an HTTP/2 connection whose first request carries no MCP marker is set aside, in the
+// kernel (both TLS streams quarantined) and here: later bytes are counted, not parsed, and nothing is recorded.
+func TestHTTP2NotMCPSetAside(t *testing.T) {
+	m, sink, ctl := newTestMonitor()
+	remote := netip.MustParseAddrPort("203.0.113.7:50000")
+	c := &tcpPeer{ino: clientSock, pid: client, comm: "agent"}
+	m.Handle(tcpConnEvent(c, stream.KindTLSTx, clientAddr, remote, 1000))
+	f := newH2Frames()
+	f.buf.WriteString(http2.ClientPreface)
+	req := f.settings().headers(1, true, ":method", "GET", ":scheme", "https", ":path", "/health", ":authority", "x",
+		"accept-encoding", "gzip").take()
+	m.Handle(c.tls(stream.KindTLSTx, &c.sent, 2000, req))
+	later := f.headers(3, true, ":method", "POST", ":scheme", "https", ":path", "/mcp", ":authority", "x",
+		"accept", "text/event-stream").take()
+	m.Handle(c.tls(stream.KindTLSTx, &c.sent, 3000, later))
+	m.tick(1_000_000_000)
+	if len(sink.msgs) != 0 || len(sink.https) != 0 {
+		t.Errorf("records of a connection set aside: %+v %+v", sink.msgs, sink.https)
+	}
+	want := []stream.Key{{Kind: stream.KindTLSTx, Ino: clientSock}, {Kind: stream.KindTLSRx, Ino: clientSock}}
+	if !slices.Equal(ctl.quarantined, want) {
+		t.Errorf("quarantined %v, want %v", ctl.quarantined, want)
+	}
+	counters := map[string]uint64{}
+	m.httpCounters(counters)
+	if counters["http_set_aside"] != 1 || counters["http_set_aside_bytes"] != uint64(len(later)) || counters["http_requests"] != 1 {
+		t.Errorf("counters %v", counters)
 	}
 }

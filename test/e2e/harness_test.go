@@ -26,6 +26,7 @@ import (
 type env struct {
 	mcpscope         string // the binary under test
 	gopeer           string // test/peers/gopeer
+	gopeerStripped   string // the same, built with -ldflags="-s -w" (no symbol table: Go's TLS found from .gopclntab)
 	repo             string
 	serverEverything []string // command that starts server-everything over stdio
 	inspector        []string // command that runs the Inspector CLI
@@ -57,9 +58,10 @@ func setup() (int, error) {
 	if bindir := os.Getenv("MCPSCOPE_E2E_BINDIR"); bindir != "" {
 		testEnv.mcpscope = filepath.Join(bindir, "mcpscope")
 		testEnv.gopeer = filepath.Join(bindir, "gopeer")
-		for _, bin := range []string{testEnv.mcpscope, testEnv.gopeer} {
+		testEnv.gopeerStripped = filepath.Join(bindir, "gopeer-stripped")
+		for _, bin := range []string{testEnv.mcpscope, testEnv.gopeer, testEnv.gopeerStripped} {
 			if _, err := os.Stat(bin); err != nil {
-				return 0, fmt.Errorf("MCPSCOPE_E2E_BINDIR must hold mcpscope and gopeer: %w", err)
+				return 0, fmt.Errorf("MCPSCOPE_E2E_BINDIR must hold mcpscope, gopeer and gopeer-stripped: %w", err)
 			}
 		}
 		return -1, nil
@@ -70,8 +72,14 @@ func setup() (int, error) {
 	}
 	testEnv.mcpscope = filepath.Join(dir, "mcpscope")
 	testEnv.gopeer = filepath.Join(dir, "gopeer")
-	for bin, pkg := range map[string]string{testEnv.mcpscope: "./cmd/mcpscope", testEnv.gopeer: "./test/peers/gopeer"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
+	testEnv.gopeerStripped = filepath.Join(dir, "gopeer-stripped")
+	for _, b := range []struct{ bin, pkg, ldflags string }{
+		{testEnv.mcpscope, "./cmd/mcpscope", ""},
+		{testEnv.gopeer, "./test/peers/gopeer", ""},
+		{testEnv.gopeerStripped, "./test/peers/gopeer", "-s -w"},
+	} {
+		bin, pkg := b.bin, b.pkg
+		cmd := exec.Command("go", "build", "-ldflags="+b.ldflags, "-o", bin, pkg)
 		cmd.Dir = repo
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("build %s: %v\n%s", pkg, err, out)

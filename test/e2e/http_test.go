@@ -194,17 +194,23 @@ func waitAccepting(t *testing.T, addr string, exited <-chan struct{}) {
 	}
 }
 
-// startGopeerServerHTTP starts `BIN server-http -transport T -era E` on a free 127.0.0.1 port.
-func startGopeerServerHTTP(t *testing.T, bin, transport, era string) httpServer {
+// startGopeerServerHTTP starts `BIN server-http -transport T -era E [extra flags]` on a free 127.0.0.1 port (with
+// -tls: HTTPS).
+func startGopeerServerHTTP(t *testing.T, bin, transport, era string, extra ...string) httpServer {
 	t.Helper()
-	stdout, stderr := newLineWriter("http://"), newLineWriter("")
-	cmd, exited := startProcess(t, bin, []string{"server-http", "-transport", transport, "-era", era, "-lifetime", "3m"}, nil, stdout, stderr)
+	stdout, stderr := newLineWriter("://"), newLineWriter("")
+	args := append([]string{"server-http", "-transport", transport, "-era", era, "-lifetime", "3m"}, extra...)
+	cmd, exited := startProcess(t, bin, args, nil, stdout, stderr)
 	line := strings.TrimSpace(stdout.wait(t, 30*time.Second, exited, "gopeer server-http"))
 	u, err := url.Parse(line)
 	if err != nil {
 		t.Fatalf("server-http printed %q: %v", line, err)
 	}
-	return httpServer{url: line, addr: u.Host, pid: cmd.Process.Pid, comm: filepath.Base(bin)}
+	srv := httpServer{url: line, addr: u.Host, pid: cmd.Process.Pid, comm: filepath.Base(bin)}
+	if u.Scheme == "https" {
+		srv.transport = record.TransportHTTPS
+	}
+	return srv
 }
 
 // ---------------------------------------------------------------------------
@@ -759,44 +765,10 @@ func TestHTTPInspectorLegacySSE(t *testing.T) {
 // and over the legacy HTTP+SSE transport.
 func TestHTTPGoSDKBothEras(t *testing.T) {
 	requireBPF(t)
-	const big = 1 << 20
-	legacyC2S := []wire{
-		{typ: "request", method: "initialize", id: "1", size: 169},
-		{typ: "notification", method: "notifications/initialized", size: 66},
-		{typ: "request", method: "tools/list", id: "2", size: 46},
-		{typ: "request", method: "tools/call", id: "3", size: 100, tool: "echo"},
-		{typ: "request", method: "tools/call", id: "4", size: big + 98, tool: "echo"},
-		{typ: "request", method: "tools/call", id: "5", size: 153, tool: "slow"},
-	}
-	progress := wire{typ: "notification", method: "notifications/progress", size: 145, related: "5"}
-	legacyS2C := []wire{
-		{typ: "response", method: "initialize", id: "1", size: 177},
-		{typ: "response", method: "tools/list", id: "2", size: 1207},
-		{typ: "response", method: "tools/call", id: "3", size: 81, tool: "echo"},
-		{typ: "response", method: "tools/call", id: "4", size: big + 79, tool: "echo"},
-		progress, progress, progress, progress,
-		{typ: "response", method: "tools/call", id: "5", size: 128, tool: "slow"},
-	}
-	for _, tc := range []struct {
-		transport, era string
-		c2s, s2c       []wire
-	}{
-		{"streamable", "legacy", legacyC2S, legacyS2C},
-		{"streamable", "modern", []wire{
-			{typ: "request", method: "server/discover", id: "1", size: 262},
-			{typ: "request", method: "tools/list", id: "2", size: 257},
-			{typ: "request", method: "tools/call", id: "3", size: 300, tool: "echo"},
-			{typ: "request", method: "tools/call", id: "4", size: big + 298, tool: "echo"},
-			{typ: "request", method: "tools/call", id: "5", size: 343, tool: "slow"},
-		}, []wire{
-			{typ: "response", method: "server/discover", id: "1", size: 271},
-			{typ: "response", method: "tools/list", id: "2", size: 1330},
-			{typ: "response", method: "tools/call", id: "3", size: 204, tool: "echo"},
-			{typ: "response", method: "tools/call", id: "4", size: big + 202, tool: "echo"},
-			progress, progress, progress, progress,
-			{typ: "response", method: "tools/call", id: "5", size: 251, tool: "slow"},
-		}},
-		{"sse", "legacy", legacyC2S, legacyS2C},
+	for _, tc := range []struct{ transport, era string }{
+		{"streamable", "legacy"},
+		{"streamable", "modern"},
+		{"sse", "legacy"},
 	} {
 		t.Run(tc.transport+"-"+tc.era, func(t *testing.T) {
 			srv := startGopeerServerHTTP(t, testEnv.gopeer, tc.transport, tc.era)
@@ -804,65 +776,121 @@ func TestHTTPGoSDKBothEras(t *testing.T) {
 			if res.exitCode != 0 {
 				t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 			}
-			checkHTTPBasics(t, res, srv, "gopeer")
-			c2s, s2c := byDirection(res.records)
-			checkSequence(t, "client to server", c2s, tc.c2s)
-			checkSequence(t, "server to client", s2c, tc.s2c)
-			checkBigEcho(t, c2s, s2c, "4")
-			carrier := "POST"
-			if tc.transport == "sse" {
-				carrier = "GET"
-			}
-			checkProgress(t, s2c, "5", `"gopeer-http-progress"`, carrier, 4, false)
-			switch {
-			case tc.transport == "sse":
-				checkHTTPInfo(t, "client to server", c2s, "POST", "/sse", 0, "application/json")
-				checkHTTPInfo(t, "server to client", s2c, "GET", "/sse", 200, "text/event-stream")
-				sid := checkSessionIDs(t, "client to server", c2s) // the go-sdk names it ?sessionid=
-				want := []exchange{{event: "stream_open", method: "GET", path: "/sse", status: 200, contentType: "text/event-stream", reqSize: 0}}
-				for _, w := range tc.c2s {
-					want = append(want, exchange{event: "exchange", method: "POST", path: "/sse", status: 202, reqSize: int64(w.size)})
-				}
-				checkExchanges(t, res.http, want)
-				for _, h := range res.http[min(1, len(res.http)):] {
-					if h.HTTP.SessionID != sid {
-						t.Errorf("POST /sse: session_id %q, want %q", h.HTTP.SessionID, sid)
-					}
-				}
-			case tc.era == "legacy":
-				checkHTTPInfo(t, "client to server", c2s, "POST", "/mcp", 0, "application/json")
-				checkHTTPInfo(t, "server to client", s2c, "POST", "/mcp", 200, "text/event-stream")
-				if len(c2s) > 1 {
-					checkProtocolVersionHeader(t, c2s[1:], "2025-11-25")
-					checkSessionIDs(t, "session", append(append([]record.Message{}, c2s[1:]...), s2c...))
-				}
-				checkExchanges(t, res.http, []exchange{
-					// The standalone stream: the go-sdk server sends nothing on it here.
-					{event: "stream_open", method: "GET", path: "/mcp", status: 200, contentType: "text/event-stream", reqSize: 0},
-					{event: "exchange", method: "POST", path: "/mcp", status: 202, reqSize: 66}, // notifications/initialized
-					{event: "exchange", method: "DELETE", path: "/mcp", status: 204, reqSize: 0},
-				})
-			default: // modern: stateless, no session, the standard headers
-				checkHTTPInfo(t, "client to server", c2s, "POST", "/mcp", 0, "application/json")
-				checkHTTPInfo(t, "server to client", s2c, "POST", "/mcp", 200, "text/event-stream")
-				for _, r := range res.records {
-					if r.Era != record.EraModern || r.ProtocolVersion != "2026-07-28" {
-						t.Errorf("%s %s: era %q version %q, want modern 2026-07-28", r.Type, r.Method, r.Era, r.ProtocolVersion)
-					}
-					if r.HTTP == nil {
-						continue
-					}
-					if r.HTTP.SessionID != "" {
-						t.Errorf("%s %s: session_id %q on a stateless server", r.Type, r.Method, r.HTTP.SessionID)
-					}
-					if r.Type == record.TypeRequest && (r.HTTP.MCPMethod != r.Method || r.HTTP.MCPName != r.Tool || r.HTTP.ProtocolVersion != "2026-07-28") {
-						t.Errorf("request %s %s: Mcp-Method %q, Mcp-Name %q, MCP-Protocol-Version %q", r.Method, r.ID, r.HTTP.MCPMethod,
-							r.HTTP.MCPName, r.HTTP.ProtocolVersion)
-					}
-				}
-				checkExchanges(t, res.http, nil)
-			}
+			checkGoSDKSession(t, res, srv, "gopeer", tc.transport, tc.era, "HTTP/1.1")
 		})
+	}
+}
+
+// goSDKSession is what gopeer client-http sends and receives in one era, with its default 1 MiB echo.
+func goSDKSession(era string) (c2s, s2c []wire) {
+	const big = 1 << 20
+	progress := wire{typ: "notification", method: "notifications/progress", size: 145, related: "5"}
+	if era == "modern" {
+		return []wire{
+				{typ: "request", method: "server/discover", id: "1", size: 262},
+				{typ: "request", method: "tools/list", id: "2", size: 257},
+				{typ: "request", method: "tools/call", id: "3", size: 300, tool: "echo"},
+				{typ: "request", method: "tools/call", id: "4", size: big + 298, tool: "echo"},
+				{typ: "request", method: "tools/call", id: "5", size: 343, tool: "slow"},
+			}, []wire{
+				{typ: "response", method: "server/discover", id: "1", size: 271},
+				{typ: "response", method: "tools/list", id: "2", size: 1330},
+				{typ: "response", method: "tools/call", id: "3", size: 204, tool: "echo"},
+				{typ: "response", method: "tools/call", id: "4", size: big + 202, tool: "echo"},
+				progress, progress, progress, progress,
+				{typ: "response", method: "tools/call", id: "5", size: 251, tool: "slow"},
+			}
+	}
+	return []wire{
+			{typ: "request", method: "initialize", id: "1", size: 169},
+			{typ: "notification", method: "notifications/initialized", size: 66},
+			{typ: "request", method: "tools/list", id: "2", size: 46},
+			{typ: "request", method: "tools/call", id: "3", size: 100, tool: "echo"},
+			{typ: "request", method: "tools/call", id: "4", size: big + 98, tool: "echo"},
+			{typ: "request", method: "tools/call", id: "5", size: 153, tool: "slow"},
+		}, []wire{
+			{typ: "response", method: "initialize", id: "1", size: 177},
+			{typ: "response", method: "tools/list", id: "2", size: 1207},
+			{typ: "response", method: "tools/call", id: "3", size: 81, tool: "echo"},
+			{typ: "response", method: "tools/call", id: "4", size: big + 79, tool: "echo"},
+			progress, progress, progress, progress,
+			{typ: "response", method: "tools/call", id: "5", size: 128, tool: "slow"},
+		}
+}
+
+// checkGoSDKSession checks the records of one gopeer client-http session with gopeer server-http: every message in
+// order, the big echo whole, progress over the POST's SSE response (or the legacy GET stream), the HTTP details of
+// the transport and era, and proto (HTTP/1.1, or HTTP/2 for Go over TLS) on every record.
+func checkGoSDKSession(t *testing.T, res watchResult, srv httpServer, clientComm, transport, era, proto string) {
+	t.Helper()
+	checkHTTPBasics(t, res, srv, clientComm)
+	wantC2S, wantS2C := goSDKSession(era)
+	c2s, s2c := byDirection(res.records)
+	checkSequence(t, "client to server", c2s, wantC2S)
+	checkSequence(t, "server to client", s2c, wantS2C)
+	checkBigEcho(t, c2s, s2c, "4")
+	carrier := "POST"
+	if transport == "sse" {
+		carrier = "GET"
+	}
+	checkProgress(t, s2c, "5", `"gopeer-http-progress"`, carrier, 4, false)
+	for _, r := range res.records {
+		if r.HTTP != nil && r.HTTP.Proto != proto {
+			t.Errorf("%s %s id %s: proto %q, want %q", r.Type, r.Method, r.ID, r.HTTP.Proto, proto)
+		}
+	}
+	for _, h := range res.http {
+		if h.HTTP.Proto != proto {
+			t.Errorf("http %s %s %s: proto %q, want %q", h.Event, h.HTTP.Method, h.HTTP.Path, h.HTTP.Proto, proto)
+		}
+	}
+	switch {
+	case transport == "sse":
+		checkHTTPInfo(t, "client to server", c2s, "POST", "/sse", 0, "application/json")
+		checkHTTPInfo(t, "server to client", s2c, "GET", "/sse", 200, "text/event-stream")
+		sid := checkSessionIDs(t, "client to server", c2s) // the go-sdk names it ?sessionid=
+		want := []exchange{{event: "stream_open", method: "GET", path: "/sse", status: 200, contentType: "text/event-stream", reqSize: 0}}
+		for _, w := range wantC2S {
+			want = append(want, exchange{event: "exchange", method: "POST", path: "/sse", status: 202, reqSize: int64(w.size)})
+		}
+		checkExchanges(t, res.http, want)
+		for _, h := range res.http[min(1, len(res.http)):] {
+			if h.HTTP.SessionID != sid {
+				t.Errorf("POST /sse: session_id %q, want %q", h.HTTP.SessionID, sid)
+			}
+		}
+	case era == "legacy":
+		checkHTTPInfo(t, "client to server", c2s, "POST", "/mcp", 0, "application/json")
+		checkHTTPInfo(t, "server to client", s2c, "POST", "/mcp", 200, "text/event-stream")
+		if len(c2s) > 1 {
+			checkProtocolVersionHeader(t, c2s[1:], "2025-11-25")
+			checkSessionIDs(t, "session", append(append([]record.Message{}, c2s[1:]...), s2c...))
+		}
+		checkExchanges(t, res.http, []exchange{
+			// The standalone stream: the go-sdk server sends nothing on it here.
+			{event: "stream_open", method: "GET", path: "/mcp", status: 200, contentType: "text/event-stream", reqSize: 0},
+			{event: "exchange", method: "POST", path: "/mcp", status: 202, reqSize: 66}, // notifications/initialized
+			{event: "exchange", method: "DELETE", path: "/mcp", status: 204, reqSize: 0},
+		})
+	default: // modern: stateless, no session, the standard headers
+		checkHTTPInfo(t, "client to server", c2s, "POST", "/mcp", 0, "application/json")
+		checkHTTPInfo(t, "server to client", s2c, "POST", "/mcp", 200, "text/event-stream")
+		for _, r := range res.records {
+			if r.Era != record.EraModern || r.ProtocolVersion != "2026-07-28" {
+				t.Errorf("%s %s: era %q version %q, want modern 2026-07-28", r.Type, r.Method, r.Era, r.ProtocolVersion)
+			}
+			if r.HTTP == nil {
+				continue
+			}
+			if r.HTTP.SessionID != "" {
+				t.Errorf("%s %s: session_id %q on a stateless server", r.Type, r.Method, r.HTTP.SessionID)
+			}
+			if r.Type == record.TypeRequest && (r.HTTP.MCPMethod != r.Method || r.HTTP.MCPName != r.Tool || r.HTTP.ProtocolVersion != "2026-07-28") {
+				t.Errorf("request %s %s: Mcp-Method %q, Mcp-Name %q, MCP-Protocol-Version %q", r.Method, r.ID, r.HTTP.MCPMethod,
+					r.HTTP.MCPName, r.HTTP.ProtocolVersion)
+			}
+		}
+		checkExchanges(t, res.http, nil)
 	}
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,9 +16,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf/features"
 
 	"github.com/mcpscope/mcpscope/internal/record"
 )
@@ -178,5 +182,125 @@ func TestHTTPSNodeClient(t *testing.T) {
 	}
 	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 {
 		t.Errorf("%d bytes of TLS plaintext were not joined to their connection", c["http_orphan_bytes"])
+	}
+}
+
+// TestHTTPSGoSDK runs gopeer's go-sdk client and server over HTTPS: Go's crypto/tls on both ends, HTTP/2 as Go's
+// client negotiates it (and HTTP/1.1 when it offers only that), in both protocol eras. The plaintext comes from the
+// uprobes on crypto/tls.(*Conn).Write and Read and on their return instructions:
+//   - client: `watch -- gopeer client-http https://...`, the probes attached to the client before it starts; the
+//     server, built with -ldflags="-s -w", is not traced;
+//   - stripped server: the server (no symbol table: its functions are found from .gopclntab) runs before the monitor,
+//     which follows it alone (`watch --pid`), as in a second terminal; the client is not traced.
+//
+// Either way the records are those of the same session over plain HTTP, with transport "https", both ends named,
+// the 1 MiB echo whole and nothing lost.
+func TestHTTPSGoSDK(t *testing.T) {
+	requireBPF(t)
+	for _, tc := range []struct {
+		name, side, era, proto string
+		clientFlags            []string
+		portable               bool // one perf-event uprobe per probe, as on kernels before uprobe_multi (6.6)
+	}{
+		{"client-h2-legacy", "client", "legacy", "HTTP/2", nil, false},
+		{"client-h2-modern", "client", "modern", "HTTP/2", nil, false},
+		{"client-h1-legacy", "client", "legacy", "HTTP/1.1", []string{"-http1"}, false},
+		{"client-h2-legacy-portable", "client", "legacy", "HTTP/2", nil, true},
+		{"stripped-server-h2-legacy", "server", "legacy", "HTTP/2", nil, false},
+		{"stripped-server-h2-modern", "server", "modern", "HTTP/2", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startGopeerServerHTTP(t, testEnv.gopeerStripped, "streamable", tc.era, "-tls")
+			client := append(append([]string{testEnv.gopeer, "client-http", "-era", tc.era}, tc.clientFlags...), srv.url)
+			var res watchResult
+			if tc.side == "client" {
+				flags := noDB
+				if tc.portable {
+					flags = append([]string{"--portable"}, noDB...)
+				}
+				res = watch(t, 60*time.Second, flags, client...)
+				if res.exitCode != 0 {
+					t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+				}
+				if !strings.Contains(res.stderr, testEnv.gopeer+" (go1.") {
+					t.Errorf("the log does not say the client's crypto/tls was probed:\n%s", res.stderr)
+				}
+				// The probes are uprobe_multi links where the kernel has them, unless --portable asks for the path
+				// of older kernels.
+				multi := !tc.portable && features.HaveBPFLinkUprobeMulti() == nil
+				if got := strings.Contains(res.stderr, ", uprobe_multi)"); got != multi {
+					t.Errorf("ready line says uprobe_multi: %v, want %v:\n%s", got, multi, res.stderr)
+				}
+			} else {
+				res = watchServerDuring(t, srv, client)
+				if !strings.Contains(res.stderr, testEnv.gopeerStripped+" (go1.") {
+					t.Errorf("the log does not say the stripped server's crypto/tls was probed:\n%s", res.stderr)
+				}
+			}
+			checkGoSDKSession(t, res, srv, "gopeer", "streamable", tc.era, tc.proto)
+			if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 || c["http_unknown_bytes"] != 0 || c["http_set_aside"] != 0 {
+				t.Errorf("counters: %d orphan bytes, %d unknown bytes, %d connections set aside; want none",
+					c["http_orphan_bytes"], c["http_unknown_bytes"], c["http_set_aside"])
+			}
+		})
+	}
+}
+
+// watchServerDuring runs `mcpscope watch --pid SERVER` in the background while client runs to its end, and returns
+// what it wrote.
+func watchServerDuring(t *testing.T, srv httpServer, client []string) watchResult {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	mon := startBackground(t, "watch", "--no-db", "--pid", strconv.Itoa(srv.pid), "-o", out)
+	ctx, cancel := context.WithTimeout(context.Background(), scaled(60*time.Second))
+	defer cancel()
+	if b, err := exec.CommandContext(ctx, client[0], client[1:]...).CombinedOutput(); err != nil {
+		mon.interrupt(t)
+		t.Fatalf("client: %v\n%s", err, b)
+	}
+	mon.interrupt(t)
+	res := readJSONL(t, out)
+	res.stderr = strings.Join(mon.log, "\n")
+	return res
+}
+
+// TestHTTPSGoNotMCPSetAside has a Go client (this test process, traced with --pid) make plain HTTP/2 requests over
+// TLS that are not MCP. The kernel follows any HTTP/2 connection from its preface, since it cannot read compressed
+// headers; the monitor judges the first request, finds no MCP marker, and sets the connection aside: no records,
+// and the kernel stops copying it.
+func TestHTTPSGoNotMCPSetAside(t *testing.T) {
+	requireBPF(t)
+	srv := startGopeerServerHTTP(t, testEnv.gopeerStripped, "streamable", "legacy", "-tls")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	mon := startBackground(t, "watch", "--no-db", "--pid", strconv.Itoa(os.Getpid()), "-o", out)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the server's certificate is self-signed, on loopback
+	defer client.CloseIdleConnections()
+	u, err := url.Parse(srv.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/health" // not a path the server knows: 404
+	for i := range 20 {
+		resp, err := client.Get(u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("request %d: %s %s, want HTTP/2 404", i, resp.Proto, resp.Status)
+		}
+	}
+	mon.interrupt(t)
+	res := readJSONL(t, out)
+	if len(res.records) != 0 || len(res.http) != 0 {
+		t.Errorf("%d message and %d http records of a connection that carried no MCP:\n%s", len(res.records), len(res.http), summary(res.records))
+	}
+	c := res.finalCounters(t)
+	if c["http_set_aside"] != 1 {
+		t.Errorf("http_set_aside = %d, want 1 (the one HTTP/2 connection); log:\n%s", c["http_set_aside"], strings.Join(mon.log, "\n"))
+	}
+	if c["http_requests"] > 1 {
+		t.Errorf("%d requests parsed: the connection was not set aside after the first", c["http_requests"])
 	}
 }

@@ -52,7 +52,7 @@ func ensureTools(ctx context.Context) error {
 
 // binaries are what the host builds for the guests.
 type binaries struct {
-	dir       string // mcpscope and gopeer: MCPSCOPE_E2E_BINDIR of the e2e tests
+	dir       string // mcpscope, gopeer and gopeer-stripped: MCPSCOPE_E2E_BINDIR of the e2e tests
 	mcpscope  string
 	gopeer    string
 	guestinit []byte            // the guests' /init
@@ -93,6 +93,9 @@ func build(ctx context.Context, repo, dir string) (binaries, error) {
 	if err := gobuild(nil, "build", "-o", b.gopeer, "./test/peers/gopeer"); err != nil {
 		return b, err
 	}
+	if err := gobuild(nil, "build", "-ldflags=-s -w", "-o", filepath.Join(dir, "gopeer-stripped"), "./test/peers/gopeer"); err != nil {
+		return b, err
+	}
 	init := filepath.Join(dir, "guestinit")
 	if err := gobuild([]string{"CGO_ENABLED=0"}, "build", "-o", init, "./test/kernels/guestinit"); err != nil {
 		return b, err
@@ -108,8 +111,9 @@ func build(ctx context.Context, repo, dir string) (binaries, error) {
 // server-everything after its 15 s connect timeout), TestSIGINTUnderLoad (its 5 s drain limit after a ping flood),
 // and TestJunkFloodBesideValidSession (98 s of its 120 s limit: too close to pass reliably).
 // TestGoClientServerEverything (a 1 MiB message each way with server-everything) takes about 60 s of its 90 s.
-// TestHTTPGoSDKBothEras is the HTTP capture (TCP on every hook set) with go-sdk peers on both ends, no Node.js.
-const defaultE2ERun = "^(TestGoClientServerEverything|TestModernEraGoSDK|TestSixteenMiBSingleWrite|TestWatchByCommThenSIGINT|TestDemo|TestHTTPGoSDKBothEras)$"
+// TestHTTPGoSDKBothEras is the HTTP capture (TCP on every hook set) with go-sdk peers on both ends, no Node.js;
+// TestHTTPSGoSDK the HTTPS capture from Go's crypto/tls (perf-event uprobes before 6.6, uprobe_multi links after).
+const defaultE2ERun = "^(TestGoClientServerEverything|TestModernEraGoSDK|TestSixteenMiBSingleWrite|TestWatchByCommThenSIGINT|TestDemo|TestHTTPGoSDKBothEras|TestHTTPSGoSDK)$"
 
 // benchDDCount is the size of BenchmarkHookCost's dd run: a fifth of its default, for emulation.
 const benchDDCount = 200_000

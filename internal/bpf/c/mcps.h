@@ -108,6 +108,8 @@ struct mcps_write_args {
 	__u32 classify; // a read of a TCP stream not yet classified: look at the bytes received at exit
 	__u32 slot;     // which scratch slot of this CPU the copy uses (see mcps_scratch)
 	__u64 file;     // the struct file of a classify read, for the connection's addresses
+	__u32 depth_held; // a uprobe_multi copy holds a level of mcps_tlsm_depth (tls.c), released when it ends
+	__u32 _pad2;
 };
 
 // Every record starts with this header. kind selects the rest.
@@ -192,6 +194,26 @@ struct {
 	__type(key, __u32);  // tgid
 	__type(value, __u8);
 } mcps_participants SEC(".maps");
+
+// How many uprobe_multi TLS copies are in flight on each CPU (tls.c): unlike tracepoints and perf-event uprobes, the
+// kernel runs uprobe_multi programs preemptibly and without a per-CPU recursion guard, so two tasks can be inside one
+// on the same CPU, and each takes a scratch slot of its own (mcps_scratch_tlsm: MCPS_TLSM_SLOTS per CPU).
+#define MCPS_TLSM_SLOTS 4
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64); // 64 bits: clang's BPF target returns the old value of a fetch-and-add only for those
+} mcps_tlsm_depth SEC(".maps");
+
+// tlsm_release gives back the slot a uprobe_multi copy held (see mcps_tlsm_depth).
+static __always_inline void tlsm_release(void)
+{
+	__u32 zero = 0;
+	__u64 *depth = bpf_map_lookup_elem(&mcps_tlsm_depth, &zero);
+	if (depth)
+		__sync_fetch_and_add(depth, -1);
+}
 
 // Streams user space set aside (only junk seen on them); they are not re-classified until evicted.
 struct {

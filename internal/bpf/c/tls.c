@@ -2,7 +2,8 @@
 //
 // HTTPS capture: the plaintext of TLS connections, from uprobes on the TLS library's read and write functions, so
 // MCP over HTTPS is parsed like plain HTTP. Loaded with mcps_tcp_on and mcps_tls_on; user space attaches them to
-// every OpenSSL it finds (libssl.so.1.1 and .3, BoringSSL, and the OpenSSL that Node.js links into its binary).
+// every OpenSSL it finds (libssl.so.1.1 and .3, BoringSSL, and the OpenSSL that Node.js links into its binary), and
+// to Go's crypto/tls in every Go program it finds (stripped ones included: the functions are found from .gopclntab).
 //
 // Hooks: uprobe and uretprobe on SSL_write, SSL_write_ex, SSL_read and SSL_read_ex. The entry saves the call's
 // arguments by thread; the return copies the bytes the call moved (its return value, or *written / *readbytes for
@@ -10,10 +11,13 @@
 // learned from the TCP syscalls the thread makes inside the call (OpenSSL's socket BIO), or, for libraries that
 // move ciphertext through memory BIOs (Node.js), from the thread's first TCP write after an SSL_write (its
 // ciphertext); its addresses are then reported for the streams (MCPS_EV_TCP), and user space joins them to the
-// connection by address like TCP streams.
+// connection by address like TCP streams. Go: uprobes on crypto/tls.(*Conn).Write and Read, and on each of their
+// return instructions (see tls_go_enter); the socket comes from the conn's file descriptor.
 //
 // Classification: as for TCP (tcp.h), a stream becomes MCP when its first plaintext is an HTTP request carrying MCP,
-// and the other direction of the same socket follows; anything else is set aside until its entry is evicted.
+// or an HTTP/2 connection preface, either side's (HPACK hides the headers from a cheap scan: user space sets aside an
+// HTTP/2 connection whose first request is not MCP, through mcps_quarantine), and the other direction of the same
+// connection follows; anything else is set aside until its entry is evicted.
 //
 // Cost: two uprobe exceptions per SSL call of every process that uses the library (about a microsecond each), two
 // lookups to leave for streams that are not MCP. Only processes that call these functions pay; nothing is added to
@@ -21,8 +25,9 @@
 //
 // Limits: a memory-BIO connection that only ever reads (no SSL_write) is never joined to its socket, and is
 // reported without addresses; a thread that writes another socket between an SSL_write and its ciphertext would
-// join the wrong one (libuv writes the ciphertext before it returns to the loop). HTTP/2 plaintext is not classified
-// (its headers are compressed).
+// join the wrong one (libuv writes the ciphertext before it returns to the loop). A Go read into a buffer on the
+// goroutine's stack that grows while the call blocks is copied from the old stack (net/http's buffers are on the
+// heap).
 #include "mcps.h"
 #include "tcp.h"
 #include "tls.h"
@@ -42,6 +47,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct mcps_data_event);
 } mcps_scratch_tls SEC(".maps");
+
+// The same for the uprobe_multi programs (mcps_tls_m_*): a tail call stays within one attach type. The scratch holds
+// MCPS_TLSM_SLOTS slots per CPU (see mcps_tlsm_depth).
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} mcps_copy_progs_tlsm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mcps_data_event);
+} mcps_scratch_tlsm SEC(".maps");
 
 // Set by user space when capture stops: detaching a uprobe waits for the kernel's slowest grace periods (a second
 // or more on a loaded machine), so the programs are switched off first and detached while the ring buffer drains.
@@ -87,7 +108,10 @@ static __always_inline bool tls_sibling_is_mcp(const struct mcps_stream_key *key
 	return st && st->state == MCPS_STATE_MCP;
 }
 
-static __always_inline int tls_exit(struct pt_regs *ctx)
+static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const struct mcps_tls_call *call, __u64 n,
+				       bool multi);
+
+static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
@@ -107,19 +131,48 @@ static __always_inline int tls_exit(struct pt_regs *ctx)
 	} else if (ret > 0) {
 		n = ret;
 	}
+	return tls_deliver(ctx, id, &call, n, multi);
+}
+
+// looks_like_h2_start tells whether bytes open an HTTP/2 connection: the client preface ("PRI * HTTP/2.0\r\n..."), or
+// the server's (a SETTINGS frame on stream 0 that is not an acknowledgement), which a server may write before it has
+// read the client's. HTTP/2 headers are compressed, so whether the connection carries MCP is judged in user space
+// from its first request (it sets the connection aside through mcps_quarantine otherwise).
+static __always_inline bool looks_like_h2_start(const void *ubuf, __u64 len)
+{
+	__u8 b[16];
+	if (len < 9 || bpf_probe_read_user(b, 9, ubuf))
+		return false;
+	__u32 length = (__u32)b[0] << 16 | (__u32)b[1] << 8 | b[2];
+	if (b[3] == 4 && b[4] == 0 && !b[5] && !b[6] && !b[7] && !b[8] && length % 6 == 0 && length <= 96)
+		return true;
+	if (len < sizeof(b) || bpf_probe_read_user(b, sizeof(b), ubuf))
+		return false;
+	return *(__u32 *)&b[0] == WORD('P', 'R', 'I', ' ') && *(__u32 *)&b[4] == WORD('*', ' ', 'H', 'T') &&
+	       *(__u32 *)&b[8] == WORD('T', 'P', '/', '2') && *(__u32 *)&b[12] == WORD('.', '0', '\r', '\n');
+}
+
+// tls_deliver copies the n bytes of plaintext a TLS call moved into its connection's stream, classifying the stream
+// first if it is new. multi: the caller is a uprobe_multi program (its own prog array, and a scratch slot taken from
+// mcps_tlsm_depth).
+static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const struct mcps_tls_call *call, __u64 n,
+				       bool multi)
+{
 	if (n == 0)
 		return 0;
-
-	__u32 tgid = id >> 32;
-	struct mcps_tls_key k = {.ssl = call.ssl, .tgid = tgid};
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct mcps_tls_key k = {.ssl = call->ssl, .tgid = tgid};
 	__u64 *sk = bpf_map_lookup_elem(&mcps_tls_socks, &k);
-	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, call.ssl),
-				      .kind = call.write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, call->ssl),
+				      .kind = call->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (st && st->state == MCPS_STATE_QUARANTINE)
 		return 0;
 	if (!st || st->state != MCPS_STATE_MCP) {
-		if (!tls_sibling_is_mcp(&key) && !looks_like_http_mcp((const void *)call.buf, n)) {
+		if (bpf_map_lookup_elem(&mcps_quarantine, &key)) // user space set it aside
+			return 0;
+		if (!tls_sibling_is_mcp(&key) && !looks_like_http_mcp((const void *)call->buf, n) &&
+		    !looks_like_h2_start((const void *)call->buf, n)) {
 			struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE};
 			bpf_map_update_elem(&mcps_streams, &key, &aside, BPF_ANY);
 			return 0;
@@ -133,23 +186,155 @@ static __always_inline int tls_exit(struct pt_regs *ctx)
 		if (!st)
 			return 0;
 	}
-	if (!sk && call.write) // the ciphertext is written after the call returns: that write names the socket
-		bpf_map_update_elem(&mcps_tls_pending, &tid, &call.ssl, BPF_ANY);
+	// The ciphertext is written after the call returns: that write names the socket (OpenSSL with memory BIOs).
+	if (!sk && call->write && !(call->flags & MCPS_TLS_GO))
+		bpf_map_update_elem(&mcps_tls_pending, &tid, &call->ssl, BPF_ANY);
 	struct mcps_write_args a = {
-		.buf = call.buf,
+		.buf = call->buf,
 		.key = key,
 		.total = n,
 		.offset = reserve(&st->offset, n),
 		.gen = st->gen,
 		// Sent plaintext is dated when the call began, received plaintext when it returned (see stdio.c).
-		.enter_ts = call.write ? call.enter_ts : bpf_ktime_get_ns(),
+		.enter_ts = call->write ? call->enter_ts : bpf_ktime_get_ns(),
 	};
-	mark_participant(id >> 32);
+	mark_participant(tgid);
 	bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY);
 	struct mcps_write_args *ap = bpf_map_lookup_elem(&mcps_write_args, &tid);
 	if (!ap)
 		return 0;
-	return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
+	if (!multi)
+		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
+	__u32 zero = 0;
+	__u64 *depth = bpf_map_lookup_elem(&mcps_tlsm_depth, &zero);
+	if (!depth) {
+		bpf_map_delete_elem(&mcps_write_args, &tid);
+		return 0;
+	}
+	__u64 d = reserve(depth, 1);
+	if (d >= MCPS_TLSM_SLOTS) { // more copies preempted on this CPU than slots: the bytes are lost, and counted
+		__sync_fetch_and_add(depth, -1);
+		lose(st, MCPS_STAT_LOST_BYTES, n);
+		bpf_map_delete_elem(&mcps_write_args, &tid);
+		return 0;
+	}
+	ap->slot = d;
+	ap->depth_held = 1;
+	return copy_run(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm, tid, ap);
+}
+
+// Go's crypto/tls: (*Conn).Write(b []byte) (int, error) and (*Conn).Read(b []byte) (int, error), in Go's register
+// ABI (Go 1.17+ on amd64, 1.18+ on arm64): the receiver and b's pointer and length in the first three integer
+// registers, n in the first on return, and the goroutine (g) in a register of its own throughout. A uretprobe would
+// rewrite the return address on a goroutine stack that Go may move, so user space probes each return instruction of
+// the two functions instead (mcps_tls_go_ret). A goroutine blocked in Read may resume on another thread, so calls are
+// keyed by goroutine, not thread.
+#if defined(__TARGET_ARCH_x86)
+#define GO_ARG1(x) ((x)->ax)
+#define GO_ARG2(x) ((x)->bx)
+#define GO_ARG3(x) ((x)->cx)
+#define GO_G(x) ((x)->r14)
+#elif defined(__TARGET_ARCH_arm64)
+#define GO_ARG1(x) (__PT_REGS_CAST(x)->regs[0])
+#define GO_ARG2(x) (__PT_REGS_CAST(x)->regs[1])
+#define GO_ARG3(x) (__PT_REGS_CAST(x)->regs[2])
+#define GO_G(x) (__PT_REGS_CAST(x)->regs[28])
+#endif
+
+struct mcps_go_call_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+// LRU for the same reason as mcps_tls_calls: a goroutine may never return (its process killed inside the call).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct mcps_go_call_key);
+	__type(value, struct mcps_tls_call);
+} mcps_tls_go_calls SEC(".maps");
+
+// go_conn_sock returns the TCP socket under a *tls.Conn, or NULL when it is not a *net.TCPConn's. The path is the
+// same in every Go release with the register ABI: tls.Conn starts with its net.Conn (an interface: type word, then
+// data pointer); *net.TCPConn points at its *netFD; a netFD starts with its poll.FD, whose Sysfd follows the 16-byte
+// fdMutex. Anything else (another net.Conn, a closed fd) fails the socket check and leaves the stream without
+// addresses, as for a memory-BIO connection that never writes.
+static __always_inline struct sock *go_conn_sock(__u64 conn)
+{
+	__u64 data = 0, netfd = 0;
+	__s64 fd = -1;
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(conn + 8)) || !data ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)data) || !netfd ||
+	    bpf_probe_read_user(&fd, sizeof(fd), (const void *)(netfd + 16)) || fd < 0 || fd > 0x7fffffff)
+		return NULL;
+	struct file *file = fd_to_file((__u32)fd);
+	if (!file)
+		return NULL;
+	__u32 mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct sock *sk = file_sock((__u64)file);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+// tls_go_enter saves a Write or Read call by goroutine, and the connection's socket, read from the conn each call: a
+// tls.Conn freed and another allocated at its address with another socket is a new connection, whose streams start
+// afresh.
+static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
+		return 0;
+	struct mcps_tls_call c = {
+		.ssl = GO_ARG1(ctx),
+		.buf = GO_ARG2(ctx),
+		.enter_ts = bpf_ktime_get_ns(),
+		.write = write,
+		.flags = MCPS_TLS_GO,
+	};
+	struct mcps_go_call_key gk = {.g = GO_G(ctx), .tgid = tgid};
+	bpf_map_update_elem(&mcps_tls_go_calls, &gk, &c, BPF_ANY);
+
+	__u64 sk = (__u64)go_conn_sock(c.ssl);
+	if (!sk)
+		return 0;
+	struct mcps_tls_key k = {.ssl = c.ssl, .tgid = tgid};
+	__u64 *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
+	if (known && *known == sk)
+		return 0;
+	if (known) { // a new connection at an old address
+		struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, c.ssl), .kind = MCPS_STREAM_TLS_TX};
+		bpf_map_delete_elem(&mcps_streams, &key);
+		key.kind = MCPS_STREAM_TLS_RX;
+		bpf_map_delete_elem(&mcps_streams, &key);
+	}
+	bpf_map_update_elem(&mcps_tls_socks, &k, &sk, BPF_ANY);
+	return 0;
+}
+
+// tls_go_ret runs at a return instruction of Write or Read: n, the bytes moved, is in the first result register.
+static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mcps_go_call_key gk = {.g = GO_G(ctx), .tgid = id >> 32};
+	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
+	if (!c)
+		return 0;
+	struct mcps_tls_call call = *c;
+	bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
+	if (tls_stopped())
+		return 0;
+	__s64 n = (__s64)GO_ARG1(ctx);
+	if (n <= 0)
+		return 0;
+	return tls_deliver(ctx, id, &call, n, multi);
 }
 
 SEC("uprobe")
@@ -161,8 +346,56 @@ int mcps_tls_ssl_read(struct pt_regs *ctx) { return tls_enter(ctx, 0, false); }
 SEC("uprobe")
 int mcps_tls_ssl_read_ex(struct pt_regs *ctx) { return tls_enter(ctx, 0, true); }
 SEC("uretprobe")
-int mcps_tls_ssl_ret(struct pt_regs *ctx) { return tls_exit(ctx); }
+int mcps_tls_ssl_ret(struct pt_regs *ctx) { return tls_exit(ctx, false); }
+SEC("uprobe")
+int mcps_tls_go_write(struct pt_regs *ctx) { return tls_go_enter(ctx, 1); }
+SEC("uprobe")
+int mcps_tls_go_read(struct pt_regs *ctx) { return tls_go_enter(ctx, 0); }
+SEC("uprobe")
+int mcps_tls_go_ret(struct pt_regs *ctx) { return tls_go_ret(ctx, false); }
 
 // Entered through mcps_copy_progs_tls only, never attached.
 SEC("uprobe")
 int mcps_copy_more_tls(struct pt_regs *ctx) { return copy_more(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls); }
+
+// The same programs for uprobe_multi links (Linux 6.6+), which attach all of a file's probes of one program at once:
+// a handful of links per file instead of one per function and return instruction. Detaching each perf-event uprobe
+// waits for RCU grace periods under a global lock (some 80 ms each here), which made watch's exit slow with a few Go
+// programs probed; a uprobe_multi link waits once. The entry program learns which function it is at from the probe's
+// cookie (enum mcps_tls_fn).
+enum mcps_tls_fn {
+	MCPS_TLS_FN_SSL_WRITE = 1,
+	MCPS_TLS_FN_SSL_WRITE_EX = 2,
+	MCPS_TLS_FN_SSL_READ = 3,
+	MCPS_TLS_FN_SSL_READ_EX = 4,
+	MCPS_TLS_FN_GO_WRITE = 5,
+	MCPS_TLS_FN_GO_READ = 6,
+};
+
+SEC("uprobe.multi")
+int mcps_tls_m_enter(struct pt_regs *ctx)
+{
+	switch (bpf_get_attach_cookie(ctx)) {
+	case MCPS_TLS_FN_SSL_WRITE:
+		return tls_enter(ctx, 1, false);
+	case MCPS_TLS_FN_SSL_WRITE_EX:
+		return tls_enter(ctx, 1, true);
+	case MCPS_TLS_FN_SSL_READ:
+		return tls_enter(ctx, 0, false);
+	case MCPS_TLS_FN_SSL_READ_EX:
+		return tls_enter(ctx, 0, true);
+	case MCPS_TLS_FN_GO_WRITE:
+		return tls_go_enter(ctx, 1);
+	case MCPS_TLS_FN_GO_READ:
+		return tls_go_enter(ctx, 0);
+	}
+	return 0;
+}
+SEC("uretprobe.multi")
+int mcps_tls_m_ssl_ret(struct pt_regs *ctx) { return tls_exit(ctx, true); }
+SEC("uprobe.multi")
+int mcps_tls_m_go_ret(struct pt_regs *ctx) { return tls_go_ret(ctx, true); }
+
+// Entered through mcps_copy_progs_tlsm only, never attached.
+SEC("uprobe.multi")
+int mcps_copy_more_tlsm(struct pt_regs *ctx) { return copy_more(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm); }

@@ -13,9 +13,11 @@ struct mcps_tls_call {
 	__u64 buf;      // the plaintext buffer
 	__u64 size_ptr; // SSL_read_ex/SSL_write_ex: where the byte count is stored (size_t *); 0 otherwise
 	__u64 enter_ts; // when the call began
-	__u32 write;    // 1 for SSL_write*, 0 for SSL_read*
-	__u32 _pad;
+	__u32 write;    // 1 for SSL_write* and Go's Write, 0 for reads
+	__u32 flags;    // MCPS_TLS_GO: Go's crypto/tls, whose socket is read from the conn (tls.c)
 };
+
+#define MCPS_TLS_GO 1
 
 // LRU: a thread killed inside a call never reaches the uretprobe, and its entry must not fill the map for good.
 struct {

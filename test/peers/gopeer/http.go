@@ -6,9 +6,16 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"flag"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,6 +61,7 @@ func runServerHTTP(args []string) error {
 	era := fs.String("era", eraLegacy, "legacy: stateful sessions (Mcp-Session-Id), every version the SDK knows; modern: stateless, 2026-07-28 only (initialize refused)")
 	lifetime := fs.Duration("lifetime", 5*time.Minute, "exit after this long even if nobody stops the server")
 	verbose := fs.Bool("v", false, "log tool calls and HTTP requests to stderr")
+	useTLS := fs.Bool("tls", false, "serve HTTPS (HTTP/2 or HTTP/1.1, as the client offers) with a self-signed certificate for the loopback address, made at start")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -104,10 +112,20 @@ func runServerHTTP(args []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if *useTLS {
+		cert, err := selfSignedCert(net.ParseIP(host))
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	endpoint := (&url.URL{Scheme: "http", Host: ln.Addr().String(), Path: path}).String()
+	endpoint := (&url.URL{Scheme: scheme, Host: ln.Addr().String(), Path: path}).String()
 	logf("server-http: serving %s (%s era) at %s; exits on SIGINT/SIGTERM or after %v", *transport, *era, endpoint, *lifetime)
 	// The one line on stdout: the URL clients connect to. It is printed once the socket listens.
 	if _, err := fmt.Fprintln(os.Stdout, endpoint); err != nil {
@@ -160,6 +178,7 @@ func runClientHTTP(args []string) (err error) {
 	waitSignal := fs.Bool("wait-signal", false, "after connecting, log \"waiting for SIGUSR1\" and wait for it before the other calls")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	verbose := fs.Bool("v", false, "log every HTTP request to stderr")
+	h1 := fs.Bool("http1", false, "HTTPS: offer HTTP/1.1 only (default: HTTP/2, as Go clients negotiate)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -171,8 +190,8 @@ func runClientHTTP(args []string) (err error) {
 	}
 	endpoint := fs.Arg(0)
 	u, err := url.Parse(endpoint)
-	if err != nil || u.Scheme != "http" {
-		return usageError{fmt.Sprintf("server URL %q: want http://HOST:PORT/PATH", endpoint)}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return usageError{fmt.Sprintf("server URL %q: want http[s]://HOST:PORT/PATH", endpoint)}
 	}
 	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
 		return usageError{fmt.Sprintf("server URL %q: the host must be a loopback IP address", endpoint)}
@@ -211,6 +230,15 @@ func runClientHTTP(args []string) (err error) {
 	defer cancel()
 	// One client, one keep-alive pool: the HTTP requests share connections as a real client's do.
 	base := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+	if u.Scheme == "https" {
+		// The server's certificate is self-signed for a loopback address (server-http -tls): nothing to verify it
+		// against, and nothing leaves the host.
+		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		base.ForceAttemptHTTP2 = !*h1
+		if *h1 {
+			base.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
+	}
 	defer base.CloseIdleConnections()
 	httpLog.next = base
 	httpClient := &http.Client{Transport: httpLog}
@@ -412,4 +440,19 @@ func (l *httpLogger) snapshot() []httpExchange {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.log)
+}
+
+// selfSignedCert makes a certificate for ip, valid for a day, signed by its own key.
+func selfSignedCert(ip net.IP) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: ip.String()},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IPAddresses: []net.IP{ip}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("make a certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

@@ -1,0 +1,159 @@
+package gobin
+
+import (
+	"debug/elf"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+)
+
+// A program that links crypto/tls, built twice by the test: with symbols and stripped.
+const tlsProgram = `package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) > 1 { // never run: it keeps (*tls.Conn).Read and Write in the program
+		c := tls.Client(nil, nil)
+		b := make([]byte, 1)
+		c.Write(b)
+		c.Read(b)
+	}
+	fmt.Println(tls.VersionName(tls.VersionTLS13))
+}
+`
+
+func buildProgram(t *testing.T, goarch string, ldflags string) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go toolchain")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(tlsProgram), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tlsprog\n\ngo 1.22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "prog")
+	cmd := exec.Command("go", "build", "-o", out, "-ldflags="+ldflags, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestStrippedMatchesSymbols finds crypto/tls's Read and Write in a stripped build (from .gopclntab) at the same
+// place, with the same returns, as in the build with symbols, on both architectures.
+func TestStrippedMatchesSymbols(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			full := buildProgram(t, arch, "")
+			stripped := buildProgram(t, arch, "-s -w")
+			for _, name := range []string{"crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Read"} {
+				a := mustFunc(t, full, name)
+				b := mustFunc(t, stripped, name)
+				if len(a.Returns) == 0 || !slices.Equal(a.Returns, b.Returns) {
+					t.Errorf("%s: returns %v with symbols, %v stripped", name, a.Returns, b.Returns)
+				}
+				// -s -w changes the file layout, so the offsets and the PC-relative displacements differ; the
+				// function's length and its prologue (the stack check against g) must not.
+				ca, cb := code(t, full, a), code(t, stripped, b)
+				if len(ca) != len(cb) || !slices.Equal(ca[:8], cb[:8]) {
+					t.Errorf("%s: the stripped build's function differs from the one with symbols:\n% x\n% x", name, ca[:8], cb[:8])
+				}
+			}
+		})
+	}
+}
+
+func mustFunc(t *testing.T, path, name string) Func {
+	t.Helper()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.RegisterABI(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.Func(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// code reads the function's bytes up to its last return, from the file at the offsets Func gave.
+func code(t *testing.T, path string, f Func) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := f.Returns[len(f.Returns)-1]
+	return data[f.Offset : f.Offset+last+1]
+}
+
+// TestReturnInstructionsAreRets checks every offset Returns gives holds a return instruction in the file itself.
+func TestReturnInstructionsAreRets(t *testing.T) {
+	path := buildProgram(t, runtime.GOARCH, "-s -w")
+	f := mustFunc(t, path, "crypto/tls.(*Conn).Write")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Returns {
+		at := data[f.Offset+r:]
+		switch runtime.GOARCH {
+		case "amd64":
+			if at[0] != 0xc3 {
+				t.Errorf("offset %#x: byte %#x, want RET (0xc3)", r, at[0])
+			}
+		case "arm64":
+			if uint32(at[0])|uint32(at[1])<<8|uint32(at[2])<<16|uint32(at[3])<<24 != arm64Ret {
+				t.Errorf("offset %#x: not RET", r)
+			}
+		}
+	}
+}
+
+func TestNotGo(t *testing.T) {
+	if _, err := Open("/bin/sh"); !errors.Is(err, ErrNotGo) {
+		t.Fatalf("Open(/bin/sh): %v, want ErrNotGo", err)
+	}
+	path := buildProgram(t, runtime.GOARCH, "")
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Func("crypto/tls.(*Conn).NoSuchMethod"); !errors.Is(err, ErrNoFunc) {
+		t.Fatalf("missing function: %v, want ErrNoFunc", err)
+	}
+}
+
+func TestReturnsRefusesUndecodable(t *testing.T) {
+	// 0x06 (PUSH ES) does not exist in 64-bit mode; a REX prefix with nothing after it is cut short.
+	for _, code := range [][]byte{{0xc3, 0x06}, {0xc3, 0x48}} {
+		if _, err := returns(elfX86(), code); err == nil {
+			t.Errorf("undecodable code % x: no error", code)
+		}
+	}
+	rets, err := returns(elfX86(), []byte{0x48, 0x89, 0xc3, 0xc3}) // MOV RBX, RAX; RET
+	if err != nil || !slices.Equal(rets, []uint64{3}) {
+		t.Fatalf("returns = %v, %v; want [3] (the 0xc3 inside MOV is not a RET)", rets, err)
+	}
+}
+
+func elfX86() elf.Machine { return elf.EM_X86_64 }
