@@ -25,8 +25,10 @@ build:
 run: build
 	sudo ./$(BIN)
 
-# npm peers used by the end-to-end tests, pinned by test/node/package-lock.json.
+# npm peers used by the end-to-end tests, pinned by test/node/package-lock.json; python3 and curl, the HTTPS clients
+# on libssl.
 test-deps: $(NODE_DIR)/node_modules/.package-lock.json
+	command -v python3 >/dev/null && command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 curl)
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error

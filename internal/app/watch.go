@@ -480,7 +480,8 @@ func hookSummary(f capture.FastPaths) string {
 	return hooks
 }
 
-// tlsRescan is how often watch looks for TLS libraries and programs that appeared since it started.
+// tlsRescan is how often watch looks for TLS libraries and programs that appeared since it started without an exec
+// it was told about (a library loaded later, an exec report dropped).
 const tlsRescan = 5 * time.Second
 
 // attachTLS probes every TLS library and program capture.FindTLSTargets names, and the program of command (before
@@ -528,6 +529,12 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 			select {
 			case <-ctx.Done():
 				return
+			case pid := <-capt.Execs():
+				probed, errs := prober.ScanProcess(pid)
+				if ctx.Err() != nil {
+					return
+				}
+				report(probed, errs)
 			case <-tick.C:
 				probed, errs := prober.Scan()
 				if ctx.Err() != nil {

@@ -35,6 +35,7 @@ const (
 	EventClose  = uint8(mcpsMcpsEventKindMCPS_EV_CLOSE)
 	EventExit   = uint8(mcpsMcpsEventKindMCPS_EV_EXIT)
 	EventTCP    = uint8(mcpsMcpsEventKindMCPS_EV_TCP)
+	EventExec   = uint8(mcpsMcpsEventKindMCPS_EV_EXEC)
 )
 
 // Stream kinds (enum mcps_stream_kind).

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 )
@@ -35,17 +36,23 @@ func TestLoad(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// The uprobe_multi TLS programs need bpf_get_attach_cookie (5.15+); capture loads them only where the
+				// kernel has uprobe_multi links (6.6+), and the perf-event ones elsewhere.
+				multi := features.HaveBPFLinkUprobeMulti() == nil
 				for name, ps := range spec.Programs {
 					isFentry := strings.HasPrefix(ps.SectionName, "fentry/") || strings.HasPrefix(ps.SectionName, "fexit/")
 					isTracepoint := strings.HasPrefix(ps.SectionName, "tracepoint/syscalls/") || ps.SectionName == "tracepoint"
-					if (set == "fentry" && isTracepoint) || (set == "tracepoint" && isFentry) {
+					isMulti := strings.HasSuffix(ps.SectionName, "probe.multi")
+					if (set == "fentry" && isTracepoint) || (set == "tracepoint" && isFentry) || (isMulti && !multi) {
 						delete(spec.Programs, name)
 					}
 				}
-				// With TCP capture on, every code path is live (off, the TCP branches are dead code the verifier
-				// skips), so this checks the most the verifier will ever see.
-				if err := spec.Variables[VarTCPOn].Set(uint8(1)); err != nil {
-					t.Fatal(err)
+				// With TCP and TLS capture on, every code path is live (off, their branches are dead code the
+				// verifier skips), so this checks the most the verifier will ever see.
+				for _, v := range []string{VarTCPOn, VarTLSOn} {
+					if err := spec.Variables[v].Set(uint8(1)); err != nil {
+						t.Fatal(err)
+					}
 				}
 				if p := spec.Programs["mcps_fentry_close"]; p != nil && !kernelHas(t, p.AttachTo) {
 					p.AttachTo = "file_close_fd"

@@ -43,6 +43,7 @@ const (
 	mcpsMcpsEventKindMCPS_EV_CLOSE  mcpsMcpsEventKind = 3
 	mcpsMcpsEventKindMCPS_EV_EXIT   mcpsMcpsEventKind = 4
 	mcpsMcpsEventKindMCPS_EV_TCP    mcpsMcpsEventKind = 5
+	mcpsMcpsEventKindMCPS_EV_EXEC   mcpsMcpsEventKind = 6
 )
 
 type mcpsMcpsGoCallKey struct {

@@ -62,6 +62,7 @@ type Capture struct {
 	reader      *ringbuf.Reader
 	events      chan *Event
 	free        chan *Event
+	execs       chan int // KindExec records' pids, for the TLS prober (see Execs)
 
 	malformed atomic.Uint64 // records the decoder rejected
 	fast      FastPaths
@@ -125,6 +126,7 @@ func Open(cfg Config) (*Capture, error) {
 	}
 	c.events = make(chan *Event, q)
 	c.free = make(chan *Event, q+16)
+	c.execs = make(chan int, 256)
 	return c, nil
 }
 
@@ -199,6 +201,14 @@ func (c *Capture) Run(ctx context.Context) error {
 		e.buf = append(e.buf[:0], rec.RawSample...)
 		if err := decode(e.buf, e); err != nil {
 			c.malformed.Add(1)
+			c.Release(e)
+			continue
+		}
+		if e.Kind == KindExec {
+			select {
+			case c.execs <- e.Pid:
+			default: // the prober is behind: its periodic rescan finds the process
+			}
 			c.Release(e)
 			continue
 		}
@@ -302,6 +312,10 @@ func (c *Capture) AddPid(pid int) error {
 	}
 	return nil
 }
+
+// Execs reports the pids of processes of interest that exec'd, with TLS on: a new program may have TLS of its own to
+// probe. It is never closed; a pid is dropped when nobody has taken the last 256.
+func (c *Capture) Execs() <-chan int { return c.execs }
 
 // Traces reports whether capture follows the process: every process, or in filter mode the traced ones (and those
 // whose command name AddComm gave once they exec).

@@ -18,6 +18,7 @@ const (
 	KindClose  = bpf.EventClose  // a process closed the writing end of an MCP stream
 	KindExit   = bpf.EventExit   // a process that took part in MCP streams exited
 	KindTCP    = bpf.EventTCP    // a TCP stream was classified: Conn holds its connection
+	KindExec   = bpf.EventExec   // a process of interest exec'd (TLS on): Capture.Execs reports it, the monitor never sees it
 )
 
 // Conn is the connection of a TCP stream, seen from the local socket the stream belongs to.
@@ -96,7 +97,7 @@ func decode(raw []byte, e *Event) error {
 			return err
 		}
 		e.Conn = c
-	case KindReader, KindClose:
+	case KindReader, KindClose, KindExec:
 	default:
 		return fmt.Errorf("unknown record kind %d", e.Kind)
 	}

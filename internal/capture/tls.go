@@ -368,20 +368,7 @@ func (f *tlsFinder) find() []string {
 	alive := make(map[int]bool, len(procs))
 	for _, p := range procs {
 		alive[p.Pid] = true
-		dir := filepath.Join(f.proc.Root, fmt.Sprint(p.Pid))
-		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
-		seen := procSeen{exe: exe, traced: f.traced == nil || f.traced(p.Pid)}
-		if old, ok := f.pids[p.Pid]; ok && old == seen {
-			continue
-		}
-		f.pids[p.Pid] = seen
-		root := filepath.Join(dir, "root")
-		for _, lib := range mappedLibssl(f.proc, p.Pid) {
-			add(hostPath(root, lib))
-		}
-		if exe != "" && (seen.traced || p.Comm == "node" || p.Comm == "nodejs") {
-			add(hostPath(root, exe))
-		}
+		out = append(out, f.process(p)...)
 	}
 	for pid := range f.pids { // a reused pid is a new process
 		if !alive[pid] {
@@ -389,6 +376,27 @@ func (f *tlsFinder) find() []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// process returns the targets of one process not returned before: the libssl files it maps, and its executable if
+// the process is traced or is Node.js.
+func (f *tlsFinder) process(p procfs.Proc) []string {
+	dir := filepath.Join(f.proc.Root, fmt.Sprint(p.Pid))
+	exe, _ := os.Readlink(filepath.Join(dir, "exe"))
+	seen := procSeen{exe: exe, traced: f.traced == nil || f.traced(p.Pid)}
+	if old, ok := f.pids[p.Pid]; ok && old == seen {
+		return nil
+	}
+	f.pids[p.Pid] = seen
+	var out []string
+	root := filepath.Join(dir, "root")
+	for _, lib := range mappedLibssl(f.proc, p.Pid) {
+		out = append(out, f.judge(hostPath(root, lib))...)
+	}
+	if exe != "" && (seen.traced || p.Comm == "node" || p.Comm == "nodejs") {
+		out = append(out, f.judge(hostPath(root, exe))...)
+	}
 	return out
 }
 
@@ -522,6 +530,15 @@ func (p *TLSProber) Scan() ([]TLSTarget, []error) { return p.attach(p.finder.fin
 // before starting it, so that a short-lived program's first TLS calls are seen.
 func (p *TLSProber) ScanExecutable(path string) ([]TLSTarget, []error) {
 	return p.attach(p.finder.executable(path))
+}
+
+// ScanProcess probes what a process that just exec'd brings (Capture.Execs), if not probed yet.
+func (p *TLSProber) ScanProcess(pid int) ([]TLSTarget, []error) {
+	comm := p.finder.proc.Comm(pid)
+	if comm == "" {
+		return nil, nil // gone already
+	}
+	return p.attach(p.finder.process(procfs.Proc{Pid: pid, Comm: comm}))
 }
 
 func (p *TLSProber) attach(paths []string) ([]TLSTarget, []error) {

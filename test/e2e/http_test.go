@@ -894,6 +894,27 @@ func checkGoSDKSession(t *testing.T, res watchResult, srv httpServer, clientComm
 	}
 }
 
+// resumeClient sends SIGUSR1 to a client waiting for it (client-http -wait-signal), waits for its successful exit,
+// stops the background monitor and returns what it wrote to out.
+func resumeClient(t *testing.T, client *exec.Cmd, exited <-chan struct{}, clientErr *lineWriter, mon *background, out string) watchResult {
+	t.Helper()
+	if err := client.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(scaled(60 * time.Second)):
+		t.Fatalf("client did not finish within 60 s:\n%s", clientErr.String())
+	}
+	if code := client.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("client exit status %d:\n%s", code, clientErr.String())
+	}
+	mon.interrupt(t)
+	res := readJSONL(t, out)
+	res.stderr = strings.Join(mon.log, "\n")
+	return res
+}
+
 // TestHTTPPeersStartedBeforeMonitor starts a go-sdk server and a client that connects and initializes, and only
 // then the monitor (`watch --pid SERVER --comm CLIENT`, as in a second terminal): the rest of the session, on
 // keep-alive connections opened before the monitor, is captured with both processes named.
@@ -919,20 +940,7 @@ func TestHTTPPeersStartedBeforeMonitor(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	mon := startBackground(t, "watch", "--no-db", "--pid", strconv.Itoa(srv.pid), "--comm", "mcps-hcli", "-o", out)
-	if err := client.Process.Signal(syscall.SIGUSR1); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-clientExited:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("client did not finish within 60 s:\n%s", clientErr.String())
-	}
-	if code := client.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("client exit status %d:\n%s", code, clientErr.String())
-	}
-	mon.interrupt(t)
-	res := readJSONL(t, out)
-	res.stderr = strings.Join(mon.log, "\n")
+	res := resumeClient(t, client, clientExited, clientErr, mon, out)
 	checkHTTPBasics(t, res, srv, "mcps-hcli")
 	c2s, s2c := byDirection(res.records)
 	const big = 1 << 20

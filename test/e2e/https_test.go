@@ -304,3 +304,79 @@ func TestHTTPSGoNotMCPSetAside(t *testing.T) {
 		t.Errorf("%d requests parsed: the connection was not set aside after the first", c["http_requests"])
 	}
 }
+
+// TestHTTPSGoClientExecAfterMonitor starts a Go client after the monitor, outside any COMMAND (`watch --comm`, as
+// for an agent launched later): the kernel reports its exec and its crypto/tls is probed then, well before the 5 s
+// rescan. The client connects and waits; what it does after SIGUSR1 (1 s later), on new connections, must be
+// captured whole. A read already blocked when the probes were attached is not seen (its buffer is known only at its
+// entry), so a connection idle in a read at that moment would miss its next response; and an HTTP/2 connection
+// cannot be picked up mid-way (its compressed headers depend on what was missed). So the client offers HTTP/1.1 and
+// closes its idle connections on SIGUSR1.
+func TestHTTPSGoClientExecAfterMonitor(t *testing.T) {
+	requireBPF(t)
+	clientBin := filepath.Join(t.TempDir(), "mcps-gocli")
+	b, err := os.ReadFile(testEnv.gopeer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(clientBin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := startGopeerServerHTTP(t, testEnv.gopeerStripped, "streamable", "legacy", "-tls")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	mon := startBackground(t, "watch", "--no-db", "--comm", "mcps-gocli", "-o", out)
+	clientOut, clientErr := newLineWriter(""), newLineWriter("waiting for SIGUSR1")
+	client, exited := startProcess(t, clientBin, []string{"client-http", "-http1", "-wait-signal", "-fresh-conns", "-timeout", "2m", srv.url}, nil, clientOut, clientErr)
+	clientErr.wait(t, 30*time.Second, exited, "gopeer client-http")
+	time.Sleep(time.Second)
+	res := resumeClient(t, client, exited, clientErr, mon, out)
+	if !strings.Contains(res.stderr, clientBin+" (go1.") {
+		t.Fatalf("the client's crypto/tls was not probed after its exec:\n%s", res.stderr)
+	}
+	checkHTTPBasics(t, res, srv, "mcps-gocli")
+	wantC2S, wantS2C := goSDKSession("legacy")
+	c2s, s2c := byDirection(res.records)
+	// How much of initialize and notifications/initialized was seen depends on how fast the probes were attached
+	// after the exec; everything from tools/list on (after SIGUSR1) must be.
+	if skip := len(wantC2S) - len(c2s); skip >= 0 && skip <= 2 {
+		wantC2S = wantC2S[skip:]
+	}
+	if skip := len(wantS2C) - len(s2c); skip >= 0 && skip <= 1 {
+		wantS2C = wantS2C[skip:]
+	}
+	checkSequence(t, "client to server", c2s, wantC2S)
+	checkSequence(t, "server to client", s2c, wantS2C)
+	checkBigEcho(t, c2s, s2c, "4")
+}
+
+// TestHTTPSCurlHTTP2 posts initialize with curl over HTTP/2 and TLS (OpenSSL's libssl.so.3, nghttp2) to the go-sdk
+// server: HTTP/2 is followed from curl's preface through the libssl probes too, not only through Go's.
+func TestHTTPSCurlHTTP2(t *testing.T) {
+	requireBPF(t)
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("curl is needed for the HTTP/2 client over libssl")
+		}
+		t.Skip("curl not found")
+	}
+	srv := startGopeerServerHTTP(t, testEnv.gopeerStripped, "streamable", "legacy", "-tls")
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}`
+	res := watch(t, 60*time.Second, noDB, curl, "-sS", "-k", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}\n",
+		"-H", "Content-Type: application/json", "-H", "Accept: application/json, text/event-stream", "--data-binary", body, srv.url)
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "2 200") {
+		t.Fatalf("curl did not get an HTTP/2 200:\n%s", res.stderr)
+	}
+	checkHTTPBasics(t, res, srv, "curl")
+	c2s, s2c := byDirection(res.records)
+	checkSequence(t, "client to server", c2s, []wire{{typ: "request", method: "initialize", id: "1", size: len(body)}})
+	checkSequence(t, "server to client", s2c, []wire{{typ: "response", method: "initialize", id: "1", size: 177}})
+	for _, r := range res.records {
+		if r.HTTP == nil || r.HTTP.Proto != "HTTP/2" || r.HTTP.Path != "/mcp" {
+			t.Errorf("%s: http %+v, want HTTP/2 POST /mcp", r.Type, r.HTTP)
+		}
+	}
+}

@@ -44,6 +44,7 @@ enum mcps_event_kind {
 	MCPS_EV_CLOSE = 3,  // a process closed its end of an MCP stream
 	MCPS_EV_EXIT = 4,   // a process that took part in MCP streams exited
 	MCPS_EV_TCP = 5,    // a TCP stream was classified: its connection's addresses (struct mcps_tcp_conn) follow
+	MCPS_EV_EXEC = 6,   // with TLS on: a process of interest exec'd, so user space looks for TLS to probe in it now
 };
 
 // The payload of an MCPS_EV_TCP record: the connection of the socket, seen from it (s = this end).

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Process lifecycle: children join the traced set at fork (in the kernel, so their first syscalls are never missed),
-// --comm matches at exec, and the exit of a process that took part in MCP streams is reported so user space can
-// flush and free its state.
+// --comm matches at exec (and, with TLS on, the exec is reported), and the exit of a process that took part in MCP
+// streams is reported so user space can flush and free its state.
 //
 // Hooks: tp_btf/sched_process_fork and tp_btf/sched_process_exec (BTF-typed raw tracepoints, 5.5+),
 // tracepoint/sched/sched_process_exit. They fire per fork, exec and thread exit, far less often than syscalls; each
@@ -24,18 +24,27 @@ int BPF_PROG(mcps_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+// At exec: --comm matching, and with TLS on a record that makes user space look at the new program right away (a Go
+// program has its own crypto/tls to probe) instead of at its next rescan, which a short-lived client would not live to.
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(mcps_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	if (!mcps_filter_on)
-		return 0;
-	char comm[16] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (!bpf_map_lookup_elem(&mcps_traced_comms, comm))
+	if (!mcps_filter_on && !mcps_tls_on)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u8 one = 1;
-	bpf_map_update_elem(&mcps_traced, &tgid, &one, BPF_ANY);
+	if (mcps_filter_on && !bpf_map_lookup_elem(&mcps_traced, &tgid)) {
+		char comm[16] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&mcps_traced_comms, comm))
+			return 0;
+		__u8 one = 1;
+		bpf_map_update_elem(&mcps_traced, &tgid, &one, BPF_ANY);
+	}
+	if (mcps_tls_on && tgid != mcps_self_tgid) {
+		struct mcps_event_hdr h;
+		fill_hdr(&h, MCPS_EV_EXEC, NULL);
+		emit_small(&h);
+	}
 	return 0;
 }
 

@@ -80,6 +80,8 @@ static __always_inline bool tls_stopped(void)
 	return !stopped || *stopped;
 }
 
+static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf, __u64 len);
+
 static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -94,6 +96,8 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 		.write = write,
 	};
 	bpf_map_update_elem(&mcps_tls_calls, &tid, &c, BPF_ANY);
+	if (write) // SSL_write's count is an int, SSL_write_ex's a size_t
+		tls_classify_write(tgid, c.ssl, c.buf, ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx));
 	return 0;
 }
 
@@ -152,6 +156,31 @@ static __always_inline bool looks_like_h2_start(const void *ubuf, __u64 len)
 	       *(__u32 *)&b[8] == WORD('T', 'P', '/', '2') && *(__u32 *)&b[12] == WORD('.', '0', '\r', '\n');
 }
 
+// tls_new_stream makes key an MCP stream and, when its socket (sk) is known, reports its connection.
+static __always_inline void tls_new_stream(const struct mcps_stream_key *key, const __u64 *sk)
+{
+	struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
+	bpf_map_update_elem(&mcps_streams, key, &fresh, BPF_ANY);
+	stat_add(MCPS_STAT_STREAMS, 1);
+	if (sk)
+		emit_conn((struct sock *)*sk, key, fresh.gen);
+}
+
+// tls_classify_write judges a connection's sending side at the write's entry, before its bytes can reach the peer:
+// the reply, read on another thread (Go's and most HTTP clients' read loops) and judged at that read's return, then
+// finds its sibling already MCP. Judged only at the write's return, a reply read quickly enough was set aside for
+// good. A write that does not open an MCP request is left to its return (its sibling may be MCP by then).
+static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf, __u64 len)
+{
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
+	if (bpf_map_lookup_elem(&mcps_streams, &key) || bpf_map_lookup_elem(&mcps_quarantine, &key))
+		return;
+	if (!looks_like_http_mcp((const void *)buf, len) && !looks_like_h2_start((const void *)buf, len))
+		return;
+	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
+	tls_new_stream(&key, bpf_map_lookup_elem(&mcps_tls_socks, &k));
+}
+
 // tls_deliver copies the n bytes of plaintext a TLS call moved into its connection's stream, classifying the stream
 // first if it is new. multi: the caller is a uprobe_multi program (its own prog array, and a scratch slot taken from
 // mcps_tlsm_depth).
@@ -177,11 +206,7 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 			bpf_map_update_elem(&mcps_streams, &key, &aside, BPF_ANY);
 			return 0;
 		}
-		struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
-		bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
-		stat_add(MCPS_STAT_STREAMS, 1);
-		if (sk)
-			emit_conn((struct sock *)*sk, &key, fresh.gen);
+		tls_new_stream(&key, sk);
 		st = bpf_map_lookup_elem(&mcps_streams, &key);
 		if (!st)
 			return 0;
@@ -303,19 +328,20 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	bpf_map_update_elem(&mcps_tls_go_calls, &gk, &c, BPF_ANY);
 
 	__u64 sk = (__u64)go_conn_sock(c.ssl);
-	if (!sk)
-		return 0;
-	struct mcps_tls_key k = {.ssl = c.ssl, .tgid = tgid};
-	__u64 *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
-	if (known && *known == sk)
-		return 0;
-	if (known) { // a new connection at an old address
-		struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, c.ssl), .kind = MCPS_STREAM_TLS_TX};
-		bpf_map_delete_elem(&mcps_streams, &key);
-		key.kind = MCPS_STREAM_TLS_RX;
-		bpf_map_delete_elem(&mcps_streams, &key);
+	if (sk) {
+		struct mcps_tls_key k = {.ssl = c.ssl, .tgid = tgid};
+		__u64 *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
+		if (known && *known != sk) { // a new connection at an old address
+			struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, c.ssl), .kind = MCPS_STREAM_TLS_TX};
+			bpf_map_delete_elem(&mcps_streams, &key);
+			key.kind = MCPS_STREAM_TLS_RX;
+			bpf_map_delete_elem(&mcps_streams, &key);
+		}
+		if (!known || *known != sk)
+			bpf_map_update_elem(&mcps_tls_socks, &k, &sk, BPF_ANY);
 	}
-	bpf_map_update_elem(&mcps_tls_socks, &k, &sk, BPF_ANY);
+	if (write)
+		tls_classify_write(tgid, c.ssl, c.buf, GO_ARG3(ctx));
 	return 0;
 }
 

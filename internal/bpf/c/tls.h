@@ -84,7 +84,6 @@ static __always_inline void tls_note_socket(struct file *file, bool write)
 	__u32 tid = (__u32)id, tgid = id >> 32;
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
 	__u64 ssl;
-	bool late = false;
 	if (c) {
 		ssl = c->ssl;
 	} else {
@@ -93,12 +92,15 @@ static __always_inline void tls_note_socket(struct file *file, bool write)
 			return;
 		ssl = *pending;
 		bpf_map_delete_elem(&mcps_tls_pending, &tid);
-		late = true;
 	}
 	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
 	struct socket *sock = BPF_CORE_READ(file, private_data);
 	__u64 sk = (__u64)BPF_CORE_READ(sock, sk);
+	__u64 *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
+	if (known && *known == sk)
+		return;
 	bpf_map_update_elem(&mcps_tls_socks, &k, &sk, BPF_ANY);
-	if (late)
-		tls_announce(tgid, ssl, (struct sock *)sk);
+	// Streams classified before their socket was known (a write judged at its entry, or memory-BIO plaintext) get
+	// their connection now.
+	tls_announce(tgid, ssl, (struct sock *)sk);
 }

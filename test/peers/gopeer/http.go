@@ -176,6 +176,7 @@ func runClientHTTP(args []string) (err error) {
 	progress := fs.Bool("progress", true, "call a tool with a progress token (trigger-long-running-operation or slow, whichever the server lists)")
 	standalone := fs.Bool("standalone-sse", true, "Streamable HTTP, legacy era: open the standalone GET stream after initialize (the SDK default)")
 	waitSignal := fs.Bool("wait-signal", false, "after connecting, log \"waiting for SIGUSR1\" and wait for it before the other calls")
+	fresh := fs.Bool("fresh-conns", false, "with -wait-signal: close the idle connections on SIGUSR1, so the other calls open new ones")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	verbose := fs.Bool("v", false, "log every HTTP request to stderr")
 	h1 := fs.Bool("http1", false, "HTTPS: offer HTTP/1.1 only (default: HTTP/2, as Go clients negotiate)")
@@ -303,6 +304,9 @@ func runClientHTTP(args []string) (err error) {
 		case <-usr1:
 		case <-ctx.Done():
 			return fmt.Errorf("no SIGUSR1: %w", ctx.Err())
+		}
+		if *fresh {
+			base.CloseIdleConnections()
 		}
 	}
 
