@@ -133,6 +133,12 @@ type mcpsMcpsTlsKey struct {
 	Pad  uint32
 }
 
+type mcpsMcpsTlsSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Ino uint64
+}
+
 type mcpsMcpsWriteArgs struct {
 	_         structs.HostLayout
 	Buf       uint64

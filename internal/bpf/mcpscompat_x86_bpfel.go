@@ -78,6 +78,12 @@ type mcpscompatMcpsTlsKey struct {
 	Pad  uint32
 }
 
+type mcpscompatMcpsTlsSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Ino uint64
+}
+
 type mcpscompatMcpsWriteArgs struct {
 	_         structs.HostLayout
 	Buf       uint64

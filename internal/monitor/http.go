@@ -189,17 +189,7 @@ func (m *Monitor) releaseTCP(force bool) {
 		if !force && (m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p)) {
 			break
 		}
-		switch p.kind {
-		case capture.KindData:
-			m.tcpData(&p)
-		case capture.KindClose:
-			if s := m.http.sockets[p.key.Ino]; s != nil {
-				s.closed = true
-				m.endConnIfClosed(s.conn, p.at)
-			}
-		case capture.KindExit:
-			m.tcpProcessExited(p.pid, p.at)
-		}
+		m.releaseOne(&p)
 		n++
 	}
 	if n > 0 {
@@ -209,6 +199,34 @@ func (m *Monitor) releaseTCP(force bool) {
 			m.http.queue = nil
 		}
 	}
+}
+
+func (m *Monitor) releaseOne(p *tcpPending) {
+	switch p.kind {
+	case capture.KindData:
+		m.tcpData(p)
+	case capture.KindClose:
+		if s := m.http.sockets[p.key.Ino]; s != nil {
+			s.closed = true
+			m.endConnIfClosed(s.conn, p.at)
+		}
+	case capture.KindExit:
+		m.tcpProcessExited(p.pid, p.at)
+	}
+}
+
+// drainTCP hands the queued events of one socket number to its connection now, ahead of their time: the number is
+// about to name another socket, and they are the old one's.
+func (m *Monitor) drainTCP(ino uint64) {
+	var rest []tcpPending
+	for _, p := range m.http.queue {
+		if p.key.Ino == ino {
+			m.releaseOne(&p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	m.http.queue = rest
 }
 
 // awaitingPeer tells whether p should wait for the kernel to report the other socket of its loopback connection,
@@ -245,6 +263,13 @@ func (m *Monitor) tcpSocketSeen(e *capture.Event, comm string) {
 		return
 	}
 	if s != nil { // the inode was reused: the old socket is gone
+		if e.Stream.Kind == stream.KindTLSTx || e.Stream.Kind == stream.KindTLSRx {
+			// A TLS object's number reused by a new connection: what is queued under it is the old connection's
+			// (the new one's bytes follow this report), and the kernel already started the new connection's
+			// streams under it (tls_set_socket in c/tls.h), which ending the old one must not forget.
+			m.drainTCP(s.ino)
+			delete(h.sockets, s.ino)
+		}
 		s.closed = true
 		m.endConnIfClosed(s.conn, e.Time)
 	}
@@ -774,9 +799,10 @@ func (m *Monitor) endConn(c *tcpConn, at uint64) {
 	}
 	c.open = nil
 	for _, s := range c.sockets {
-		if h.sockets[s.ino] == s {
-			delete(h.sockets, s.ino)
+		if h.sockets[s.ino] != s {
+			continue // the number names another socket now, whose kernel streams are not this connection's
 		}
+		delete(h.sockets, s.ino)
 		if m.opts.Controller != nil {
 			for _, kind := range []uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx} {
 				_ = m.opts.Controller.Forget(stream.Key{Kind: kind, Ino: s.ino})

@@ -484,3 +484,52 @@ func TestHTTP2NotMCPSetAside(t *testing.T) {
 		t.Errorf("counters %v", counters)
 	}
 }
+
+// TestTLSObjectReusedByNextConnection: a client that opens a connection per request (Python's urllib) may get its
+// next SSL object at the freed one's address, so the kernel reports the same stream number with new addresses and a
+// new generation. Bytes of the old connection still held for reordering go to the old connection, the new ones to
+// the new; nothing restarts, and the kernel's new streams are not forgotten with the old connection.
+func TestTLSObjectReusedByNextConnection(t *testing.T) {
+	m, sink, ctl := newTestMonitor()
+	remote := netip.MustParseAddrPort("203.0.113.7:443")
+	first, second := clientAddr, netip.MustParseAddrPort("127.0.0.1:45001")
+	c := &tcpPeer{ino: 1<<63 | 77, pid: client, comm: "python3"}
+	m.Handle(tcpConnEvent(c, stream.KindTLSTx, first, remote, 1000))
+	m.Handle(c.tls(stream.KindTLSTx, &c.sent, 1100, post("/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`)))
+	m.Handle(c.tls(stream.KindTLSRx, &c.received, 1200, jsonResponse("", `{"jsonrpc":"2.0","id":1,"result":{}}`)))
+	// The next connection, reported before the old one's response left the reorder hold.
+	c.sent, c.received = 0, 0
+	next := tcpConnEvent(c, stream.KindTLSTx, second, remote, 1300)
+	next.Gen = 2
+	m.Handle(next)
+	req := c.tls(stream.KindTLSTx, &c.sent, 1400, post("/mcp", "", `{"jsonrpc":"2.0","id":2,"method":"ping"}`))
+	req.Gen = 2
+	m.Handle(req)
+	m.tick(1_000_000_000)
+	if len(sink.msgs) != 3 {
+		t.Fatalf("records:\n%+v", sink.msgs)
+	}
+	for i, want := range []string{first.String(), first.String(), second.String()} {
+		r := sink.msgs[i]
+		client, _ := r.From, r.To
+		if r.Type == record.TypeResponse {
+			client = r.To
+		}
+		if client.Addr != want {
+			t.Errorf("record %d (%s %s): client %s, want %s", i, r.Type, r.ID, client.Addr, want)
+		}
+	}
+	if sink.msgs[1].LatencyMs == nil {
+		t.Error("the first connection's response was not paired with its request")
+	}
+	for _, k := range ctl.forgotten {
+		if k.Ino == c.ino {
+			t.Errorf("the kernel streams %v were forgotten with the old connection", k)
+		}
+	}
+	counters := map[string]uint64{}
+	m.httpCounters(counters)
+	if counters["http_restarts"] != 0 || counters["http_connections"] != 2 {
+		t.Errorf("counters %v", counters)
+	}
+}

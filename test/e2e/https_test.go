@@ -128,14 +128,17 @@ func TestHTTPSPythonClient(t *testing.T) {
 		{typ: "request", method: "tools/call", id: "2", size: big + 109, tool: "echo"},
 	})
 	if len(s2c) != 2 || s2c[0].Method != "initialize" || s2c[1].Tool != "echo" || s2c[1].Size < big {
-		t.Fatalf("server to client:\n%s", summary(s2c))
+		t.Fatalf("server to client:\n%s\ncounters %v\nhttp %+v", summary(s2c), res.finalCounters(t), res.http)
 	}
 	if !strings.Contains(string(s2c[1].Message), strings.Repeat("x", big)) {
 		t.Error("the 1 MiB echo did not arrive whole")
 	}
 	checkExchanges(t, res.http, []exchange{{event: "exchange", method: "POST", path: "/mcp", status: 202, reqSize: 57}})
-	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 {
-		t.Errorf("%d bytes of TLS plaintext were not joined to their connection", c["http_orphan_bytes"])
+	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 || c["http_restarts"] != 0 {
+		// urllib opens a connection per request, and OpenSSL may give the new SSL object the freed one's address:
+		// that must start new streams, not continue the old connection's.
+		t.Errorf("%d bytes of TLS plaintext were not joined to their connection; %d streams restarted mid-connection",
+			c["http_orphan_bytes"], c["http_restarts"])
 	}
 }
 
@@ -175,7 +178,7 @@ func TestHTTPSNodeClient(t *testing.T) {
 		{typ: "request", method: "tools/call", id: "2", size: big + 98, tool: "echo"},
 	})
 	if len(s2c) != 2 || s2c[0].Method != "initialize" || s2c[1].Tool != "echo" || s2c[1].Size < big {
-		t.Fatalf("server to client:\n%s", summary(s2c))
+		t.Fatalf("server to client:\n%s\ncounters %v\nhttp %+v", summary(s2c), res.finalCounters(t), res.http)
 	}
 	if !strings.Contains(string(s2c[1].Message), strings.Repeat("x", big)) {
 		t.Error("the 1 MiB echo did not arrive whole")

@@ -157,13 +157,13 @@ static __always_inline bool looks_like_h2_start(const void *ubuf, __u64 len)
 }
 
 // tls_new_stream makes key an MCP stream and, when its socket (sk) is known, reports its connection.
-static __always_inline void tls_new_stream(const struct mcps_stream_key *key, const __u64 *sk)
+static __always_inline void tls_new_stream(const struct mcps_stream_key *key, const struct mcps_tls_sock *sk)
 {
 	struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
 	bpf_map_update_elem(&mcps_streams, key, &fresh, BPF_ANY);
 	stat_add(MCPS_STAT_STREAMS, 1);
 	if (sk)
-		emit_conn((struct sock *)*sk, key, fresh.gen);
+		emit_conn((struct sock *)sk->sk, key, fresh.gen);
 }
 
 // tls_classify_write judges a connection's sending side at the write's entry, before its bytes can reach the peer:
@@ -191,7 +191,7 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 		return 0;
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct mcps_tls_key k = {.ssl = call->ssl, .tgid = tgid};
-	__u64 *sk = bpf_map_lookup_elem(&mcps_tls_socks, &k);
+	struct mcps_tls_sock *sk = bpf_map_lookup_elem(&mcps_tls_socks, &k);
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, call->ssl),
 				      .kind = call->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
@@ -327,19 +327,9 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	struct mcps_go_call_key gk = {.g = GO_G(ctx), .tgid = tgid};
 	bpf_map_update_elem(&mcps_tls_go_calls, &gk, &c, BPF_ANY);
 
-	__u64 sk = (__u64)go_conn_sock(c.ssl);
-	if (sk) {
-		struct mcps_tls_key k = {.ssl = c.ssl, .tgid = tgid};
-		__u64 *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
-		if (known && *known != sk) { // a new connection at an old address
-			struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, c.ssl), .kind = MCPS_STREAM_TLS_TX};
-			bpf_map_delete_elem(&mcps_streams, &key);
-			key.kind = MCPS_STREAM_TLS_RX;
-			bpf_map_delete_elem(&mcps_streams, &key);
-		}
-		if (!known || *known != sk)
-			bpf_map_update_elem(&mcps_tls_socks, &k, &sk, BPF_ANY);
-	}
+	struct sock *sk = go_conn_sock(c.ssl);
+	if (sk)
+		tls_set_socket(tgid, c.ssl, (__u64)sk, socket_ino(sk));
 	if (write)
 		tls_classify_write(tgid, c.ssl, c.buf, GO_ARG3(ctx));
 	return 0;

@@ -34,12 +34,18 @@ struct mcps_tls_key {
 	__u32 _pad;
 };
 
-// The socket under an SSL object: its struct sock, for the connection's addresses.
+// The socket under an SSL object: its struct sock, for the connection's addresses, and its inode, which names the
+// connection (a struct sock's memory is soon reused by the next socket; inode numbers are not).
+struct mcps_tls_sock {
+	__u64 sk;
+	__u64 ino;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct mcps_tls_key);
-	__type(value, __u64);
+	__type(value, struct mcps_tls_sock);
 } mcps_tls_socks SEC(".maps");
 
 // SSL objects that moved plaintext without a syscall inside the call (a library using memory BIOs, such as Node.js):
@@ -61,6 +67,16 @@ static __always_inline __u64 tls_stream_ino(__u32 tgid, __u64 ssl)
 
 static __always_inline void emit_conn(struct sock *sk, const struct mcps_stream_key *key, __u64 gen);
 
+// tls_forget_streams drops the streams of a TLS object whose address now names another connection: that connection's
+// bytes start new streams (a new generation, at offset 0), classified afresh.
+static __always_inline void tls_forget_streams(__u32 tgid, __u64 ssl)
+{
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
+	bpf_map_delete_elem(&mcps_streams, &key);
+	key.kind = MCPS_STREAM_TLS_RX;
+	bpf_map_delete_elem(&mcps_streams, &key);
+}
+
 // tls_announce reports the connection of the TLS streams of ssl already classified, now that its socket is known.
 static __always_inline void tls_announce(__u32 tgid, __u64 ssl, struct sock *sk)
 {
@@ -72,6 +88,23 @@ static __always_inline void tls_announce(__u32 tgid, __u64 ssl, struct sock *sk)
 	}
 	if (st && st->state == MCPS_STATE_MCP)
 		emit_conn(sk, &key, st->gen);
+}
+
+// tls_set_socket records the socket (sk, inode ino) under a TLS object. Another socket than the one recorded means a
+// new connection whose object took a freed one's address (Python's urllib makes one per request, and OpenSSL's
+// allocator hands the same address back): its bytes start new streams. Streams classified before their socket was
+// known (a write judged at its entry, memory-BIO plaintext) get their connection reported now.
+static __always_inline void tls_set_socket(__u32 tgid, __u64 ssl, __u64 sk, __u64 ino)
+{
+	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
+	struct mcps_tls_sock *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
+	if (known && known->ino == ino)
+		return;
+	if (known)
+		tls_forget_streams(tgid, ssl);
+	struct mcps_tls_sock v = {.sk = sk, .ino = ino};
+	bpf_map_update_elem(&mcps_tls_socks, &k, &v, BPF_ANY);
+	tls_announce(tgid, ssl, (struct sock *)sk);
 }
 
 // tls_note_socket joins the SSL object the current thread is inside (if any), or whose SSL_write it just returned
@@ -93,14 +126,6 @@ static __always_inline void tls_note_socket(struct file *file, bool write)
 		ssl = *pending;
 		bpf_map_delete_elem(&mcps_tls_pending, &tid);
 	}
-	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
 	struct socket *sock = BPF_CORE_READ(file, private_data);
-	__u64 sk = (__u64)BPF_CORE_READ(sock, sk);
-	__u64 *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
-	if (known && *known == sk)
-		return;
-	bpf_map_update_elem(&mcps_tls_socks, &k, &sk, BPF_ANY);
-	// Streams classified before their socket was known (a write judged at its entry, or memory-BIO plaintext) get
-	// their connection now.
-	tls_announce(tgid, ssl, (struct sock *)sk);
+	tls_set_socket(tgid, ssl, (__u64)BPF_CORE_READ(sock, sk), BPF_CORE_READ(file, f_inode, i_ino));
 }
