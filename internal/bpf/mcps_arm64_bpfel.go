@@ -139,26 +139,31 @@ type mcpsMcpsTlsSock struct {
 	Ino uint64
 }
 
+type mcpsMcpsTlsmSlots struct {
+	_    structs.HostLayout
+	Busy [4]uint64
+}
+
 type mcpsMcpsWriteArgs struct {
-	_         structs.HostLayout
-	Buf       uint64
-	Vlen      uint64
-	Key       mcpsMcpsStreamKey
-	Iov       uint32
-	Fd        uint32
-	Total     uint64
-	Done      uint64
-	Offset    uint64
-	Gen       uint64
-	IovIdx    uint32
-	Runs      uint32
-	IovOff    uint64
-	EnterTs   uint64
-	Classify  uint32
-	Slot      uint32
-	File      uint64
-	DepthHeld uint32
-	Pad2      uint32
+	_        structs.HostLayout
+	Buf      uint64
+	Vlen     uint64
+	Key      mcpsMcpsStreamKey
+	Iov      uint32
+	Fd       uint32
+	Total    uint64
+	Done     uint64
+	Offset   uint64
+	Gen      uint64
+	IovIdx   uint32
+	Runs     uint32
+	IovOff   uint64
+	EnterTs  uint64
+	Classify uint32
+	Slot     uint32
+	File     uint64
+	SlotHeld uint32
+	Pad2     uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -198,7 +203,7 @@ const (
 	mcpsMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpsMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpsMapMcpsTlsStopped           = "mcps_tls_stopped"
-	mcpsMapMcpsTlsmDepth            = "mcps_tlsm_depth"
+	mcpsMapMcpsTlsmBusy             = "mcps_tlsm_busy"
 	mcpsMapMcpsTraced               = "mcps_traced"
 	mcpsMapMcpsTracedComms          = "mcps_traced_comms"
 	mcpsMapMcpsWriteArgs            = "mcps_write_args"
@@ -434,7 +439,7 @@ type mcpsMapSpecs struct {
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
-	McpsTlsmDepth            *ebpf.MapSpec `ebpf:"mcps_tlsm_depth"`
+	McpsTlsmBusy             *ebpf.MapSpec `ebpf:"mcps_tlsm_busy"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
@@ -512,7 +517,7 @@ type mcpsMaps struct {
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
-	McpsTlsmDepth            *ebpf.Map `ebpf:"mcps_tlsm_depth"`
+	McpsTlsmBusy             *ebpf.Map `ebpf:"mcps_tlsm_busy"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
@@ -553,7 +558,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
-		m.McpsTlsmDepth,
+		m.McpsTlsmBusy,
 		m.McpsTraced,
 		m.McpsTracedComms,
 		m.McpsWriteArgs,

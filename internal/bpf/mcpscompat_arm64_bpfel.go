@@ -84,26 +84,31 @@ type mcpscompatMcpsTlsSock struct {
 	Ino uint64
 }
 
+type mcpscompatMcpsTlsmSlots struct {
+	_    structs.HostLayout
+	Busy [4]uint64
+}
+
 type mcpscompatMcpsWriteArgs struct {
-	_         structs.HostLayout
-	Buf       uint64
-	Vlen      uint64
-	Key       mcpscompatMcpsStreamKey
-	Iov       uint32
-	Fd        uint32
-	Total     uint64
-	Done      uint64
-	Offset    uint64
-	Gen       uint64
-	IovIdx    uint32
-	Runs      uint32
-	IovOff    uint64
-	EnterTs   uint64
-	Classify  uint32
-	Slot      uint32
-	File      uint64
-	DepthHeld uint32
-	Pad2      uint32
+	_        structs.HostLayout
+	Buf      uint64
+	Vlen     uint64
+	Key      mcpscompatMcpsStreamKey
+	Iov      uint32
+	Fd       uint32
+	Total    uint64
+	Done     uint64
+	Offset   uint64
+	Gen      uint64
+	IovIdx   uint32
+	Runs     uint32
+	IovOff   uint64
+	EnterTs  uint64
+	Classify uint32
+	Slot     uint32
+	File     uint64
+	SlotHeld uint32
+	Pad2     uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -143,7 +148,7 @@ const (
 	mcpscompatMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpscompatMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpscompatMapMcpsTlsStopped           = "mcps_tls_stopped"
-	mcpscompatMapMcpsTlsmDepth            = "mcps_tlsm_depth"
+	mcpscompatMapMcpsTlsmBusy             = "mcps_tlsm_busy"
 	mcpscompatMapMcpsTraced               = "mcps_traced"
 	mcpscompatMapMcpsTracedComms          = "mcps_traced_comms"
 	mcpscompatMapMcpsWriteArgs            = "mcps_write_args"
@@ -379,7 +384,7 @@ type mcpscompatMapSpecs struct {
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
-	McpsTlsmDepth            *ebpf.MapSpec `ebpf:"mcps_tlsm_depth"`
+	McpsTlsmBusy             *ebpf.MapSpec `ebpf:"mcps_tlsm_busy"`
 	McpsTraced               *ebpf.MapSpec `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.MapSpec `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.MapSpec `ebpf:"mcps_write_args"`
@@ -457,7 +462,7 @@ type mcpscompatMaps struct {
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
-	McpsTlsmDepth            *ebpf.Map `ebpf:"mcps_tlsm_depth"`
+	McpsTlsmBusy             *ebpf.Map `ebpf:"mcps_tlsm_busy"`
 	McpsTraced               *ebpf.Map `ebpf:"mcps_traced"`
 	McpsTracedComms          *ebpf.Map `ebpf:"mcps_traced_comms"`
 	McpsWriteArgs            *ebpf.Map `ebpf:"mcps_write_args"`
@@ -498,7 +503,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
-		m.McpsTlsmDepth,
+		m.McpsTlsmBusy,
 		m.McpsTraced,
 		m.McpsTracedComms,
 		m.McpsWriteArgs,

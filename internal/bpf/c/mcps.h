@@ -109,7 +109,7 @@ struct mcps_write_args {
 	__u32 classify; // a read of a TCP stream not yet classified: look at the bytes received at exit
 	__u32 slot;     // which scratch slot of this CPU the copy uses (see mcps_scratch)
 	__u64 file;     // the struct file of a classify read, for the connection's addresses
-	__u32 depth_held; // a uprobe_multi copy holds a level of mcps_tlsm_depth (tls.c), released when it ends
+	__u32 slot_held; // a uprobe_multi copy holds its scratch slot in mcps_tlsm_busy (tls.c), released when it ends
 	__u32 _pad2;
 };
 
@@ -196,24 +196,30 @@ struct {
 	__type(value, __u8);
 } mcps_participants SEC(".maps");
 
-// How many uprobe_multi TLS copies are in flight on each CPU (tls.c): unlike tracepoints and perf-event uprobes, the
-// kernel runs uprobe_multi programs preemptibly and without a per-CPU recursion guard, so two tasks can be inside one
-// on the same CPU, and each takes a scratch slot of its own (mcps_scratch_tlsm: MCPS_TLSM_SLOTS per CPU).
+// Which uprobe_multi TLS copies are in flight on each CPU (tls.c): unlike tracepoints and perf-event uprobes, the
+// kernel runs uprobe_multi programs preemptibly and without a per-CPU recursion guard, so several tasks can be inside
+// them on one CPU, and each copy holds a scratch slot of its own (mcps_scratch_tlsm: MCPS_TLSM_SLOTS per CPU) from
+// tls_deliver to the end of its copy chain. Slots are taken by compare-and-swap, not by nesting depth: a preempted
+// copy may finish after a later one, so slots are not freed in order.
 #define MCPS_TLSM_SLOTS 4
+struct mcps_tlsm_slots {
+	__u64 busy[MCPS_TLSM_SLOTS];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64); // 64 bits: clang's BPF target returns the old value of a fetch-and-add only for those
-} mcps_tlsm_depth SEC(".maps");
+	__type(value, struct mcps_tlsm_slots);
+} mcps_tlsm_busy SEC(".maps");
 
-// tlsm_release gives back the slot a uprobe_multi copy held (see mcps_tlsm_depth).
-static __always_inline void tlsm_release(void)
+// tlsm_release gives back the scratch slot a uprobe_multi copy held (see mcps_tlsm_busy).
+static __always_inline void tlsm_release(__u32 slot)
 {
 	__u32 zero = 0;
-	__u64 *depth = bpf_map_lookup_elem(&mcps_tlsm_depth, &zero);
-	if (depth)
-		__sync_fetch_and_add(depth, -1);
+	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &zero);
+	if (b && slot < MCPS_TLSM_SLOTS)
+		*(volatile __u64 *)&b->busy[slot] = 0;
 }
 
 // Streams user space set aside (only junk seen on them); they are not re-classified until evicted.

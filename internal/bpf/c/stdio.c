@@ -310,8 +310,8 @@ static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32
 		lose(st, MCPS_STAT_TOO_LONG_BYTES, a->total - a->done);
 	}
 done:
-	if (a->depth_held)
-		tlsm_release();
+	if (a->slot_held)
+		tlsm_release(a->slot);
 	bpf_map_delete_elem(&mcps_write_args, &tid);
 	return 0;
 }

@@ -49,7 +49,7 @@ struct {
 } mcps_scratch_tls SEC(".maps");
 
 // The same for the uprobe_multi programs (mcps_tls_m_*): a tail call stays within one attach type. The scratch holds
-// MCPS_TLSM_SLOTS slots per CPU (see mcps_tlsm_depth).
+// MCPS_TLSM_SLOTS slots per CPU (see mcps_tlsm_busy).
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
@@ -183,7 +183,7 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 
 // tls_deliver copies the n bytes of plaintext a TLS call moved into its connection's stream, classifying the stream
 // first if it is new. multi: the caller is a uprobe_multi program (its own prog array, and a scratch slot taken from
-// mcps_tlsm_depth).
+// mcps_tlsm_busy).
 static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const struct mcps_tls_call *call, __u64 n,
 				       bool multi)
 {
@@ -231,20 +231,24 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	if (!multi)
 		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
 	__u32 zero = 0;
-	__u64 *depth = bpf_map_lookup_elem(&mcps_tlsm_depth, &zero);
-	if (!depth) {
-		bpf_map_delete_elem(&mcps_write_args, &tid);
-		return 0;
+	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &zero);
+	__u32 d = MCPS_TLSM_SLOTS;
+	if (b) {
+#pragma unroll
+		for (__u32 i = 0; i < MCPS_TLSM_SLOTS; i++) {
+			if (__sync_val_compare_and_swap(&b->busy[i], 0, 1) == 0) {
+				d = i;
+				break;
+			}
+		}
 	}
-	__u64 d = reserve(depth, 1);
 	if (d >= MCPS_TLSM_SLOTS) { // more copies preempted on this CPU than slots: the bytes are lost, and counted
-		__sync_fetch_and_add(depth, -1);
 		lose(st, MCPS_STAT_LOST_BYTES, n);
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return 0;
 	}
 	ap->slot = d;
-	ap->depth_held = 1;
+	ap->slot_held = 1;
 	return copy_run(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm, tid, ap);
 }
 
