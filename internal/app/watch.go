@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -511,9 +510,7 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 	var errs []error
 	if len(command) > 0 {
 		if path, err := exec.LookPath(command[0]); err == nil {
-			if real, err := filepath.EvalSymlinks(path); err == nil {
-				probed, errs = prober.ScanExecutable(real)
-			}
+			probed, errs = prober.ScanExecutable(path) // files are told apart by inode: a symlink is its target
 		}
 	}
 	more, moreErrs := prober.Scan()

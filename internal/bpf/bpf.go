@@ -64,6 +64,7 @@ const (
 	StatLostEvents   = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
 	StatStreams      = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
 	StatIovLostBytes = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
+	StatBusyBytes    = uint32(mcpsMcpsStatMCPS_STAT_BUSY_BYTES)
 	StatCount        = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 

@@ -68,6 +68,7 @@ const (
 	mcpsMcpsStatMCPS_STAT_LOST_EVENTS    mcpsMcpsStat = 4
 	mcpsMcpsStatMCPS_STAT_STREAMS        mcpsMcpsStat = 5
 	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES mcpsMcpsStat = 6
+	mcpsMcpsStatMCPS_STAT_BUSY_BYTES     mcpsMcpsStat = 7
 	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 8
 )
 

@@ -13,6 +13,7 @@ type Stats struct {
 	FaultBytes   uint64 // payload bytes that could not be read from the writer's memory
 	TooLongBytes uint64 // bytes of single syscalls larger than one copy can reach
 	IovLostBytes uint64 // bytes in iovecs past the vector limit
+	BusyBytes    uint64 // TLS plaintext a uprobe_multi copy dropped: every scratch slot of its CPU was taken
 	LostEvents   uint64 // reader/close/exit records the ring buffer had no room for
 	Streams      uint64 // streams classified as MCP
 	Malformed    uint64 // records user space could not decode
@@ -24,7 +25,7 @@ type Stats struct {
 
 // Undelivered is every payload byte the kernel saw written to an MCP stream but could not hand over.
 func (s Stats) Undelivered() uint64 {
-	return s.LostBytes + s.FaultBytes + s.TooLongBytes + s.IovLostBytes
+	return s.LostBytes + s.FaultBytes + s.TooLongBytes + s.IovLostBytes + s.BusyBytes
 }
 
 // Stats reads the kernel's counters.
@@ -36,6 +37,7 @@ func (c *Capture) Stats() (Stats, error) {
 		bpf.StatFaultBytes:   &s.FaultBytes,
 		bpf.StatTooLongBytes: &s.TooLongBytes,
 		bpf.StatIovLostBytes: &s.IovLostBytes,
+		bpf.StatBusyBytes:    &s.BusyBytes,
 		bpf.StatLostEvents:   &s.LostEvents,
 		bpf.StatStreams:      &s.Streams,
 	}
@@ -67,6 +69,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_fault_bytes":       s.FaultBytes,
 		"kernel_too_long_bytes":    s.TooLongBytes,
 		"kernel_iov_lost_bytes":    s.IovLostBytes,
+		"kernel_busy_bytes":        s.BusyBytes,
 		"kernel_lost_events":       s.LostEvents,
 		"kernel_streams":           s.Streams,
 		"malformed_records":        s.Malformed,

@@ -42,12 +42,15 @@ const (
 	tlsFnGoRead        = 6
 )
 
-// tlsProbes are the functions probed in a TLS library, with the program run at their entry; one uretprobe program
-// serves them all.
-var tlsProbes = []struct {
+// tlsProbe is a function probed for TLS plaintext: the program run at its entry (perf-event uprobes), and the cookie
+// that names it to the uprobe_multi entry program.
+type tlsProbe struct {
 	symbol, prog string
-	fn           uint64 // the cookie of the uprobe_multi entry
-}{
+	fn           uint64
+}
+
+// tlsProbes are the functions probed in a TLS library; one uretprobe program serves them all.
+var tlsProbes = []tlsProbe{
 	{"SSL_write", "mcps_tls_ssl_write", tlsFnSSLWrite},
 	{"SSL_write_ex", "mcps_tls_ssl_write_ex", tlsFnSSLWriteEx},
 	{"SSL_read", "mcps_tls_ssl_read", tlsFnSSLRead},
@@ -56,12 +59,8 @@ var tlsProbes = []struct {
 
 const tlsReturnProg = "mcps_tls_ssl_ret"
 
-// goTLSProbes are the functions probed in a Go program, with the program run at their entry; mcps_tls_go_ret runs
-// at each of their return instructions.
-var goTLSProbes = []struct {
-	symbol, prog string
-	fn           uint64
-}{
+// goTLSProbes are the functions probed in a Go program; mcps_tls_go_ret runs at each of their return instructions.
+var goTLSProbes = []tlsProbe{
 	{"crypto/tls.(*Conn).Write", "mcps_tls_go_write", tlsFnGoWrite},
 	{"crypto/tls.(*Conn).Read", "mcps_tls_go_read", tlsFnGoRead},
 }
@@ -148,135 +147,125 @@ func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 	return target, nil
 }
 
-// opensslLinks probes OpenSSL's SSL_read and SSL_write functions: a uprobe and a uretprobe each, or with multi
-// one uprobe_multi link for the entries and one for the returns.
+// opensslLinks probes the OpenSSL functions the file defines: with multi, one uprobe_multi link for their entries and
+// one uretprobe_multi link for their returns; otherwise a uprobe and a uretprobe each.
 func (c *Capture) opensslLinks(ex *link.Executable, target *TLSTarget, multi bool) ([]link.Link, error) {
-	path, ret := target.Path, c.coll.Programs[tlsReturnProg]
+	defined := definedFuncs(target.Path)
+	var probes []tlsProbe
+	for _, p := range tlsProbes {
+		if defined[p.symbol] {
+			probes = append(probes, p)
+			target.Symbols = append(target.Symbols, p.symbol)
+		}
+	}
+	if len(probes) == 0 {
+		return nil, fmt.Errorf("%s defines none of %s", target.Path, tlsSymbolList())
+	}
 	if multi {
-		var symbols []string
-		var cookies []uint64
-		defined := definedFuncs(path)
-		for _, p := range tlsProbes {
-			if defined[p.symbol] {
-				symbols = append(symbols, p.symbol)
-				cookies = append(cookies, p.fn)
-			}
+		cookies := make([]uint64, len(probes))
+		for i, p := range probes {
+			cookies[i] = p.fn
 		}
-		if len(symbols) == 0 {
-			return nil, fmt.Errorf("%s defines none of %s", path, tlsSymbolList())
-		}
-		target.Symbols = symbols
-		return c.multiLinks(ex, path, symbols, nil, cookies, c.coll.Programs[tlsMultiSSLRetProg], true)
+		return linkPair(target.Path, "SSL functions",
+			func() (link.Link, error) {
+				return ex.UprobeMulti(target.Symbols, c.coll.Programs[tlsMultiEnterProg], &link.UprobeMultiOptions{Cookies: cookies})
+			},
+			func() (link.Link, error) {
+				return ex.UretprobeMulti(target.Symbols, c.coll.Programs[tlsMultiSSLRetProg], nil)
+			})
 	}
 	var links []link.Link
-	for _, p := range tlsProbes {
-		entry, err := ex.Uprobe(p.symbol, c.coll.Programs[p.prog], nil)
-		if errors.Is(err, link.ErrNoSymbol) {
-			continue
-		}
+	for _, p := range probes {
+		pair, err := linkPair(target.Path, p.symbol,
+			func() (link.Link, error) { return ex.Uprobe(p.symbol, c.coll.Programs[p.prog], nil) },
+			func() (link.Link, error) { return ex.Uretprobe(p.symbol, c.coll.Programs[tlsReturnProg], nil) })
 		if err != nil {
 			closeLinks(links)
-			return nil, fmt.Errorf("uprobe %s in %s: %w", p.symbol, path, err)
+			return nil, err
 		}
-		exit, err := ex.Uretprobe(p.symbol, ret, nil)
-		if err != nil {
-			entry.Close()
-			closeLinks(links)
-			return nil, fmt.Errorf("uretprobe %s in %s: %w", p.symbol, path, err)
-		}
-		links = append(links, entry, exit)
-		target.Symbols = append(target.Symbols, p.symbol)
-	}
-	if len(links) == 0 {
-		return nil, fmt.Errorf("%s defines none of %s", path, tlsSymbolList())
+		links = append(links, pair...)
 	}
 	return links, nil
 }
 
-// multiLinks attaches the uprobe_multi entry program at symbols (or, with symbols nil, at the file offsets
-// addrs), each with its cookie, and ret at the functions' returns: a uretprobe_multi for the symbols when
-// uretprobe, otherwise a uprobe_multi at retAddrs.
-func (c *Capture) multiLinks(ex *link.Executable, path string, symbols []string, addrs, cookies []uint64,
-	ret *ebpf.Program, uretprobe bool, retAddrs ...uint64) ([]link.Link, error) {
-	entry, err := ex.UprobeMulti(symbols, c.coll.Programs[tlsMultiEnterProg], &link.UprobeMultiOptions{Addresses: addrs, Cookies: cookies})
-	if err != nil {
-		return nil, fmt.Errorf("uprobe_multi in %s: %w", path, err)
-	}
-	var exit link.Link
-	if uretprobe {
-		exit, err = ex.UretprobeMulti(symbols, ret, nil)
-	} else {
-		exit, err = ex.UprobeMulti(nil, ret, &link.UprobeMultiOptions{Addresses: retAddrs})
-	}
-	if err != nil {
-		entry.Close()
-		return nil, fmt.Errorf("return probes in %s: %w", path, err)
-	}
-	return []link.Link{entry, exit}, nil
-}
-
-// goTLSLinks probes crypto/tls's (*Conn).Write and Read in a Go program: a uprobe at the entry and one at each return
-// instruction (c/tls.c says why not a uretprobe), or with multi one uprobe_multi link for the entries and one for
-// the returns.
-func (c *Capture) goTLSLinks(ex *link.Executable, bin *gobin.Binary, target *TLSTarget, multi bool) (links []link.Link, err error) {
+// goTLSLinks probes crypto/tls's (*Conn).Write and Read in a Go program at their entries and at each of their return
+// instructions (c/tls.c says why not a uretprobe): with multi, one uprobe_multi link for the entries and one for the
+// returns; otherwise a perf-event uprobe each.
+func (c *Capture) goTLSLinks(ex *link.Executable, bin *gobin.Binary, target *TLSTarget, multi bool) ([]link.Link, error) {
 	target.Go = bin.GoVersion
 	if err := bin.RegisterABI(); err != nil {
 		return nil, err
 	}
-	if multi {
-		var entries, cookies, rets []uint64
-		for _, p := range goTLSProbes {
-			fn, err := bin.Func(p.symbol)
-			if errors.Is(err, gobin.ErrNoFunc) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			entries, cookies = append(entries, fn.Offset), append(cookies, p.fn)
-			for _, off := range fn.Returns {
-				rets = append(rets, fn.Offset+off)
-			}
-			target.Symbols = append(target.Symbols, p.symbol)
-		}
-		if len(entries) == 0 {
-			return nil, fmt.Errorf("%s does not use crypto/tls", target.Path)
-		}
-		return c.multiLinks(ex, target.Path, nil, entries, cookies, c.coll.Programs[tlsMultiGoRetProg], false, rets...)
-	}
-	defer func() {
-		if err != nil {
-			closeLinks(links)
-			links = nil
-		}
-	}()
-	ret := c.coll.Programs[goTLSReturnProg]
+	var probes []tlsProbe
+	var funcs []gobin.Func
 	for _, p := range goTLSProbes {
 		fn, err := bin.Func(p.symbol)
 		if errors.Is(err, gobin.ErrNoFunc) {
 			continue
 		}
 		if err != nil {
-			return links, err
+			return nil, err
 		}
-		entry, err := ex.Uprobe(p.symbol, c.coll.Programs[p.prog], &link.UprobeOptions{Address: fn.Offset})
-		if err != nil {
-			return links, fmt.Errorf("uprobe %s in %s: %w", p.symbol, target.Path, err)
-		}
-		links = append(links, entry)
-		for _, off := range fn.Returns {
-			exit, err := ex.Uprobe(p.symbol, ret, &link.UprobeOptions{Address: fn.Offset, Offset: off})
-			if err != nil {
-				return links, fmt.Errorf("uprobe %s+%#x in %s: %w", p.symbol, off, target.Path, err)
-			}
-			links = append(links, exit)
-		}
+		probes, funcs = append(probes, p), append(funcs, fn)
 		target.Symbols = append(target.Symbols, p.symbol)
 	}
-	if len(target.Symbols) == 0 {
+	if len(probes) == 0 {
 		return nil, fmt.Errorf("%s does not use crypto/tls", target.Path)
 	}
+	if multi {
+		var entries, cookies, rets []uint64
+		for i, fn := range funcs {
+			entries, cookies = append(entries, fn.Offset), append(cookies, probes[i].fn)
+			for _, off := range fn.Returns {
+				rets = append(rets, fn.Offset+off)
+			}
+		}
+		return linkPair(target.Path, "crypto/tls",
+			func() (link.Link, error) {
+				return ex.UprobeMulti(nil, c.coll.Programs[tlsMultiEnterProg], &link.UprobeMultiOptions{Addresses: entries, Cookies: cookies})
+			},
+			func() (link.Link, error) {
+				return ex.UprobeMulti(nil, c.coll.Programs[tlsMultiGoRetProg], &link.UprobeMultiOptions{Addresses: rets})
+			})
+	}
+	var links []link.Link
+	attach := func(symbol string, prog *ebpf.Program, addr, off uint64) error {
+		l, err := ex.Uprobe(symbol, prog, &link.UprobeOptions{Address: addr, Offset: off})
+		if err != nil {
+			return fmt.Errorf("uprobe %s+%#x in %s: %w", symbol, off, target.Path, err)
+		}
+		links = append(links, l)
+		return nil
+	}
+	for i, fn := range funcs {
+		p := probes[i]
+		if err := attach(p.symbol, c.coll.Programs[p.prog], fn.Offset, 0); err != nil {
+			closeLinks(links)
+			return nil, err
+		}
+		for _, off := range fn.Returns {
+			if err := attach(p.symbol, c.coll.Programs[goTLSReturnProg], fn.Offset, off); err != nil {
+				closeLinks(links)
+				return nil, err
+			}
+		}
+	}
 	return links, nil
+}
+
+// linkPair attaches a function's (or a file's) entry probes, then its return probes, closing the first if the second
+// fails; what names them in errors.
+func linkPair(path, what string, entry, exit func() (link.Link, error)) ([]link.Link, error) {
+	in, err := entry()
+	if err != nil {
+		return nil, fmt.Errorf("probe the entry of %s in %s: %w", what, path, err)
+	}
+	out, err := exit()
+	if err != nil {
+		in.Close()
+		return nil, fmt.Errorf("probe the returns of %s in %s: %w", what, path, err)
+	}
+	return []link.Link{in, out}, nil
 }
 
 func closeLinks(links []link.Link) {
@@ -414,17 +403,19 @@ func (f *tlsFinder) judge(path string) []string {
 		return nil
 	}
 	f.judged[id] = true
-	if strings.Contains(filepath.Base(path), "libssl") || definesSSLWrite(path) || usesGoTLS(path) {
+	if strings.Contains(filepath.Base(path), "libssl") || hasTLSFuncs(path) {
 		return []string{path}
 	}
 	return nil
 }
 
-// usesGoTLS reports whether path is a Go program with crypto/tls's (*Conn).Write in it.
-func usesGoTLS(path string) bool {
+// hasTLSFuncs reports whether an executable has functions to probe: crypto/tls's (*Conn).Write in a Go program,
+// SSL_write in anything else (Node.js links OpenSSL in). A Go program's symbol table is read once, not also for
+// OpenSSL's names.
+func hasTLSFuncs(path string) bool {
 	bin, err := gobin.Open(path)
 	if err != nil {
-		return false
+		return definedFuncs(path)["SSL_write"]
 	}
 	defer bin.Close()
 	_, err = bin.Func(goTLSProbes[0].symbol)
@@ -479,9 +470,6 @@ func ldconfigLibssl() []string {
 	}
 	return libs
 }
-
-// definesSSLWrite reports whether an ELF file defines SSL_write in its dynamic or static symbol table.
-func definesSSLWrite(path string) bool { return definedFuncs(path)["SSL_write"] }
 
 // definedFuncs lists the functions an ELF file defines in its dynamic or static symbol table, among those probed.
 func definedFuncs(path string) map[string]bool {

@@ -262,14 +262,13 @@ func (m *Monitor) tcpSocketSeen(e *capture.Event, comm string) {
 		// already released the local port: the addresses first reported stand.
 		return
 	}
-	if s != nil { // the inode was reused: the old socket is gone
-		if e.Stream.Kind == stream.KindTLSTx || e.Stream.Kind == stream.KindTLSRx {
-			// A TLS object's number reused by a new connection: what is queued under it is the old connection's
-			// (the new one's bytes follow this report), and the kernel already started the new connection's
-			// streams under it (tls_set_socket in c/tls.h), which ending the old one must not forget.
-			m.drainTCP(s.ino)
-			delete(h.sockets, s.ino)
-		}
+	if s != nil {
+		// The number now names another socket: a socket inode reused, or a TLS object's address taken by a new
+		// connection (tls_set_socket in c/tls.h). What is queued under it is the old socket's (the new one's bytes
+		// follow this report), and the kernel has already started the new socket's streams under the number, which
+		// ending the old connection must not forget.
+		m.drainTCP(s.ino)
+		delete(h.sockets, s.ino)
 		s.closed = true
 		m.endConnIfClosed(s.conn, e.Time)
 	}

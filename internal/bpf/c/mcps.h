@@ -73,6 +73,7 @@ enum mcps_stat {
 	MCPS_STAT_LOST_EVENTS = 4,    // reader/close/exit records the ring buffer had no room for
 	MCPS_STAT_STREAMS = 5,        // streams classified as MCP
 	MCPS_STAT_IOV_LOST_BYTES = 6, // bytes in iovecs past MAX_IOV
+	MCPS_STAT_BUSY_BYTES = 7,     // bytes of a uprobe_multi TLS copy that found every scratch slot of its CPU taken
 	MCPS_STAT_MAX = 8,
 };
 

@@ -243,7 +243,7 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 		}
 	}
 	if (d >= MCPS_TLSM_SLOTS) { // more copies preempted on this CPU than slots: the bytes are lost, and counted
-		lose(st, MCPS_STAT_LOST_BYTES, n);
+		lose(st, MCPS_STAT_BUSY_BYTES, n);
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return 0;
 	}
