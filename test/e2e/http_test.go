@@ -379,13 +379,13 @@ func checkHTTPInfo(t *testing.T, dir string, recs []record.Message, method, path
 	}
 }
 
-// checkBigEcho asserts that the 1 MiB echo request (and its response) with the given id arrived whole.
-func checkBigEcho(t *testing.T, c2s, s2c []record.Message, id string) {
+// checkBigEcho asserts that the echo request with the given id, whose message argument is big bytes long, and its
+// response arrived whole.
+func checkBigEcho(t *testing.T, c2s, s2c []record.Message, id string, big int) {
 	t.Helper()
-	const big = 1 << 20
 	req, resp := recordByID(c2s, "request", id), recordByID(s2c, "response", id)
 	if req == nil || resp == nil {
-		t.Errorf("1 MiB echo %s: request %s, response %s", id, sizeOf(req), sizeOf(resp))
+		t.Errorf("%d-byte echo %s: request %s, response %s", big, id, sizeOf(req), sizeOf(resp))
 		return
 	}
 	var call struct {
@@ -397,7 +397,7 @@ func checkBigEcho(t *testing.T, c2s, s2c []record.Message, id string) {
 		t.Errorf("echo argument: %v, %d bytes", err, len(call.Params.Arguments.Message))
 	}
 	if req.Size < big || resp.Size < big || !bytes.Contains(resp.Message, []byte(call.Params.Arguments.Message)) {
-		t.Errorf("1 MiB echo not whole: request %s, response %s", sizeOf(req), sizeOf(resp))
+		t.Errorf("%d-byte echo not whole: request %s, response %s", big, sizeOf(req), sizeOf(resp))
 	}
 }
 
@@ -500,7 +500,7 @@ func TestHTTPGoClientServerEverything(t *testing.T) {
 		{event: "exchange", method: "POST", path: "/mcp", status: 202, reqSize: 66}, // notifications/initialized
 		{event: "exchange", method: "DELETE", path: "/mcp", status: 200, reqSize: 0},
 	})
-	checkBigEcho(t, c2s, s2c, "4")
+	checkBigEcho(t, c2s, s2c, "4", 1<<20)
 	checkProgress(t, s2c, "5", `"gopeer-http-progress"`, "POST", 4, true)
 }
 
@@ -579,7 +579,7 @@ func TestHTTPLegacySSEServerEverything(t *testing.T) {
 			t.Errorf("POST /message: session_id %q, want %q", h.HTTP.SessionID, sid)
 		}
 	}
-	checkBigEcho(t, c2s, s2c, "4")
+	checkBigEcho(t, c2s, s2c, "4", 1<<20)
 	checkProgress(t, s2c, "5", `"gopeer-http-progress"`, "GET", 4, false)
 }
 
@@ -776,14 +776,13 @@ func TestHTTPGoSDKBothEras(t *testing.T) {
 			if res.exitCode != 0 {
 				t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 			}
-			checkGoSDKSession(t, res, srv, "gopeer", tc.transport, tc.era, "HTTP/1.1")
+			checkGoSDKSession(t, res, srv, "gopeer", tc.transport, tc.era, "HTTP/1.1", 1<<20)
 		})
 	}
 }
 
 // goSDKSession is what gopeer client-http sends and receives in one era, with its default 1 MiB echo.
-func goSDKSession(era string) (c2s, s2c []wire) {
-	const big = 1 << 20
+func goSDKSession(era string, big int) (c2s, s2c []wire) {
 	progress := wire{typ: "notification", method: "notifications/progress", size: 145, related: "5"}
 	if era == "modern" {
 		return []wire{
@@ -821,14 +820,14 @@ func goSDKSession(era string) (c2s, s2c []wire) {
 // checkGoSDKSession checks the records of one gopeer client-http session with gopeer server-http: every message in
 // order, the big echo whole, progress over the POST's SSE response (or the legacy GET stream), the HTTP details of
 // the transport and era, and proto (HTTP/1.1, or HTTP/2 for Go over TLS) on every record.
-func checkGoSDKSession(t *testing.T, res watchResult, srv httpServer, clientComm, transport, era, proto string) {
+func checkGoSDKSession(t *testing.T, res watchResult, srv httpServer, clientComm, transport, era, proto string, big int) {
 	t.Helper()
 	checkHTTPBasics(t, res, srv, clientComm)
-	wantC2S, wantS2C := goSDKSession(era)
+	wantC2S, wantS2C := goSDKSession(era, big)
 	c2s, s2c := byDirection(res.records)
 	checkSequence(t, "client to server", c2s, wantC2S)
 	checkSequence(t, "server to client", s2c, wantS2C)
-	checkBigEcho(t, c2s, s2c, "4")
+	checkBigEcho(t, c2s, s2c, "4", big)
 	carrier := "POST"
 	if transport == "sse" {
 		carrier = "GET"
@@ -964,7 +963,7 @@ func TestHTTPPeersStartedBeforeMonitor(t *testing.T) {
 	checkHTTPInfo(t, "server to client", s2c, "POST", "/mcp", 200, "text/event-stream")
 	checkSessionIDs(t, "session", res.records)
 	checkProtocolVersionHeader(t, c2s, "2025-11-25")
-	checkBigEcho(t, c2s, s2c, "4")
+	checkBigEcho(t, c2s, s2c, "4", 1<<20)
 	checkProgress(t, s2c, "5", `"gopeer-http-progress"`, "POST", 4, false)
 	checkExchanges(t, res.http, []exchange{{event: "exchange", method: "DELETE", path: "/mcp", status: 204, reqSize: 0}})
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"math/big"
 	"net"
 	"net/http"
@@ -240,7 +241,7 @@ func TestHTTPSGoSDK(t *testing.T) {
 					t.Errorf("the log does not say the stripped server's crypto/tls was probed:\n%s", res.stderr)
 				}
 			}
-			checkGoSDKSession(t, res, srv, "gopeer", "streamable", tc.era, tc.proto)
+			checkGoSDKSession(t, res, srv, "gopeer", "streamable", tc.era, tc.proto, 1<<20)
 			if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 || c["http_unknown_bytes"] != 0 || c["http_set_aside"] != 0 {
 				t.Errorf("counters: %d orphan bytes, %d unknown bytes, %d connections set aside; want none",
 					c["http_orphan_bytes"], c["http_unknown_bytes"], c["http_set_aside"])
@@ -337,7 +338,7 @@ func TestHTTPSGoClientExecAfterMonitor(t *testing.T) {
 		t.Fatalf("the client's crypto/tls was not probed after its exec:\n%s", res.stderr)
 	}
 	checkHTTPBasics(t, res, srv, "mcps-gocli")
-	wantC2S, wantS2C := goSDKSession("legacy")
+	wantC2S, wantS2C := goSDKSession("legacy", 1<<20)
 	c2s, s2c := byDirection(res.records)
 	// How much of initialize and notifications/initialized was seen depends on how fast the probes were attached
 	// after the exec; everything from tools/list on (after SIGUSR1) must be.
@@ -349,7 +350,7 @@ func TestHTTPSGoClientExecAfterMonitor(t *testing.T) {
 	}
 	checkSequence(t, "client to server", c2s, wantC2S)
 	checkSequence(t, "server to client", s2c, wantS2C)
-	checkBigEcho(t, c2s, s2c, "4")
+	checkBigEcho(t, c2s, s2c, "4", 1<<20)
 }
 
 // TestHTTPSCurlHTTP2 posts initialize with curl over HTTP/2 and TLS (OpenSSL's libssl.so.3, nghttp2) to the go-sdk
@@ -382,4 +383,55 @@ func TestHTTPSCurlHTTP2(t *testing.T) {
 			t.Errorf("%s: http %+v, want HTTP/2 POST /mcp", r.Type, r.HTTP)
 		}
 	}
+}
+
+// TestHTTPSixteenMiBBodies echoes a 16 MiB message between the go-sdk client and server over plain HTTP, HTTPS with
+// HTTP/2 (Go's crypto/tls both sides, the body in DATA frames) and HTTPS with HTTP/1.1: the request and the
+// response arrive whole and byte-exact, with nothing counted lost.
+func TestHTTPSixteenMiBBodies(t *testing.T) {
+	requireBPF(t)
+	const big = 16 << 20
+	for _, tc := range []struct {
+		name, proto string
+		serverFlags []string
+		clientFlags []string
+	}{
+		{"http", "HTTP/1.1", nil, nil},
+		{"https-h2", "HTTP/2", []string{"-tls"}, nil},
+		{"https-h1", "HTTP/1.1", []string{"-tls"}, []string{"-http1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The SDK's handler reads request bodies of at most 4 MiB unless told otherwise.
+			srv := startGopeerServerHTTP(t, testEnv.gopeer, "streamable", "legacy", append([]string{"-max-body", strconv.Itoa(2 * big)}, tc.serverFlags...)...)
+			client := append(append([]string{testEnv.gopeer, "client-http", "-big", strconv.Itoa(big)}, tc.clientFlags...), srv.url)
+			res := watch(t, 90*time.Second, noDB, client...)
+			if res.exitCode != 0 {
+				t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+			}
+			checkGoSDKSession(t, res, srv, "gopeer", "streamable", "legacy", tc.proto, big)
+			c2s, _ := byDirection(res.records)
+			var call struct {
+				Params struct {
+					Arguments struct{ Message string } `json:"arguments"`
+				} `json:"params"`
+			}
+			if req := recordByID(c2s, "request", "4"); req == nil || json.Unmarshal(req.Message, &call) != nil || call.Params.Arguments.Message != alphabetRun(big) {
+				t.Errorf("the 16 MiB echo argument is not the bytes gopeer sent")
+			}
+			// Not http_truncated: the standalone GET stream, open until the client exits, counts there when its
+			// end is seen before the monitor stops.
+			c := res.finalCounters(t)
+			for _, name := range []string{"kernel_lost_bytes", "kernel_undelivered_bytes", "kernel_busy_bytes", "http_lost_bytes", "http_skipped_bytes", "truncated"} {
+				if c[name] != 0 {
+					t.Errorf("counter %s = %d, want 0", name, c[name])
+				}
+			}
+		})
+	}
+}
+
+// alphabetRun returns the n bytes of gopeer's big messages: its alphabet repeated.
+func alphabetRun(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	return strings.Repeat(alphabet, n/len(alphabet)+1)[:n]
 }

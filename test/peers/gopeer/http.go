@@ -62,6 +62,7 @@ func runServerHTTP(args []string) error {
 	lifetime := fs.Duration("lifetime", 5*time.Minute, "exit after this long even if nobody stops the server")
 	verbose := fs.Bool("v", false, "log tool calls and HTTP requests to stderr")
 	useTLS := fs.Bool("tls", false, "serve HTTPS (HTTP/2 or HTTP/1.1, as the client offers) with a self-signed certificate for the loopback address, made at start")
+	maxBody := fs.Int64("max-body", 0, "largest request body in bytes the SDK's handler reads (0: its default, 4 MiB)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -73,6 +74,9 @@ func runServerHTTP(args []string) error {
 	}
 	if *lifetime <= 0 {
 		return usageError{"-lifetime must be positive"}
+	}
+	if *maxBody < 0 {
+		return usageError{"-max-body must not be negative"}
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
@@ -90,11 +94,11 @@ func runServerHTTP(args []string) error {
 	case transportStreamable:
 		// The SDK serves 2026-07-28 over HTTP only when stateless (no Mcp-Session-Id), and legacy sessions with
 		// their Mcp-Session-Id only when stateful.
-		handler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: *era == eraModern})
+		handler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: *era == eraModern, MaxRequestBodyBytes: *maxBody})
 	case transportSSE:
 		// GET /sse opens the session's event stream; its first event names the endpoint
 		// (/sse?sessionid=...) that the client POSTs its messages to.
-		handler = mcp.NewSSEHandler(getServer, nil)
+		handler = mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: *maxBody})
 		path = "/sse"
 	}
 	mux := http.NewServeMux()
@@ -197,9 +201,9 @@ func runClientHTTP(args []string) (err error) {
 	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
 		return usageError{fmt.Sprintf("server URL %q: the host must be a loopback IP address", endpoint)}
 	}
-	if *big < 0 || *big > 3<<20 {
-		// Both SDKs refuse request bodies above 4 MiB by default.
-		return usageError{"-big must be between 0 and 3 MiB"}
+	if *big < 0 || *big > 32<<20 {
+		// Both SDKs refuse request bodies above 4 MiB by default (gopeer server-http -max-body raises the limit).
+		return usageError{"-big must be between 0 and 32 MiB"}
 	}
 	// Set up before anything can be signalled.
 	usr1 := make(chan os.Signal, 1)
