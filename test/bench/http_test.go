@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,9 +58,9 @@ type loadResult struct {
 
 // startHTTPServer starts gopeer server-http (Streamable HTTP, stateful sessions) on a free 127.0.0.1 port, in a
 // process of its own, and returns its URL; it is stopped when the benchmark ends, and by itself after 10 minutes.
-func startHTTPServer(b *testing.B) (url, addr string) {
+func startHTTPServer(b *testing.B, extra ...string) (endpoint, addr string) {
 	b.Helper()
-	cmd := exec.Command(bin("gopeer"), "server-http", "-lifetime", "10m")
+	cmd := exec.Command(bin("gopeer"), append([]string{"server-http", "-lifetime", "10m"}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -90,20 +91,20 @@ func startHTTPServer(b *testing.B) (url, addr string) {
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	select {
-	case url = <-line:
+	case endpoint = <-line:
 	case <-time.After(30 * time.Second):
 	}
-	addr = strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/mcp")
-	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		b.Fatalf("gopeer server-http printed %q, want http://127.0.0.1:PORT/mcp\n%s", url, stderr.String())
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Hostname() != "127.0.0.1" {
+		b.Fatalf("gopeer server-http printed %q, want http[s]://127.0.0.1:PORT/mcp\n%s", endpoint, stderr.String())
 	}
-	return url, addr
+	return endpoint, u.Host
 }
 
 // httpLoad runs gopeer http-load against url and returns its summary.
-func httpLoad(b *testing.B, url string, clients, calls int) loadResult {
+func httpLoad(b *testing.B, endpoint string, clients, calls int) loadResult {
 	b.Helper()
-	cmd := exec.Command(bin("gopeer"), "http-load", "-clients", strconv.Itoa(clients), "-calls", strconv.Itoa(calls), url)
+	cmd := exec.Command(bin("gopeer"), "http-load", "-clients", strconv.Itoa(clients), "-calls", strconv.Itoa(calls), endpoint)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -169,22 +170,29 @@ func readHTTPCapture(b *testing.B, path, serverAddr string) httpCapture {
 // BenchmarkHTTPLoad: httpClients go-sdk clients (gopeer http-load, one process) call echo over Streamable HTTP on
 // loopback as fast as they can, httpCalls times each, against gopeer server-http (another process); untraced and
 // traced by `mcpscope watch --no-db -o FILE` (the load starts httpSettle after its ready line), alternately. Every
-// message must be captured and paired, and nothing lost.
+// message must be captured and paired, and nothing lost. "http" is plain HTTP/1.1 (the socket syscalls); "https"
+// is HTTP/2 over Go's crypto/tls on both sides (the uprobes on (*tls.Conn).Read and Write, whose return
+// instructions are probed too).
 func BenchmarkHTTPLoad(b *testing.B) {
 	setup(b, false)
+	b.Run("http", func(b *testing.B) { benchHTTPLoad(b) })
+	b.Run("https", func(b *testing.B) { benchHTTPLoad(b, "-tls") })
+}
+
+func benchHTTPLoad(b *testing.B, serverFlags ...string) {
 	dir := b.TempDir()
-	url, addr := startHTTPServer(b)
+	endpoint, addr := startHTTPServer(b, serverFlags...)
 	var untraced, traced, cpu []float64
 	var undelivered, lost, truncated, uncorrelated uint64
-	httpLoad(b, url, httpClients, httpCalls/10) // warm-up
+	httpLoad(b, endpoint, httpClients, httpCalls/10) // warm-up
 	for i := 0; i < reps; i++ {
-		untraced = append(untraced, httpLoad(b, url, httpClients, httpCalls).PerSec)
+		untraced = append(untraced, httpLoad(b, endpoint, httpClients, httpCalls).PerSec)
 
 		out := filepath.Join(dir, fmt.Sprintf("http-%d.jsonl", i))
 		w := startWatch(b, out)
 		time.Sleep(httpSettle)
 		before := cpuTicks(b, w.cmd.Process.Pid)
-		tr := httpLoad(b, url, httpClients, httpCalls)
+		tr := httpLoad(b, endpoint, httpClients, httpCalls)
 		// The monitor's CPU time (user and system) during the load, per echo call; its start-up (loading the
 		// programs) is not counted.
 		ticks := cpuTicks(b, w.cmd.Process.Pid) - before

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -183,10 +184,30 @@ func loopbackURL(s string) (*url.URL, error) {
 	if err != nil || u.Scheme != "http" {
 		return nil, usageError{fmt.Sprintf("URL %q: want http://HOST:PORT/PATH", s)}
 	}
+	return u, checkLoopback(u)
+}
+
+// checkLoopback refuses URLs whose host is not a loopback IP address: the peers never reach beyond the host.
+func checkLoopback(u *url.URL) error {
 	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return nil, usageError{fmt.Sprintf("URL %q: the host must be a loopback IP address", s)}
+		return usageError{fmt.Sprintf("URL %q: the host must be a loopback IP address", u)}
 	}
-	return u, nil
+	return nil
+}
+
+// loopbackTransport is a client transport for url u, HTTP or HTTPS: over TLS it trusts any certificate, since the
+// server's (server-http -tls) is self-signed for a loopback address, nothing to verify it against, and nothing
+// leaves the host; it negotiates HTTP/2 as Go clients do, or HTTP/1.1 only if h1.
+func loopbackTransport(u *url.URL, maxIdlePerHost int, h1 bool) *http.Transport {
+	t := &http.Transport{MaxIdleConnsPerHost: maxIdlePerHost, IdleConnTimeout: 30 * time.Second}
+	if u.Scheme == "https" {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		t.ForceAttemptHTTP2 = !h1
+		if h1 {
+			t.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
+	}
+	return t
 }
 
 // mcpHead is the start of a request that the kernel classifies as MCP: a POST with Accept: text/event-stream and

@@ -198,8 +198,8 @@ func runClientHTTP(args []string) (err error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return usageError{fmt.Sprintf("server URL %q: want http[s]://HOST:PORT/PATH", endpoint)}
 	}
-	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return usageError{fmt.Sprintf("server URL %q: the host must be a loopback IP address", endpoint)}
+	if err := checkLoopback(u); err != nil {
+		return err
 	}
 	if *big < 0 || *big > 32<<20 {
 		// Both SDKs refuse request bodies above 4 MiB by default (gopeer server-http -max-body raises the limit).
@@ -234,16 +234,7 @@ func runClientHTTP(args []string) (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	// One client, one keep-alive pool: the HTTP requests share connections as a real client's do.
-	base := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
-	if u.Scheme == "https" {
-		// The server's certificate is self-signed for a loopback address (server-http -tls): nothing to verify it
-		// against, and nothing leaves the host.
-		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-		base.ForceAttemptHTTP2 = !*h1
-		if *h1 {
-			base.TLSClientConfig.NextProtos = []string{"http/1.1"}
-		}
-	}
+	base := loopbackTransport(u, 4, *h1)
 	defer base.CloseIdleConnections()
 	httpLog.next = base
 	httpClient := &http.Client{Transport: httpLog}

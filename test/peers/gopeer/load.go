@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -35,17 +36,21 @@ func runHTTPLoad(args []string) error {
 	calls := fs.Int("calls", 1000, "echo calls per client")
 	size := fs.Int("size", 2, "bytes of each echo message")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	h1 := fs.Bool("http1", false, "HTTPS: offer HTTP/1.1 only (default: HTTP/2, as Go clients negotiate)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	if fs.NArg() != 1 {
-		return usageError{"want exactly one argument: the server URL (http://127.0.0.1:PORT/mcp)"}
+		return usageError{"want exactly one argument: the server URL (http[s]://127.0.0.1:PORT/mcp)"}
 	}
 	if *clients <= 0 || *clients > 256 || *calls <= 0 || *size <= 0 || *size > 1<<20 {
 		return usageError{"want 1 ≤ -clients ≤ 256, -calls > 0 and 1 ≤ -size ≤ 1 MiB"}
 	}
-	u, err := loopbackURL(fs.Arg(0))
-	if err != nil {
+	u, err := url.Parse(fs.Arg(0))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return usageError{fmt.Sprintf("server URL %q: want http[s]://HOST:PORT/PATH", fs.Arg(0))}
+	}
+	if err := checkLoopback(u); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -61,7 +66,7 @@ func runHTTPLoad(args []string) error {
 		}
 	}()
 	for i := range sessions {
-		base := &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second}
+		base := loopbackTransport(u, 1, *h1)
 		defer base.CloseIdleConnections()
 		client := mcp.NewClient(&mcp.Implementation{Name: "mcpscope-gopeer-load", Version: peerVersion},
 			&mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
