@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state -type mcps_tcp_conn mcps c/mcpscope.c -- -I./headers
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state -type mcps_tcp_conn -type mcps_fp_rec -type mcps_fp_mark_dir -type mcps_fp_sys_key -type mcps_fp_count -type mcps_fp_cpu_key -type mcps_fp_cpu -type mcps_fp_root -type mcps_fp_task mcps c/mcpscope.c -- -I./headers
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "${BPF_CFLAGS} -DMCPS_NO_ATOMIC_FETCH" -target amd64,arm64 mcpscompat c/mcpscope.c -- -I./headers
 
 // Types shared with the kernel programs; see c/mcps.h for their meaning.
@@ -23,6 +23,13 @@ type (
 	Stream    = mcpsMcpsStream
 	WriteArgs = mcpsMcpsWriteArgs
 	TCPConn   = mcpsMcpsTcpConn
+	FPRec     = mcpsMcpsFpRec
+	FPSysKey  = mcpsMcpsFpSysKey
+	FPCount   = mcpsMcpsFpCount
+	FPCPUKey  = mcpsMcpsFpCpuKey
+	FPCPU     = mcpsMcpsFpCpu
+	FPRoot    = mcpsMcpsFpRoot
+	FPTask    = mcpsMcpsFpTask
 	Objects   = mcpsObjects
 	Programs  = mcpsPrograms
 	Maps      = mcpsMaps
@@ -36,7 +43,23 @@ const (
 	EventExit   = uint8(mcpsMcpsEventKindMCPS_EV_EXIT)
 	EventTCP    = uint8(mcpsMcpsEventKindMCPS_EV_TCP)
 	EventExec   = uint8(mcpsMcpsEventKindMCPS_EV_EXEC)
+	// Footprint records (c/footprint.c), a struct mcps_fp_rec each.
+	EventFPMark    = uint8(mcpsMcpsEventKindMCPS_EV_FP_MARK)
+	EventFPFile    = uint8(mcpsMcpsEventKindMCPS_EV_FP_FILE)
+	EventFPExec    = uint8(mcpsMcpsEventKindMCPS_EV_FP_EXEC)
+	EventFPExit    = uint8(mcpsMcpsEventKindMCPS_EV_FP_EXIT)
+	EventFPConnect = uint8(mcpsMcpsEventKindMCPS_EV_FP_CONNECT)
+	EventFPListen  = uint8(mcpsMcpsEventKindMCPS_EV_FP_LISTEN)
 )
+
+// Directions of footprint marks (enum mcps_fp_mark_dir).
+const (
+	FPMarkRead  = int64(mcpsMcpsFpMarkDirMCPS_FP_READ)
+	FPMarkWrite = int64(mcpsMcpsFpMarkDirMCPS_FP_WRITE)
+)
+
+// FPData is the most path, argv or address bytes a footprint record carries (MCPS_FP_DATA in c/footprint.c).
+const FPData = 512
 
 // Stream kinds (enum mcps_stream_kind).
 const (
@@ -65,6 +88,7 @@ const (
 	StatStreams      = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
 	StatIovLostBytes = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
 	StatBusyBytes    = uint32(mcpsMcpsStatMCPS_STAT_BUSY_BYTES)
+	StatFPLost       = uint32(mcpsMcpsStatMCPS_STAT_FP_LOST)
 	StatCount        = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 

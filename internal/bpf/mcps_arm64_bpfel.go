@@ -38,13 +38,90 @@ type mcpsMcpsEventHdr struct {
 type mcpsMcpsEventKind uint32
 
 const (
-	mcpsMcpsEventKindMCPS_EV_DATA   mcpsMcpsEventKind = 1
-	mcpsMcpsEventKindMCPS_EV_READER mcpsMcpsEventKind = 2
-	mcpsMcpsEventKindMCPS_EV_CLOSE  mcpsMcpsEventKind = 3
-	mcpsMcpsEventKindMCPS_EV_EXIT   mcpsMcpsEventKind = 4
-	mcpsMcpsEventKindMCPS_EV_TCP    mcpsMcpsEventKind = 5
-	mcpsMcpsEventKindMCPS_EV_EXEC   mcpsMcpsEventKind = 6
+	mcpsMcpsEventKindMCPS_EV_DATA       mcpsMcpsEventKind = 1
+	mcpsMcpsEventKindMCPS_EV_READER     mcpsMcpsEventKind = 2
+	mcpsMcpsEventKindMCPS_EV_CLOSE      mcpsMcpsEventKind = 3
+	mcpsMcpsEventKindMCPS_EV_EXIT       mcpsMcpsEventKind = 4
+	mcpsMcpsEventKindMCPS_EV_TCP        mcpsMcpsEventKind = 5
+	mcpsMcpsEventKindMCPS_EV_EXEC       mcpsMcpsEventKind = 6
+	mcpsMcpsEventKindMCPS_EV_FP_MARK    mcpsMcpsEventKind = 7
+	mcpsMcpsEventKindMCPS_EV_FP_FILE    mcpsMcpsEventKind = 8
+	mcpsMcpsEventKindMCPS_EV_FP_EXEC    mcpsMcpsEventKind = 9
+	mcpsMcpsEventKindMCPS_EV_FP_EXIT    mcpsMcpsEventKind = 10
+	mcpsMcpsEventKindMCPS_EV_FP_CONNECT mcpsMcpsEventKind = 11
+	mcpsMcpsEventKindMCPS_EV_FP_LISTEN  mcpsMcpsEventKind = 12
 )
+
+type mcpsMcpsFpCount struct {
+	_     structs.HostLayout
+	Count uint64
+	Ns    uint64
+}
+
+type mcpsMcpsFpCpu struct {
+	_         structs.HostLayout
+	UserNs    uint64
+	SysNs     uint64
+	RuntimeNs uint64
+}
+
+type mcpsMcpsFpCpuKey struct {
+	_     structs.HostLayout
+	Root  uint32
+	Tgid  uint32
+	Epoch uint64
+}
+
+type mcpsMcpsFpMarkDir uint32
+
+const (
+	mcpsMcpsFpMarkDirMCPS_FP_READ  mcpsMcpsFpMarkDir = 1
+	mcpsMcpsFpMarkDirMCPS_FP_WRITE mcpsMcpsFpMarkDir = 2
+)
+
+type mcpsMcpsFpRec struct {
+	_      structs.HostLayout
+	Hdr    mcpsMcpsEventHdr
+	Epoch  uint64
+	Root   uint32
+	Ppid   uint32
+	Result int64
+	Nr     uint32
+	Flags  uint32
+	Len    uint32
+	Pad    uint32
+	Data   [512]uint8
+}
+
+type mcpsMcpsFpRoot struct {
+	_     structs.HostLayout
+	Epoch uint64
+}
+
+type mcpsMcpsFpSysKey struct {
+	_     structs.HostLayout
+	Root  uint32
+	Tgid  uint32
+	Epoch uint64
+	Nr    uint32
+	Err   int32
+}
+
+type mcpsMcpsFpTask struct {
+	_    structs.HostLayout
+	Root uint32
+	Pad  uint32
+}
+
+type mcpsMcpsFpThread struct {
+	_       structs.HostLayout
+	EnterNs uint64
+	Args    [3]uint64
+	Utime   uint64
+	Stime   uint64
+	Runtime uint64
+	Nr      int64
+}
 
 type mcpsMcpsGoCallKey struct {
 	_    structs.HostLayout
@@ -69,7 +146,8 @@ const (
 	mcpsMcpsStatMCPS_STAT_STREAMS        mcpsMcpsStat = 5
 	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES mcpsMcpsStat = 6
 	mcpsMcpsStatMCPS_STAT_BUSY_BYTES     mcpsMcpsStat = 7
-	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 8
+	mcpsMcpsStatMCPS_STAT_FP_LOST        mcpsMcpsStat = 8
+	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 9
 )
 
 type mcpsMcpsStream struct {
@@ -79,6 +157,7 @@ type mcpsMcpsStream struct {
 	Lost   uint64
 	State  uint32
 	Reader uint32
+	Read   uint64
 }
 
 type mcpsMcpsStreamKey struct {
@@ -183,6 +262,11 @@ const (
 	mcpsMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
 	mcpsMapMcpsCopyProgsVfsWritev   = "mcps_copy_progs_vfs_writev"
 	mcpsMapMcpsEvents               = "mcps_events"
+	mcpsMapMcpsFpCpus               = "mcps_fp_cpus"
+	mcpsMapMcpsFpRoots              = "mcps_fp_roots"
+	mcpsMapMcpsFpSyscalls           = "mcps_fp_syscalls"
+	mcpsMapMcpsFpTasks              = "mcps_fp_tasks"
+	mcpsMapMcpsFpThreads            = "mcps_fp_threads"
 	mcpsMapMcpsParticipants         = "mcps_participants"
 	mcpsMapMcpsPeekBuf              = "mcps_peek_buf"
 	mcpsMapMcpsQuarantine           = "mcps_quarantine"
@@ -257,6 +341,12 @@ const (
 	mcpsProgMcpsFexitVfsWrite       = "mcps_fexit_vfs_write"
 	mcpsProgMcpsFexitVfsWritev      = "mcps_fexit_vfs_writev"
 	mcpsProgMcpsFork                = "mcps_fork"
+	mcpsProgMcpsFpExec              = "mcps_fp_exec"
+	mcpsProgMcpsFpExit              = "mcps_fp_exit"
+	mcpsProgMcpsFpFork              = "mcps_fp_fork"
+	mcpsProgMcpsFpSwitch            = "mcps_fp_switch"
+	mcpsProgMcpsFpSysEnter          = "mcps_fp_sys_enter"
+	mcpsProgMcpsFpSysExit           = "mcps_fp_sys_exit"
 	mcpsProgMcpsTcpExitRead         = "mcps_tcp_exit_read"
 	mcpsProgMcpsTcpExitReadv        = "mcps_tcp_exit_readv"
 	mcpsProgMcpsTcpExitRecvfrom     = "mcps_tcp_exit_recvfrom"
@@ -284,6 +374,8 @@ const (
 	mcpsVarMcpsTcpOn                = "mcps_tcp_on"
 	mcpsVarMcpsTlsOn                = "mcps_tls_on"
 	mcpsVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
+	mcpsVarMcpsUnusedFpMarkDir      = "mcps_unused_fp_mark_dir"
+	mcpsVarMcpsUnusedFpRec          = "mcps_unused_fp_rec"
 	mcpsVarMcpsUnusedHdr            = "mcps_unused_hdr"
 	mcpsVarMcpsUnusedStat           = "mcps_unused_stat"
 	mcpsVarMcpsUnusedStreamKind     = "mcps_unused_stream_kind"
@@ -382,6 +474,12 @@ type mcpsProgramSpecs struct {
 	McpsFexitVfsWrite       *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsFpExec              *ebpf.ProgramSpec `ebpf:"mcps_fp_exec"`
+	McpsFpExit              *ebpf.ProgramSpec `ebpf:"mcps_fp_exit"`
+	McpsFpFork              *ebpf.ProgramSpec `ebpf:"mcps_fp_fork"`
+	McpsFpSwitch            *ebpf.ProgramSpec `ebpf:"mcps_fp_switch"`
+	McpsFpSysEnter          *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_enter"`
+	McpsFpSysExit           *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_exit"`
 	McpsTcpExitRead         *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -419,6 +517,11 @@ type mcpsMapSpecs struct {
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
 	McpsEvents               *ebpf.MapSpec `ebpf:"mcps_events"`
+	McpsFpCpus               *ebpf.MapSpec `ebpf:"mcps_fp_cpus"`
+	McpsFpRoots              *ebpf.MapSpec `ebpf:"mcps_fp_roots"`
+	McpsFpSyscalls           *ebpf.MapSpec `ebpf:"mcps_fp_syscalls"`
+	McpsFpTasks              *ebpf.MapSpec `ebpf:"mcps_fp_tasks"`
+	McpsFpThreads            *ebpf.MapSpec `ebpf:"mcps_fp_threads"`
 	McpsParticipants         *ebpf.MapSpec `ebpf:"mcps_participants"`
 	McpsPeekBuf              *ebpf.MapSpec `ebpf:"mcps_peek_buf"`
 	McpsQuarantine           *ebpf.MapSpec `ebpf:"mcps_quarantine"`
@@ -458,6 +561,8 @@ type mcpsVariableSpecs struct {
 	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
 	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
+	McpsUnusedFpMarkDir   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpRec       *ebpf.VariableSpec `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.VariableSpec `ebpf:"mcps_unused_stream_kind"`
@@ -497,6 +602,11 @@ type mcpsMaps struct {
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
 	McpsEvents               *ebpf.Map `ebpf:"mcps_events"`
+	McpsFpCpus               *ebpf.Map `ebpf:"mcps_fp_cpus"`
+	McpsFpRoots              *ebpf.Map `ebpf:"mcps_fp_roots"`
+	McpsFpSyscalls           *ebpf.Map `ebpf:"mcps_fp_syscalls"`
+	McpsFpTasks              *ebpf.Map `ebpf:"mcps_fp_tasks"`
+	McpsFpThreads            *ebpf.Map `ebpf:"mcps_fp_threads"`
 	McpsParticipants         *ebpf.Map `ebpf:"mcps_participants"`
 	McpsPeekBuf              *ebpf.Map `ebpf:"mcps_peek_buf"`
 	McpsQuarantine           *ebpf.Map `ebpf:"mcps_quarantine"`
@@ -538,6 +648,11 @@ func (m *mcpsMaps) Close() error {
 		m.McpsCopyProgsVfsWrite,
 		m.McpsCopyProgsVfsWritev,
 		m.McpsEvents,
+		m.McpsFpCpus,
+		m.McpsFpRoots,
+		m.McpsFpSyscalls,
+		m.McpsFpTasks,
+		m.McpsFpThreads,
 		m.McpsParticipants,
 		m.McpsPeekBuf,
 		m.McpsQuarantine,
@@ -578,6 +693,8 @@ type mcpsVariables struct {
 	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
 	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
+	McpsUnusedFpMarkDir   *ebpf.Variable `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpRec       *ebpf.Variable `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.Variable `ebpf:"mcps_unused_stream_kind"`
@@ -638,6 +755,12 @@ type mcpsPrograms struct {
 	McpsFexitVfsWrite       *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.Program `ebpf:"mcps_fork"`
+	McpsFpExec              *ebpf.Program `ebpf:"mcps_fp_exec"`
+	McpsFpExit              *ebpf.Program `ebpf:"mcps_fp_exit"`
+	McpsFpFork              *ebpf.Program `ebpf:"mcps_fp_fork"`
+	McpsFpSwitch            *ebpf.Program `ebpf:"mcps_fp_switch"`
+	McpsFpSysEnter          *ebpf.Program `ebpf:"mcps_fp_sys_enter"`
+	McpsFpSysExit           *ebpf.Program `ebpf:"mcps_fp_sys_exit"`
 	McpsTcpExitRead         *ebpf.Program `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.Program `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.Program `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -710,6 +833,12 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsFexitVfsWrite,
 		p.McpsFexitVfsWritev,
 		p.McpsFork,
+		p.McpsFpExec,
+		p.McpsFpExit,
+		p.McpsFpFork,
+		p.McpsFpSwitch,
+		p.McpsFpSysEnter,
+		p.McpsFpSysExit,
 		p.McpsTcpExitRead,
 		p.McpsTcpExitReadv,
 		p.McpsTcpExitRecvfrom,

@@ -33,6 +33,56 @@ type mcpscompatMcpsDataEvent struct {
 	Data [32768]uint8
 }
 
+type mcpscompatMcpsFpCount struct {
+	_     structs.HostLayout
+	Count uint64
+	Ns    uint64
+}
+
+type mcpscompatMcpsFpCpu struct {
+	_         structs.HostLayout
+	UserNs    uint64
+	SysNs     uint64
+	RuntimeNs uint64
+}
+
+type mcpscompatMcpsFpCpuKey struct {
+	_     structs.HostLayout
+	Root  uint32
+	Tgid  uint32
+	Epoch uint64
+}
+
+type mcpscompatMcpsFpRoot struct {
+	_     structs.HostLayout
+	Epoch uint64
+}
+
+type mcpscompatMcpsFpSysKey struct {
+	_     structs.HostLayout
+	Root  uint32
+	Tgid  uint32
+	Epoch uint64
+	Nr    uint32
+	Err   int32
+}
+
+type mcpscompatMcpsFpTask struct {
+	_    structs.HostLayout
+	Root uint32
+	Pad  uint32
+}
+
+type mcpscompatMcpsFpThread struct {
+	_       structs.HostLayout
+	EnterNs uint64
+	Args    [3]uint64
+	Utime   uint64
+	Stime   uint64
+	Runtime uint64
+	Nr      int64
+}
+
 type mcpscompatMcpsGoCallKey struct {
 	_    structs.HostLayout
 	G    uint64
@@ -52,6 +102,7 @@ type mcpscompatMcpsStream struct {
 	Lost   uint64
 	State  uint32
 	Reader uint32
+	Read   uint64
 }
 
 type mcpscompatMcpsStreamKey struct {
@@ -127,6 +178,11 @@ const (
 	mcpscompatMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
 	mcpscompatMapMcpsCopyProgsVfsWritev   = "mcps_copy_progs_vfs_writev"
 	mcpscompatMapMcpsEvents               = "mcps_events"
+	mcpscompatMapMcpsFpCpus               = "mcps_fp_cpus"
+	mcpscompatMapMcpsFpRoots              = "mcps_fp_roots"
+	mcpscompatMapMcpsFpSyscalls           = "mcps_fp_syscalls"
+	mcpscompatMapMcpsFpTasks              = "mcps_fp_tasks"
+	mcpscompatMapMcpsFpThreads            = "mcps_fp_threads"
 	mcpscompatMapMcpsParticipants         = "mcps_participants"
 	mcpscompatMapMcpsPeekBuf              = "mcps_peek_buf"
 	mcpscompatMapMcpsQuarantine           = "mcps_quarantine"
@@ -201,6 +257,12 @@ const (
 	mcpscompatProgMcpsFexitVfsWrite       = "mcps_fexit_vfs_write"
 	mcpscompatProgMcpsFexitVfsWritev      = "mcps_fexit_vfs_writev"
 	mcpscompatProgMcpsFork                = "mcps_fork"
+	mcpscompatProgMcpsFpExec              = "mcps_fp_exec"
+	mcpscompatProgMcpsFpExit              = "mcps_fp_exit"
+	mcpscompatProgMcpsFpFork              = "mcps_fp_fork"
+	mcpscompatProgMcpsFpSwitch            = "mcps_fp_switch"
+	mcpscompatProgMcpsFpSysEnter          = "mcps_fp_sys_enter"
+	mcpscompatProgMcpsFpSysExit           = "mcps_fp_sys_exit"
 	mcpscompatProgMcpsTcpExitRead         = "mcps_tcp_exit_read"
 	mcpscompatProgMcpsTcpExitReadv        = "mcps_tcp_exit_readv"
 	mcpscompatProgMcpsTcpExitRecvfrom     = "mcps_tcp_exit_recvfrom"
@@ -228,6 +290,8 @@ const (
 	mcpscompatVarMcpsTcpOn                = "mcps_tcp_on"
 	mcpscompatVarMcpsTlsOn                = "mcps_tls_on"
 	mcpscompatVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
+	mcpscompatVarMcpsUnusedFpMarkDir      = "mcps_unused_fp_mark_dir"
+	mcpscompatVarMcpsUnusedFpRec          = "mcps_unused_fp_rec"
 	mcpscompatVarMcpsUnusedHdr            = "mcps_unused_hdr"
 	mcpscompatVarMcpsUnusedStat           = "mcps_unused_stat"
 	mcpscompatVarMcpsUnusedStreamKind     = "mcps_unused_stream_kind"
@@ -326,6 +390,12 @@ type mcpscompatProgramSpecs struct {
 	McpsFexitVfsWrite       *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsFpExec              *ebpf.ProgramSpec `ebpf:"mcps_fp_exec"`
+	McpsFpExit              *ebpf.ProgramSpec `ebpf:"mcps_fp_exit"`
+	McpsFpFork              *ebpf.ProgramSpec `ebpf:"mcps_fp_fork"`
+	McpsFpSwitch            *ebpf.ProgramSpec `ebpf:"mcps_fp_switch"`
+	McpsFpSysEnter          *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_enter"`
+	McpsFpSysExit           *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_exit"`
 	McpsTcpExitRead         *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -363,6 +433,11 @@ type mcpscompatMapSpecs struct {
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
 	McpsEvents               *ebpf.MapSpec `ebpf:"mcps_events"`
+	McpsFpCpus               *ebpf.MapSpec `ebpf:"mcps_fp_cpus"`
+	McpsFpRoots              *ebpf.MapSpec `ebpf:"mcps_fp_roots"`
+	McpsFpSyscalls           *ebpf.MapSpec `ebpf:"mcps_fp_syscalls"`
+	McpsFpTasks              *ebpf.MapSpec `ebpf:"mcps_fp_tasks"`
+	McpsFpThreads            *ebpf.MapSpec `ebpf:"mcps_fp_threads"`
 	McpsParticipants         *ebpf.MapSpec `ebpf:"mcps_participants"`
 	McpsPeekBuf              *ebpf.MapSpec `ebpf:"mcps_peek_buf"`
 	McpsQuarantine           *ebpf.MapSpec `ebpf:"mcps_quarantine"`
@@ -402,6 +477,8 @@ type mcpscompatVariableSpecs struct {
 	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
 	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
+	McpsUnusedFpMarkDir   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpRec       *ebpf.VariableSpec `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.VariableSpec `ebpf:"mcps_unused_stream_kind"`
@@ -441,6 +518,11 @@ type mcpscompatMaps struct {
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
 	McpsEvents               *ebpf.Map `ebpf:"mcps_events"`
+	McpsFpCpus               *ebpf.Map `ebpf:"mcps_fp_cpus"`
+	McpsFpRoots              *ebpf.Map `ebpf:"mcps_fp_roots"`
+	McpsFpSyscalls           *ebpf.Map `ebpf:"mcps_fp_syscalls"`
+	McpsFpTasks              *ebpf.Map `ebpf:"mcps_fp_tasks"`
+	McpsFpThreads            *ebpf.Map `ebpf:"mcps_fp_threads"`
 	McpsParticipants         *ebpf.Map `ebpf:"mcps_participants"`
 	McpsPeekBuf              *ebpf.Map `ebpf:"mcps_peek_buf"`
 	McpsQuarantine           *ebpf.Map `ebpf:"mcps_quarantine"`
@@ -482,6 +564,11 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsCopyProgsVfsWrite,
 		m.McpsCopyProgsVfsWritev,
 		m.McpsEvents,
+		m.McpsFpCpus,
+		m.McpsFpRoots,
+		m.McpsFpSyscalls,
+		m.McpsFpTasks,
+		m.McpsFpThreads,
 		m.McpsParticipants,
 		m.McpsPeekBuf,
 		m.McpsQuarantine,
@@ -522,6 +609,8 @@ type mcpscompatVariables struct {
 	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
 	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
+	McpsUnusedFpMarkDir   *ebpf.Variable `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpRec       *ebpf.Variable `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
 	McpsUnusedStreamKind  *ebpf.Variable `ebpf:"mcps_unused_stream_kind"`
@@ -582,6 +671,12 @@ type mcpscompatPrograms struct {
 	McpsFexitVfsWrite       *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.Program `ebpf:"mcps_fork"`
+	McpsFpExec              *ebpf.Program `ebpf:"mcps_fp_exec"`
+	McpsFpExit              *ebpf.Program `ebpf:"mcps_fp_exit"`
+	McpsFpFork              *ebpf.Program `ebpf:"mcps_fp_fork"`
+	McpsFpSwitch            *ebpf.Program `ebpf:"mcps_fp_switch"`
+	McpsFpSysEnter          *ebpf.Program `ebpf:"mcps_fp_sys_enter"`
+	McpsFpSysExit           *ebpf.Program `ebpf:"mcps_fp_sys_exit"`
 	McpsTcpExitRead         *ebpf.Program `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.Program `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.Program `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -654,6 +749,12 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsFexitVfsWrite,
 		p.McpsFexitVfsWritev,
 		p.McpsFork,
+		p.McpsFpExec,
+		p.McpsFpExit,
+		p.McpsFpFork,
+		p.McpsFpSwitch,
+		p.McpsFpSysEnter,
+		p.McpsFpSysExit,
 		p.McpsTcpExitRead,
 		p.McpsTcpExitReadv,
 		p.McpsTcpExitRecvfrom,

@@ -39,6 +39,9 @@ type Config struct {
 	TLS bool
 	// Hooks selects fentry/fexit or syscall tracepoints for the stdio programs (default: the cheapest that attaches).
 	Hooks Hooks
+	// Footprint loads the footprint programs (c/footprint.c): the syscalls, files, programs, connections and CPU of
+	// the process trees of roots given to AddFootprintRoot, counted per epoch of the root. Off, they are not loaded.
+	Footprint bool
 	// Portable turns off every optional fast path, so the programs take the code paths of the oldest supported
 	// kernel: syscall tracepoints, CO-RE reads, the object without atomic fetch-and-add, and one perf-event uprobe per
 	// TLS probe instead of uprobe_multi links. Tests use it to check that all paths capture the same records;
@@ -53,6 +56,7 @@ const pollInterval = 5 * time.Millisecond
 type Capture struct {
 	coll   *ebpf.Collection
 	maps   captureMaps
+	fp     *footprintMaps // nil unless Config.Footprint
 	links  []link.Link
 	filter bool // Config.Filter
 	// tlsLinks are the uprobes of AttachTLS; tlsDetached is closed once they are detached (see detach).
@@ -114,6 +118,14 @@ func Open(cfg Config) (*Capture, error) {
 		c.Close()
 		return nil, fmt.Errorf("find BPF maps: %w", err)
 	}
+	if cfg.Footprint {
+		c.fp = &footprintMaps{}
+		if err := c.coll.Assign(c.fp); err != nil {
+			c.fp = nil
+			c.Close()
+			return nil, fmt.Errorf("find the footprint maps: %w", err)
+		}
+	}
 	var err error
 	c.reader, err = ringbuf.NewReader(c.maps.Events)
 	if err != nil {
@@ -147,6 +159,9 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	if !cfg.TCP {
 		dropTCPOnly(spec)
+	}
+	if !cfg.Footprint {
+		dropFootprint(spec)
 	}
 	if !cfg.TCP || !cfg.TLS {
 		dropTLS(spec)
@@ -298,7 +313,7 @@ func (c *Capture) Close() error {
 	if detached != nil {
 		<-detached
 	}
-	errs = append(errs, c.maps.close())
+	errs = append(errs, c.maps.close(), c.fp.close())
 	if c.coll != nil {
 		c.coll.Close()
 	}

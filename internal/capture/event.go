@@ -19,7 +19,31 @@ const (
 	KindExit   = bpf.EventExit   // a process that took part in MCP streams exited
 	KindTCP    = bpf.EventTCP    // a TCP stream was classified: Conn holds its connection
 	KindExec   = bpf.EventExec   // a process of interest exec'd (TLS on): Capture.Execs reports it, the monitor never sees it
+
+	// Footprint records (Config.Footprint): FP holds their body.
+	KindFPMark    = bpf.EventFPMark    // a footprint root read an MCP stream up to Offset, or is about to write it at Offset
+	KindFPFile    = bpf.EventFPFile    // a process of a footprint tree opened a file: FP.Data is the path as passed
+	KindFPExec    = bpf.EventFPExec    // a process of a tree exec'd: FP.Data is the filename, NUL, argv
+	KindFPExit    = bpf.EventFPExit    // a process of a tree exited: FP.Result is its wait status
+	KindFPConnect = bpf.EventFPConnect // a process of a tree called connect: FP.Data is the address passed
+	KindFPListen  = bpf.EventFPListen  // a process of a tree listens: FP.Data is a struct mcps_tcp_conn (local end)
 )
+
+// Footprint is the body of a footprint record: which tree and epoch it belongs to, and what happened.
+type Footprint struct {
+	Root  int    // the tree's root (an MCP server)
+	Epoch uint64 // the root's epoch when it happened (marks: the epoch that begins)
+	Ppid  int    // exec: the parent
+	// Result is the syscall's return (file, connect, listen; negative: -errno), the wait status (exit), or the
+	// direction (mark: bpf.FPMarkRead or bpf.FPMarkWrite).
+	Result int64
+	Nr     int    // the syscall number (file, connect, listen)
+	Flags  uint32 // file: the open flags
+	Data   []byte // aliases the record, like Event.Data
+}
+
+// Read tells whether a mark is a read (else the entry of a write).
+func (f *Footprint) Read() bool { return f.Result == bpf.FPMarkRead }
 
 // Conn is the connection of a TCP stream, seen from the local socket the stream belongs to.
 type Conn struct {
@@ -39,6 +63,7 @@ type Event struct {
 	Pid, Tid int
 	Comm     [16]byte
 	Data     []byte
+	FP       Footprint // footprint records
 
 	buf []byte
 }
@@ -79,6 +104,7 @@ func decode(raw []byte, e *Event) error {
 	e.Data = nil
 	e.ExitCode = 0
 	e.Conn = Conn{}
+	e.FP = Footprint{}
 	switch e.Kind {
 	case KindData:
 		if n > len(raw)-hdrSize {
@@ -98,9 +124,39 @@ func decode(raw []byte, e *Event) error {
 		}
 		e.Conn = c
 	case KindReader, KindClose, KindExec:
+	case KindFPMark, KindFPFile, KindFPExec, KindFPExit, KindFPConnect, KindFPListen:
+		return decodeFootprint(raw, e)
 	default:
 		return fmt.Errorf("unknown record kind %d", e.Kind)
 	}
+	return nil
+}
+
+// fpFixed is the size of struct mcps_fp_rec before its data (all a mark carries); layout_test.go checks it and the
+// offsets below.
+const fpFixed = hdrSize + 40
+
+func decodeFootprint(raw []byte, e *Event) error {
+	if len(raw) < fpFixed {
+		return fmt.Errorf("footprint record of %d bytes, want at least %d", len(raw), fpFixed)
+	}
+	le := binary.LittleEndian
+	e.FP = Footprint{
+		Epoch:  le.Uint64(raw[hdrSize:]),
+		Root:   int(le.Uint32(raw[hdrSize+8:])),
+		Ppid:   int(le.Uint32(raw[hdrSize+12:])),
+		Result: int64(le.Uint64(raw[hdrSize+16:])),
+		Nr:     int(le.Uint32(raw[hdrSize+24:])),
+		Flags:  le.Uint32(raw[hdrSize+28:]),
+	}
+	if e.Kind == KindFPMark {
+		return nil
+	}
+	n := int(le.Uint32(raw[hdrSize+32:]))
+	if n > bpf.FPData || fpFixed+n > len(raw) {
+		return fmt.Errorf("footprint record announces %d bytes but carries %d", n, len(raw)-fpFixed)
+	}
+	e.FP.Data = raw[fpFixed : fpFixed+n]
 	return nil
 }
 

@@ -55,6 +55,29 @@ func TestTCPConnLayout(t *testing.T) {
 	}
 }
 
+// TestFootprintLayout keeps decodeFootprint's offsets in step with struct mcps_fp_rec.
+func TestFootprintLayout(t *testing.T) {
+	var r bpf.FPRec
+	for _, ck := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"size", unsafe.Sizeof(r), fpFixed + bpf.FPData},
+		{"epoch", unsafe.Offsetof(r.Epoch), hdrSize},
+		{"root", unsafe.Offsetof(r.Root), hdrSize + 8},
+		{"ppid", unsafe.Offsetof(r.Ppid), hdrSize + 12},
+		{"result", unsafe.Offsetof(r.Result), hdrSize + 16},
+		{"nr", unsafe.Offsetof(r.Nr), hdrSize + 24},
+		{"flags", unsafe.Offsetof(r.Flags), hdrSize + 28},
+		{"len", unsafe.Offsetof(r.Len), hdrSize + 32},
+		{"data", unsafe.Offsetof(r.Data), fpFixed},
+	} {
+		if ck.got != ck.want {
+			t.Errorf("%s: offset %d in the generated type, %d in decodeFootprint", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
 func TestDecodeRejectsShortAndOverlong(t *testing.T) {
 	var e Event
 	if err := decode(make([]byte, 10), &e); err == nil {

@@ -14,7 +14,8 @@ type Stats struct {
 	TooLongBytes uint64 // bytes of single syscalls larger than one copy can reach
 	IovLostBytes uint64 // bytes in iovecs past the vector limit
 	BusyBytes    uint64 // TLS plaintext a uprobe_multi copy dropped: every scratch slot of its CPU was taken
-	LostEvents   uint64 // reader/close/exit records the ring buffer had no room for
+	LostEvents   uint64 // reader/close/exit and footprint records the ring buffer had no room for
+	FPLost       uint64 // footprint counter updates that found their map full
 	Streams      uint64 // streams classified as MCP
 	Malformed    uint64 // records user space could not decode
 	// SkippedRuns counts runs of mcpscope's programs the kernel skipped because a BPF program was already running
@@ -39,6 +40,7 @@ func (c *Capture) Stats() (Stats, error) {
 		bpf.StatIovLostBytes: &s.IovLostBytes,
 		bpf.StatBusyBytes:    &s.BusyBytes,
 		bpf.StatLostEvents:   &s.LostEvents,
+		bpf.StatFPLost:       &s.FPLost,
 		bpf.StatStreams:      &s.Streams,
 	}
 	for idx, dst := range vals {
@@ -71,6 +73,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_iov_lost_bytes":    s.IovLostBytes,
 		"kernel_busy_bytes":        s.BusyBytes,
 		"kernel_lost_events":       s.LostEvents,
+		"kernel_footprint_lost":    s.FPLost,
 		"kernel_streams":           s.Streams,
 		"malformed_records":        s.Malformed,
 		"kernel_skipped_runs":      s.SkippedRuns,

@@ -45,6 +45,13 @@ enum mcps_event_kind {
 	MCPS_EV_EXIT = 4,   // a process that took part in MCP streams exited
 	MCPS_EV_TCP = 5,    // a TCP stream was classified: its connection's addresses (struct mcps_tcp_conn) follow
 	MCPS_EV_EXEC = 6,   // with TLS on: a process of interest exec'd, so user space looks for TLS to probe in it now
+	// Footprints (footprint.c): struct mcps_fp_rec records.
+	MCPS_EV_FP_MARK = 7,    // a root read or is about to write an MCP stdio stream: its epoch advanced
+	MCPS_EV_FP_FILE = 8,    // a process of a tree opened a file (or failed to)
+	MCPS_EV_FP_EXEC = 9,    // a process of a tree exec'd
+	MCPS_EV_FP_EXIT = 10,   // a process of a tree exited
+	MCPS_EV_FP_CONNECT = 11, // a process of a tree called connect
+	MCPS_EV_FP_LISTEN = 12, // a process of a tree listens on a socket
 };
 
 // The payload of an MCPS_EV_TCP record: the connection of the socket, seen from it (s = this end).
@@ -74,7 +81,8 @@ enum mcps_stat {
 	MCPS_STAT_STREAMS = 5,        // streams classified as MCP
 	MCPS_STAT_IOV_LOST_BYTES = 6, // bytes in iovecs past MAX_IOV
 	MCPS_STAT_BUSY_BYTES = 7,     // bytes of a uprobe_multi TLS copy that found every scratch slot of its CPU taken
-	MCPS_STAT_MAX = 8,
+	MCPS_STAT_FP_LOST = 8,        // footprint counter updates that found their map full
+	MCPS_STAT_MAX = 9,
 };
 
 struct mcps_stream_key {
@@ -89,6 +97,7 @@ struct mcps_stream {
 	__u64 lost;      // bytes of this gen that could not be delivered
 	__u32 state;     // enum mcps_stream_state
 	__u32 reader;    // tgid of the last process seen reading it
+	__u64 read;      // bytes footprint roots read from it (footprint.c), the offset their read marks carry
 };
 
 // Saved at sys_enter of a write-family syscall of interest, consumed at its sys_exit (keyed by thread id).

@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Footprints: what the process trees of MCP servers do on the host, counted in the kernel and cut into epochs so
+// that user space can give each tool call exactly its share.
+//
+// A footprint tree has a root (an MCP server, named by user space in mcps_fp_roots) and every process forked under
+// it (mcps_fp_tasks, filled at fork in the kernel so that a child's first syscalls count). The root's epoch advances
+// at every MCP read that returns bytes and at the entry of every MCP write of the root itself, and each such
+// boundary is reported (MCPS_EV_FP_MARK) with the stream offset it reached: user space finds the epoch in which the
+// server read a request's last byte and the epoch in which it began writing the response; the syscalls, files,
+// programs, connections and CPU counted in the epochs between are the call's.
+//
+// Hooks and cost:
+//   - tracepoint/raw_syscalls/sys_enter and sys_exit: every syscall on the host. For a process outside every tree
+//     they leave after one hash lookup (mcps_fp_tasks). For a process inside one: a thread-state lookup at entry; at
+//     exit, the root's epoch, one counter update (mcps_fp_syscalls: per root, process, epoch, syscall and errno) and one
+//     CPU update (mcps_fp_cpus). Opens, connects and listens add one ring-buffer record each.
+//   - tp_btf/sched_switch: every context switch; one lookup, and a CPU update for a thread of a tree, so that a
+//     thread that computes without syscalls is still accounted to the epoch it ran in.
+//   - tp_btf/sched_process_fork, tp_btf/sched_process_exec, tracepoint/sched/sched_process_exit: one lookup each.
+//
+// Limits: paths are reported as the process passed them (a relative path stays relative; user space resolves it
+// with the process's working directory) and cut at MCPS_FP_DATA bytes; argv likewise. CPU time is the kernel's
+// utime/stime (tick-sampled: HZ granularity, 4 ms at HZ=250) scaled to sum_exec_runtime by user space. A counter
+// that finds mcps_fp_syscalls full is counted (MCPS_STAT_FP_LOST), never written elsewhere. Only stdio streams (pipes,
+// Unix sockets) mark epochs so far: calls over HTTP get no footprint yet.
+#include "mcps.h"
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_read 0
+#define NR_write 1
+#define NR_open 2
+#define NR_pread64 17
+#define NR_pwrite64 18
+#define NR_readv 19
+#define NR_writev 20
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_listen 50
+#define NR_creat 85
+#define NR_openat 257
+#define NR_preadv 295
+#define NR_pwritev 296
+#define NR_preadv2 327
+#define NR_pwritev2 328
+#define NR_openat2 437
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_read 63
+#define NR_write 64
+#define NR_open -1 // arm64 has only openat
+#define NR_pread64 67
+#define NR_pwrite64 68
+#define NR_readv 65
+#define NR_writev 66
+#define NR_connect 203
+#define NR_sendto 206
+#define NR_recvfrom 207
+#define NR_sendmsg 211
+#define NR_recvmsg 212
+#define NR_listen 201
+#define NR_creat -1
+#define NR_openat 56
+#define NR_preadv 69
+#define NR_pwritev 70
+#define NR_preadv2 286
+#define NR_pwritev2 287
+#define NR_openat2 437
+#else
+#error "unsupported architecture"
+#endif
+
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+
+// Bytes of path, argv or socket address in one record.
+#define MCPS_FP_DATA 512
+
+enum mcps_fp_mark_dir {
+	MCPS_FP_READ = 1,  // the root read bytes of an MCP stream: offset is the stream offset reached
+	MCPS_FP_WRITE = 2, // the root is about to write an MCP stream: offset is where its bytes will start
+};
+
+// The body of every MCPS_EV_FP_* record, after struct mcps_event_hdr. Marks carry only the fixed part.
+struct mcps_fp_rec {
+	struct mcps_event_hdr hdr;
+	__u64 epoch;
+	__u32 root;
+	__u32 ppid;   // exec: the parent process
+	__s64 result; // file, connect, listen: the syscall's return; exit: the wait status; mark: enum mcps_fp_mark_dir
+	__u32 nr;     // the syscall (file, connect, listen)
+	__u32 flags;  // file: open flags
+	__u32 len;    // bytes of data used
+	__u32 _pad;
+	__u8 data[MCPS_FP_DATA]; // file: the path; exec: the filename, NUL, then argv as the process holds it (NUL-separated);
+	                         // connect: the sockaddr; listen: a struct mcps_tcp_conn of the socket (local address)
+};
+
+#define MCPS_FP_FIXED (sizeof(struct mcps_fp_rec) - MCPS_FP_DATA)
+
+struct mcps_fp_task {
+	__u32 root;
+	__u32 _pad;
+};
+
+struct mcps_fp_root {
+	__u64 epoch;
+};
+
+// Per thread of a tree: the syscall in progress, and the CPU times already accounted.
+struct mcps_fp_thread {
+	__u64 enter_ns;
+	__u64 args[3];
+	__u64 utime, stime, runtime;
+	__s64 nr; // -1: not in a syscall
+};
+
+struct mcps_fp_sys_key {
+	__u32 root;
+	__u32 tgid;
+	__u64 epoch;
+	__u32 nr;
+	__s32 err; // 0, or the errno of failed calls
+};
+
+struct mcps_fp_count {
+	__u64 count;
+	__u64 ns; // time inside the syscall
+};
+
+struct mcps_fp_cpu_key {
+	__u32 root;
+	__u32 tgid;
+	__u64 epoch;
+};
+
+struct mcps_fp_cpu {
+	__u64 user_ns;    // task utime (tick-sampled)
+	__u64 sys_ns;     // task stime (tick-sampled)
+	__u64 runtime_ns; // sum_exec_runtime (exact at switches)
+};
+
+// Roots (MCP servers) whose footprint is recorded, by tgid; user space adds and removes them.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct mcps_fp_root);
+} mcps_fp_roots SEC(".maps");
+
+// Every process of a tree (roots included), by tgid.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct mcps_fp_task);
+} mcps_fp_tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); // thread id
+	__type(value, struct mcps_fp_thread);
+} mcps_fp_threads SEC(".maps");
+
+// Syscall counters; user space drains the epochs that have ended.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct mcps_fp_sys_key);
+	__type(value, struct mcps_fp_count);
+} mcps_fp_syscalls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct mcps_fp_cpu_key);
+	__type(value, struct mcps_fp_cpu);
+} mcps_fp_cpus SEC(".maps");
+
+static __always_inline __u64 fp_epoch(__u32 root)
+{
+	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &root);
+	return r ? r->epoch : 0;
+}
+
+// fp_account_cpu adds what task ran since th's snapshot to the counters of its tree's current epoch.
+static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid, __u32 root, struct mcps_fp_thread *th)
+{
+	__u64 ut = BPF_CORE_READ(task, utime), st = BPF_CORE_READ(task, stime);
+	__u64 rt = BPF_CORE_READ(task, se.sum_exec_runtime);
+	__u64 du = ut > th->utime ? ut - th->utime : 0, ds = st > th->stime ? st - th->stime : 0;
+	__u64 dr = rt > th->runtime ? rt - th->runtime : 0;
+	th->utime = ut;
+	th->stime = st;
+	th->runtime = rt;
+	if (!du && !ds && !dr)
+		return;
+	struct mcps_fp_cpu_key k = {.root = root, .tgid = tgid, .epoch = fp_epoch(root)};
+	struct mcps_fp_cpu *c = bpf_map_lookup_elem(&mcps_fp_cpus, &k);
+	if (!c) {
+		struct mcps_fp_cpu zero = {};
+		bpf_map_update_elem(&mcps_fp_cpus, &k, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&mcps_fp_cpus, &k);
+		if (!c) {
+			stat_add(MCPS_STAT_FP_LOST, 1);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&c->user_ns, du);
+	__sync_fetch_and_add(&c->sys_ns, ds);
+	__sync_fetch_and_add(&c->runtime_ns, dr);
+}
+
+// fp_thread returns the state of the current thread, made on first sight with the CPU it has used so far already
+// accounted (threads created inside a tree are made at fork, with nothing accounted).
+static __always_inline struct mcps_fp_thread *fp_thread(__u32 tid)
+{
+	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+	if (th)
+		return th;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mcps_fp_thread fresh = {
+		.utime = BPF_CORE_READ(task, utime),
+		.stime = BPF_CORE_READ(task, stime),
+		.runtime = BPF_CORE_READ(task, se.sum_exec_runtime),
+		.nr = -1,
+	};
+	bpf_map_update_elem(&mcps_fp_threads, &tid, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+}
+
+static __always_inline bool fp_read_nr(__s64 nr)
+{
+	return nr == NR_read || nr == NR_readv || nr == NR_recvfrom || nr == NR_recvmsg || nr == NR_pread64 ||
+	       nr == NR_preadv || nr == NR_preadv2;
+}
+
+static __always_inline bool fp_write_nr(__s64 nr)
+{
+	return nr == NR_write || nr == NR_writev || nr == NR_sendto || nr == NR_sendmsg || nr == NR_pwrite64 ||
+	       nr == NR_pwritev || nr == NR_pwritev2;
+}
+
+// fp_mark advances the root's epoch when fd is an MCP stdio stream, first accounting the CPU the thread used in the
+// epoch that ends, and reports the boundary. n is the bytes a read returned (0 for a write, marked at its entry).
+static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, struct mcps_fp_thread *th)
+{
+	struct mcps_stream_key key;
+	if (!stream_of_file(fd_to_file(fd), false, write, &key))
+		return;
+	if (key.kind != MCPS_STREAM_PIPE && key.kind != MCPS_STREAM_UNIX)
+		return;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (!st || st->state != MCPS_STATE_MCP)
+		return;
+	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &root);
+	if (!r)
+		return;
+	fp_account_cpu((struct task_struct *)bpf_get_current_task(), root, root, th);
+	__u64 offset = write ? st->offset : reserve(&st->read, n) + n;
+	__u64 epoch = __sync_fetch_and_add(&r->epoch, 1) + 1;
+	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, MCPS_FP_FIXED, 0);
+	if (!rec) {
+		stat_add(MCPS_STAT_LOST_EVENTS, 1);
+		return;
+	}
+	fill_hdr(&rec->hdr, MCPS_EV_FP_MARK, &key);
+	rec->hdr.gen = st->gen;
+	rec->hdr.offset = offset;
+	rec->epoch = epoch;
+	rec->root = root;
+	rec->ppid = 0;
+	rec->result = write ? MCPS_FP_WRITE : MCPS_FP_READ;
+	rec->nr = 0;
+	rec->flags = 0;
+	rec->len = 0;
+	rec->_pad = 0;
+	bpf_ringbuf_submit(rec, wakeup_flags());
+}
+
+// fp_record reserves a full record of kind for the current process of tree root.
+static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root)
+{
+	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, sizeof(struct mcps_fp_rec), 0);
+	if (!rec) {
+		stat_add(MCPS_STAT_LOST_EVENTS, 1);
+		return NULL;
+	}
+	fill_hdr(&rec->hdr, kind, NULL);
+	rec->epoch = fp_epoch(root);
+	rec->root = root;
+	rec->ppid = 0;
+	rec->result = 0;
+	rec->nr = 0;
+	rec->flags = 0;
+	rec->len = 0;
+	rec->_pad = 0;
+	return rec;
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int mcps_fp_sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
+	__u32 root = t->root;
+	struct mcps_fp_thread *th = fp_thread((__u32)id);
+	if (!th)
+		return 0;
+	__s64 nr = ctx->id;
+	th->nr = nr;
+	th->args[0] = ctx->args[0];
+	th->args[1] = ctx->args[1];
+	th->args[2] = ctx->args[2];
+	if (root == tgid && fp_write_nr(nr))
+		fp_mark(root, ctx->args[0], true, 0, th);
+	th->enter_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+// fp_count adds one call of nr, which returned ret after ns, to the counters of the tree's current epoch.
+static __always_inline void fp_count(__u32 root, __u32 tgid, __s64 nr, __s64 ret, __u64 ns)
+{
+	struct mcps_fp_sys_key k = {
+		.root = root, .tgid = tgid, .epoch = fp_epoch(root), .nr = nr,
+		.err = (ret < 0 && ret >= -4095) ? -ret : 0,
+	};
+	struct mcps_fp_count *c = bpf_map_lookup_elem(&mcps_fp_syscalls, &k);
+	if (!c) {
+		struct mcps_fp_count zero = {};
+		bpf_map_update_elem(&mcps_fp_syscalls, &k, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&mcps_fp_syscalls, &k);
+		if (!c) {
+			stat_add(MCPS_STAT_FP_LOST, 1);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&c->count, 1);
+	__sync_fetch_and_add(&c->ns, ns);
+}
+
+// fp_file reports an open: the path as passed, its flags, and the result.
+static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
+{
+	__u64 path = th->args[1];
+	__u32 flags = th->args[2];
+	if (nr == NR_open) {
+		path = th->args[0];
+		flags = th->args[1];
+	} else if (nr == NR_creat) {
+		path = th->args[0];
+		flags = O_CREAT | O_WRONLY | O_TRUNC;
+	} else if (nr == NR_openat2) {
+		__u64 how_flags = 0;
+		bpf_probe_read_user(&how_flags, sizeof(how_flags), (const void *)th->args[2]);
+		flags = how_flags;
+	}
+	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_FILE, root);
+	if (!rec)
+		return;
+	rec->result = ret;
+	rec->nr = nr;
+	rec->flags = flags;
+	long n = bpf_probe_read_user_str(rec->data, MCPS_FP_DATA, (const void *)path);
+	rec->len = n > 0 ? n - 1 : 0;
+	bpf_ringbuf_submit(rec, 0);
+}
+
+// fp_socket reports a connect (the address passed) or a listen (the socket's local address).
+static __always_inline void fp_socket(__u32 root, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
+{
+	struct mcps_fp_rec *rec = fp_record(nr == NR_connect ? MCPS_EV_FP_CONNECT : MCPS_EV_FP_LISTEN, root);
+	if (!rec)
+		return;
+	rec->result = ret;
+	rec->nr = nr;
+	if (nr == NR_connect) {
+		// Constant sizes, which the verifier can bound: sockaddr_in, sockaddr_in6, sockaddr_un.
+		__u64 len = th->args[2];
+		const void *addr = (const void *)th->args[1];
+		long err;
+		if (len <= 16) {
+			len = 16;
+			err = bpf_probe_read_user(rec->data, 16, addr);
+		} else if (len <= 28) {
+			len = 28;
+			err = bpf_probe_read_user(rec->data, 28, addr);
+		} else {
+			len = 110;
+			err = bpf_probe_read_user(rec->data, 110, addr);
+		}
+		if (err == 0)
+			rec->len = len;
+	} else {
+		struct file *file = fd_to_file(th->args[0]);
+		struct socket *sock = file ? BPF_CORE_READ(file, private_data) : NULL;
+		struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+		if (sk) {
+			struct mcps_tcp_conn *c = (struct mcps_tcp_conn *)rec->data;
+			c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+			c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+			c->dport = 0;
+			c->_pad = 0;
+			if (c->family == AF_INET)
+				bpf_core_read(c->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+			else if (c->family == AF_INET6)
+				bpf_core_read(c->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+			rec->len = sizeof(*c);
+		}
+	}
+	bpf_ringbuf_submit(rec, 0);
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int mcps_fp_sys_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
+	__u32 root = t->root;
+	__u32 tid = (__u32)id;
+	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+	if (!th || th->nr < 0)
+		return 0; // the entry was not seen: the thread joined the tree inside this syscall (fork's child, exec)
+	__s64 nr = th->nr, ret = ctx->ret;
+	th->nr = -1;
+	fp_count(root, tgid, nr, ret, bpf_ktime_get_ns() - th->enter_ns);
+	if (nr == NR_openat || nr == NR_open || nr == NR_creat || nr == NR_openat2)
+		fp_file(root, nr, ret, th);
+	else if (nr == NR_connect || (nr == NR_listen && ret == 0))
+		fp_socket(root, nr, ret, th);
+	else if (root == tgid && ret > 0 && fp_read_nr(nr))
+		fp_mark(root, th->args[0], false, ret, th);
+	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, root, th);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(mcps_fp_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 tgid = prev->tgid;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
+	__u32 tid = prev->pid;
+	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+	if (th)
+		fp_account_cpu(prev, tgid, t->root, th);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(mcps_fp_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &ptgid);
+	if (!t)
+		return 0;
+	struct mcps_fp_task ct = {.root = t->root};
+	__u32 ctgid = child->tgid, ctid = child->pid;
+	struct mcps_fp_thread fresh = {.nr = -1};
+	bpf_map_update_elem(&mcps_fp_threads, &ctid, &fresh, BPF_ANY);
+	if (ctgid != ptgid)
+		bpf_map_update_elem(&mcps_fp_tasks, &ctgid, &ct, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(mcps_fp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = p->tgid;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
+	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_EXEC, t->root);
+	if (!rec)
+		return 0;
+	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	long n = bpf_probe_read_kernel_str(rec->data, MCPS_FP_DATA / 2, BPF_CORE_READ(bprm, filename));
+	__u32 used = n > 0 ? n : 0; // the filename and its NUL
+	__u64 start = BPF_CORE_READ(p, mm, arg_start), end = BPF_CORE_READ(p, mm, arg_end);
+	__u64 alen = end > start ? end - start : 0;
+	if (alen > MCPS_FP_DATA / 2 - 1)
+		alen = MCPS_FP_DATA / 2 - 1;
+	if (used <= MCPS_FP_DATA / 2 && bpf_probe_read_user(rec->data + used, alen & (MCPS_FP_DATA / 2 - 1), (const void *)start) == 0)
+		used += alen & (MCPS_FP_DATA / 2 - 1);
+	rec->len = used;
+	bpf_ringbuf_submit(rec, 0);
+	return 0;
+}
+
+// A thread of a tree ends: its last CPU is accounted, and the process's end reported with its status.
+SEC("tracepoint/sched/sched_process_exit")
+int mcps_fp_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
+	__u32 root = t->root;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+	if (th)
+		fp_account_cpu(task, tgid, root, th);
+	bpf_map_delete_elem(&mcps_fp_threads, &tid);
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_EXIT, root);
+	if (rec) {
+		rec->result = BPF_CORE_READ(task, exit_code);
+		bpf_ringbuf_submit(rec, 0);
+	}
+	bpf_map_delete_elem(&mcps_fp_tasks, &tgid);
+	if (root == tgid)
+		bpf_map_delete_elem(&mcps_fp_roots, &root);
+	return 0;
+}

@@ -1,0 +1,162 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpscope/mcpscope/internal/bpf"
+)
+
+// TestFootprintTree records the footprint of a shell made a root while it waits on its stdin: once it goes on, its
+// children (forked after it became a root) open files, exec programs and exit, all reported with the root; the
+// syscall and CPU counters of the tree are drained once the root is gone. Nothing of an unrelated process shows.
+func TestFootprintTree(t *testing.T) {
+	requireRoot(t)
+	c, err := Open(Config{Footprint: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.Footprints() {
+		t.Fatal("Footprints() = false with Config.Footprint")
+	}
+
+	sh := exec.Command("sh", "-c", `read go; cat /etc/hostname >/dev/null; ls /nonexistent-mcpscope-fp 2>/dev/null; exit 3`)
+	stdin, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	root := sh.Process.Pid
+	if err := c.AddFootprintRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	// Not of the tree: must not show.
+	if err := exec.Command("cat", "/etc/hostname").Run(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	werr := sh.Wait()
+	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Fatalf("sh: %v, want exit status 3", werr)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+
+	type exe struct {
+		filename, argv string
+		ppid           int
+	}
+	var execs []exe
+	files := map[string]int64{} // path -> result
+	exits := map[int]int64{}    // pid -> status
+	pids := map[int]bool{root: true}
+	timeout := time.After(20 * time.Second)
+collect:
+	for {
+		select {
+		case e, ok := <-c.Events():
+			if !ok {
+				break collect
+			}
+			switch e.Kind {
+			case KindFPExec, KindFPFile, KindFPExit, KindFPConnect, KindFPListen, KindFPMark:
+				if e.FP.Root != root {
+					t.Errorf("record of kind %d from pid %d names root %d, want %d", e.Kind, e.Pid, e.FP.Root, root)
+				}
+				pids[e.Pid] = true
+			}
+			switch e.Kind {
+			case KindFPExec:
+				name, argv, _ := bytes.Cut(e.FP.Data, []byte{0})
+				execs = append(execs, exe{string(name), strings.TrimRight(strings.ReplaceAll(string(argv), "\x00", " "), " "), e.FP.Ppid})
+			case KindFPFile:
+				files[string(e.FP.Data)] = e.FP.Result
+			case KindFPExit:
+				exits[e.Pid] = e.FP.Result
+			}
+			c.Release(e)
+		case <-timeout:
+			t.Fatal("ring buffer did not drain")
+		}
+	}
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+
+	var catExec, lsExec bool
+	for _, x := range execs {
+		switch {
+		case strings.HasSuffix(x.filename, "/cat") && x.argv == "cat /etc/hostname":
+			catExec = true
+			if x.ppid != root {
+				t.Errorf("cat's parent %d, want the root %d", x.ppid, root)
+			}
+		case strings.HasSuffix(x.filename, "/ls") && x.argv == "ls /nonexistent-mcpscope-fp":
+			lsExec = true
+		}
+	}
+	if !catExec || !lsExec {
+		t.Errorf("execs %+v: want cat /etc/hostname and ls /nonexistent-mcpscope-fp", execs)
+	}
+	if r, ok := files["/etc/hostname"]; !ok || r < 0 {
+		t.Errorf("open of /etc/hostname: %v (seen %v), want a file descriptor", r, ok)
+	}
+	if r, ok := files["/dev/null"]; !ok || r < 0 {
+		t.Errorf("open of /dev/null: %v (seen %v), want a file descriptor", r, ok)
+	}
+	if st, ok := exits[root]; !ok || st != 3<<8 {
+		t.Errorf("root's exit status %d (seen %v), want %d", st, ok, 3<<8)
+	}
+	if len(exits) != 3 {
+		t.Errorf("exits %v: want the root, cat and ls", exits)
+	}
+
+	sys, cpu, err := c.DrainFootprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var execves, enoent uint64
+	var runtime uint64
+	for _, s := range sys {
+		if s.Root != root || !pids[s.Pid] {
+			t.Errorf("syscall counter of pid %d root %d: not of the tree", s.Pid, s.Root)
+		}
+		if s.Nr == syscall.SYS_EXECVE && s.Errno == 0 {
+			execves += s.Count
+		}
+		if s.Errno == int(syscall.ENOENT) {
+			enoent += s.Count
+		}
+	}
+	for _, u := range cpu {
+		runtime += u.RuntimeNs
+	}
+	if execves != 2 {
+		t.Errorf("%d successful execve counted, want 2 (cat, ls)", execves)
+	}
+	if enoent == 0 {
+		t.Error("no ENOENT counted (ls of a missing path)")
+	}
+	if runtime == 0 {
+		t.Error("no CPU time counted for the tree")
+	}
+	// Drained: nothing left.
+	if sys, cpu, err := c.DrainFootprint(); err != nil || len(sys)+len(cpu) != 0 {
+		t.Errorf("second drain: %d syscall and %d CPU counters, %v; want none", len(sys), len(cpu), err)
+	}
+	_ = bpf.FPMarkRead
+}
