@@ -39,6 +39,7 @@ type watchOptions struct {
 	hooks        string
 	noHTTP       bool
 	noTLS        bool
+	noFootprint  bool
 	portable     bool
 	noRedact     bool
 
@@ -64,10 +65,20 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	cmd.MarkFlagsMutuallyExclusive("db", "no-db")
 	f.BoolVar(&o.noHTTP, "no-http", false, "do not follow MCP over TCP (Streamable HTTP, HTTP+SSE); stdio only")
 	f.BoolVar(&o.noTLS, "no-tls", false, "do not probe TLS libraries (OpenSSL, Node.js) for HTTPS plaintext")
+	f.BoolVar(&o.noFootprint, "no-footprint", false, "do not record what each tool call made its server do (syscalls, files, programs, connections, CPU)")
 	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
 	f.BoolVar(&o.portable, "portable", false, "use only the code paths of the oldest supported kernel (tracepoints, CO-RE reads, perf-event uprobes): to compare with the fast paths")
 	_ = f.MarkHidden("portable")
 	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
+}
+
+// footprinter is capt as the monitor's Footprinter, or nil when it records no footprints (a nil *capture.Capture
+// inside the interface would not be nil).
+func footprinter(capt *capture.Capture) monitor.Footprinter {
+	if !capt.Footprints() {
+		return nil
+	}
+	return capt
 }
 
 func newWatchCmd(streams IO) *cobra.Command {
@@ -121,7 +132,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		return err
 	}
 	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS,
-		Portable: o.portable})
+		Footprint: !o.noFootprint, Portable: o.portable})
 	if err != nil {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
@@ -170,6 +181,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		ClockOffset: monitor.ClockOffset(),
 		Stream:      stream.Config{MaxMessage: o.maxMessageMB << 20},
 		NoRedact:    o.noRedact,
+		Footprints:  footprinter(capt),
 		KernelStats: func() map[string]uint64 {
 			counters := map[string]uint64{}
 			if ks, err := capt.Stats(); err == nil {

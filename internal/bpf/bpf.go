@@ -109,6 +109,7 @@ const (
 	VarRdonlyCast = mcpsVarMcpsRdonlyCast
 	VarTCPOn      = mcpsVarMcpsTcpOn
 	VarTLSOn      = mcpsVarMcpsTlsOn
+	VarFPOn       = mcpsVarMcpsFpOn
 )
 
 // Spec returns the main object, not yet loaded, with the per-CPU scratch maps sized for this machine. Kernels before

@@ -367,6 +367,7 @@ const (
 	mcpsProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpsProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpsVarMcpsFilterOn             = "mcps_filter_on"
+	mcpsVarMcpsFpOn                 = "mcps_fp_on"
 	mcpsVarMcpsNcpu                 = "mcps_ncpu"
 	mcpsVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpsVarMcpsSelfTgid             = "mcps_self_tgid"
@@ -554,6 +555,7 @@ type mcpsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsVariableSpecs struct {
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
+	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
@@ -686,6 +688,7 @@ func (m *mcpsMaps) Close() error {
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsVariables struct {
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
+	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`

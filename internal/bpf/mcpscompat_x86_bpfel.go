@@ -283,6 +283,7 @@ const (
 	mcpscompatProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpscompatProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpscompatVarMcpsFilterOn             = "mcps_filter_on"
+	mcpscompatVarMcpsFpOn                 = "mcps_fp_on"
 	mcpscompatVarMcpsNcpu                 = "mcps_ncpu"
 	mcpscompatVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpscompatVarMcpsSelfTgid             = "mcps_self_tgid"
@@ -470,6 +471,7 @@ type mcpscompatMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpscompatVariableSpecs struct {
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
+	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
@@ -602,6 +604,7 @@ func (m *mcpscompatMaps) Close() error {
 // It can be passed to loadMcpscompatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpscompatVariables struct {
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
+	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`

@@ -160,6 +160,9 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	if !cfg.TCP {
 		dropTCPOnly(spec)
 	}
+	if err := spec.Variables[bpf.VarFPOn].Set(boolByte(cfg.Footprint)); err != nil {
+		return fmt.Errorf("set footprint: %w", err)
+	}
 	if !cfg.Footprint {
 		dropFootprint(spec)
 	}

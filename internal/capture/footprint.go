@@ -17,16 +17,12 @@ import (
 // fpPrefix names the footprint programs, dropped when Config.Footprint is off.
 const fpPrefix = "mcps_fp_"
 
-// dropFootprint removes the footprint programs and maps from spec: off, they cost nothing.
+// dropFootprint removes the footprint programs from spec: off, they cost nothing. Their maps stay (the stdio
+// programs refer to them in code the verifier skips when mcps_fp_on is 0); empty, they are not allocated.
 func dropFootprint(spec *ebpf.CollectionSpec) {
 	for name := range spec.Programs {
 		if strings.HasPrefix(name, fpPrefix) {
 			delete(spec.Programs, name)
-		}
-	}
-	for name := range spec.Maps {
-		if strings.HasPrefix(name, fpPrefix) {
-			delete(spec.Maps, name)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/footprint"
 	"github.com/mcpscope/mcpscope/internal/mcp"
 	"github.com/mcpscope/mcpscope/internal/output"
 	"github.com/mcpscope/mcpscope/internal/procfs"
@@ -56,6 +57,9 @@ type Options struct {
 	// NoRedact writes session ids and secret header values (Authorization, cookies, Mcp-Session-Id) as captured;
 	// by default session ids become fingerprints and secret headers "[redacted]".
 	NoRedact bool
+	// Footprints, when set, gives every tools/call, resources/read and prompts/get over stdio its kernel footprint
+	// (record.Footprint, to sinks that take them).
+	Footprints Footprinter
 	// KernelStats, when set, adds the kernel's counters to the stats record written at the end.
 	KernelStats func() map[string]uint64
 }
@@ -75,6 +79,7 @@ type Monitor struct {
 	err     error // first sink error
 	now     uint64
 	http    httpStage
+	fp      *fpState // nil without Options.Footprints
 }
 
 // Counts are the monitor's own counters.
@@ -130,6 +135,9 @@ func New(opts Options) *Monitor {
 		comms:   map[int]string{},
 	}
 	m.reasm = stream.New(opts.Stream, m.onFrame)
+	if opts.Footprints != nil {
+		m.fp = &fpState{engine: footprint.New(opts.ClockOffset), roots: map[int]bool{}}
+	}
 	return m
 }
 
@@ -203,6 +211,11 @@ func (m *Monitor) handle(e *capture.Event) {
 		m.release(false)
 	case capture.KindClose:
 		// The writer may hold other copies of the fd; the stream ends for good when the writer exits.
+	case capture.KindFPMark, capture.KindFPFile, capture.KindFPExec, capture.KindFPExit, capture.KindFPConnect,
+		capture.KindFPListen:
+		if m.fp != nil {
+			m.fp.engine.Event(e)
+		}
 	case capture.KindExit:
 		m.processExited(e.Pid, e.Time)
 		if len(m.http.sockets) > 0 {
@@ -343,7 +356,9 @@ func (m *Monitor) process(f stream.Frame, info *streamInfo) {
 		}
 		m.corr.Annotate(session, from.Pid, &msgs[i], ts, &rec)
 		m.write(&rec)
+		m.fpMessage(f, &rec)
 	}
+	m.fpFlush(false)
 }
 
 func (m *Monitor) junk(f stream.Frame, info *streamInfo) {
@@ -403,6 +418,7 @@ func (m *Monitor) tick(now uint64) {
 	m.reasm.Flush(m.now)
 	m.release(false)
 	m.releaseTCP(false)
+	m.fpFlush(false)
 	m.flushSinks()
 }
 
@@ -411,6 +427,7 @@ func (m *Monitor) tick(now uint64) {
 func (m *Monitor) finish() {
 	m.release(true)
 	m.releaseTCP(true)
+	m.fpFlush(true)
 	st := record.Stats{Kind: record.KindStats, Time: time.Now().UTC(), Counters: m.Counters()}
 	if err := m.opts.Sink.WriteStats(&st); err != nil && m.err == nil {
 		m.err = fmt.Errorf("write stats: %w", err)
@@ -435,6 +452,10 @@ func (m *Monitor) Counters() map[string]uint64 {
 		"reader_unknown":   c.ReaderUnknown,
 		"processes_exited": c.ProcessesExited,
 		"queue_high_water": c.QueueHighWater,
+	}
+	if m.fp != nil {
+		out["footprints"] = m.fp.count
+		out["footprint_errors"] = m.fp.errors
 	}
 	m.httpCounters(out)
 	if m.opts.KernelStats != nil {

@@ -25,6 +25,20 @@ type Sink interface {
 	Close() error // flush everything; called once at shutdown
 }
 
+// FootprintWriter is implemented by sinks that record call footprints (record.KindFootprint). Sinks without it
+// ignore them.
+type FootprintWriter interface {
+	WriteFootprint(f *record.Footprint) error
+}
+
+// WriteFootprint hands f to s if s records footprints.
+func WriteFootprint(s Sink, f *record.Footprint) error {
+	if w, ok := s.(FootprintWriter); ok {
+		return w.WriteFootprint(f)
+	}
+	return nil
+}
+
 // Flusher is implemented by sinks that buffer output. Flush writes out everything buffered so far.
 // The console and JSONL sinks and the sink returned by [Multi] implement it.
 type Flusher interface {
@@ -58,6 +72,16 @@ func (m multi) WriteMessage(msg *record.Message) error {
 	var errs []error
 	for _, s := range m {
 		if err := s.WriteMessage(msg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m multi) WriteFootprint(f *record.Footprint) error {
+	var errs []error
+	for _, s := range m {
+		if err := WriteFootprint(s, f); err != nil {
 			errs = append(errs, err)
 		}
 	}

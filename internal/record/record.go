@@ -18,6 +18,9 @@ const (
 	// KindHTTP is one HTTP exchange of an MCP connection that carried no JSON-RPC message back (202 Accepted, an
 	// error status, a DELETE of a session, the opening of an SSE stream): what a failing client is debugged with.
 	KindHTTP = "http"
+	// KindFootprint is what one tool call (tools/call, resources/read, prompts/get) made its server's process tree
+	// do on the host: syscalls, files, programs, connections, libraries, CPU.
+	KindFootprint = "footprint"
 )
 
 // Message types.
@@ -197,4 +200,82 @@ type Stats struct {
 	Time time.Time `json:"ts"`
 	// Counters by name, e.g. "messages", "kernel_lost_bytes", "junk_lines". docs/jsonl.md lists them.
 	Counters map[string]uint64 `json:"counters"`
+}
+
+// Footprint is the kernel footprint of one call: everything the server's process tree did from the read that
+// delivered the request to the write that began the response.
+type Footprint struct {
+	Kind      string          `json:"kind"` // KindFootprint
+	Time      time.Time       `json:"ts"`   // when the response began
+	Session   string          `json:"session,omitempty"`
+	ID        json.RawMessage `json:"id"` // the request's JSON-RPC id as sent
+	Method    string          `json:"method"`
+	Tool      string          `json:"tool,omitempty"`
+	Client    Endpoint        `json:"client"`
+	Server    Endpoint        `json:"server"`
+	StartedAt time.Time       `json:"started_at"` // the server's read of the request
+	// Shared is set when another call of the same server overlapped this one and the server does not run calls on
+	// threads of their own: what happened during the overlap is in the footprint of every call that overlapped,
+	// each row marked shared.
+	Shared      bool               `json:"shared,omitempty"`
+	UserCPUMs   float64            `json:"user_cpu_ms"`
+	SysCPUMs    float64            `json:"sys_cpu_ms"`
+	Syscalls    []FootprintSyscall `json:"syscalls,omitempty"`
+	Files       []FootprintFile    `json:"files,omitempty"`
+	Execs       []FootprintExec    `json:"execs,omitempty"`
+	Connections []FootprintConn    `json:"connections,omitempty"`
+	Libraries   []FootprintLibrary `json:"libraries,omitempty"`
+}
+
+// FootprintSyscall counts one syscall of one process during a call.
+type FootprintSyscall struct {
+	Pid     int               `json:"pid"`
+	Shared  bool              `json:"shared,omitempty"`
+	Name    string            `json:"name"`
+	Count   uint64            `json:"count"`
+	Errors  uint64            `json:"errors,omitempty"`
+	Errnos  map[string]uint64 `json:"errnos,omitempty"`
+	TotalNs uint64            `json:"total_ns"`
+}
+
+// FootprintFile is a file a process opened (or failed to) during a call, with how many times.
+type FootprintFile struct {
+	Pid    int    `json:"pid"`
+	Shared bool   `json:"shared,omitempty"`
+	Path   string `json:"path"`
+	Flags  string `json:"flags"`
+	Result string `json:"result"` // "ok" or the errno name
+	Count  uint64 `json:"count"`
+}
+
+// FootprintExec is a program started during a call.
+type FootprintExec struct {
+	Pid        int       `json:"pid"`
+	Shared     bool      `json:"shared,omitempty"`
+	Ppid       int       `json:"ppid"`
+	Filename   string    `json:"filename"`
+	Argv       []string  `json:"argv"`
+	ExitCode   *int      `json:"exit_code,omitempty"` // absent while it runs on after the call
+	StartedAt  time.Time `json:"started_at"`
+	DurationMs *float64  `json:"duration_ms,omitempty"`
+}
+
+// FootprintConn is a connect or listen during a call.
+type FootprintConn struct {
+	Pid    int    `json:"pid"`
+	Shared bool   `json:"shared,omitempty"`
+	Op     string `json:"op"`     // connect, listen
+	Family string `json:"family"` // ipv4, ipv6, unix
+	Addr   string `json:"addr"`   // connect: the remote address (a path for unix); listen: the local one
+	Port   *int   `json:"port,omitempty"`
+	Result string `json:"result"` // "ok" or the errno name (EINPROGRESS for a non-blocking connect under way)
+	Count  uint64 `json:"count"`
+}
+
+// FootprintLibrary is a shared library a process opened, or a program it executed.
+type FootprintLibrary struct {
+	Pid    int    `json:"pid"`
+	Shared bool   `json:"shared,omitempty"`
+	Path   string `json:"path"`
+	Kind   string `json:"kind"` // library, executable
 }

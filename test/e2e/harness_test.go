@@ -115,7 +115,8 @@ type watchResult struct {
 	records  []record.Message
 	http     []record.HTTP // kind "http": exchanges that carried no JSON-RPC back
 	stats    []record.Stats
-	raw      [][]byte // the JSONL lines of the message records
+	fps      []record.Footprint // kind "footprint"
+	raw      [][]byte           // the JSONL lines of the message records
 	stderr   string
 	exitCode int
 }
@@ -145,7 +146,7 @@ func watch(t *testing.T, timeout time.Duration, flags []string, command ...strin
 		t.Fatalf("run mcpscope: %v", err)
 	}
 	out2 := readJSONL(t, out)
-	res.records, res.http, res.stats, res.raw = out2.records, out2.http, out2.stats, out2.raw
+	res.records, res.http, res.stats, res.raw, res.fps = out2.records, out2.http, out2.stats, out2.raw, out2.fps
 	return res
 }
 
@@ -186,6 +187,12 @@ func readJSONL(t *testing.T, path string) watchResult {
 				t.Fatalf("decode stats record: %v", err)
 			}
 			res.stats = append(res.stats, s)
+		case record.KindFootprint:
+			var f record.Footprint
+			if err := json.Unmarshal(line, &f); err != nil {
+				t.Fatalf("decode footprint record: %v", err)
+			}
+			res.fps = append(res.fps, f)
 		default:
 			t.Fatalf("unexpected record kind %q", kind.Kind)
 		}

@@ -86,6 +86,7 @@ static __always_inline const void *first_buffer(__u64 buf, __u32 iov, __u64 *len
 
 #include "tcp.h"
 #include "tls.h"
+#include "footprint.h"
 
 // write_enter decides whether a write is to an MCP stream and, if so, saves what the syscall's exit needs. Hooks that
 // see the struct file (fentry on vfs_write) pass it as trusted; the others pass the fd, and the file is looked up.
@@ -424,6 +425,8 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted,
 	st->reader = tgid;
 	if (st->state != MCPS_STATE_MCP)
 		return 0;
+	if (mcps_fp_on && fd == 0 && (key.kind == MCPS_STREAM_PIPE || key.kind == MCPS_STREAM_UNIX))
+		fp_auto_root(tgid, st, file, key.kind == MCPS_STREAM_PIPE);
 	mark_participant(tgid);
 	struct mcps_event_hdr h;
 	fill_hdr(&h, MCPS_EV_READER, &key);

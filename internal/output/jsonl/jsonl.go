@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +74,24 @@ func (w *Writer) WriteHTTP(h *record.HTTP) error {
 	}
 	w.keep(b)
 	return w.write(b)
+}
+
+// WriteFootprint writes f, a call's footprint, as one line. Errors are as for WriteMessage. Footprints are rare
+// (one per call) and small next to messages, so encoding/json does.
+func (w *Writer) WriteFootprint(f *record.Footprint) error {
+	if w.closed {
+		return ErrClosed
+	}
+	fp := *f
+	if fp.Kind == "" {
+		fp.Kind = record.KindFootprint
+	}
+	fp.Time, fp.StartedAt = fp.Time.UTC(), fp.StartedAt.UTC()
+	b, err := json.Marshal(&fp)
+	if err != nil {
+		return fmt.Errorf("jsonl: encode footprint: %w", err)
+	}
+	return w.write(append(b, '\n'))
 }
 
 // WriteStats writes s as one line. Errors are as for WriteMessage.

@@ -81,7 +81,11 @@ type Sink struct {
 	sessions  map[string]*session
 	calls     map[callKey]*call // open calls, by the id of their last request
 	awaiting  map[callKey]*call // calls whose input_required result awaits its retry
-	age       list.List         // open and awaiting calls, oldest first
+	// answered are the ids of recently answered calls, for their footprints (which follow the response), with
+	// answeredOrder to forget the oldest past maxAnswered.
+	answered      map[callKey]int64
+	answeredOrder []callKey
+	age           list.List // open and awaiting calls, oldest first
 
 	// Rows touched since the last batch was accepted; the next batch carries their current state.
 	gen          uint64
@@ -173,6 +177,7 @@ func New(st *store.Store, opts Options) *Sink {
 		sessions:  map[string]*session{},
 		calls:     map[callKey]*call{},
 		awaiting:  map[callKey]*call{},
+		answered:  map[callKey]int64{},
 		gen:       1,
 	}
 	s.capture = store.Capture{ID: st.NextID(store.IDCapture), StartedAt: opts.Now(), Version: opts.Version, Hostname: opts.Hostname, Pid: opts.Pid}
@@ -537,7 +542,54 @@ func (s *Sink) respond(c *call, m *store.Message) {
 	if row.Server.Pid == 0 {
 		row.Server = r.From
 	}
+	s.remember(c.key, row.ID)
 	s.forget(c)
+}
+
+// maxAnswered bounds the answered calls kept for their footprints, which follow the response within a second.
+const maxAnswered = 4096
+
+func (s *Sink) remember(k callKey, id int64) {
+	if _, ok := s.answered[k]; !ok {
+		s.answeredOrder = append(s.answeredOrder, k)
+	}
+	s.answered[k] = id
+	if len(s.answeredOrder) > maxAnswered {
+		delete(s.answered, s.answeredOrder[0])
+		s.answeredOrder = s.answeredOrder[1:]
+	}
+}
+
+// WriteFootprint records the footprint of an answered call with the next batch; footprints of calls it does not
+// know (answered before the sink started, or long ago) are skipped.
+func (s *Sink) WriteFootprint(f *record.Footprint) error {
+	id, ok := s.answered[callKey{f.Session, f.Client.Pid, string(f.ID)}]
+	if !ok {
+		return nil
+	}
+	user, sys := f.UserCPUMs, f.SysCPUMs
+	fp := store.Footprint{CallID: id, UserCPUMs: &user, SysCPUMs: &sys}
+	for _, x := range f.Syscalls {
+		fp.Syscalls = append(fp.Syscalls, store.Syscall{Pid: x.Pid, Shared: x.Shared, Name: x.Name, Count: x.Count,
+			Errors: x.Errors, Errnos: x.Errnos, TotalNs: x.TotalNs})
+	}
+	for _, x := range f.Files {
+		fp.Files = append(fp.Files, store.File{Pid: x.Pid, Shared: x.Shared, Path: x.Path, Flags: x.Flags,
+			Result: x.Result, Count: x.Count})
+	}
+	for _, x := range f.Execs {
+		fp.Execs = append(fp.Execs, store.Exec{Pid: x.Pid, Shared: x.Shared, Ppid: x.Ppid, Filename: x.Filename,
+			Argv: x.Argv, ExitCode: x.ExitCode, StartedAt: x.StartedAt, DurationMs: x.DurationMs})
+	}
+	for _, x := range f.Connections {
+		fp.Connections = append(fp.Connections, store.Connection{Pid: x.Pid, Shared: x.Shared, Op: x.Op,
+			Family: x.Family, RemoteAddr: x.Addr, RemotePort: x.Port, Result: x.Result, Count: x.Count})
+	}
+	for _, x := range f.Libraries {
+		fp.Libraries = append(fp.Libraries, store.Library{Pid: x.Pid, Shared: x.Shared, Path: x.Path, Kind: x.Kind})
+	}
+	s.AddFootprint(fp)
+	return nil
 }
 
 // forget drops c from the open calls (its row stays as last touched).

@@ -899,6 +899,7 @@ func newPeerServer(legacy, verbose bool) *mcp.Server {
 			}
 			return nil, slowOut{SleptMS: in.MS}, nil
 		})
+	addWorkTool(server)
 	return server
 }
 
@@ -934,10 +935,11 @@ func runClientModern(args []string) (err error) {
 	slowMS := fs.Int("slow-ms", 400, "ms argument of the slow call")
 	cancelAfter := fs.Duration("cancel-after", 300*time.Millisecond, "when the cancel step cancels its slow call (ms=5000)")
 	verbose := fs.Bool("v", false, "log every wire message to stderr")
+	workArgs := fs.String("work", `{"file":"/etc/hostname","user_ms":100,"sys_ms":100}`, "arguments of the work step's call (JSON)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	steps, err := parseSteps(*stepsFlag, []string{"list", "add", "slow", "cancel"})
+	steps, err := parseSteps(*stepsFlag, []string{"list", "add", "slow", "cancel", "work"})
 	if err != nil {
 		return err
 	}
@@ -1051,6 +1053,26 @@ func runClientModern(args []string) (err error) {
 				return "", fmt.Errorf("add 2+3: got %s (isError=%v)", b, res.IsError)
 			}
 			return "2+3=5", nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	if steps["work"] {
+		if err := sc.run("work", "tools/call work", func(d map[string]any) (string, error) {
+			var args map[string]any
+			if err := json.Unmarshal([]byte(*workArgs), &args); err != nil {
+				return "", fmt.Errorf("-work: %w", err)
+			}
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "work", Arguments: args})
+			if err != nil {
+				return "", err
+			}
+			d["structured_content"] = res.StructuredContent
+			if res.IsError {
+				return "", fmt.Errorf("work: %s", textOf(res))
+			}
+			return "done", nil
 		}); err != nil {
 			return err
 		}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Types, maps and helpers of the footprint programs (footprint.c), shared with stdio.c, which makes a stdio server a
+// footprint root at its first read of an MCP stream on its stdin. The maps are always loaded (empty, and not
+// preallocated, when footprints are off); the programs only with Config.Footprint.
+#pragma once
+
+#include "mcps.h"
+
+// Set by user space before load: footprints on (capture.Config.Footprint).
+const volatile __u8 mcps_fp_on = 0;
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_read 0
+#define NR_write 1
+#define NR_open 2
+#define NR_pread64 17
+#define NR_pwrite64 18
+#define NR_readv 19
+#define NR_writev 20
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_listen 50
+#define NR_creat 85
+#define NR_openat 257
+#define NR_preadv 295
+#define NR_pwritev 296
+#define NR_preadv2 327
+#define NR_pwritev2 328
+#define NR_openat2 437
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_read 63
+#define NR_write 64
+#define NR_open -1 // arm64 has only openat
+#define NR_pread64 67
+#define NR_pwrite64 68
+#define NR_readv 65
+#define NR_writev 66
+#define NR_connect 203
+#define NR_sendto 206
+#define NR_recvfrom 207
+#define NR_sendmsg 211
+#define NR_recvmsg 212
+#define NR_listen 201
+#define NR_creat -1
+#define NR_openat 56
+#define NR_preadv 69
+#define NR_pwritev 70
+#define NR_preadv2 286
+#define NR_pwritev2 287
+#define NR_openat2 437
+#else
+#error "unsupported architecture"
+#endif
+
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+
+// Bytes of path, argv or socket address in one record.
+#define MCPS_FP_DATA 512
+
+enum mcps_fp_mark_dir {
+	MCPS_FP_READ = 1,  // the root read bytes of an MCP stream: offset is the stream offset reached
+	MCPS_FP_WRITE = 2, // the root is about to write an MCP stream: offset is where its bytes will start
+};
+
+// The body of every MCPS_EV_FP_* record, after struct mcps_event_hdr. Marks carry only the fixed part.
+struct mcps_fp_rec {
+	struct mcps_event_hdr hdr;
+	__u64 epoch;
+	__u32 root;
+	__u32 ppid;   // exec: the parent process
+	__s64 result; // file, connect, listen: the syscall's return; exit: the wait status; mark: enum mcps_fp_mark_dir
+	__u32 nr;     // the syscall (file, connect, listen)
+	__u32 flags;  // file: open flags
+	__u32 len;    // bytes of data used
+	__u32 _pad;
+	__u8 data[MCPS_FP_DATA]; // file: the path; exec: the filename, NUL, then argv as the process holds it (NUL-separated);
+	                         // connect: the sockaddr; listen: a struct mcps_tcp_conn of the socket (local address)
+};
+
+#define MCPS_FP_FIXED (sizeof(struct mcps_fp_rec) - MCPS_FP_DATA)
+
+struct mcps_fp_task {
+	__u32 root;
+	__u32 _pad;
+};
+
+struct mcps_fp_root {
+	__u64 epoch;
+};
+
+// Per thread of a tree: the syscall in progress, and the CPU times already accounted.
+struct mcps_fp_thread {
+	__u64 enter_ns;
+	__u64 args[3];
+	__u64 utime, stime, runtime;
+	__s64 nr; // -1: not in a syscall
+};
+
+struct mcps_fp_sys_key {
+	__u32 root;
+	__u32 tgid;
+	__u64 epoch;
+	__u32 nr;
+	__s32 err; // 0, or the errno of failed calls
+};
+
+struct mcps_fp_count {
+	__u64 count;
+	__u64 ns; // time inside the syscall
+};
+
+struct mcps_fp_cpu_key {
+	__u32 root;
+	__u32 tgid;
+	__u64 epoch;
+};
+
+struct mcps_fp_cpu {
+	__u64 user_ns;    // task utime (tick-sampled)
+	__u64 sys_ns;     // task stime (tick-sampled)
+	__u64 runtime_ns; // sum_exec_runtime (exact at switches)
+};
+
+// Roots (MCP servers) whose footprint is recorded, by tgid; user space adds and removes them.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct mcps_fp_root);
+} mcps_fp_roots SEC(".maps");
+
+// Every process of a tree (roots included), by tgid.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct mcps_fp_task);
+} mcps_fp_tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32); // thread id
+	__type(value, struct mcps_fp_thread);
+} mcps_fp_threads SEC(".maps");
+
+// Syscall counters; user space drains the epochs that have ended.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, struct mcps_fp_sys_key);
+	__type(value, struct mcps_fp_count);
+} mcps_fp_syscalls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 32768);
+	__type(key, struct mcps_fp_cpu_key);
+	__type(value, struct mcps_fp_cpu);
+} mcps_fp_cpus SEC(".maps");
+
+static __always_inline __u64 fp_epoch(__u32 root)
+{
+	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &root);
+	return r ? r->epoch : 0;
+}
+
+// fp_account_cpu adds what task ran since th's snapshot to the counters of its tree's current epoch.
+static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid, __u32 root, struct mcps_fp_thread *th)
+{
+	__u64 ut = BPF_CORE_READ(task, utime), st = BPF_CORE_READ(task, stime);
+	__u64 rt = BPF_CORE_READ(task, se.sum_exec_runtime);
+	__u64 du = ut > th->utime ? ut - th->utime : 0, ds = st > th->stime ? st - th->stime : 0;
+	__u64 dr = rt > th->runtime ? rt - th->runtime : 0;
+	th->utime = ut;
+	th->stime = st;
+	th->runtime = rt;
+	if (!du && !ds && !dr)
+		return;
+	struct mcps_fp_cpu_key k = {.root = root, .tgid = tgid, .epoch = fp_epoch(root)};
+	struct mcps_fp_cpu *c = bpf_map_lookup_elem(&mcps_fp_cpus, &k);
+	if (!c) {
+		struct mcps_fp_cpu zero = {};
+		bpf_map_update_elem(&mcps_fp_cpus, &k, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&mcps_fp_cpus, &k);
+		if (!c) {
+			stat_add(MCPS_STAT_FP_LOST, 1);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&c->user_ns, du);
+	__sync_fetch_and_add(&c->sys_ns, ds);
+	__sync_fetch_and_add(&c->runtime_ns, dr);
+}
+
+// fp_thread returns the state of the current thread, made on first sight with the CPU it has used so far already
+// accounted (threads created inside a tree are made at fork, with nothing accounted).
+static __always_inline struct mcps_fp_thread *fp_thread(__u32 tid)
+{
+	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+	if (th)
+		return th;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mcps_fp_thread fresh = {
+		.utime = BPF_CORE_READ(task, utime),
+		.stime = BPF_CORE_READ(task, stime),
+		.runtime = BPF_CORE_READ(task, se.sum_exec_runtime),
+		.nr = -1,
+	};
+	bpf_map_update_elem(&mcps_fp_threads, &tid, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+}
+
+
+// fp_auto_root makes the current process a footprint root at a read of MCP stream st through its stdin: a stdio MCP
+// server. Its read position starts at everything written so far (a stdio client waits for the answer to
+// initialize, or to server/discover, before writing more, so the server has consumed it all, less what still waits
+// in a pipe's buffers; a Unix socket's queue is not measured), and the read in
+// progress is set up as if its entry had been seen, so that its bytes count.
+// pipe_unread returns the bytes waiting in pipe file's buffers (up to 16 buffers: a pipe of the default size).
+static __always_inline __u64 pipe_unread(struct file *file)
+{
+	struct pipe_inode_info *pipe = BPF_CORE_READ(file, private_data);
+	if (!pipe)
+		return 0;
+	__u32 head = BPF_CORE_READ_BITFIELD_PROBED(pipe, head), tail = BPF_CORE_READ_BITFIELD_PROBED(pipe, tail);
+	__u32 ring = BPF_CORE_READ(pipe, ring_size);
+	struct pipe_buffer *bufs = BPF_CORE_READ(pipe, bufs);
+	if (!ring || !bufs)
+		return 0;
+	__u64 unread = 0;
+	for (int i = 0; i < 16; i++) {
+		if (tail + i == head)
+			break;
+		__u32 idx = (tail + i) & (ring - 1);
+		unread += BPF_CORE_READ(bufs + idx, len);
+	}
+	return unread;
+}
+
+static __always_inline void fp_auto_root(__u32 tgid, struct mcps_stream *st, struct file *file, bool pipe)
+{
+	if (bpf_map_lookup_elem(&mcps_fp_tasks, &tgid))
+		return;
+	struct mcps_fp_root r = {};
+	if (bpf_map_update_elem(&mcps_fp_roots, &tgid, &r, BPF_NOEXIST))
+		return;
+	struct mcps_fp_task t = {.root = tgid};
+	bpf_map_update_elem(&mcps_fp_tasks, &tgid, &t, BPF_ANY);
+	__u64 unread = pipe ? pipe_unread(file) : 0;
+	st->read = st->offset > unread ? st->offset - unread : 0;
+	struct mcps_fp_thread *th = fp_thread((__u32)bpf_get_current_pid_tgid());
+	if (th) {
+		th->nr = NR_read;
+		th->args[0] = 0;
+		th->enter_ns = bpf_ktime_get_ns();
+	}
+}

@@ -1,0 +1,518 @@
+// Package footprint gives each MCP call its kernel footprint: what its server's process tree did between reading
+// the request and beginning the response (syscalls, files, programs, connections, libraries, CPU).
+//
+// The kernel (internal/bpf/c/footprint.c) counts per epoch of the server (the root): the root's epoch advances at
+// each of its reads and writes of an MCP stdio stream, and every boundary is reported as a mark with the stream
+// offset it reached. The Engine turns a call's request and response into a range of epochs (the epoch begun by the
+// read that delivered the request's last byte, up to the one begun by the write of the response's first byte) and
+// sums what the kernel reported for those epochs. It needs no kernel: tests feed it marks, records and counters.
+package footprint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/record"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// CallRef names a call: its session and the JSON text of its request id.
+type CallRef struct {
+	Session string
+	ID      string
+}
+
+// Call is what the Engine is told about a call at its request.
+type Call struct {
+	Ref    CallRef
+	ID     []byte // the request's JSON-RPC id as sent
+	Method string
+	Tool   string
+	Client record.Endpoint
+	Server record.Endpoint
+}
+
+type streamGen struct {
+	key stream.Key
+	gen uint64
+}
+
+type mark struct {
+	offset, epoch uint64
+	time          uint64
+}
+
+type epochKey struct {
+	root  int
+	epoch uint64
+}
+
+// epochData is what the kernel reported for one epoch of one root.
+type epochData struct {
+	sys     []capture.SyscallCount
+	cpu     []capture.CPUCount
+	records []fpRecord
+	seen    time.Time // when data last arrived, for pruning
+}
+
+type fpRecord struct {
+	kind   uint8
+	pid    int
+	ppid   int
+	result int64
+	flags  uint32
+	data   string
+	time   uint64
+}
+
+type pendingCall struct {
+	call     Call
+	root     int
+	req      streamGen
+	reqEnd   uint64 // the stream offset the server's read must reach
+	start    uint64 // first epoch; 0 until the read mark is seen
+	startAt  uint64 // when that read returned (CLOCK_MONOTONIC ns)
+	end      uint64 // epoch of the response; 0 until answered
+	endAt    uint64
+	answered bool
+	begun    time.Time
+}
+
+// Engine attributes footprints to calls. Not safe for concurrent use.
+type Engine struct {
+	reads, writes map[streamGen][]mark // marks in offset order
+	epochs        map[epochKey]*epochData
+	calls         map[CallRef]*pendingCall
+	clockOffset   int64 // CLOCK_MONOTONIC to Unix ns
+	now           func() time.Time
+	// running exec records by pid, to give their exit to the exec row
+	execAt map[int]uint64
+}
+
+// New returns an Engine; clockOffset converts kernel timestamps (CLOCK_MONOTONIC ns) to Unix ns.
+func New(clockOffset int64) *Engine {
+	return &Engine{
+		reads: map[streamGen][]mark{}, writes: map[streamGen][]mark{},
+		epochs: map[epochKey]*epochData{}, calls: map[CallRef]*pendingCall{},
+		clockOffset: clockOffset, now: time.Now, execAt: map[int]uint64{},
+	}
+}
+
+// maxMarks bounds the marks kept per stream: a call's marks are looked up soon after they happen.
+const maxMarks = 4096
+
+// Event takes a footprint record from the kernel (capture.KindFP*).
+func (e *Engine) Event(ev *capture.Event) {
+	switch ev.Kind {
+	case capture.KindFPMark:
+		sg := streamGen{ev.Stream, ev.Gen}
+		m := mark{offset: ev.Offset, epoch: ev.FP.Epoch, time: ev.Time}
+		if ev.FP.Read() {
+			e.reads[sg] = appendMark(e.reads[sg], m)
+			e.resolveStarts(sg)
+		} else {
+			e.writes[sg] = appendMark(e.writes[sg], m)
+		}
+	case capture.KindFPFile, capture.KindFPExec, capture.KindFPExit, capture.KindFPConnect, capture.KindFPListen:
+		d := e.epoch(ev.FP.Root, ev.FP.Epoch)
+		d.records = append(d.records, fpRecord{kind: ev.Kind, pid: ev.Pid, ppid: ev.FP.Ppid, result: ev.FP.Result,
+			flags: ev.FP.Flags, data: string(ev.FP.Data), time: ev.Time})
+	}
+}
+
+func appendMark(ms []mark, m mark) []mark {
+	i := len(ms)
+	for i > 0 && ms[i-1].offset > m.offset {
+		i--
+	}
+	ms = slices.Insert(ms, i, m)
+	if len(ms) > maxMarks {
+		ms = ms[len(ms)-maxMarks:]
+	}
+	return ms
+}
+
+func (e *Engine) epoch(root int, epoch uint64) *epochData {
+	k := epochKey{root, epoch}
+	d := e.epochs[k]
+	if d == nil {
+		d = &epochData{}
+		e.epochs[k] = d
+	}
+	d.seen = e.now()
+	return d
+}
+
+// Counters takes counters drained from the kernel (capture.Capture.DrainFootprint).
+func (e *Engine) Counters(sys []capture.SyscallCount, cpu []capture.CPUCount) {
+	for _, s := range sys {
+		d := e.epoch(s.Root, s.Epoch)
+		d.sys = append(d.sys, s)
+	}
+	for _, c := range cpu {
+		d := e.epoch(c.Root, c.Epoch)
+		d.cpu = append(d.cpu, c)
+	}
+}
+
+// Begin records a request read by the server root from stream k (generation gen); end is the stream offset just
+// past the request's line.
+func (e *Engine) Begin(c Call, root int, k stream.Key, gen, end uint64) {
+	p := &pendingCall{call: c, root: root, req: streamGen{k, gen}, reqEnd: end, begun: e.now()}
+	e.calls[c.Ref] = p
+	e.resolveStart(p)
+}
+
+func (e *Engine) resolveStarts(sg streamGen) {
+	for _, p := range e.calls {
+		if p.start == 0 && p.req == sg {
+			e.resolveStart(p)
+		}
+	}
+}
+
+// resolveStart finds the read that delivered the request's last byte: the first read mark at or past its end.
+func (e *Engine) resolveStart(p *pendingCall) {
+	ms := e.reads[p.req]
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].offset >= p.reqEnd })
+	if i < len(ms) {
+		p.start, p.startAt = ms[i].epoch, ms[i].time
+	}
+}
+
+// End records the response to call ref, written by the server to stream k (generation gen) from offset start. It
+// reports whether the call is known to the Engine.
+func (e *Engine) End(ref CallRef, k stream.Key, gen, start uint64) bool {
+	p := e.calls[ref]
+	if p == nil {
+		return false
+	}
+	ms := e.writes[streamGen{k, gen}]
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].offset > start }) - 1
+	if i < 0 {
+		delete(e.calls, ref) // the write was not marked (the server was not a root yet): nothing to attribute
+		return false
+	}
+	p.end, p.endAt, p.answered = ms[i].epoch, ms[i].time, true
+	return true
+}
+
+// Forget drops a call that will not be answered (cancelled, or its session ended).
+func (e *Engine) Forget(ref CallRef) { delete(e.calls, ref) }
+
+// Take returns the footprints of the answered calls whose epochs have all been drained (the caller drains the
+// kernel's counters after End, which ends the call's epochs), and prunes what no call can need any more.
+func (e *Engine) Take() []record.Footprint {
+	var out []record.Footprint
+	for ref, p := range e.calls {
+		if !p.answered {
+			continue
+		}
+		delete(e.calls, ref)
+		if p.start == 0 || p.end <= p.start {
+			continue // the request was read before the server became a root: no epochs to attribute
+		}
+		out = append(out, e.footprint(p))
+	}
+	e.prune()
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// keepEpochs is how long drained data no call has claimed is kept: a call's request is processed at most a few
+// hundred milliseconds after its read (the monitor's reorder hold and reader wait).
+const keepEpochs = 30 * time.Second
+
+func (e *Engine) prune() {
+	cut := e.now().Add(-keepEpochs)
+	for k, d := range e.epochs {
+		if d.seen.Before(cut) {
+			delete(e.epochs, k)
+		}
+	}
+	for ref, p := range e.calls {
+		if p.begun.Before(cut.Add(-10 * time.Minute)) { // never answered
+			delete(e.calls, ref)
+		}
+	}
+}
+
+// overlapping returns whether another call of the same root covers any epoch of p.
+func (e *Engine) overlapping(p *pendingCall) bool {
+	for _, q := range e.calls {
+		if q == p || q.root != p.root || q.start == 0 {
+			continue
+		}
+		qEnd := q.end
+		if !q.answered {
+			qEnd = ^uint64(0)
+		}
+		if q.start < p.end && p.start < qEnd {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) footprint(p *pendingCall) record.Footprint {
+	shared := e.overlapping(p)
+	f := record.Footprint{
+		Kind: record.KindFootprint, Session: p.call.Ref.Session, ID: p.call.ID, Method: p.call.Method,
+		Tool: p.call.Tool, Client: p.call.Client, Server: p.call.Server, Shared: shared,
+		StartedAt: e.wall(p.startAt), Time: e.wall(p.endAt),
+	}
+	type sysKey struct {
+		pid int
+		nr  int
+	}
+	sys := map[sysKey]*record.FootprintSyscall{}
+	type fileKey struct {
+		pid         int
+		path, flags string
+		result      string
+	}
+	files := map[fileKey]*record.FootprintFile{}
+	type connKey struct {
+		pid                      int
+		op, family, addr, result string
+		port                     int
+	}
+	conns := map[connKey]*record.FootprintConn{}
+	type libKey struct {
+		pid  int
+		path string
+	}
+	libs := map[libKey]bool{}
+	execs := map[int]*record.FootprintExec{}
+	var user, sys64, run uint64
+	for ep := p.start; ep < p.end; ep++ {
+		d := e.epochs[epochKey{p.root, ep}]
+		if d == nil {
+			continue
+		}
+		for _, s := range d.sys {
+			k := sysKey{s.Pid, s.Nr}
+			r := sys[k]
+			if r == nil {
+				r = &record.FootprintSyscall{Pid: s.Pid, Shared: shared, Name: SyscallName(s.Nr)}
+				sys[k] = r
+			}
+			r.Count += s.Count
+			r.TotalNs += s.Ns
+			if s.Errno != 0 {
+				r.Errors += s.Count
+				if r.Errnos == nil {
+					r.Errnos = map[string]uint64{}
+				}
+				r.Errnos[ErrnoName(s.Errno)] += s.Count
+			}
+		}
+		for _, c := range d.cpu {
+			user += c.UserNs
+			sys64 += c.SysNs
+			run += c.RuntimeNs
+		}
+		for _, r := range d.records {
+			switch r.kind {
+			case capture.KindFPFile:
+				k := fileKey{r.pid, r.data, OpenFlags(r.flags), resultName(r.result)}
+				if files[k] == nil {
+					files[k] = &record.FootprintFile{Pid: r.pid, Shared: shared, Path: r.data, Flags: k.flags, Result: k.result}
+				}
+				files[k].Count++
+				if r.result >= 0 && isLibrary(r.data) {
+					libs[libKey{r.pid, r.data}] = true
+				}
+			case capture.KindFPExec:
+				name, argv, _ := strings.Cut(r.data, "\x00")
+				x := &record.FootprintExec{Pid: r.pid, Shared: shared, Ppid: r.ppid, Filename: name,
+					Argv: splitArgv(argv), StartedAt: e.wall(r.time)}
+				execs[r.pid] = x
+				e.execAt[r.pid] = r.time
+				f.Libraries = append(f.Libraries, record.FootprintLibrary{Pid: r.pid, Shared: shared, Path: name, Kind: "executable"})
+			case capture.KindFPExit:
+				if x := execs[r.pid]; x != nil {
+					code := int(unix.WaitStatus(r.result).ExitStatus())
+					if unix.WaitStatus(r.result).Signaled() {
+						code = 128 + int(unix.WaitStatus(r.result).Signal())
+					}
+					x.ExitCode = &code
+					ms := float64(r.time-e.execAt[r.pid]) / 1e6
+					x.DurationMs = &ms
+				}
+				delete(e.execAt, r.pid)
+			case capture.KindFPConnect, capture.KindFPListen:
+				c := connection(r)
+				port := -1
+				if c.Port != nil {
+					port = *c.Port
+				}
+				k := connKey{r.pid, c.Op, c.Family, c.Addr, c.Result, port}
+				if conns[k] == nil {
+					c.Shared = shared
+					conns[k] = &c
+				}
+				conns[k].Count++
+			}
+		}
+	}
+	for _, s := range sys {
+		f.Syscalls = append(f.Syscalls, *s)
+	}
+	sort.Slice(f.Syscalls, func(i, j int) bool {
+		a, b := f.Syscalls[i], f.Syscalls[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.Pid < b.Pid || a.Pid == b.Pid && a.Name < b.Name
+	})
+	for _, x := range files {
+		f.Files = append(f.Files, *x)
+	}
+	sort.Slice(f.Files, func(i, j int) bool {
+		return f.Files[i].Pid < f.Files[j].Pid || f.Files[i].Pid == f.Files[j].Pid && f.Files[i].Path < f.Files[j].Path
+	})
+	for _, x := range execs {
+		f.Execs = append(f.Execs, *x)
+	}
+	sort.Slice(f.Execs, func(i, j int) bool { return f.Execs[i].StartedAt.Before(f.Execs[j].StartedAt) })
+	for _, c := range conns {
+		f.Connections = append(f.Connections, *c)
+	}
+	sort.Slice(f.Connections, func(i, j int) bool { return f.Connections[i].Addr < f.Connections[j].Addr })
+	for k := range libs {
+		f.Libraries = append(f.Libraries, record.FootprintLibrary{Pid: k.pid, Shared: shared, Path: k.path, Kind: "library"})
+	}
+	sort.Slice(f.Libraries, func(i, j int) bool { return f.Libraries[i].Path < f.Libraries[j].Path })
+	f.UserCPUMs, f.SysCPUMs = splitCPU(user, sys64, run)
+	return f
+}
+
+// splitCPU turns the tick-sampled user and system times and the exact run time into milliseconds: the run time,
+// split in the sampled proportion (as /proc does for utime and stime). With no tick sampled, all of it counts as
+// user time.
+func splitCPU(user, sys, run uint64) (userMs, sysMs float64) {
+	if run == 0 {
+		return float64(user) / 1e6, float64(sys) / 1e6
+	}
+	if user+sys == 0 {
+		return float64(run) / 1e6, 0
+	}
+	u := float64(run) * float64(user) / float64(user+sys)
+	return u / 1e6, (float64(run) - u) / 1e6
+}
+
+func (e *Engine) wall(mono uint64) time.Time {
+	if mono == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(mono)+e.clockOffset).UTC()
+}
+
+func resultName(r int64) string {
+	if r >= 0 {
+		return "ok"
+	}
+	return ErrnoName(int(-r))
+}
+
+func splitArgv(s string) []string {
+	s = strings.TrimRight(s, "\x00")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\x00")
+}
+
+// isLibrary tells whether an opened path is a shared library (libfoo.so, libfoo.so.6, foo.cpython-311.so).
+func isLibrary(path string) bool {
+	base := path[strings.LastIndexByte(path, '/')+1:]
+	if strings.HasSuffix(base, ".so") {
+		return true
+	}
+	i := strings.Index(base, ".so.")
+	return i > 0 && i+4 < len(base) && base[i+4] >= '0' && base[i+4] <= '9'
+}
+
+// connection decodes a connect's address or a listen's local end.
+func connection(r fpRecord) record.FootprintConn {
+	c := record.FootprintConn{Pid: r.pid, Op: "connect", Result: resultName(r.result)}
+	b := []byte(r.data)
+	if r.kind == capture.KindFPListen {
+		c.Op = "listen"
+		if len(b) >= 40 {
+			family := binary.LittleEndian.Uint16(b)
+			port := int(binary.LittleEndian.Uint16(b[2:]))
+			c.Port = &port
+			switch family {
+			case unix.AF_INET:
+				c.Family, c.Addr = "ipv4", netip.AddrFrom4([4]byte(b[8:12])).String()
+			case unix.AF_INET6:
+				c.Family, c.Addr = "ipv6", netip.AddrFrom16([16]byte(b[8:24])).String()
+			}
+		}
+		return c
+	}
+	if len(b) < 2 {
+		return c
+	}
+	switch binary.LittleEndian.Uint16(b) {
+	case unix.AF_INET:
+		if len(b) >= 8 {
+			port := int(binary.BigEndian.Uint16(b[2:]))
+			c.Family, c.Addr, c.Port = "ipv4", netip.AddrFrom4([4]byte(b[4:8])).String(), &port
+		}
+	case unix.AF_INET6:
+		if len(b) >= 24 {
+			port := int(binary.BigEndian.Uint16(b[2:]))
+			c.Family, c.Addr, c.Port = "ipv6", netip.AddrFrom16([16]byte(b[8:24])).Unmap().String(), &port
+		}
+	case unix.AF_UNIX:
+		path := b[2:]
+		if i := bytes.IndexByte(path, 0); i > 0 {
+			path = path[:i]
+		} else if i == 0 && len(path) > 1 { // abstract socket
+			path = append([]byte("@"), bytes.TrimRight(path[1:], "\x00")...)
+		}
+		c.Family, c.Addr = "unix", string(path)
+	default:
+		c.Family = fmt.Sprintf("family_%d", binary.LittleEndian.Uint16(b))
+	}
+	return c
+}
+
+// OpenFlags spells open(2) flags as C does: "O_RDONLY|O_CLOEXEC".
+func OpenFlags(flags uint32) string {
+	var parts []string
+	switch flags & unix.O_ACCMODE {
+	case unix.O_RDONLY:
+		parts = append(parts, "O_RDONLY")
+	case unix.O_WRONLY:
+		parts = append(parts, "O_WRONLY")
+	case unix.O_RDWR:
+		parts = append(parts, "O_RDWR")
+	}
+	for _, f := range []struct {
+		bit  uint32
+		name string
+	}{
+		{unix.O_CREAT, "O_CREAT"}, {unix.O_EXCL, "O_EXCL"}, {unix.O_NOCTTY, "O_NOCTTY"}, {unix.O_TRUNC, "O_TRUNC"},
+		{unix.O_APPEND, "O_APPEND"}, {unix.O_NONBLOCK, "O_NONBLOCK"}, {unix.O_DSYNC, "O_DSYNC"},
+		{unix.O_DIRECTORY, "O_DIRECTORY"}, {unix.O_NOFOLLOW, "O_NOFOLLOW"}, {unix.O_CLOEXEC, "O_CLOEXEC"},
+		{unix.O_PATH, "O_PATH"}, {unix.O_TMPFILE &^ unix.O_DIRECTORY, "O_TMPFILE"},
+	} {
+		if flags&f.bit == f.bit && f.bit != 0 {
+			parts = append(parts, f.name)
+		}
+	}
+	return strings.Join(parts, "|")
+}

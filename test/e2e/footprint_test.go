@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpscope/mcpscope/internal/record"
+)
+
+// TestFootprintGoServer runs the go-sdk client and server over stdio (gopeer client-modern, server-modern) under
+// `mcpscope watch`, calling add, then work: the server's work tool starts `sh -c 'cat FILE >/dev/null; exit 7'`,
+// reads FILE, connects to a loopback port this test listens on and burns 200 ms of user and 100 ms of kernel CPU on
+// one thread. The work call's footprint must hold each of those (the programs with argv, parent and exit code, the
+// files by process, the connection, CPU within a tolerance of what the tool measured itself) and the add call's
+// none of them; the store's tables must hold the same.
+func TestFootprintGoServer(t *testing.T) {
+	requireBPF(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	file := filepath.Join(testEnv.repo, "go.mod")
+	work, _ := json.Marshal(map[string]any{"file": file, "port": port, "user_ms": 200, "sys_ms": 100})
+	db := filepath.Join(t.TempDir(), "fp.db")
+	res := watch(t, 60*time.Second, []string{"--db", db}, testEnv.gopeer, "client-modern", "-steps", "add,work",
+		"-work", string(work), "--", testEnv.gopeer, "server-modern", "-legacy")
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	fps := map[string]record.Footprint{}
+	for _, f := range res.fps {
+		fps[f.Tool] = f
+	}
+	add, ok1 := fps["add"]
+	fp, ok2 := fps["work"]
+	if !ok1 || !ok2 || len(res.fps) != 2 {
+		t.Fatalf("footprints %+v: want one for add and one for work", res.fps)
+	}
+	server := fp.Server.Pid
+	if server == 0 || fp.Method != "tools/call" || string(fp.ID) != "3" || fp.Shared {
+		t.Errorf("work footprint: server %d, method %q, id %s, shared %v", server, fp.Method, fp.ID, fp.Shared)
+	}
+
+	// The tool's own measurement, from the client's report (its result's structured content).
+	var report struct {
+		Steps []struct {
+			Step    string `json:"step"`
+			Details struct {
+				Structured struct {
+					UserMS float64 `json:"user_ms"`
+					SysMS  float64 `json:"sys_ms"`
+				} `json:"structured_content"`
+			} `json:"details"`
+		} `json:"steps"`
+	}
+	// The client's report is the JSON object on its stdout, which watch's output shares with mcpscope's log.
+	start := strings.Index(res.stderr, "{\n  \"peer\"")
+	if start < 0 {
+		t.Fatalf("no client report in the output:\n%s", res.stderr)
+	}
+	if err := json.NewDecoder(strings.NewReader(res.stderr[start:])).Decode(&report); err != nil {
+		t.Fatalf("client report: %v\n%s", err, res.stderr)
+	}
+	var measuredUser, measuredSys float64
+	for _, s := range report.Steps {
+		if s.Step == "work" {
+			measuredUser, measuredSys = s.Details.Structured.UserMS, s.Details.Structured.SysMS
+		}
+	}
+	if measuredUser < 200 || measuredSys < 100 {
+		t.Fatalf("the tool measured %.1f ms user and %.1f ms kernel; want at least 200 and 100", measuredUser, measuredSys)
+	}
+	// The tree's CPU: at least what the burning thread measured, less one tick (4 ms at HZ=250) of sampling, and
+	// at most 60 ms more (the go-sdk, sh, cat and the runtime's other threads during the call).
+	if fp.UserCPUMs < measuredUser-10 || fp.UserCPUMs > measuredUser+60 {
+		t.Errorf("user CPU %.1f ms, the tool measured %.1f ms", fp.UserCPUMs, measuredUser)
+	}
+	if fp.SysCPUMs < measuredSys-10 || fp.SysCPUMs > measuredSys+60 {
+		t.Errorf("kernel CPU %.1f ms, the tool measured %.1f ms", fp.SysCPUMs, measuredSys)
+	}
+
+	var sh, cat *record.FootprintExec
+	for i, x := range fp.Execs {
+		switch {
+		case strings.HasSuffix(x.Filename, "/sh") && slices.Equal(x.Argv, []string{"sh", "-c", `cat "$0" >/dev/null; exit 7`, file}):
+			sh = &fp.Execs[i]
+		case strings.HasSuffix(x.Filename, "/cat") && slices.Equal(x.Argv, []string{"cat", file}):
+			cat = &fp.Execs[i]
+		}
+	}
+	if sh == nil || cat == nil {
+		t.Fatalf("programs %+v: want sh -c ... and cat %s", fp.Execs, file)
+	}
+	if sh.Ppid != server || sh.ExitCode == nil || *sh.ExitCode != 7 {
+		t.Errorf("sh: parent %d (want the server %d), exit %v (want 7)", sh.Ppid, server, sh.ExitCode)
+	}
+	if cat.Ppid != sh.Pid || cat.ExitCode == nil || *cat.ExitCode != 0 {
+		t.Errorf("cat: parent %d (want sh %d), exit %v (want 0)", cat.Ppid, sh.Pid, cat.ExitCode)
+	}
+	opened := func(pid int, path string) bool {
+		for _, f := range fp.Files {
+			if f.Pid == pid && f.Path == path && f.Result == "ok" {
+				return true
+			}
+		}
+		return false
+	}
+	if !opened(server, file) || !opened(cat.Pid, file) || !opened(sh.Pid, "/dev/null") {
+		t.Errorf("files %+v: want %s opened by the server and by cat, /dev/null by sh", fp.Files, file)
+	}
+	var connected bool
+	for _, c := range fp.Connections {
+		if c.Pid == server && c.Op == "connect" && c.Family == "ipv4" && c.Addr == "127.0.0.1" && c.Port != nil &&
+			*c.Port == port && (c.Result == "ok" || c.Result == "EINPROGRESS") {
+			connected = true
+		}
+	}
+	if !connected {
+		t.Errorf("connections %+v: want the server's connect to 127.0.0.1:%d", fp.Connections, port)
+	}
+	counts := map[string]uint64{}
+	for _, s := range fp.Syscalls {
+		counts[s.Name] += s.Count
+	}
+	if counts["execve"] < 2 || counts["connect"] < 1 || counts["getrusage"] < 10 {
+		t.Errorf("syscalls: execve %d, connect %d, getrusage %d; want at least 2, 1, 10", counts["execve"], counts["connect"], counts["getrusage"])
+	}
+
+	// Nothing of work in add's footprint.
+	if len(add.Execs)+len(add.Files)+len(add.Connections) != 0 || add.UserCPUMs > 20 {
+		t.Errorf("add's footprint holds work's: %+v", add)
+	}
+
+	// The store holds the same.
+	sql := `SELECT c.tool, (SELECT count(*) FROM execs e WHERE e.call_id = c.id),
+		(SELECT count(*) FROM files f WHERE f.call_id = c.id AND f.path = '` + file + `'),
+		(SELECT count(*) FROM connections n WHERE n.call_id = c.id AND n.remote_port = ` + strconv.Itoa(port) + `),
+		c.user_cpu_ms >= 190 FROM tool_calls c ORDER BY c.id`
+	b, err := exec.Command(testEnv.mcpscope, "query", "--db", db, "--format", "csv", sql).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mcpscope query: %v\n%s", err, b)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 || lines[1] != "add,0,0,0,0" || lines[2] != "work,2,2,1,1" {
+		t.Errorf("store: %q, want add,0,0,0,0 and work,2,2,1,1", lines)
+	}
+}
