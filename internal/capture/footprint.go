@@ -52,7 +52,8 @@ func (m *footprintMaps) close() error {
 var errNoFootprint = errors.New("footprints are off (capture opened without Config.Footprint)")
 
 // AddFootprintRoot starts recording the footprint of pid's process tree: pid, the given members (its descendants
-// that already run, found by the caller), and from now on every process forked under them. Its epoch starts at 0.
+// that already run, found by the caller) that are in no tree yet, and from now on every process forked under them.
+// Its epoch starts at 0. A pid that is a root already is left as it is.
 func (c *Capture) AddFootprintRoot(pid int, members ...int) error {
 	if c.fp == nil {
 		return errNoFootprint
@@ -64,8 +65,14 @@ func (c *Capture) AddFootprintRoot(pid int, members ...int) error {
 	if err != nil {
 		return fmt.Errorf("record the footprint of pid %d: %w", pid, err)
 	}
-	for _, p := range append([]int{pid}, members...) {
-		if err := c.fp.Tasks.Update(uint32(p), bpf.FPTask{Root: uint32(pid)}, ebpf.UpdateAny); err != nil {
+	// The root leaves any tree it was in (a server started by another root); its members join only if they are in
+	// none, so that no root is ever taken into another's tree.
+	if err := c.fp.Tasks.Update(uint32(pid), bpf.FPTask{Root: uint32(pid)}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("record the footprint of pid %d: %w", pid, err)
+	}
+	for _, p := range members {
+		err := c.fp.Tasks.Update(uint32(p), bpf.FPTask{Root: uint32(pid)}, ebpf.UpdateNoExist)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 			return fmt.Errorf("record the footprint of pid %d (tree of %d): %w", p, pid, err)
 		}
 	}

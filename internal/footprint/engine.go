@@ -51,6 +51,13 @@ type mark struct {
 	time          uint64
 }
 
+// span is the epochs of a call already taken.
+type span struct {
+	root       int
+	start, end uint64
+	at         time.Time
+}
+
 type epochKey struct {
 	root  int
 	epoch uint64
@@ -92,7 +99,8 @@ type Engine struct {
 	reads, writes map[streamGen][]mark // marks in offset order
 	epochs        map[epochKey]*epochData
 	calls         map[CallRef]*pendingCall
-	clockOffset   int64 // CLOCK_MONOTONIC to Unix ns
+	answered      []span // epochs of calls already taken, for the overlap check of calls still running
+	clockOffset   int64  // CLOCK_MONOTONIC to Unix ns
 	now           func() time.Time
 	// running exec records by pid, to give their exit to the exec row
 	execAt map[int]uint64
@@ -213,15 +221,23 @@ func (e *Engine) Forget(ref CallRef) { delete(e.calls, ref) }
 // kernel's counters after End, which ends the call's epochs), and prunes what no call can need any more.
 func (e *Engine) Take() []record.Footprint {
 	var out []record.Footprint
+	var done []CallRef
 	for ref, p := range e.calls {
 		if !p.answered {
 			continue
 		}
-		delete(e.calls, ref)
+		done = append(done, ref)
 		if p.start == 0 || p.end <= p.start {
 			continue // the request was read before the server became a root: no epochs to attribute
 		}
-		out = append(out, e.footprint(p))
+		out = append(out, e.footprint(p)) // before any is deleted: overlaps with calls answered now count too
+	}
+	for _, ref := range done {
+		p := e.calls[ref]
+		if p.start != 0 {
+			e.answered = append(e.answered, span{p.root, p.start, p.end, e.now()})
+		}
+		delete(e.calls, ref)
 	}
 	e.prune()
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
@@ -234,6 +250,11 @@ const keepEpochs = 30 * time.Second
 
 func (e *Engine) prune() {
 	cut := e.now().Add(-keepEpochs)
+	i := 0
+	for i < len(e.answered) && e.answered[i].at.Before(cut) {
+		i++
+	}
+	e.answered = e.answered[i:]
 	for k, d := range e.epochs {
 		if d.seen.Before(cut) {
 			delete(e.epochs, k)
@@ -248,6 +269,11 @@ func (e *Engine) prune() {
 
 // overlapping returns whether another call of the same root covers any epoch of p.
 func (e *Engine) overlapping(p *pendingCall) bool {
+	for _, a := range e.answered {
+		if a.root == p.root && a.start < p.end && p.start < a.end {
+			return true
+		}
+	}
 	for _, q := range e.calls {
 		if q == p || q.root != p.root || q.start == 0 {
 			continue

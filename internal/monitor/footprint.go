@@ -6,7 +6,6 @@ import (
 	"github.com/mcpscope/mcpscope/internal/capture"
 	"github.com/mcpscope/mcpscope/internal/footprint"
 	"github.com/mcpscope/mcpscope/internal/output"
-	"github.com/mcpscope/mcpscope/internal/procfs"
 	"github.com/mcpscope/mcpscope/internal/record"
 	"github.com/mcpscope/mcpscope/internal/stream"
 )
@@ -14,11 +13,10 @@ import (
 // Footprinter is what the monitor needs of the kernel's footprint programs; *capture.Capture (opened with
 // Config.Footprint) implements it. Nil turns footprints off.
 type Footprinter interface {
-	AddFootprintRoot(pid int, members ...int) error
 	DrainFootprint() ([]capture.SyscallCount, []capture.CPUCount, error)
 }
 
-// fpState is the footprint stage: the servers made roots, and the engine that gives calls their footprint.
+// fpState is the footprint stage: the servers seen, and the engine that gives calls their footprint.
 type fpState struct {
 	engine *footprint.Engine
 	roots  map[int]bool
@@ -33,8 +31,8 @@ func footprintMethod(method string) bool {
 	return method == "tools/call" || method == "resources/read" || method == "prompts/get"
 }
 
-// fpMessage follows one stdio message for footprints: the reader of a request becomes a root (with the processes
-// already under it), a call's request begins its footprint, and the response from its root ends it.
+// fpMessage follows one stdio message for footprints: a call's request begins its footprint, and the response from
+// its server ends it.
 func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
 	fp := m.fp
 	if fp == nil {
@@ -43,20 +41,11 @@ func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
 	switch rec.Type {
 	case record.TypeRequest:
 		server := rec.To.Pid
-		if server == 0 {
-			return
+		if server == 0 || rec.Direction != record.ClientToServer {
+			return // a server's request to its client (roots/list, sampling) makes the client no root
 		}
-		if !fp.roots[server] {
-			fp.roots[server] = true
-			var members []int
-			if procs, err := m.opts.Proc.Processes(); err == nil {
-				members = procfs.Descendants(procs, map[int]bool{server: true})
-			}
-			if err := m.opts.Footprints.AddFootprintRoot(server, members...); err != nil {
-				fp.errors++
-				fmt.Fprintf(m.opts.Log, "mcpscope: footprint of %s[%d]: %v\n", rec.To.Comm, server, err)
-			}
-		}
+		// The kernel made the server a root at its first read of the stream (c/footprint.h, fp_auto_root).
+		fp.roots[server] = true
 		if footprintMethod(rec.Method) {
 			fp.engine.Begin(footprint.Call{
 				Ref: footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, ID: rec.ID, Method: rec.Method,

@@ -98,11 +98,11 @@ type watcher struct {
 }
 
 // startWatch starts mcpscope watching everything and waits for its ready line.
-func startWatch(b *testing.B, out string) *watcher {
+func startWatch(b *testing.B, out string, flags ...string) *watcher {
 	b.Helper()
 	w := &watcher{out: out, done: make(chan struct{})}
 	// --no-db: these benchmarks measure capture; the SQL store's cost is measured in internal/output/storesink.
-	w.cmd = exec.Command(bin("mcpscope"), "watch", "--no-db", "-o", out)
+	w.cmd = exec.Command(bin("mcpscope"), append([]string{"watch", "--no-db", "-o", out}, flags...)...)
 	pipe, err := w.cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -424,7 +424,9 @@ func BenchmarkGoPair(b *testing.B) {
 }
 
 // BenchmarkSyscallFloor: dd with one-byte writes, with nothing attached, with empty programs on mcpscope's
-// tracepoints, and with mcpscope watching everything; to /dev/null and into a pipe.
+// tracepoints, with mcpscope watching everything without footprints (--no-footprint) and with them (the default,
+// which adds the raw syscall tracepoints); to /dev/null and into a pipe. dd is in no footprint tree: this is the
+// cost every other process on the host pays.
 func BenchmarkSyscallFloor(b *testing.B) {
 	setup(b, false)
 	dir := b.TempDir()
@@ -445,7 +447,7 @@ func BenchmarkSyscallFloor(b *testing.B) {
 		}
 		return time.Since(start).Seconds()
 	}
-	type series struct{ none, empty, mcps []float64 }
+	type series struct{ none, empty, nofp, mcps []float64 }
 	res := make([]series, len(variants))
 	for _, v := range variants {
 		run(strings.Replace(v.sh, "count="+strconv.Itoa(ddCount), "count=100000", 1)) // warm-up
@@ -462,18 +464,25 @@ func BenchmarkSyscallFloor(b *testing.B) {
 			res[j].empty = append(res[j].empty, run(v.sh))
 		}
 		ep.Close()
-		w := startWatch(b, filepath.Join(dir, fmt.Sprintf("dd-%d.jsonl", i)))
+		w := startWatch(b, filepath.Join(dir, fmt.Sprintf("dd-nofp-%d.jsonl", i)), "--no-footprint")
+		for j, v := range variants {
+			res[j].nofp = append(res[j].nofp, run(v.sh))
+		}
+		w.stop(b)
+		w = startWatch(b, filepath.Join(dir, fmt.Sprintf("dd-%d.jsonl", i)))
 		for j, v := range variants {
 			res[j].mcps = append(res[j].mcps, run(v.sh))
 		}
 		w.stop(b)
 	}
 	for j, v := range variants {
-		a, e, m := median(res[j].none), median(res[j].empty), median(res[j].mcps)
-		b.Logf("%s seconds: none [%s] empty [%s] mcpscope [%s]", v.name,
-			fmtRuns3(res[j].none), fmtRuns3(res[j].empty), fmtRuns3(res[j].mcps))
-		b.Logf("%s median s: none %.3f empty %.3f mcpscope %.3f; empty/none %.3f mcpscope/none %.3f mcpscope/empty %.3f",
-			v.name, a, e, m, e/a, m/a, m/e)
+		a, e, n, m := median(res[j].none), median(res[j].empty), median(res[j].nofp), median(res[j].mcps)
+		b.Logf("%s seconds: none [%s] empty [%s] mcpscope --no-footprint [%s] mcpscope [%s]", v.name,
+			fmtRuns3(res[j].none), fmtRuns3(res[j].empty), fmtRuns3(res[j].nofp), fmtRuns3(res[j].mcps))
+		b.Logf("%s median s: none %.3f empty %.3f no-footprint %.3f mcpscope %.3f; empty/none %.3f no-footprint/none %.3f mcpscope/none %.3f mcpscope/no-footprint %.3f",
+			v.name, a, e, n, m, e/a, n/a, m/a, m/n)
+		b.ReportMetric(n, v.name+"_nofootprint_s")
+		b.ReportMetric(m/n, v.name+"_footprint/nofootprint")
 		b.ReportMetric(a, v.name+"_none_s")
 		b.ReportMetric(e, v.name+"_empty_s")
 		b.ReportMetric(m, v.name+"_mcpscope_s")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -41,7 +42,7 @@ func TestFootprintGoServer(t *testing.T) {
 	work, _ := json.Marshal(map[string]any{"file": file, "port": port, "user_ms": 200, "sys_ms": 100})
 	db := filepath.Join(t.TempDir(), "fp.db")
 	res := watch(t, 60*time.Second, []string{"--db", db}, testEnv.gopeer, "client-modern", "-steps", "add,work",
-		"-work", string(work), "--", testEnv.gopeer, "server-modern", "-legacy")
+		"-work", string(work), "--", testEnv.gopeer, "server-modern", "-legacy", "-work")
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
@@ -161,5 +162,54 @@ func TestFootprintGoServer(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != 3 || lines[1] != "add,0,0,0,0" || lines[2] != "work,2,2,1,1" {
 		t.Errorf("store: %q, want add,0,0,0,0 and work,2,2,1,1", lines)
+	}
+}
+
+// TestFootprintServerFilesystem has the Inspector CLI (Node, which talks to its server over a Unix socketpair) call
+// read_text_file on @modelcontextprotocol/server-filesystem (Node): the call's footprint holds the server's open of
+// that file, and the store's files table the same row.
+func TestFootprintServerFilesystem(t *testing.T) {
+	requireBPF(t)
+	requireNode(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "note.txt")
+	if err := os.WriteFile(file, []byte("hello footprint\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "fp.db")
+	server := []string{"node", filepath.Join(testEnv.repo, "test", "node", "node_modules", "@modelcontextprotocol",
+		"server-filesystem", "dist", "index.js"), dir}
+	cmd := append(append(append([]string{}, testEnv.inspector...), "--cli"), server...)
+	cmd = append(cmd, "--method", "tools/call", "--tool-name", "read_text_file", "--tool-arg", "path="+file)
+	res := watch(t, 90*time.Second, []string{"--db", db}, cmd...)
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	if len(res.fps) != 1 {
+		t.Fatalf("%d footprints, want 1 (read_text_file): %+v", len(res.fps), res.fps)
+	}
+	fp := res.fps[0]
+	if fp.Tool != "read_text_file" || fp.Server.Comm != "node" || fp.Shared {
+		t.Errorf("footprint of %q by %+v, shared %v", fp.Tool, fp.Server, fp.Shared)
+	}
+	var opened bool
+	for _, f := range fp.Files {
+		if f.Pid == fp.Server.Pid && f.Path == file && f.Result == "ok" && strings.HasPrefix(f.Flags, "O_RDONLY") {
+			opened = true
+		}
+	}
+	if !opened {
+		t.Errorf("files %+v: want the server's open of %s", fp.Files, file)
+	}
+	if len(fp.Execs) != 0 || len(fp.Connections) != 0 {
+		t.Errorf("programs %+v, connections %+v: want none", fp.Execs, fp.Connections)
+	}
+	b, err := exec.Command(testEnv.mcpscope, "query", "--db", db, "--format", "csv",
+		`SELECT c.tool, f.path, f.result FROM files f JOIN tool_calls c ON c.id = f.call_id WHERE f.path = '`+file+`'`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mcpscope query: %v\n%s", err, b)
+	}
+	if got, want := strings.TrimSpace(string(b)), "tool,path,result\nread_text_file,"+file+",ok"; got != want {
+		t.Errorf("store: %q, want %q", got, want)
 	}
 }

@@ -140,15 +140,22 @@ FROM tool_calls c ORDER BY c.id`)
 	}
 
 	// The people's views of it.
+	// Every call has its footprint (the server's syscalls while it ran; TestFootprintGoServer checks one in detail).
 	out, err := exec.Command(testEnv.mcpscope, "calls", "--db", db).CombinedOutput()
-	if err != nil || strings.Count(string(out), "none recorded") != 3 || !strings.Contains(string(out), "add") {
+	if err != nil || strings.Contains(string(out), "none recorded") || strings.Count(string(out), " syscalls") != 3 || !strings.Contains(string(out), "add") {
 		t.Errorf("mcpscope calls: %v\n%s", err, out)
 	}
+	if got := text(mcpscopeQuery(t, db, "SELECT count(DISTINCT call_id) AS n FROM syscalls"), "n"); got != "3\n" {
+		t.Errorf("calls with syscalls rows: %s, want 3", got)
+	}
 	out, err = exec.Command(testEnv.mcpscope, "show", "--db", db, "3").CombinedOutput()
-	for _, s := range []string{"call 3: slow", "status      tool_error", "(after the client cancelled it)", "syscalls  none recorded"} {
+	for _, s := range []string{"call 3: slow", "status      tool_error", "(after the client cancelled it)", "footprint", "CPU "} {
 		if err != nil || !strings.Contains(string(out), s) {
 			t.Errorf("mcpscope show 3: %v: no %q in\n%s", err, s, out)
 		}
+	}
+	if strings.Contains(string(out), "syscalls  none recorded") {
+		t.Errorf("mcpscope show 3: no syscalls recorded:\n%s", out)
 	}
 	// Writes are refused by the engine, with a clear message.
 	out, err = exec.Command(testEnv.mcpscope, "query", "--db", db, "DELETE FROM messages").CombinedOutput()

@@ -223,11 +223,6 @@ static __always_inline struct mcps_fp_thread *fp_thread(__u32 tid)
 }
 
 
-// fp_auto_root makes the current process a footprint root at a read of MCP stream st through its stdin: a stdio MCP
-// server. Its read position starts at everything written so far (a stdio client waits for the answer to
-// initialize, or to server/discover, before writing more, so the server has consumed it all, less what still waits
-// in a pipe's buffers; a Unix socket's queue is not measured), and the read in
-// progress is set up as if its entry had been seen, so that its bytes count.
 // pipe_unread returns the bytes waiting in pipe file's buffers (up to 16 buffers: a pipe of the default size).
 static __always_inline __u64 pipe_unread(struct file *file)
 {
@@ -249,16 +244,42 @@ static __always_inline __u64 pipe_unread(struct file *file)
 	return unread;
 }
 
+// unix_unread returns the bytes waiting in the receive queue of Unix socket file (up to 16 buffers; a buffer the
+// reader took part of counts whole).
+static __always_inline __u64 unix_unread(struct file *file)
+{
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk)
+		return 0;
+	struct sk_buff_head *q = &sk->sk_receive_queue;
+	struct sk_buff *skb = BPF_CORE_READ(sk, sk_receive_queue.next);
+	__u64 unread = 0;
+	for (int i = 0; i < 16; i++) {
+		if (!skb || (void *)skb == (void *)q)
+			break;
+		unread += BPF_CORE_READ(skb, len);
+		skb = BPF_CORE_READ(skb, next);
+	}
+	return unread;
+}
+
+// fp_auto_root makes the current process a footprint root at a read of MCP stream st through its stdin: a stdio MCP
+// server. Its read position starts at everything written so far less what still waits in the pipe's buffers or
+// the socket's receive queue, and the read in progress is set up as if its entry had been seen, so that its bytes
+// count. Processes it started before are not followed (only those it forks from now on).
 static __always_inline void fp_auto_root(__u32 tgid, struct mcps_stream *st, struct file *file, bool pipe)
 {
-	if (bpf_map_lookup_elem(&mcps_fp_tasks, &tgid))
-		return;
+	struct mcps_fp_task *cur = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (cur && cur->root == tgid)
+		return; // a root already
+	// A member of another tree (a server started by a root) becomes a root of its own: its calls are its own.
 	struct mcps_fp_root r = {};
 	if (bpf_map_update_elem(&mcps_fp_roots, &tgid, &r, BPF_NOEXIST))
 		return;
 	struct mcps_fp_task t = {.root = tgid};
 	bpf_map_update_elem(&mcps_fp_tasks, &tgid, &t, BPF_ANY);
-	__u64 unread = pipe ? pipe_unread(file) : 0;
+	__u64 unread = pipe ? pipe_unread(file) : unix_unread(file);
 	st->read = st->offset > unread ? st->offset - unread : 0;
 	struct mcps_fp_thread *th = fp_thread((__u32)bpf_get_current_pid_tgid());
 	if (th) {

@@ -213,6 +213,15 @@ func (w *Writer) head(t time.Time, from, to record.Endpoint) {
 	l.endCell(w.width(colPeers, runes(f)+3+runes(r)))
 }
 
+// startTyped begins a line that is not a message: time, peers, and its kind in the type column.
+func (w *Writer) startTyped(t time.Time, from, to record.Endpoint, kind string) *line {
+	l := &w.line
+	l.reset()
+	w.head(t, from, to)
+	l.cell(kind, w.width(colType, len(kind)), sgrBlue, false)
+	return l
+}
+
 // verboseText appends the line printed under a record in verbose mode: raw, cut to MaxJSON bytes, with CR, LF
 // and tab as spaces so that it stays one line, and escaped.
 func (w *Writer) verboseText(raw []byte) {
@@ -254,10 +263,7 @@ func (w *Writer) WriteHTTP(h *record.HTTP) error {
 	if w.closed {
 		return ErrClosed
 	}
-	l := &w.line
-	l.reset()
-	w.head(h.Time, h.From, h.To)
-	l.cell("http", w.width(colType, len("http")), sgrBlue, false)
+	l := w.startTyped(h.Time, h.From, h.To, "http")
 
 	req := h.HTTP.Method
 	if h.HTTP.Path != "" {
@@ -312,6 +318,44 @@ func (w *Writer) WriteHTTP(h *record.HTTP) error {
 	if body := strings.TrimSpace(h.ResponseBody); w.opts.Verbose && body != "" {
 		w.verboseText([]byte(body))
 	}
+	return w.write(l.b)
+}
+
+// WriteFootprint writes one line summing up what a call made its server's tree do, after the call's response:
+// "footprint  tools/call  work  id=3  CPU 203+109 ms, 15269 syscalls (42 failed), 33 files, 2 programs".
+func (w *Writer) WriteFootprint(f *record.Footprint) error {
+	if w.closed {
+		return ErrClosed
+	}
+	l := w.startTyped(f.Time, f.Server, f.Client, "footprint")
+	method := w.clean(f.Method)
+	l.cell(method, w.width(colMethod, runes(method)), "", false)
+	name := w.clean(f.Tool)
+	l.cell(name, w.width(colName, runes(name)), "", false)
+	id := "id=" + w.clean(string(f.ID))
+	l.cell(id, w.width(colID, runes(id)), "", false)
+	var calls, failed uint64
+	for _, s := range f.Syscalls {
+		calls += s.Count
+		failed += s.Errors
+	}
+	parts := []string{fmt.Sprintf("CPU %.0f+%.0f ms", f.UserCPUMs, f.SysCPUMs), fmt.Sprintf("%d syscalls", calls)}
+	if failed > 0 {
+		parts[1] += fmt.Sprintf(" (%d failed)", failed)
+	}
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{len(f.Files), "files"}, {len(f.Execs), "programs"}, {len(f.Connections), "connections"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	if f.Shared {
+		parts = append(parts, "shared with an overlapping call")
+	}
+	l.text(strings.Join(parts, ", "))
+	l.newline()
 	return w.write(l.b)
 }
 

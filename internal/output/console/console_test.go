@@ -430,3 +430,31 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("after Close: got %v, want ErrClosed", err)
 	}
 }
+
+func TestWriteFootprint(t *testing.T) {
+	var buf bytes.Buffer
+	w := New(&buf, Options{Location: time.UTC})
+	f := &record.Footprint{
+		Time: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), ID: []byte("3"), Method: "tools/call", Tool: "work",
+		Server: record.Endpoint{Pid: 20, Comm: "server"}, Client: record.Endpoint{Pid: 10, Comm: "host"},
+		UserCPUMs: 203.4, SysCPUMs: 108.6, Shared: true,
+		Syscalls: []record.FootprintSyscall{{Name: "openat", Count: 30, Errors: 13}, {Name: "read", Count: 5}},
+		Files:    []record.FootprintFile{{Path: "/a"}}, Execs: []record.FootprintExec{{Filename: "/bin/sh"}, {Filename: "/bin/cat"}},
+	}
+	if err := w.WriteFootprint(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.String()
+	for _, want := range []string{"server[20] → host[10]", "footprint", "tools/call", "work", "id=3",
+		"CPU 203+109 ms, 35 syscalls (13 failed), 1 files, 2 programs, shared with an overlapping call"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("line %q lacks %q", got, want)
+		}
+	}
+	if strings.Count(got, "\n") != 1 {
+		t.Errorf("want one line, got %q", got)
+	}
+}

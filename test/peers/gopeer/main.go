@@ -99,7 +99,7 @@ func main() {
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   gopeer client [-steps a,b,c,d,e,f,g] [-big N] [-version V] [-roots] [-cancel-after D] [-v] -- CMD ARGS...
-  gopeer server-modern [-legacy] [-v]
+  gopeer server-modern [-legacy] [-work] [-v]
   gopeer client-modern [-steps list,add,slow,cancel] [-listen] [-v] -- CMD ARGS...
   gopeer server-http [-addr 127.0.0.1:0] [-transport streamable|sse] [-era legacy|modern] [-lifetime D] [-v]
   gopeer client-http [-transport streamable|sse] [-era legacy|modern] [-big N] [-progress] [-wait-signal] [-v] URL
@@ -899,7 +899,6 @@ func newPeerServer(legacy, verbose bool) *mcp.Server {
 			}
 			return nil, slowOut{SleptMS: in.MS}, nil
 		})
-	addWorkTool(server)
 	return server
 }
 
@@ -907,10 +906,14 @@ func runServerModern(args []string) error {
 	fs := flag.NewFlagSet("server-modern", flag.ContinueOnError)
 	legacy := fs.Bool("legacy", false, "also serve legacy sessions (initialize) and advertise every version the SDK knows; default: 2026-07-28 only, initialize is refused with -32601")
 	verbose := fs.Bool("v", false, "log tool calls to stderr")
+	work := fs.Bool("work", false, "also serve the work tool (a known footprint: sh, a file, a connection, CPU), for the footprint tests")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	server := newPeerServer(*legacy, *verbose)
+	if *work {
+		addWorkTool(server)
+	}
 	if *legacy {
 		logf("server-modern: serving %s and the legacy versions on stdio", modernVersion)
 	} else {

@@ -1,0 +1,126 @@
+package footprint
+
+import (
+	"testing"
+
+	"github.com/mcpscope/mcpscope/internal/bpf"
+	"github.com/mcpscope/mcpscope/internal/capture"
+	"github.com/mcpscope/mcpscope/internal/record"
+	"github.com/mcpscope/mcpscope/internal/stream"
+)
+
+// TestEngineEpochs feeds the engine what the kernel reports for two sequential calls and one call that overlaps
+// another: each call gets the counters and records of its own epochs, from the read of its request to the write of
+// its response, and overlapping calls are marked shared.
+func TestEngineEpochs(t *testing.T) {
+	const root = 100
+	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
+	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
+	e := New(0)
+	mark := func(k stream.Key, read bool, offset, epoch uint64) {
+		dir := bpf.FPMarkWrite
+		if read {
+			dir = bpf.FPMarkRead
+		}
+		e.Event(&capture.Event{Kind: capture.KindFPMark, Stream: k, Gen: 7, Offset: offset, Pid: root,
+			FP: capture.Footprint{Root: root, Epoch: epoch, Result: dir}})
+	}
+	file := func(pid int, epoch uint64, path string, result int64) {
+		e.Event(&capture.Event{Kind: capture.KindFPFile, Pid: pid,
+			FP: capture.Footprint{Root: root, Epoch: epoch, Result: result, Data: []byte(path)}})
+	}
+	call := func(id string) Call {
+		return Call{Ref: CallRef{Session: "s", ID: id}, ID: []byte(id), Method: "tools/call", Tool: "t" + id}
+	}
+
+	// Call 1: request ends at offset 100, read in epoch 1; its response is written at out offset 0 in epoch 3.
+	e.Begin(call("1"), root, in, 7, 100)
+	mark(in, true, 100, 1)
+	file(101, 1, "/a", 3)
+	file(101, 2, "/b", -2)
+	mark(out, false, 0, 3)
+	file(101, 3, "/not-of-call-1", 3) // after the response began
+	e.Counters([]capture.SyscallCount{
+		{Root: root, Pid: root, Epoch: 1, Nr: 0, Count: 2, Ns: 10},
+		{Root: root, Pid: 101, Epoch: 2, Nr: 2, Errno: 2, Count: 1, Ns: 5},
+		{Root: root, Pid: root, Epoch: 3, Nr: 0, Count: 9},
+	}, []capture.CPUCount{{Root: root, Pid: root, Epoch: 2, UserNs: 4e6, SysNs: 4e6, RuntimeNs: 10e6}})
+	if !e.End(CallRef{"s", "1"}, out, 7, 0) {
+		t.Fatal("End of call 1: unknown call")
+	}
+	fps := e.Take()
+	if len(fps) != 1 {
+		t.Fatalf("%d footprints, want 1", len(fps))
+	}
+	f := fps[0]
+	if f.Tool != "t1" || f.Shared || len(f.Files) != 2 || f.Files[0].Path != "/a" || f.Files[1].Result != "ENOENT" {
+		t.Errorf("call 1: %+v", f)
+	}
+	var count uint64
+	for _, s := range f.Syscalls {
+		count += s.Count
+	}
+	if count != 3 || f.UserCPUMs != 5 || f.SysCPUMs != 5 {
+		t.Errorf("call 1: %d syscalls (want 3), CPU %.1f+%.1f ms (want 5+5)", count, f.UserCPUMs, f.SysCPUMs)
+	}
+
+	// Calls 2 and 3 overlap: 2 is read in epoch 4, 3 in epoch 5, 2 answered in 6, 3 in 7.
+	e.Begin(call("2"), root, in, 7, 200)
+	e.Begin(call("3"), root, in, 7, 300)
+	mark(in, true, 200, 4)
+	mark(in, true, 300, 5)
+	file(102, 5, "/shared", 3)
+	mark(out, false, 50, 6)
+	mark(out, false, 90, 7)
+	if !e.End(CallRef{"s", "2"}, out, 7, 50) || !e.End(CallRef{"s", "3"}, out, 7, 90) {
+		t.Fatal("End of calls 2, 3: unknown call")
+	}
+	fps = e.Take()
+	if len(fps) != 2 {
+		t.Fatalf("%d footprints, want 2", len(fps))
+	}
+	// A call that overlapped call 3 but is answered after it was taken is shared too.
+	e.Begin(call("4"), root, in, 7, 310)
+	mark(in, true, 310, 6)
+	mark(out, false, 120, 8)
+	if !e.End(CallRef{"s", "4"}, out, 7, 120) {
+		t.Fatal("End of call 4: unknown call")
+	}
+	if late := e.Take(); len(late) != 1 || !late[0].Shared {
+		t.Errorf("call 4: %+v, want one footprint marked shared", late)
+	}
+	for _, f := range fps {
+		if len(f.Files) != 1 || f.Files[0].Path != "/shared" || !f.Shared || !f.Files[0].Shared {
+			t.Errorf("call %s: %+v; want /shared, marked shared", f.ID, f)
+		}
+	}
+}
+
+// TestEngineUnmarkedCall: a call whose read was never marked (the server was not a root yet) gets no footprint.
+func TestEngineUnmarkedCall(t *testing.T) {
+	e := New(0)
+	e.Begin(Call{Ref: CallRef{"s", "1"}}, 1, stream.Key{Kind: stream.KindPipe, Ino: 1}, 1, 10)
+	if e.End(CallRef{"s", "1"}, stream.Key{Kind: stream.KindPipe, Ino: 2}, 1, 0) {
+		t.Error("End of a call with no write mark reported true")
+	}
+	if fps := e.Take(); len(fps) != 0 {
+		t.Errorf("footprints %+v, want none", fps)
+	}
+	_ = record.KindFootprint
+}
+
+func TestOpenFlags(t *testing.T) {
+	for flags, want := range map[uint32]string{0: "O_RDONLY", 0o2000101: "O_WRONLY|O_CREAT|O_CLOEXEC", 2: "O_RDWR"} {
+		if got := OpenFlags(flags); got != want {
+			t.Errorf("OpenFlags(%#o) = %q, want %q", flags, got, want)
+		}
+	}
+}
+
+func TestIsLibrary(t *testing.T) {
+	for path, want := range map[string]bool{"/lib/libc.so.6": true, "/x/foo.so": true, "/etc/ld.so.cache": false, "/bin/sh": false} {
+		if got := isLibrary(path); got != want {
+			t.Errorf("isLibrary(%q) = %v", path, got)
+		}
+	}
+}
