@@ -78,7 +78,7 @@ processes: no proxy, no restart, no code change. Without a subcommand it runs "w
 	root.SetErr(streams.Err)
 	bindWatchFlags(root, opts)
 	root.AddCommand(newWatchCmd(streams), newCheckCmd(streams), newVersionCmd(streams), newDemoCmd(streams),
-		newQueryCmd(streams), newCallsCmd(streams), newShowCmd(streams))
+		newQueryCmd(streams), newCallsCmd(streams), newShowCmd(streams), newTraceCmd(streams))
 	return root
 }
 

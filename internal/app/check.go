@@ -109,6 +109,7 @@ func runChecks(ctx context.Context) []checkResult {
 	out = append(out, checkRingBuffer())
 	out = append(out, checkTracefs())
 	out = append(out, checkCapture(ctx)...)
+	out = append(out, checkFootprint(ctx))
 	out = append(out, checkUprobe())
 	out = append(out, checkFentry())
 	out = append(out, checkKprobe())
@@ -258,6 +259,53 @@ func checkCapture(ctx context.Context) []checkResult {
 		case <-timeout:
 			selftest.detail = fmt.Sprintf("a ping written to a pipe was not captured within 5 s (got %q)", got)
 			return results()
+		}
+	}
+}
+
+// checkFootprint loads the footprint programs and records the footprint of a shell that starts cat: the exec must
+// be reported, with the tree's root.
+func checkFootprint(ctx context.Context) checkResult {
+	r := checkResult{name: "footprints (syscalls, files, programs, CPU of each call)", required: false}
+	capt, err := capture.Open(capture.Config{Filter: true, Footprint: true, RingBufferBytes: 1 << 20})
+	if err != nil {
+		r.detail = err.Error() + " (watch runs without footprints)"
+		return r
+	}
+	defer capt.Close()
+	child, err := startCommand([]string{"sh", "-c", "cat /dev/null"}, IO{In: bytes.NewReader(nil), Out: io.Discard, Err: io.Discard})
+	if err != nil {
+		r.detail = err.Error()
+		return r
+	}
+	root := child.cmd.Process.Pid
+	if err := capt.AddFootprintRoot(root); err != nil {
+		child.abort()
+		r.detail = err.Error()
+		return r
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go capt.Run(runCtx)
+	child.release()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case e, ok := <-capt.Events():
+			if !ok {
+				r.detail = "the ring buffer closed early"
+				return r
+			}
+			found := e.Kind == capture.KindFPExec && e.FP.Root == root && strings.HasSuffix(e.CommString(), "cat")
+			capt.Release(e)
+			if found {
+				r.ok = true
+				r.detail = "raw syscall tracepoints and sched tracepoints; a child's exec was reported with its tree"
+				return r
+			}
+		case <-timeout:
+			r.detail = "a traced shell's exec of cat was not reported within 5 s"
+			return r
 		}
 	}
 }

@@ -131,8 +131,17 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	if err != nil {
 		return err
 	}
-	capt, err := capture.Open(capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS,
-		Footprint: !o.noFootprint, Portable: o.portable})
+	cfg := capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS,
+		Footprint: !o.noFootprint, Portable: o.portable}
+	capt, err := capture.Open(cfg)
+	if err != nil && cfg.Footprint {
+		// Footprints are worth having, not worth going without messages: try once more without them.
+		if c, err2 := capture.Open(func() capture.Config { c := cfg; c.Footprint = false; return c }()); err2 == nil {
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			fmt.Fprintf(o.io.Err, "mcpscope: warning: the footprint programs did not load, watching without footprints: %s\n", first)
+			capt, err = c, nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
@@ -424,15 +433,28 @@ func startCommand(command []string, streams IO) (*startedCommand, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create the start gate: %w", err)
 	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		gateR.Close()
+		gateW.Close()
+		return nil, fmt.Errorf("create the start gate: %w", err)
+	}
+	defer readyR.Close()
 	cmd := exec.Command(self, append([]string{execHelper, "--"}, command...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = streams.In, streams.Out, streams.Err
-	cmd.ExtraFiles = []*os.File{gateR}
-	if err := cmd.Start(); err != nil {
-		gateR.Close()
+	cmd.ExtraFiles = []*os.File{gateR, readyW}
+	err = cmd.Start()
+	gateR.Close()
+	readyW.Close()
+	if err != nil {
 		gateW.Close()
 		return nil, fmt.Errorf("start %s: %w", command[0], err)
 	}
-	gateR.Close()
+	// Wait until the helper is at the gate, its runtime's start-up done: what it does from now on is COMMAND's
+	// start (the footprint of `mcpscope trace -- COMMAND` begins here). A helper that died says nothing.
+	_ = readyR.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	_, _ = readyR.Read(b[:])
 	return &startedCommand{cmd: cmd, gate: gateW, done: make(chan int, 1)}, nil
 }
 

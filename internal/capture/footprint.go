@@ -79,6 +79,19 @@ func (c *Capture) AddFootprintRoot(pid int, members ...int) error {
 	return nil
 }
 
+// RemoveFootprintRoot stops recording pid's tree as a tree of its own: its epochs all count as ended, so that
+// DrainFootprint takes their counters. Its processes stay members until they exit (their counts then go to an
+// ended epoch, drained too).
+func (c *Capture) RemoveFootprintRoot(pid int) error {
+	if c.fp == nil {
+		return errNoFootprint
+	}
+	if err := c.fp.Roots.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("stop the footprint of pid %d: %w", pid, err)
+	}
+	return nil
+}
+
 // SyscallCount is what the kernel counted of one syscall (by number) of one process in one epoch of its tree,
 // split by result: Errno 0 for successes, else the errno of the failures counted.
 type SyscallCount struct {

@@ -419,7 +419,68 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 		f.Libraries = append(f.Libraries, record.FootprintLibrary{Pid: k.pid, Shared: shared, Path: k.path, Kind: "library"})
 	}
 	sort.Slice(f.Libraries, func(i, j int) bool { return f.Libraries[i].Path < f.Libraries[j].Path })
+	f.GPU = gpuUse(f.Files, f.Execs)
 	f.UserCPUMs, f.SysCPUMs = splitCPU(user, sys64, run)
+	return f
+}
+
+// gpuUse picks the GPU touches out of a call's files and programs: opens of NVIDIA and DRM devices, GPU libraries
+// loaded (CUDA, NVML and their kin), nvidia-smi started. Counts of driver calls would need uprobes on libcuda,
+// which mcpscope does not attach yet.
+func gpuUse(files []record.FootprintFile, execs []record.FootprintExec) []record.FootprintGPU {
+	var out []record.FootprintGPU
+	for _, f := range files {
+		base := f.Path[strings.LastIndexByte(f.Path, '/')+1:]
+		kind := ""
+		switch {
+		case strings.HasPrefix(f.Path, "/dev/nvidia") || strings.HasPrefix(f.Path, "/dev/dri/"):
+			kind = "device"
+		case f.Result == "ok" && isLibrary(f.Path) && gpuLibrary(base):
+			kind = "library"
+		default:
+			continue
+		}
+		detail := f.Path
+		if f.Result != "ok" {
+			detail += " (" + f.Result + ")"
+		}
+		out = append(out, record.FootprintGPU{Pid: f.Pid, Shared: f.Shared, Kind: kind, Detail: detail, Count: f.Count})
+	}
+	for _, x := range execs {
+		if base := x.Filename[strings.LastIndexByte(x.Filename, '/')+1:]; base == "nvidia-smi" {
+			out = append(out, record.FootprintGPU{Pid: x.Pid, Shared: x.Shared, Kind: "program", Detail: x.Filename, Count: 1})
+		}
+	}
+	return out
+}
+
+// gpuLibrary tells whether a library's file name is one of NVIDIA's GPU libraries.
+func gpuLibrary(base string) bool {
+	for _, p := range []string{"libcuda.", "libcudart.", "libnvidia-ml.", "libnvrtc.", "libcublas", "libcudnn", "libnvcuvid.", "libnvidia-"} {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Whole returns the footprint of everything root's tree did in the epochs the Engine was told of (all of a
+// `mcpscope trace`), as call c, between started and ended. Drain the kernel's counters of every epoch first (remove
+// the root from the kernel: its epochs then count as ended).
+func (e *Engine) Whole(c Call, root int, started, ended time.Time) record.Footprint {
+	p := &pendingCall{call: c, root: root, start: ^uint64(0)}
+	for k := range e.epochs {
+		if k.root != root {
+			continue
+		}
+		p.start = min(p.start, k.epoch)
+		p.end = max(p.end, k.epoch+1)
+	}
+	if p.end == 0 {
+		p.start = 0
+	}
+	f := e.footprint(p)
+	f.StartedAt, f.Time = started.UTC(), ended.UTC()
 	return f
 }
 

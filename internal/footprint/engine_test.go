@@ -106,7 +106,6 @@ func TestEngineUnmarkedCall(t *testing.T) {
 	if fps := e.Take(); len(fps) != 0 {
 		t.Errorf("footprints %+v, want none", fps)
 	}
-	_ = record.KindFootprint
 }
 
 func TestOpenFlags(t *testing.T) {
@@ -121,6 +120,32 @@ func TestIsLibrary(t *testing.T) {
 	for path, want := range map[string]bool{"/lib/libc.so.6": true, "/x/foo.so": true, "/etc/ld.so.cache": false, "/bin/sh": false} {
 		if got := isLibrary(path); got != want {
 			t.Errorf("isLibrary(%q) = %v", path, got)
+		}
+	}
+}
+
+func TestGPUUse(t *testing.T) {
+	files := []record.FootprintFile{
+		{Pid: 1, Path: "/dev/nvidia0", Result: "ok", Count: 2},
+		{Pid: 1, Path: "/dev/dri/renderD128", Result: "EACCES", Count: 1},
+		{Pid: 1, Path: "/usr/lib/x86_64-linux-gnu/libcuda.so.1", Result: "ok", Count: 1},
+		{Pid: 1, Path: "/usr/lib/x86_64-linux-gnu/libc.so.6", Result: "ok", Count: 1},
+		{Pid: 1, Path: "/etc/hostname", Result: "ok", Count: 1},
+	}
+	execs := []record.FootprintExec{{Pid: 2, Filename: "/usr/bin/nvidia-smi"}, {Pid: 3, Filename: "/bin/sh"}}
+	got := gpuUse(files, execs)
+	want := []record.FootprintGPU{
+		{Pid: 1, Kind: "device", Detail: "/dev/nvidia0", Count: 2},
+		{Pid: 1, Kind: "device", Detail: "/dev/dri/renderD128 (EACCES)", Count: 1},
+		{Pid: 1, Kind: "library", Detail: "/usr/lib/x86_64-linux-gnu/libcuda.so.1", Count: 1},
+		{Pid: 2, Kind: "program", Detail: "/usr/bin/nvidia-smi", Count: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("gpu %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("gpu[%d] = %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }

@@ -225,6 +225,7 @@ type Footprint struct {
 	Execs       []FootprintExec    `json:"execs,omitempty"`
 	Connections []FootprintConn    `json:"connections,omitempty"`
 	Libraries   []FootprintLibrary `json:"libraries,omitempty"`
+	GPU         []FootprintGPU     `json:"gpu,omitempty"`
 }
 
 // FootprintSyscall counts one syscall of one process during a call.
@@ -278,4 +279,13 @@ type FootprintLibrary struct {
 	Shared bool   `json:"shared,omitempty"`
 	Path   string `json:"path"`
 	Kind   string `json:"kind"` // library, executable
+}
+
+// FootprintGPU is a touch of a GPU during a call: a device opened, a GPU library loaded, a GPU tool started.
+type FootprintGPU struct {
+	Pid    int    `json:"pid"`
+	Shared bool   `json:"shared,omitempty"`
+	Kind   string `json:"kind"`   // device, library, program
+	Detail string `json:"detail"` // the device or library path (with the errno when the open failed), the program
+	Count  uint64 `json:"count"`
 }

@@ -113,7 +113,7 @@ var schema = []Table{
 			{Name: "id", Type: "INTEGER", Constraint: "PRIMARY KEY", Doc: "Session id."},
 			{Name: "capture_id", Type: "INTEGER", Constraint: "NOT NULL REFERENCES captures(id) ON DELETE CASCADE" + fk, Doc: "The capture (`captures.id`)."},
 			{Name: "name", Type: "TEXT", Constraint: "NOT NULL", Doc: "The JSONL `session`: `stdio:4242-4250` (lower pid first); `http:redacted:5e2c1a9b07d4` (the MCP session id, redacted unless `--no-redact`); `http:conn:127.0.0.1:51234-127.0.0.1:3001` (one connection, client first, while no session id is known)."},
-			{Name: "transport", Type: "TEXT", Constraint: "NOT NULL", Doc: "`stdio`, `http` or `https`."},
+			{Name: "transport", Type: "TEXT", Constraint: "NOT NULL", Doc: "`stdio`, `http` or `https`; `trace` for a process tree traced by `mcpscope trace`."},
 			{Name: "client_pid", Type: "INTEGER", Doc: "The MCP client's pid, once a message's direction told it; NULL also for a client on another host (see `client_addr`)."},
 			{Name: "client_comm", Type: "TEXT", Doc: "The client's command name."},
 			{Name: "server_pid", Type: "INTEGER", Doc: "The MCP server's pid."},
@@ -134,7 +134,7 @@ var schema = []Table{
 		Columns: []Column{
 			{Name: "id", Type: "INTEGER", Constraint: "PRIMARY KEY", Doc: "Call id (`mcpscope show ID`)."},
 			{Name: "session_id", Type: "INTEGER", Constraint: "NOT NULL REFERENCES sessions(id) ON DELETE CASCADE" + fk, Doc: "The session (`sessions.id`)."},
-			{Name: "method", Type: "TEXT", Constraint: "NOT NULL", Doc: "`tools/call`, `resources/read` or `prompts/get`."},
+			{Name: "method", Type: "TEXT", Constraint: "NOT NULL", Doc: "`tools/call`, `resources/read` or `prompts/get`; `trace` for a process tree traced by `mcpscope trace` (tool: what was traced), with its footprint."},
 			{Name: "tool", Type: "TEXT", Doc: "`tools/call`: the tool's name."},
 			{Name: "resource", Type: "TEXT", Doc: "`resources/read`: the resource URI."},
 			{Name: "prompt", Type: "TEXT", Doc: "`prompts/get`: the prompt's name."},

@@ -39,7 +39,7 @@ func TestFootprintGoServer(t *testing.T) {
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 	file := filepath.Join(testEnv.repo, "go.mod")
-	work, _ := json.Marshal(map[string]any{"file": file, "port": port, "user_ms": 200, "sys_ms": 100})
+	work, _ := json.Marshal(map[string]any{"file": file, "port": port, "user_ms": 200, "sys_ms": 100, "gpu": true})
 	db := filepath.Join(t.TempDir(), "fp.db")
 	res := watch(t, 60*time.Second, []string{"--db", db}, testEnv.gopeer, "client-modern", "-steps", "add,work",
 		"-work", string(work), "--", testEnv.gopeer, "server-modern", "-legacy", "-work")
@@ -145,6 +145,17 @@ func TestFootprintGoServer(t *testing.T) {
 		t.Errorf("syscalls: execve %d, connect %d, getrusage %d; want at least 2, 1, 10", counts["execve"], counts["connect"], counts["getrusage"])
 	}
 
+	// GPU device opens (this machine has no GPU: they fail, and still show).
+	var devices []string
+	for _, g := range fp.GPU {
+		if g.Kind == "device" && g.Pid == server {
+			devices = append(devices, g.Detail)
+		}
+	}
+	if len(devices) != 2 || !strings.HasPrefix(devices[0], "/dev/dri/card0") || !strings.HasPrefix(devices[1], "/dev/nvidia0") {
+		t.Errorf("gpu %+v: want the server's opens of /dev/dri/card0 and /dev/nvidia0", fp.GPU)
+	}
+
 	// Nothing of work in add's footprint.
 	if len(add.Execs)+len(add.Files)+len(add.Connections) != 0 || add.UserCPUMs > 20 {
 		t.Errorf("add's footprint holds work's: %+v", add)
@@ -160,8 +171,8 @@ func TestFootprintGoServer(t *testing.T) {
 		t.Fatalf("mcpscope query: %v\n%s", err, b)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 3 || lines[1] != "add,0,0,0,0" || lines[2] != "work,2,2,1,1" {
-		t.Errorf("store: %q, want add,0,0,0,0 and work,2,2,1,1", lines)
+	if len(lines) != 3 || lines[1] != "add,0,0,0,0,0" || lines[2] != "work,2,2,1,2,1" {
+		t.Errorf("store: %q, want add,0,0,0,0,0 and work,2,2,1,2,1", lines)
 	}
 }
 

@@ -560,6 +560,28 @@ func (s *Sink) remember(k callKey, id int64) {
 	}
 }
 
+// MethodTrace is the method of the calls `mcpscope trace` records: a process tree traced for a while, MCP or not,
+// in a session of its own (transport "trace"), with its footprint like a tool call's.
+const MethodTrace = "trace"
+
+// WriteTrace records a traced process tree as a call of method MethodTrace named command, whose footprint is f
+// (f.Session names its session), and returns the call's id (`mcpscope show ID`).
+func (s *Sink) WriteTrace(f *record.Footprint, command string) int64 {
+	ss := s.session(f.Session, MethodTrace, f.StartedAt)
+	ss.row.Server = f.Server
+	ss.row.LastSeen = f.Time
+	d := float64(f.Time.Sub(f.StartedAt)) / float64(time.Millisecond)
+	c := &call{sess: ss, row: store.Call{
+		ID: s.st.NextID(store.IDCall), SessionID: ss.row.ID, Method: MethodTrace, Tool: command, RPCID: "",
+		Server: f.Server, StartedAt: f.StartedAt, EndedAt: f.Time, DurationMs: &d, Status: store.StatusOK,
+	}}
+	s.touchCall(c)
+	k := callKey{session: f.Session, pid: f.Client.Pid, id: string(f.ID)}
+	s.remember(k, c.row.ID)
+	_ = s.WriteFootprint(f)
+	return c.row.ID
+}
+
 // WriteFootprint records the footprint of an answered call with the next batch; footprints of calls it does not
 // know (answered before the sink started, or long ago) are skipped.
 func (s *Sink) WriteFootprint(f *record.Footprint) error {
@@ -587,6 +609,9 @@ func (s *Sink) WriteFootprint(f *record.Footprint) error {
 	}
 	for _, x := range f.Libraries {
 		fp.Libraries = append(fp.Libraries, store.Library{Pid: x.Pid, Shared: x.Shared, Path: x.Path, Kind: x.Kind})
+	}
+	for _, x := range f.GPU {
+		fp.GPU = append(fp.GPU, store.GPUUse{Pid: x.Pid, Shared: x.Shared, Kind: x.Kind, Detail: x.Detail, Count: x.Count})
 	}
 	s.AddFootprint(fp)
 	return nil

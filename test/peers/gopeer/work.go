@@ -16,7 +16,8 @@ import (
 )
 
 // The work tool of gopeer's server: a known footprint, for the footprint tests. It starts `sh -c 'cat FILE
-// >/dev/null; exit 7'`, opens and reads FILE itself, connects to 127.0.0.1:PORT, then burns UserMS milliseconds of
+// >/dev/null; exit 7'`, opens and reads FILE itself, connects to 127.0.0.1:PORT, tries the GPU device files if asked,
+// then burns UserMS milliseconds of
 // user CPU and SysMS of kernel CPU on one locked thread, measured with getrusage(RUSAGE_THREAD), and reports what it
 // measured so the test can compare.
 type workIn struct {
@@ -24,6 +25,7 @@ type workIn struct {
 	Port   int    `json:"port,omitempty" jsonschema:"a TCP port on 127.0.0.1 to connect to (0: none)"`
 	UserMS int    `json:"user_ms" jsonschema:"milliseconds of user CPU to burn"`
 	SysMS  int    `json:"sys_ms" jsonschema:"milliseconds of kernel CPU to burn"`
+	GPU    bool   `json:"gpu,omitempty" jsonschema:"also try to open /dev/nvidia0 and /dev/dri/card0 (whether or not they exist)"`
 }
 
 type workOut struct {
@@ -57,6 +59,13 @@ func addWorkTool(server *mcp.Server) {
 					return nil, out, err
 				}
 				c.Close()
+			}
+			if in.GPU {
+				for _, dev := range []string{"/dev/nvidia0", "/dev/dri/card0"} {
+					if f, err := os.Open(dev); err == nil {
+						f.Close()
+					}
+				}
 			}
 			out.UserMS, out.SysMS = burn(time.Duration(in.UserMS)*time.Millisecond, time.Duration(in.SysMS)*time.Millisecond)
 			return nil, out, nil
