@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -40,6 +42,9 @@ type Footprint struct {
 	Nr     int    // the syscall number (file, connect, listen)
 	Flags  uint32 // file: the open flags
 	Data   []byte // aliases the record, like Event.Data
+	// Dir is, for a file opened by a relative path, the absolute path of the directory it is relative to (the
+	// working directory, or the directory of openat's dirfd), resolved by the kernel at the open; "" otherwise.
+	Dir string
 }
 
 // Read tells whether a mark is a read (else the entry of a write).
@@ -153,11 +158,38 @@ func decodeFootprint(raw []byte, e *Event) error {
 		return nil
 	}
 	n := int(le.Uint32(raw[hdrSize+32:]))
-	if n > bpf.FPData || fpFixed+n > len(raw) {
-		return fmt.Errorf("footprint record announces %d bytes but carries %d", n, len(raw)-fpFixed)
+	data := raw[fpFixed:]
+	if e.Kind == KindFPFile {
+		// The path as passed is in the second half; the components of a relative one's directory in the first.
+		half := bpf.FPData / 2
+		if len(data) < bpf.FPData || n >= half {
+			return fmt.Errorf("file record of %d bytes announces a %d-byte path", len(data), n)
+		}
+		e.FP.Data = data[half : half+n]
+		if dir := e.FP.Ppid; dir > 0 {
+			if dir > half {
+				return fmt.Errorf("file record announces a %d-byte directory", dir-1)
+			}
+			e.FP.Dir = dirPath(data[:dir-1])
+		}
+		e.FP.Ppid = 0
+		return nil
 	}
-	e.FP.Data = raw[fpFixed : fpFixed+n]
+	if n > bpf.FPData || n > len(data) {
+		return fmt.Errorf("footprint record announces %d bytes but carries %d", n, len(data))
+	}
+	e.FP.Data = data[:n]
 	return nil
+}
+
+// dirPath puts the components the kernel walked (innermost first, each NUL-ended) in order: "/home/user".
+func dirPath(b []byte) string {
+	parts := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	if len(b) == 0 {
+		return "/"
+	}
+	slices.Reverse(parts)
+	return "/" + strings.Join(parts, "/")
 }
 
 // tcpConnSize is sizeof(struct mcps_tcp_conn), checked in layout_test.go.

@@ -26,7 +26,7 @@ func TestFootprintTree(t *testing.T) {
 		t.Fatal("Footprints() = false with Config.Footprint")
 	}
 
-	sh := exec.Command("sh", "-c", `read go; cat /etc/hostname >/dev/null; ls /nonexistent-mcpscope-fp 2>/dev/null; exit 3`)
+	sh := exec.Command("sh", "-c", `read go; cat /etc/hostname >/dev/null; ls /nonexistent-mcpscope-fp 2>/dev/null; (cd /etc && cat hostname >/dev/null); (cd /proc/sys/kernel && cat hostname >/dev/null); exit 3`)
 	stdin, err := sh.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +62,7 @@ func TestFootprintTree(t *testing.T) {
 	}
 	var execs []exe
 	files := map[string]int64{} // path -> result
+	dirs := map[string]string{} // relative path -> the directory the kernel resolved
 	exits := map[int]int64{}    // pid -> status
 	pids := map[int]bool{root: true}
 	timeout := time.After(20 * time.Second)
@@ -85,6 +86,9 @@ collect:
 				execs = append(execs, exe{string(name), strings.TrimRight(strings.ReplaceAll(string(argv), "\x00", " "), " "), e.FP.Ppid})
 			case KindFPFile:
 				files[string(e.FP.Data)] = e.FP.Result
+				if e.FP.Dir != "" {
+					dirs[string(e.FP.Data)+" in "+e.FP.Dir] = e.FP.Dir
+				}
 			case KindFPExit:
 				exits[e.Pid] = e.FP.Result
 			}
@@ -118,11 +122,17 @@ collect:
 	if r, ok := files["/dev/null"]; !ok || r < 0 {
 		t.Errorf("open of /dev/null: %v (seen %v), want a file descriptor", r, ok)
 	}
+	// Relative opens come with their directory, resolved in the kernel, across a mount (/proc) too.
+	for _, want := range []string{"hostname in /etc", "hostname in /proc/sys/kernel"} {
+		if _, ok := dirs[want]; !ok {
+			t.Errorf("no relative open %q; relative opens: %v", want, dirs)
+		}
+	}
 	if st, ok := exits[root]; !ok || st != 3<<8 {
 		t.Errorf("root's exit status %d (seen %v), want %d", st, ok, 3<<8)
 	}
-	if len(exits) != 3 {
-		t.Errorf("exits %v: want the root, cat and ls", exits)
+	if len(exits) != 5 {
+		t.Errorf("exits %v: want the root, cat, ls and the two subshells (each became its cat)", exits)
 	}
 
 	sys, cpu, err := c.DrainFootprint()
@@ -145,8 +155,8 @@ collect:
 	for _, u := range cpu {
 		runtime += u.RuntimeNs
 	}
-	if execves != 2 {
-		t.Errorf("%d successful execve counted, want 2 (cat, ls)", execves)
+	if execves != 4 {
+		t.Errorf("%d successful execve counted, want 4 (cat, ls, cat, cat)", execves)
 	}
 	if enoent == 0 {
 		t.Error("no ENOENT counted (ls of a missing path)")

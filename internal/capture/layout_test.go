@@ -113,3 +113,12 @@ func TestStreamKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestDirPath puts the components the kernel walked, innermost first, in order.
+func TestDirPath(t *testing.T) {
+	for in, want := range map[string]string{"": "/", "etc\x00": "/etc", "kernel\x00sys\x00proc\x00": "/proc/sys/kernel"} {
+		if got := dirPath([]byte(in)); got != want {
+			t.Errorf("dirPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -132,8 +133,12 @@ func (e *Engine) Event(ev *capture.Event) {
 		}
 	case capture.KindFPFile, capture.KindFPExec, capture.KindFPExit, capture.KindFPConnect, capture.KindFPListen:
 		d := e.epoch(ev.FP.Root, ev.FP.Epoch)
+		data := string(ev.FP.Data)
+		if ev.FP.Dir != "" && data != "" && data[0] != '/' {
+			data = path.Join(ev.FP.Dir, data) // as the kernel resolved it, ".." taken lexically
+		}
 		d.records = append(d.records, fpRecord{kind: ev.Kind, pid: ev.Pid, ppid: ev.FP.Ppid, result: ev.FP.Result,
-			flags: ev.FP.Flags, data: string(ev.FP.Data), time: ev.Time})
+			flags: ev.FP.Flags, data: data, time: ev.Time})
 	}
 }
 

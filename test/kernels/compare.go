@@ -24,6 +24,9 @@ type sessionRecords struct {
 	byDirection map[string][]normRecord
 	counters    map[string]uint64
 	total       int
+	// footprints counts the footprint records, which are compared by number only: the syscalls a program makes
+	// differ from kernel to kernel.
+	footprints int
 }
 
 // normRecord is a message record without its varying fields.
@@ -56,6 +59,10 @@ func readSession(path string) (sessionRecords, error) {
 					s.counters[k] = uint64(f)
 				}
 			}
+			continue
+		}
+		if rec["kind"] == "footprint" {
+			s.footprints++
 			continue
 		}
 		s.total++
@@ -117,6 +124,9 @@ func diffSessions(want, got sessionRecords, max int) []string {
 			}
 			add("%s record %d: %s, host %s (differs in %s)", name, i, g[i].summary, w[i].summary, strings.Join(slices.Sorted(slices.Values(fields)), ", "))
 		}
+	}
+	if got.footprints != want.footprints {
+		add("%d footprint records, host %d", got.footprints, want.footprints)
 	}
 	for _, k := range lossCounters {
 		if got.counters[k] != 0 {

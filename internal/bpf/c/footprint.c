@@ -55,7 +55,7 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 		return;
 	fp_account_cpu((struct task_struct *)bpf_get_current_task(), root, root, th);
 	__u64 offset = write ? st->offset : reserve(&st->read, n) + n;
-	__u64 epoch = __sync_fetch_and_add(&r->epoch, 1) + 1;
+	__u64 epoch = reserve(&r->epoch, 1) + 1;
 	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, MCPS_FP_FIXED, 0);
 	if (!rec) {
 		stat_add(MCPS_STAT_LOST_EVENTS, 1);
@@ -139,7 +139,52 @@ static __always_inline void fp_count(__u32 root, __u32 tgid, __s64 nr, __s64 ret
 	__sync_fetch_and_add(&c->ns, ns);
 }
 
-// fp_file reports an open: the path as passed, its flags, and the result.
+#define AT_FDCWD -100
+// Steps walked up from a directory: components and mount crossings (a deeper path keeps its innermost part).
+#define FP_DIR_DEPTH 24
+
+// fp_dir_path writes the components of the absolute path of directory d (mounted at vfs) into out, a record's data,
+// innermost first, each ended by a NUL (user space puts them in order), and returns the bytes used (0: the root
+// directory), at most MCPS_FP_DATA / 2 - 1. It walks the dentries up to the root of each mount and crosses to the
+// mount point below, as d_path does; names are read from the dentries, so a directory removed since still gives the
+// name it had. A path deeper than FP_DIR_DEPTH steps (components and mount crossings) keeps its innermost part. A
+// name is copied with a constant size, which the verifier can bound: it may spill into the second half of out, which
+// the caller fills afterwards.
+static __always_inline __u32 fp_dir_path(struct dentry *d, struct vfsmount *vfs, __u8 *out)
+{
+	struct mount *mnt = (struct mount *)((void *)vfs - bpf_core_field_offset(struct mount, mnt));
+	__u64 pos = 0;
+	for (int i = 0; i < FP_DIR_DEPTH && d; i++) {
+		// Masked in assembly (the compiler would drop it): every iteration then starts from the same verifier
+		// state, whatever the names' lengths, and the walk stays linear to verify.
+		asm volatile("%[pos] &= 255" : [pos] "+r"(pos));
+		if (pos >= MCPS_FP_DATA / 2 - 2)
+			break;
+		if (d == BPF_CORE_READ(vfs, mnt_root)) {
+			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (!parent || parent == mnt)
+				break; // the root of the namespace
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = parent;
+			vfs = (struct vfsmount *)((void *)mnt + bpf_core_field_offset(struct mount, mnt));
+			continue;
+		}
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (!parent || parent == d)
+			break;
+		long l = bpf_probe_read_kernel_str(out + pos, MCPS_FP_DATA / 2, BPF_CORE_READ(d, d_name.name));
+		if (l <= 1)
+			break;
+		pos += l; // the name and its NUL
+		d = parent;
+	}
+	asm volatile("%[pos] &= 255" : [pos] "+r"(pos));
+	return pos;
+}
+
+// fp_file reports an open: the path as passed, its flags, and the result; for a relative path also the directory
+// it is relative to (the working directory, or dirfd's), resolved in the kernel at the open's return, so that a
+// process that changes directory or exits right after does not make it unknowable.
 static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
 {
 	__u64 path = th->args[1];
@@ -161,8 +206,31 @@ static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps
 	rec->result = ret;
 	rec->nr = nr;
 	rec->flags = flags;
-	long n = bpf_probe_read_user_str(rec->data, MCPS_FP_DATA, (const void *)path);
+	// The path as passed goes into the second half of data; a relative one's directory into the first.
+	__u8 *passed = rec->data + MCPS_FP_DATA / 2;
+	long n = bpf_probe_read_user_str(passed, MCPS_FP_DATA / 2, (const void *)path);
 	rec->len = n > 0 ? n - 1 : 0;
+	if (n > 1 && passed[0] != '/') {
+		__s32 dirfd = (nr == NR_openat || nr == NR_openat2) ? (__s32)th->args[0] : AT_FDCWD;
+		struct dentry *d = NULL;
+		struct vfsmount *vfs = NULL;
+		if (dirfd == AT_FDCWD) {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+			d = BPF_CORE_READ(task, fs, pwd.dentry);
+			vfs = BPF_CORE_READ(task, fs, pwd.mnt);
+		} else {
+			struct file *dir = fd_to_file(dirfd);
+			if (dir) {
+				d = BPF_CORE_READ(dir, f_path.dentry);
+				vfs = BPF_CORE_READ(dir, f_path.mnt);
+			}
+		}
+		if (d && vfs) {
+			// The directory's components, innermost first; +1 so that the root directory (no component) says 1.
+			rec->ppid = fp_dir_path(d, vfs, rec->data) + 1;
+			bpf_probe_read_user_str(passed, MCPS_FP_DATA / 2, (const void *)path); // over what the walk spilled
+		}
+	}
 	bpf_ringbuf_submit(rec, 0);
 }
 

@@ -73,13 +73,15 @@ struct mcps_fp_rec {
 	struct mcps_event_hdr hdr;
 	__u64 epoch;
 	__u32 root;
-	__u32 ppid;   // exec: the parent process
+	__u32 ppid;   // exec: the parent process; file: 1 + the bytes of the directory a relative path is relative to
 	__s64 result; // file, connect, listen: the syscall's return; exit: the wait status; mark: enum mcps_fp_mark_dir
 	__u32 nr;     // the syscall (file, connect, listen)
 	__u32 flags;  // file: open flags
 	__u32 len;    // bytes of data used
 	__u32 _pad;
-	__u8 data[MCPS_FP_DATA]; // file: the path; exec: the filename, NUL, then argv as the process holds it (NUL-separated);
+	__u8 data[MCPS_FP_DATA]; // file: from the middle, the path as passed (len bytes); at the start, the components of
+	                         // the directory a relative one is relative to, innermost first, each NUL-ended (ppid - 1
+	                         // bytes); exec: the filename, NUL, then argv as the process holds it (NUL-separated);
 	                         // connect: the sockaddr; listen: a struct mcps_tcp_conn of the socket (local address)
 };
 

@@ -25,6 +25,7 @@ type workIn struct {
 	Port   int    `json:"port,omitempty" jsonschema:"a TCP port on 127.0.0.1 to connect to (0: none)"`
 	UserMS int    `json:"user_ms" jsonschema:"milliseconds of user CPU to burn"`
 	SysMS  int    `json:"sys_ms" jsonschema:"milliseconds of kernel CPU to burn"`
+	Rel    string `json:"rel_file,omitempty" jsonschema:"a file to open by a path relative to the working directory"`
 	GPU    bool   `json:"gpu,omitempty" jsonschema:"also try to open /dev/nvidia0 and /dev/dri/card0 (whether or not they exist)"`
 }
 
@@ -53,6 +54,11 @@ func addWorkTool(server *mcp.Server) {
 				return nil, out, err
 			}
 			out.ReadSize = len(b)
+			if in.Rel != "" {
+				if _, err := os.ReadFile(in.Rel); err != nil {
+					return nil, out, err
+				}
+			}
 			if in.Port > 0 {
 				c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", in.Port), 5*time.Second)
 				if err != nil {
