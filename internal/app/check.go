@@ -300,7 +300,7 @@ func checkFootprint(ctx context.Context) checkResult {
 			capt.Release(e)
 			if found {
 				r.ok = true
-				r.detail = "raw syscall tracepoints and sched tracepoints; a child's exec was reported with its tree"
+				r.detail = "raw syscall and sched tracepoints (tp_btf); a child's exec was reported with its tree"
 				return r
 			}
 		case <-timeout:

@@ -11,7 +11,7 @@
 // programs, connections and CPU counted in the epochs between are the call's.
 //
 // Hooks and cost:
-//   - tracepoint/raw_syscalls/sys_enter and sys_exit: every syscall on the host. For a process outside every tree
+//   - tp_btf/sys_enter and tp_btf/sys_exit (the raw syscall tracepoints, called directly): every syscall on the host. For a process outside every tree
 //     they leave after one hash lookup (mcps_fp_tasks). For a process inside one: a thread-state lookup at entry; at
 //     exit, the root's epoch, one counter update (mcps_fp_syscalls: per root, process, epoch, syscall and errno) and one
 //     CPU update (mcps_fp_cpus). Opens, connects and listens add one ring-buffer record each.
@@ -95,8 +95,10 @@ static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root)
 	return rec;
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int mcps_fp_sys_enter(struct trace_event_raw_sys_enter *ctx)
+// Raw BTF tracepoints (tp_btf): the kernel calls them directly, without the perf-event set-up of a classic
+// tracepoint, which cost every process on the host ~0.2 µs per syscall and program (docs/benchmarks.md).
+SEC("tp_btf/sys_enter")
+int BPF_PROG(mcps_fp_sys_enter, struct pt_regs *regs, long nr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -107,13 +109,17 @@ int mcps_fp_sys_enter(struct trace_event_raw_sys_enter *ctx)
 	struct mcps_fp_thread *th = fp_thread((__u32)id);
 	if (!th)
 		return 0;
-	__s64 nr = ctx->id;
 	th->nr = nr;
-	th->args[0] = ctx->args[0];
-	th->args[1] = ctx->args[1];
-	th->args[2] = ctx->args[2];
+	// The arguments are read only for the syscalls whose exit reports them or marks an epoch.
+	bool io = root == tgid && (fp_write_nr(nr) || fp_read_nr(nr));
+	if (io || nr == NR_openat || nr == NR_open || nr == NR_creat || nr == NR_openat2 || nr == NR_connect ||
+	    nr == NR_listen) {
+		th->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		th->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		th->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	}
 	if (root == tgid && fp_write_nr(nr))
-		fp_mark(root, ctx->args[0], true, 0, th);
+		fp_mark(root, th->args[0], true, 0, th);
 	th->enter_ns = bpf_ktime_get_ns();
 	return 0;
 }
@@ -279,8 +285,8 @@ static __always_inline void fp_socket(__u32 root, __s64 nr, __s64 ret, struct mc
 	bpf_ringbuf_submit(rec, 0);
 }
 
-SEC("tracepoint/raw_syscalls/sys_exit")
-int mcps_fp_sys_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(mcps_fp_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -292,7 +298,7 @@ int mcps_fp_sys_exit(struct trace_event_raw_sys_exit *ctx)
 	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
 	if (!th || th->nr < 0)
 		return 0; // the entry was not seen: the thread joined the tree inside this syscall (fork's child, exec)
-	__s64 nr = th->nr, ret = ctx->ret;
+	__s64 nr = th->nr;
 	th->nr = -1;
 	fp_count(root, tgid, nr, ret, bpf_ktime_get_ns() - th->enter_ns);
 	if (nr == NR_openat || nr == NR_open || nr == NR_creat || nr == NR_openat2)

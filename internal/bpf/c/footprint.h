@@ -181,8 +181,17 @@ static __always_inline __u64 fp_epoch(__u32 root)
 // fp_account_cpu adds what task ran since th's snapshot to the counters of its tree's current epoch.
 static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid, __u32 root, struct mcps_fp_thread *th)
 {
-	__u64 ut = BPF_CORE_READ(task, utime), st = BPF_CORE_READ(task, stime);
-	__u64 rt = BPF_CORE_READ(task, se.sum_exec_runtime);
+	__u64 ut, st, rt;
+	if (mcps_task_btf && task == (struct task_struct *)bpf_get_current_task()) {
+		struct task_struct *cur = bpf_get_current_task_btf(); // plain loads instead of three helper calls
+		ut = cur->utime;
+		st = cur->stime;
+		rt = cur->se.sum_exec_runtime;
+	} else {
+		ut = BPF_CORE_READ(task, utime);
+		st = BPF_CORE_READ(task, stime);
+		rt = BPF_CORE_READ(task, se.sum_exec_runtime);
+	}
 	__u64 du = ut > th->utime ? ut - th->utime : 0, ds = st > th->stime ? st - th->stime : 0;
 	__u64 dr = rt > th->runtime ? rt - th->runtime : 0;
 	th->utime = ut;
