@@ -408,6 +408,9 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 		fmt.Fprintf(o.io.Err, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
 			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
 	}
+	if err := capt.FootprintError(); err != nil {
+		fmt.Fprintf(o.io.Err, "mcpscope: the footprint programs did not attach, so calls got no footprint: %v\n", err)
+	}
 	if ks.SkippedRuns > 0 {
 		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (another BPF program was running on the same CPU); messages may be missing\n", ks.SkippedRuns)
 	}

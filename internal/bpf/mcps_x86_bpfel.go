@@ -158,6 +158,8 @@ type mcpsMcpsStream struct {
 	State  uint32
 	Reader uint32
 	Read   uint64
+	Init   uint32
+	Pad    uint32
 }
 
 type mcpsMcpsStreamKey struct {

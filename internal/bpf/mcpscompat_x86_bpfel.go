@@ -103,6 +103,8 @@ type mcpscompatMcpsStream struct {
 	State  uint32
 	Reader uint32
 	Read   uint64
+	Init   uint32
+	Pad    uint32
 }
 
 type mcpscompatMcpsStreamKey struct {

@@ -210,32 +210,44 @@ func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, erro
 			}
 			continue
 		}
-		section := ps.SectionName
 		if isUprobe(ps) {
 			continue // attached per library by AttachTLS
 		}
-		var (
-			l   link.Link
-			err error
-		)
-		switch {
-		case strings.HasPrefix(section, "tracepoint/"):
-			group, tp, ok := strings.Cut(strings.TrimPrefix(section, "tracepoint/"), "/")
-			if !ok {
-				return fail(fmt.Errorf("program %s: malformed section %q", name, section))
-			}
-			l, err = link.Tracepoint(group, tp, prog, nil)
-		case strings.HasPrefix(section, "tp_btf/"), isFentry(ps):
-			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
-		default:
-			return fail(fmt.Errorf("program %s: no attach rule for section %q", name, section))
+		if strings.HasPrefix(name, fpPrefix) {
+			continue // attached by Open after the collection is assigned (Capture.attachFootprint)
 		}
+		l, err := attachProgram(ps, prog)
 		if err != nil {
-			return fail(fmt.Errorf("attach %s to %s: %w", name, attachPoint(ps), err))
+			return fail(err)
 		}
 		links = append(links, l)
 	}
 	return links, nil
+}
+
+// attachProgram links prog to the hook its ELF section names: a tracepoint, a BTF raw tracepoint or fentry/fexit.
+func attachProgram(ps *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
+	section := ps.SectionName
+	var (
+		l   link.Link
+		err error
+	)
+	switch {
+	case strings.HasPrefix(section, "tracepoint/"):
+		group, tp, ok := strings.Cut(strings.TrimPrefix(section, "tracepoint/"), "/")
+		if !ok {
+			return nil, fmt.Errorf("program %s: malformed section %q", ps.Name, section)
+		}
+		l, err = link.Tracepoint(group, tp, prog, nil)
+	case strings.HasPrefix(section, "tp_btf/"), isFentry(ps):
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+	default:
+		return nil, fmt.Errorf("program %s: no attach rule for section %q", ps.Name, section)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attach %s to %s: %w", ps.Name, attachPoint(ps), err)
+	}
+	return l, nil
 }
 
 func attachPoint(ps *ebpf.ProgramSpec) string {

@@ -2,10 +2,12 @@ package monitor
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mcpscope/mcpscope/internal/capture"
 	"github.com/mcpscope/mcpscope/internal/footprint"
 	"github.com/mcpscope/mcpscope/internal/output"
+	"github.com/mcpscope/mcpscope/internal/procfs"
 	"github.com/mcpscope/mcpscope/internal/record"
 	"github.com/mcpscope/mcpscope/internal/stream"
 )
@@ -13,6 +15,7 @@ import (
 // Footprinter is what the monitor needs of the kernel's footprint programs; *capture.Capture (opened with
 // Config.Footprint) implements it. Nil turns footprints off.
 type Footprinter interface {
+	AddFootprintRoot(pid int, members ...int) error
 	DrainFootprint() ([]capture.SyscallCount, []capture.CPUCount, error)
 }
 
@@ -44,8 +47,22 @@ func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
 		if server == 0 || rec.Direction != record.ClientToServer {
 			return // a server's request to its client (roots/list, sampling) makes the client no root
 		}
-		// The kernel made the server a root at its first read of the stream (c/footprint.h, fp_auto_root).
-		fp.roots[server] = true
+		// The reader of a client's request is a server: its tree's footprint is recorded from now on, with the
+		// processes already under it. (Not in the kernel at a first read: a reader of anything that looks like
+		// JSON-RPC, a junk flood into cat, would count every syscall and mark every read.) The kernel takes its
+		// read position at its first marked read, so the requests it read before are no matter; a call whose
+		// request it read before it became a root gets no footprint.
+		if !fp.roots[server] {
+			fp.roots[server] = true
+			var members []int
+			if procs, err := m.opts.Proc.Processes(); err == nil {
+				members = slices.DeleteFunc(procfs.Descendants(procs, map[int]bool{server: true}), func(p int) bool { return p == server })
+			}
+			if err := m.opts.Footprints.AddFootprintRoot(server, members...); err != nil {
+				fp.errors++
+				fmt.Fprintf(m.opts.Log, "mcpscope: footprints of %s[%d]: %v\n", rec.To.Comm, server, err)
+			}
+		}
 		if footprintMethod(rec.Method) {
 			fp.engine.Begin(footprint.Call{
 				Ref: footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, ID: rec.ID, Method: rec.Method,
@@ -61,14 +78,25 @@ func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
 	}
 }
 
-// fpDrainEvery is how often the kernel's counters are drained when no call ends, so that its maps stay small.
-const fpDrainEvery = uint64(1e9)
+// fpDrainEvery is how often the kernel's counters are drained when no call ends, so that its maps stay small;
+// fpDrainMin how often at most when calls end (a drain walks the whole counter map).
+const (
+	fpDrainEvery = uint64(1e9)
+	fpDrainMin   = uint64(50e6)
+)
 
 // fpFlush drains the kernel's counters when a call was answered (or a second has passed) and writes the
 // footprints that are complete.
 func (m *Monitor) fpFlush(force bool) {
 	fp := m.fp
-	if fp == nil || (!fp.due && !force && m.now < fp.lastAt+fpDrainEvery) {
+	if fp == nil {
+		return
+	}
+	switch {
+	case force:
+	case fp.due && m.now >= fp.lastAt+fpDrainMin:
+	case m.now >= fp.lastAt+fpDrainEvery:
+	default:
 		return
 	}
 	fp.due = false

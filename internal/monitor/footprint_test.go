@@ -20,8 +20,14 @@ func (s *fpSink) WriteFootprint(f *record.Footprint) error { s.fps = append(s.fp
 
 // fakeFootprinter hands out the counters it was given, once.
 type fakeFootprinter struct {
-	sys []capture.SyscallCount
-	cpu []capture.CPUCount
+	sys   []capture.SyscallCount
+	cpu   []capture.CPUCount
+	roots []int
+}
+
+func (f *fakeFootprinter) AddFootprintRoot(pid int, members ...int) error {
+	f.roots = append(f.roots, pid)
+	return nil
 }
 
 func (f *fakeFootprinter) DrainFootprint() ([]capture.SyscallCount, []capture.CPUCount, error) {
@@ -69,6 +75,9 @@ func TestFootprintOfStdioCall(t *testing.T) {
 	}
 	if len(f.Syscalls) != 1 || f.Syscalls[0].Count != 1 || f.Syscalls[0].Pid != 21 {
 		t.Errorf("syscalls %+v, want the one of epoch 1 only", f.Syscalls)
+	}
+	if len(kern.roots) != 1 || kern.roots[0] != server {
+		t.Errorf("roots %v, want the server %d", kern.roots, server)
 	}
 	if c := m.Counters(); c["footprints"] != 1 {
 		t.Errorf("footprints counter %d, want 1", c["footprints"])

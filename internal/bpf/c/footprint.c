@@ -43,7 +43,8 @@ static __always_inline bool fp_write_nr(__s64 nr)
 static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, struct mcps_fp_thread *th)
 {
 	struct mcps_stream_key key;
-	if (!stream_of_file(fd_to_file(fd), false, write, &key))
+	struct file *file = fd_to_file(fd);
+	if (!stream_of_file(file, false, write, &key))
 		return;
 	if (key.kind != MCPS_STREAM_PIPE && key.kind != MCPS_STREAM_UNIX)
 		return;
@@ -54,7 +55,17 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 	if (!r)
 		return;
 	fp_account_cpu((struct task_struct *)bpf_get_current_task(), root, root, th);
-	__u64 offset = write ? st->offset : reserve(&st->read, n) + n;
+	// A write is marked where its bytes will start. A read is marked at the position it reached: counted from the
+	// root's first marked read, which takes it from what was written less what still waits in the pipe's buffers
+	// or the socket's queue (st->read holds the position + 1; 0: not taken yet).
+	__u64 offset = st->offset;
+	if (!write && st->read) {
+		offset = reserve(&st->read, n) + n - 1;
+	} else if (!write) {
+		__u64 unread = key.kind == MCPS_STREAM_PIPE ? pipe_unread(file) : unix_unread(file);
+		offset = st->offset > unread ? st->offset - unread : 0;
+		st->read = offset + 1;
+	}
 	__u64 epoch = reserve(&r->epoch, 1) + 1;
 	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, MCPS_FP_FIXED, 0);
 	if (!rec) {

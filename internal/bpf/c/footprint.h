@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Types, maps and helpers of the footprint programs (footprint.c), shared with stdio.c, which makes a stdio server a
-// footprint root at its first read of an MCP stream on its stdin. The maps are always loaded (empty, and not
-// preallocated, when footprints are off); the programs only with Config.Footprint.
+// root at its first read (fp_auto_root). The maps are always loaded (empty, and not preallocated, when footprints
+// are off); the programs only with Config.Footprint.
 #pragma once
 
 #include "mcps.h"
@@ -275,11 +275,12 @@ static __always_inline __u64 unix_unread(struct file *file)
 	return unread;
 }
 
-// fp_auto_root makes the current process a footprint root at a read of MCP stream st through its stdin: a stdio MCP
-// server. Its read position starts at everything written so far less what still waits in the pipe's buffers or
-// the socket's receive queue, and the read in progress is set up as if its entry had been seen, so that its bytes
-// count. Processes it started before are not followed (only those it forks from now on).
-static __always_inline void fp_auto_root(__u32 tgid, struct mcps_stream *st, struct file *file, bool pipe)
+// fp_auto_root makes the current process a footprint root at its first read, through its stdin, of an MCP stream
+// whose first message opened a session (initialize, server/discover): a stdio MCP server, made a root before it
+// reads its first call, however quick the client. (Any reader of JSON-RPC-looking bytes would not do: a junk flood
+// into cat would count every syscall of cat and mark every read.) Processes it started before are not followed
+// (only those it forks from now on); its read position is taken at its first marked read (fp_mark).
+static __always_inline void fp_auto_root(__u32 tgid)
 {
 	struct mcps_fp_task *cur = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (cur && cur->root == tgid)
@@ -290,12 +291,4 @@ static __always_inline void fp_auto_root(__u32 tgid, struct mcps_stream *st, str
 		return;
 	struct mcps_fp_task t = {.root = tgid};
 	bpf_map_update_elem(&mcps_fp_tasks, &tgid, &t, BPF_ANY);
-	__u64 unread = pipe ? pipe_unread(file) : unix_unread(file);
-	st->read = st->offset > unread ? st->offset - unread : 0;
-	struct mcps_fp_thread *th = fp_thread((__u32)bpf_get_current_pid_tgid());
-	if (th) {
-		th->nr = NR_read;
-		th->args[0] = 0;
-		th->enter_ns = bpf_ktime_get_ns();
-	}
 }

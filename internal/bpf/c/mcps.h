@@ -97,7 +97,9 @@ struct mcps_stream {
 	__u64 lost;      // bytes of this gen that could not be delivered
 	__u32 state;     // enum mcps_stream_state
 	__u32 reader;    // tgid of the last process seen reading it
-	__u64 read;      // bytes footprint roots read from it (footprint.c), the offset their read marks carry
+	__u64 read;      // 1 + the position footprint roots' reads reached (footprint.c, fp_mark); 0: not taken yet
+	__u32 init;      // 1: its first message opens a session (initialize, server/discover): its reader is a server
+	__u32 _pad;
 };
 
 // Saved at sys_enter of a write-family syscall of interest, consumed at its sys_exit (keyed by thread id).

@@ -72,6 +72,30 @@ static __always_inline bool looks_like_jsonrpc(const void *ubuf, __u64 len)
 	return false;
 }
 
+// opens_session tells whether the first bytes of a stream's first write hold "initialize" or "server/discover" in
+// their first 64 bytes: the request that opens a stdio session in either era, whatever the key order, so that the
+// stream's reader is a server (footprint.c). Offsets are constants (the loop is unrolled): see looks_like_jsonrpc.
+static __always_inline bool opens_session(const void *ubuf, __u64 len)
+{
+	char b[64] = {};
+	if (len < sizeof(b) ? bpf_probe_read_user(b, 32, ubuf) : bpf_probe_read_user(b, sizeof(b), ubuf))
+		return false;
+#pragma unroll
+	for (int i = 0; i < 52; i++) {
+		if (b[i] != '"')
+			continue;
+		if (b[i + 1] == 'i' && b[i + 2] == 'n' && b[i + 3] == 'i' && b[i + 4] == 't' && b[i + 5] == 'i' &&
+		    b[i + 6] == 'a' && b[i + 7] == 'l' && b[i + 8] == 'i' && b[i + 9] == 'z' && b[i + 10] == 'e' &&
+		    b[i + 11] == '"')
+			return true;
+		if (b[i + 1] == 's' && b[i + 2] == 'e' && b[i + 3] == 'r' && b[i + 4] == 'v' && b[i + 5] == 'e' &&
+		    b[i + 6] == 'r' && b[i + 7] == '/' && b[i + 8] == 'd' && b[i + 9] == 'i' && b[i + 10] == 's' &&
+		    b[i + 11] == 'c')
+			return true;
+	}
+	return false;
+}
+
 // first_buffer returns the first user buffer of a write: the flat buffer, or iov[0].
 static __always_inline const void *first_buffer(__u64 buf, __u32 iov, __u64 *len)
 {
@@ -125,6 +149,7 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		struct mcps_stream fresh = {
 			.gen = bpf_ktime_get_ns(),
 			.state = MCPS_STATE_MCP,
+			.init = key.kind != MCPS_STREAM_TCP_TX && opens_session(first, first_len),
 		};
 		__u32 candidate_reader = st ? st->reader : 0;
 		fresh.reader = candidate_reader;
@@ -425,8 +450,8 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted,
 	st->reader = tgid;
 	if (st->state != MCPS_STATE_MCP)
 		return 0;
-	if (mcps_fp_on && fd == 0 && (key.kind == MCPS_STREAM_PIPE || key.kind == MCPS_STREAM_UNIX))
-		fp_auto_root(tgid, st, file, key.kind == MCPS_STREAM_PIPE);
+	if (mcps_fp_on && fd == 0 && st->init)
+		fp_auto_root(tgid);
 	mark_participant(tgid);
 	struct mcps_event_hdr h;
 	fill_hdr(&h, MCPS_EV_READER, &key);
