@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpscope/mcpscope/internal/output/storesink"
 	"github.com/mcpscope/mcpscope/internal/store"
 	"github.com/mcpscope/mcpscope/internal/store/format"
 )
@@ -71,9 +72,13 @@ func renderCall(c *store.CallDetail) []byte {
 	s := &c.Summary
 	line := func(label, text string) { fmt.Fprintf(&b, "%-*s %s\n", labelWidth, label, text) }
 	fmt.Fprintf(&b, "call %d: %s\n\n", s.ID, format.Escape(callName(s.Method, s.Name), maxText))
-	line("session", fmt.Sprintf("%s, client %s → server %s", format.Escape(s.Session, maxText),
-		peer(c.ClientComm, c.ClientPid, c.ClientAddr), peer(s.ServerComm, s.ServerPid, s.ServerAddr)))
-	line("request", fmt.Sprintf("id %s at %s", format.Escape(c.RPCID, 40), shortTime(s.StartedAt)))
+	if s.Method == storesink.MethodTrace { // mcpscope trace: a process tree, no MCP session
+		line("traced", fmt.Sprintf("%s and its descendants, from %s", peer(s.ServerComm, s.ServerPid, ""), shortTime(s.StartedAt)))
+	} else {
+		line("session", fmt.Sprintf("%s, client %s → server %s", format.Escape(s.Session, maxText),
+			peer(c.ClientComm, c.ClientPid, c.ClientAddr), peer(s.ServerComm, s.ServerPid, s.ServerAddr)))
+		line("request", fmt.Sprintf("id %s at %s", format.Escape(c.RPCID, 40), shortTime(s.StartedAt)))
+	}
 	if h := httpSummary(c); h != "" {
 		line("http", h)
 	}

@@ -232,3 +232,28 @@ func TestFootprintServerFilesystem(t *testing.T) {
 		t.Errorf("store: %q, want %q", got, want)
 	}
 }
+
+// TestFootprintConcurrentCallsShared has the go-sdk client send two slow calls at once: the go-sdk server runs them
+// at the same time, on no thread of their own, so what happened while both ran belongs to neither alone: both
+// footprints are marked shared, never given silently to one.
+func TestFootprintConcurrentCallsShared(t *testing.T) {
+	requireBPF(t)
+	res := watch(t, 60*time.Second, noDB, testEnv.gopeer, "client-modern", "-steps", "pair", "--", testEnv.gopeer, "server-modern")
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	if len(res.fps) != 2 {
+		t.Fatalf("%d footprints, want 2: %+v", len(res.fps), res.fps)
+	}
+	for _, f := range res.fps {
+		if f.Tool != "slow" || !f.Shared {
+			t.Errorf("footprint of %s id %s: shared %v, want shared", f.Tool, f.ID, f.Shared)
+		}
+		for _, s := range f.Syscalls {
+			if !s.Shared {
+				t.Errorf("footprint of id %s: syscall row %s not marked shared", f.ID, s.Name)
+				break
+			}
+		}
+	}
+}

@@ -96,7 +96,7 @@ func TestTracePidIntoStore(t *testing.T) {
 		t.Fatalf("mcpscope trace: %v\n%s", err, strings.Join(tr.log, "\n"))
 	}
 	out := tr.stdout.String()
-	for _, want := range []string{"trace sh[" + pid + "]", "footprint", "cat /etc/hostname", "/etc/hostname"} {
+	for _, want := range []string{"trace sh[" + pid + "]", "sh[" + pid + "] and its descendants", "footprint", "cat /etc/hostname", "/etc/hostname"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -942,7 +942,7 @@ func runClientModern(args []string) (err error) {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	steps, err := parseSteps(*stepsFlag, []string{"list", "add", "slow", "cancel", "work"})
+	steps, err := parseSteps(*stepsFlag, []string{"list", "add", "slow", "cancel", "work", "pair"})
 	if err != nil {
 		return err
 	}
@@ -1076,6 +1076,28 @@ func runClientModern(args []string) (err error) {
 				return "", fmt.Errorf("work: %s", textOf(res))
 			}
 			return "done", nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	if steps["pair"] {
+		if err := sc.run("pair", "two tools/call slow at once", func(d map[string]any) (string, error) {
+			// Two calls in flight together: the server runs them at the same time, so their footprints overlap.
+			errs := make(chan error, 2)
+			for range 2 {
+				go func() {
+					res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{"ms": 300}})
+					if err == nil && res.IsError {
+						err = fmt.Errorf("slow: %s", textOf(res))
+					}
+					errs <- err
+				}()
+			}
+			if err := errors.Join(<-errs, <-errs); err != nil {
+				return "", err
+			}
+			return "both answered", nil
 		}); err != nil {
 			return err
 		}
