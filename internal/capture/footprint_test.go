@@ -26,7 +26,14 @@ func TestFootprintTree(t *testing.T) {
 		t.Fatal("Footprints() = false with Config.Footprint")
 	}
 
-	sh := exec.Command("sh", "-c", `read go; cat /etc/hostname >/dev/null; ls /nonexistent-mcpscope-fp 2>/dev/null; (cd /etc && cat hostname >/dev/null); (cd /proc/sys/kernel && cat hostname >/dev/null); exit 3`)
+	// A chroot into a bind mount of / (a root directory that is not the namespace's): its relative opens are seen
+	// from its own root, as the process sees its paths.
+	chroot := t.TempDir()
+	if err := syscall.Mount("/", chroot, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		t.Fatalf("bind-mount / for the chroot: %v", err)
+	}
+	defer syscall.Unmount(chroot, syscall.MNT_DETACH)
+	sh := exec.Command("sh", "-c", `read go; cat /etc/hostname >/dev/null; ls /nonexistent-mcpscope-fp 2>/dev/null; (cd /etc && cat hostname >/dev/null); (cd /proc/sys/kernel && cat hostname >/dev/null); chroot "$0" sh -c 'cd /usr && cat ../etc/hostname >/dev/null'; exit 3`, chroot)
 	stdin, err := sh.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +130,7 @@ collect:
 		t.Errorf("open of /dev/null: %v (seen %v), want a file descriptor", r, ok)
 	}
 	// Relative opens come with their directory, resolved in the kernel, across a mount (/proc) too.
-	for _, want := range []string{"hostname in /etc", "hostname in /proc/sys/kernel"} {
+	for _, want := range []string{"hostname in /etc", "hostname in /proc/sys/kernel", "../etc/hostname in /usr"} {
 		if _, ok := dirs[want]; !ok {
 			t.Errorf("no relative open %q; relative opens: %v", want, dirs)
 		}
@@ -131,8 +138,8 @@ collect:
 	if st, ok := exits[root]; !ok || st != 3<<8 {
 		t.Errorf("root's exit status %d (seen %v), want %d", st, ok, 3<<8)
 	}
-	if len(exits) != 5 {
-		t.Errorf("exits %v: want the root, cat, ls and the two subshells (each became its cat)", exits)
+	if len(exits) != 7 {
+		t.Errorf("exits %v: want the root, cat, ls, the two subshells (each became its cat), chroot's sh and its cat", exits)
 	}
 
 	sys, cpu, err := c.DrainFootprint()
@@ -155,8 +162,8 @@ collect:
 	for _, u := range cpu {
 		runtime += u.RuntimeNs
 	}
-	if execves != 4 {
-		t.Errorf("%d successful execve counted, want 4 (cat, ls, cat, cat)", execves)
+	if execves != 7 {
+		t.Errorf("%d successful execve counted, want 7 (cat, ls, cat, cat, chroot, sh, cat)", execves)
 	}
 	if enoent == 0 {
 		t.Error("no ENOENT counted (ls of a missing path)")

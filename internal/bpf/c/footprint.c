@@ -169,6 +169,11 @@ static __always_inline void fp_count(__u32 root, __u32 tgid, __s64 nr, __s64 ret
 // the caller fills afterwards.
 static __always_inline __u32 fp_dir_path(struct dentry *d, struct vfsmount *vfs, __u8 *out)
 {
+	// The walk ends at the process's root directory, as d_path's does: a process in a chroot or a container sees
+	// its paths from there.
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct dentry *root = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
 	struct mount *mnt = (struct mount *)((void *)vfs - bpf_core_field_offset(struct mount, mnt));
 	__u64 pos = 0;
 	for (int i = 0; i < FP_DIR_DEPTH && d; i++) {
@@ -176,6 +181,8 @@ static __always_inline __u32 fp_dir_path(struct dentry *d, struct vfsmount *vfs,
 		// state, whatever the names' lengths, and the walk stays linear to verify.
 		asm volatile("%[pos] &= 255" : [pos] "+r"(pos));
 		if (pos >= MCPS_FP_DATA / 2 - 2)
+			break;
+		if (d == root && vfs == root_mnt)
 			break;
 		if (d == BPF_CORE_READ(vfs, mnt_root)) {
 			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
