@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpscope/mcpscope/internal/output/storesink"
+	"github.com/mcpscope/mcpscope/internal/procfs"
 	"github.com/mcpscope/mcpscope/internal/record"
 	"github.com/mcpscope/mcpscope/internal/store"
 )
@@ -319,5 +320,16 @@ footprint
 				t.Errorf("show %s: no %q in\n%s", id, p, out)
 			}
 		}
+	}
+}
+
+func TestNearestRoots(t *testing.T) {
+	// 1 ─ 10 (root) ─ 11 ─ 12 (root) ─ 13
+	//                    └ 14
+	procs := []procfs.Proc{{Pid: 10, PPid: 1}, {Pid: 11, PPid: 10}, {Pid: 12, PPid: 11}, {Pid: 13, PPid: 12}, {Pid: 14, PPid: 11}, {Pid: 20, PPid: 1}}
+	got := nearestRoots(procs, map[int]bool{10: true, 12: true})
+	slices.Sort(got[10])
+	if !slices.Equal(got[10], []int{11, 14}) || !slices.Equal(got[12], []int{13}) || len(got) != 2 {
+		t.Errorf("nearestRoots = %v, want 10: [11 14], 12: [13]", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -243,18 +242,42 @@ func (o *traceOptions) roots(capt *capture.Capture, command []string) ([]traceRo
 	if len(roots) == 0 {
 		return nil, nil, fmt.Errorf("no running process is named %s", strings.Join(o.comms, " or "))
 	}
-	// A root that descends from another is traced as part of it.
+	// Every matched process is a tree of its own (a matched process under another is its own root), and each
+	// process already running under them joins the tree of its nearest root.
 	isRoot := map[int]bool{}
 	for _, r := range roots {
 		isRoot[r.pid] = true
 	}
+	members := nearestRoots(procs, isRoot)
 	for _, r := range roots {
-		members := slices.DeleteFunc(procfs.Descendants(procs, map[int]bool{r.pid: true}), func(p int) bool { return p == r.pid || isRoot[p] })
-		if err := capt.AddFootprintRoot(r.pid, members...); err != nil {
+		if err := capt.AddFootprintRoot(r.pid, members[r.pid]...); err != nil {
 			return nil, nil, err
 		}
 	}
 	return roots, nil, nil
+}
+
+// nearestRoots gives each root the running processes below it that are below no other root closer to them.
+func nearestRoots(procs []procfs.Proc, isRoot map[int]bool) map[int][]int {
+	parent := make(map[int]int, len(procs))
+	for _, p := range procs {
+		parent[p.Pid] = p.PPid
+	}
+	out := map[int][]int{}
+	for _, p := range procs {
+		if isRoot[p.Pid] {
+			continue
+		}
+		// Up the ancestors to the first root; a bounded walk, since /proc is read process by process and a
+		// parent can be listed as its child's child after pid reuse.
+		for a, steps := parent[p.Pid], 0; a > 1 && steps < len(procs); a, steps = parent[a], steps+1 {
+			if isRoot[a] {
+				out[a] = append(out[a], p.Pid)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // write records the footprints into the database and prints them as mcpscope show does, or with --no-db writes

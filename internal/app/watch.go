@@ -136,7 +136,9 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	capt, err := capture.Open(cfg)
 	if err != nil && cfg.Footprint {
 		// Footprints are worth having, not worth going without messages: try once more without them.
-		if c, err2 := capture.Open(func() capture.Config { c := cfg; c.Footprint = false; return c }()); err2 == nil {
+		without := cfg
+		without.Footprint = false
+		if c, err2 := capture.Open(without); err2 == nil {
 			first, _, _ := strings.Cut(err.Error(), "\n")
 			fmt.Fprintf(o.io.Err, "mcpscope: warning: the footprint programs did not load, watching without footprints: %s\n", first)
 			capt, err = c, nil
@@ -407,9 +409,6 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 	if lost := ks.Undelivered(); lost > 0 || c.Truncated > 0 || ks.LostEvents > 0 {
 		fmt.Fprintf(o.io.Err, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
 			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
-	}
-	if err := capt.FootprintError(); err != nil {
-		fmt.Fprintf(o.io.Err, "mcpscope: the footprint programs did not attach, so calls got no footprint: %v\n", err)
 	}
 	if ks.SkippedRuns > 0 {
 		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (another BPF program was running on the same CPU); messages may be missing\n", ks.SkippedRuns)

@@ -54,18 +54,11 @@ const pollInterval = 5 * time.Millisecond
 
 // Capture owns the loaded programs, their links and the ring-buffer reader.
 type Capture struct {
-	coll *ebpf.Collection
-	maps captureMaps
-	fp   *footprintMaps // nil unless Config.Footprint
-	// The footprint programs are loaded at Open and attached when the first tree appears (attachFootprint): until
-	// then no process on the host pays for them.
-	fpSpecs    map[string]*ebpf.ProgramSpec
-	fpMu       sync.Mutex
-	fpLinks    []link.Link
-	fpAttached bool
-	fpErr      error
-	links      []link.Link
-	filter     bool // Config.Filter
+	coll   *ebpf.Collection
+	maps   captureMaps
+	fp     *footprintMaps // nil unless Config.Footprint
+	links  []link.Link
+	filter bool // Config.Filter
 	// tlsLinks are the uprobes of AttachTLS; tlsDetached is closed once they are detached (see detach).
 	tlsMu       sync.Mutex // AttachTLS may run beside Run
 	tlsLinks    []link.Link
@@ -103,7 +96,6 @@ func Open(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", n, os.Getpagesize())
 	}
 	c := &Capture{filter: cfg.Filter}
-	var fpSpecs map[string]*ebpf.ProgramSpec
 	for i, load := range specs {
 		spec, err := load()
 		if err != nil {
@@ -112,7 +104,6 @@ func Open(cfg Config) (*Capture, error) {
 		if err := configure(spec, cfg); err != nil {
 			return nil, err
 		}
-		fpSpecs = footprintSpecs(spec)
 		c.coll, c.links, c.fast, err = loadAndAttach(spec, cfg)
 		if err == nil {
 			c.fast.Compat = cfg.Portable || i == 1
@@ -133,13 +124,6 @@ func Open(cfg Config) (*Capture, error) {
 			c.fp = nil
 			c.Close()
 			return nil, fmt.Errorf("find the footprint maps: %w", err)
-		}
-		c.fpSpecs = fpSpecs
-		// Attached now, not at the first root: the kernel makes a server a root at its first read, and its first
-		// call may follow within a millisecond.
-		if err := c.attachFootprint(); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("attach the footprint programs: %w", err)
 		}
 	}
 	var err error
@@ -289,15 +273,8 @@ func (c *Capture) detach() {
 	if stopped := c.coll.Maps["mcps_tls_stopped"]; stopped != nil {
 		_ = stopped.Update(uint32(0), uint32(1), ebpf.UpdateAny)
 	}
-	c.fpMu.Lock()
-	if !c.fpAttached { // no attach after this
-		c.fpAttached, c.fpErr = true, errFootprintStopped
-	}
-	fpLinks := c.fpLinks
-	c.fpLinks = nil
-	c.fpMu.Unlock()
 	var wg sync.WaitGroup
-	for _, l := range append(c.links, fpLinks...) {
+	for _, l := range c.links {
 		wg.Go(func() { l.Close() })
 	}
 	wg.Wait()
@@ -329,12 +306,6 @@ func (c *Capture) Close() error {
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
 	}
-	c.fpMu.Lock()
-	for _, l := range c.fpLinks {
-		errs = append(errs, l.Close())
-	}
-	c.fpLinks = nil
-	c.fpMu.Unlock()
 	c.tlsMu.Lock()
 	for _, l := range c.tlsLinks {
 		errs = append(errs, l.Close())

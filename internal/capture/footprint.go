@@ -27,57 +27,6 @@ func dropFootprint(spec *ebpf.CollectionSpec) {
 	}
 }
 
-// footprintSpecs returns the footprint programs of spec, by name, to attach later.
-func footprintSpecs(spec *ebpf.CollectionSpec) map[string]*ebpf.ProgramSpec {
-	out := map[string]*ebpf.ProgramSpec{}
-	for name, ps := range spec.Programs {
-		if strings.HasPrefix(name, fpPrefix) {
-			out[name] = ps
-		}
-	}
-	return out
-}
-
-// attachFootprint attaches the footprint programs, once (at Open).
-func (c *Capture) attachFootprint() error {
-	c.fpMu.Lock()
-	defer c.fpMu.Unlock()
-	if c.fpAttached {
-		return c.fpErr
-	}
-	c.fpAttached = true
-	for name, ps := range c.fpSpecs {
-		prog := c.coll.Programs[name]
-		if prog == nil {
-			c.fpErr = fmt.Errorf("footprint program %s was not loaded", name)
-			break
-		}
-		l, err := attachProgram(ps, prog)
-		if err != nil {
-			c.fpErr = err
-			break
-		}
-		c.fpLinks = append(c.fpLinks, l)
-	}
-	if c.fpErr != nil {
-		for _, l := range c.fpLinks {
-			l.Close()
-		}
-		c.fpLinks = nil
-	}
-	return c.fpErr
-}
-
-// FootprintError returns the error that kept the footprint programs from attaching when a tree appeared, if any.
-func (c *Capture) FootprintError() error {
-	c.fpMu.Lock()
-	defer c.fpMu.Unlock()
-	if errors.Is(c.fpErr, errFootprintStopped) {
-		return nil
-	}
-	return c.fpErr
-}
-
 // footprintMaps are the footprint maps user space reads and writes; nil when Config.Footprint is off.
 type footprintMaps struct {
 	Roots    *ebpf.Map `ebpf:"mcps_fp_roots"`
@@ -99,9 +48,6 @@ func (m *footprintMaps) close() error {
 	return errors.Join(errs...)
 }
 
-// errFootprintStopped is attachFootprint's answer once the capture stopped before any tree appeared.
-var errFootprintStopped = errors.New("the capture stopped before any footprint tree appeared")
-
 // errNoFootprint is returned by the footprint methods of a Capture opened without Config.Footprint.
 var errNoFootprint = errors.New("footprints are off (capture opened without Config.Footprint)")
 
@@ -111,9 +57,6 @@ var errNoFootprint = errors.New("footprints are off (capture opened without Conf
 func (c *Capture) AddFootprintRoot(pid int, members ...int) error {
 	if c.fp == nil {
 		return errNoFootprint
-	}
-	if err := c.attachFootprint(); err != nil {
-		return fmt.Errorf("attach the footprint programs: %w", err)
 	}
 	err := c.fp.Roots.Update(uint32(pid), bpf.FPRoot{}, ebpf.UpdateNoExist)
 	if errors.Is(err, ebpf.ErrKeyExist) {

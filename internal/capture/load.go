@@ -213,9 +213,6 @@ func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, erro
 		if isUprobe(ps) {
 			continue // attached per library by AttachTLS
 		}
-		if strings.HasPrefix(name, fpPrefix) {
-			continue // attached by Open after the collection is assigned (Capture.attachFootprint)
-		}
 		l, err := attachProgram(ps, prog)
 		if err != nil {
 			return fail(err)

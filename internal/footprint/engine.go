@@ -52,6 +52,13 @@ type mark struct {
 	time          uint64
 }
 
+// marks are one stream's marks in offset order, and when the last one came (streams of servers that are gone are
+// pruned by it).
+type marks struct {
+	ms   []mark
+	seen time.Time
+}
+
 // span is the epochs of a call already taken.
 type span struct {
 	root       int
@@ -97,22 +104,20 @@ type pendingCall struct {
 
 // Engine attributes footprints to calls. Not safe for concurrent use.
 type Engine struct {
-	reads, writes map[streamGen][]mark // marks in offset order
+	reads, writes map[streamGen]*marks
 	epochs        map[epochKey]*epochData
 	calls         map[CallRef]*pendingCall
 	answered      []span // epochs of calls already taken, for the overlap check of calls still running
 	clockOffset   int64  // CLOCK_MONOTONIC to Unix ns
 	now           func() time.Time
-	// running exec records by pid, to give their exit to the exec row
-	execAt map[int]uint64
 }
 
 // New returns an Engine; clockOffset converts kernel timestamps (CLOCK_MONOTONIC ns) to Unix ns.
 func New(clockOffset int64) *Engine {
 	return &Engine{
-		reads: map[streamGen][]mark{}, writes: map[streamGen][]mark{},
+		reads: map[streamGen]*marks{}, writes: map[streamGen]*marks{},
 		epochs: map[epochKey]*epochData{}, calls: map[CallRef]*pendingCall{},
-		clockOffset: clockOffset, now: time.Now, execAt: map[int]uint64{},
+		clockOffset: clockOffset, now: time.Now,
 	}
 }
 
@@ -126,10 +131,10 @@ func (e *Engine) Event(ev *capture.Event) {
 		sg := streamGen{ev.Stream, ev.Gen}
 		m := mark{offset: ev.Offset, epoch: ev.FP.Epoch, time: ev.Time}
 		if ev.FP.Read() {
-			e.reads[sg] = appendMark(e.reads[sg], m)
+			e.addMark(e.reads, sg, m)
 			e.resolveStarts(sg)
 		} else {
-			e.writes[sg] = appendMark(e.writes[sg], m)
+			e.addMark(e.writes, sg, m)
 		}
 	case capture.KindFPFile, capture.KindFPExec, capture.KindFPExit, capture.KindFPConnect, capture.KindFPListen:
 		d := e.epoch(ev.FP.Root, ev.FP.Epoch)
@@ -142,16 +147,29 @@ func (e *Engine) Event(ev *capture.Event) {
 	}
 }
 
-func appendMark(ms []mark, m mark) []mark {
-	i := len(ms)
-	for i > 0 && ms[i-1].offset > m.offset {
+func (e *Engine) addMark(all map[streamGen]*marks, sg streamGen, m mark) {
+	l := all[sg]
+	if l == nil {
+		l = &marks{}
+		all[sg] = l
+	}
+	l.seen = e.now()
+	i := len(l.ms)
+	for i > 0 && l.ms[i-1].offset > m.offset {
 		i--
 	}
-	ms = slices.Insert(ms, i, m)
-	if len(ms) > maxMarks {
-		ms = ms[len(ms)-maxMarks:]
+	l.ms = slices.Insert(l.ms, i, m)
+	if len(l.ms) > maxMarks {
+		l.ms = l.ms[len(l.ms)-maxMarks:]
 	}
-	return ms
+}
+
+// marksOf returns the marks of sg, oldest offset first.
+func marksOf(all map[streamGen]*marks, sg streamGen) []mark {
+	if l := all[sg]; l != nil {
+		return l.ms
+	}
+	return nil
 }
 
 func (e *Engine) epoch(root int, epoch uint64) *epochData {
@@ -195,7 +213,7 @@ func (e *Engine) resolveStarts(sg streamGen) {
 
 // resolveStart finds the read that delivered the request's last byte: the first read mark at or past its end.
 func (e *Engine) resolveStart(p *pendingCall) {
-	ms := e.reads[p.req]
+	ms := marksOf(e.reads, p.req)
 	i := sort.Search(len(ms), func(i int) bool { return ms[i].offset >= p.reqEnd })
 	if i < len(ms) {
 		p.start, p.startAt = ms[i].epoch, ms[i].time
@@ -209,7 +227,7 @@ func (e *Engine) End(ref CallRef, k stream.Key, gen, start uint64) bool {
 	if p == nil {
 		return false
 	}
-	ms := e.writes[streamGen{k, gen}]
+	ms := marksOf(e.writes, streamGen{k, gen})
 	i := sort.Search(len(ms), func(i int) bool { return ms[i].offset > start }) - 1
 	if i < 0 {
 		delete(e.calls, ref) // the write was not marked (the server was not a root yet): nothing to attribute
@@ -219,8 +237,15 @@ func (e *Engine) End(ref CallRef, k stream.Key, gen, start uint64) bool {
 	return true
 }
 
-// Forget drops a call that will not be answered (cancelled, or its session ended).
-func (e *Engine) Forget(ref CallRef) { delete(e.calls, ref) }
+// EndSession drops the calls of a session that ended unanswered (its client or server exited): they will get no
+// footprint, and their epochs need not be kept.
+func (e *Engine) EndSession(session string) {
+	for ref, p := range e.calls {
+		if ref.Session == session && !p.answered {
+			delete(e.calls, ref)
+		}
+	}
+}
 
 // Take returns the footprints of the answered calls whose epochs have all been drained (the caller drains the
 // kernel's counters after End, which ends the call's epochs), and prunes what no call can need any more.
@@ -249,25 +274,46 @@ func (e *Engine) Take() []record.Footprint {
 	return out
 }
 
-// keepEpochs is how long drained data no call has claimed is kept: a call's request is processed at most a few
-// hundred milliseconds after its read (the monitor's reorder hold and reader wait).
+// keepEpochs is how long drained data and marks no call has claimed are kept: a call's request is processed at most a
+// few hundred milliseconds after its read (the monitor's reorder hold and reader wait).
 const keepEpochs = 30 * time.Second
 
+// keepCalls is how long a call that got no answer, in a session that never ended, is kept.
+const keepCalls = 10 * time.Minute
+
+// prune drops what no call can need any more: epochs older than keepEpochs that no running call covers (a tool
+// may run for minutes), marks of streams quiet for keepEpochs, and the spans of answered calls no running call
+// overlaps.
 func (e *Engine) prune() {
-	cut := e.now().Add(-keepEpochs)
-	i := 0
-	for i < len(e.answered) && e.answered[i].at.Before(cut) {
-		i++
+	now := e.now()
+	cut := now.Add(-keepEpochs)
+	firstRunning := map[int]uint64{} // per root, the first epoch of its calls still running
+	for ref, p := range e.calls {
+		if p.begun.Before(now.Add(-keepCalls)) {
+			delete(e.calls, ref)
+			continue
+		}
+		if p.start != 0 {
+			if f, ok := firstRunning[p.root]; !ok || p.start < f {
+				firstRunning[p.root] = p.start
+			}
+		}
 	}
-	e.answered = e.answered[i:]
+	needed := func(root int, end uint64) bool { // whether a running call of root has epochs before end
+		f, ok := firstRunning[root]
+		return ok && f < end
+	}
+	e.answered = slices.DeleteFunc(e.answered, func(a span) bool { return a.at.Before(cut) && !needed(a.root, a.end) })
 	for k, d := range e.epochs {
-		if d.seen.Before(cut) {
+		if d.seen.Before(cut) && !needed(k.root, k.epoch+1) {
 			delete(e.epochs, k)
 		}
 	}
-	for ref, p := range e.calls {
-		if p.begun.Before(cut.Add(-10 * time.Minute)) { // never answered
-			delete(e.calls, ref)
+	for _, all := range []map[streamGen]*marks{e.reads, e.writes} {
+		for sg, l := range all {
+			if l.seen.Before(cut) {
+				delete(all, sg)
+			}
 		}
 	}
 }
@@ -324,6 +370,7 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 	}
 	libs := map[libKey]bool{}
 	execs := map[int]*record.FootprintExec{}
+	execAt := map[int]uint64{} // when each exec of the call happened, for its duration
 	var user, sys64, run uint64
 	for ep := p.start; ep < p.end; ep++ {
 		d := e.epochs[epochKey{p.root, ep}]
@@ -368,7 +415,7 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 				x := &record.FootprintExec{Pid: r.pid, Shared: shared, Ppid: r.ppid, Filename: name,
 					Argv: splitArgv(argv), StartedAt: e.wall(r.time)}
 				execs[r.pid] = x
-				e.execAt[r.pid] = r.time
+				execAt[r.pid] = r.time
 				f.Libraries = append(f.Libraries, record.FootprintLibrary{Pid: r.pid, Shared: shared, Path: name, Kind: "executable"})
 			case capture.KindFPExit:
 				if x := execs[r.pid]; x != nil {
@@ -377,10 +424,9 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 						code = 128 + int(unix.WaitStatus(r.result).Signal())
 					}
 					x.ExitCode = &code
-					ms := float64(r.time-e.execAt[r.pid]) / 1e6
+					ms := float64(r.time-execAt[r.pid]) / 1e6
 					x.DurationMs = &ms
 				}
-				delete(e.execAt, r.pid)
 			case capture.KindFPConnect, capture.KindFPListen:
 				c := connection(r)
 				port := -1

@@ -2,12 +2,23 @@ package footprint
 
 import (
 	"testing"
+	"time"
 
 	"github.com/mcpscope/mcpscope/internal/bpf"
 	"github.com/mcpscope/mcpscope/internal/capture"
 	"github.com/mcpscope/mcpscope/internal/record"
 	"github.com/mcpscope/mcpscope/internal/stream"
 )
+
+// feedMark gives e the kernel's mark of root's read (or write) of stream k (generation gen) reaching offset.
+func feedMark(e *Engine, root int, k stream.Key, gen uint64, read bool, offset, epoch uint64) {
+	dir := bpf.FPMarkWrite
+	if read {
+		dir = bpf.FPMarkRead
+	}
+	e.Event(&capture.Event{Kind: capture.KindFPMark, Stream: k, Gen: gen, Offset: offset, Pid: root,
+		FP: capture.Footprint{Root: root, Epoch: epoch, Result: dir}})
+}
 
 // TestEngineEpochs feeds the engine what the kernel reports for two sequential calls and one call that overlaps
 // another: each call gets the counters and records of its own epochs, from the read of its request to the write of
@@ -17,14 +28,7 @@ func TestEngineEpochs(t *testing.T) {
 	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
 	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
 	e := New(0)
-	mark := func(k stream.Key, read bool, offset, epoch uint64) {
-		dir := bpf.FPMarkWrite
-		if read {
-			dir = bpf.FPMarkRead
-		}
-		e.Event(&capture.Event{Kind: capture.KindFPMark, Stream: k, Gen: 7, Offset: offset, Pid: root,
-			FP: capture.Footprint{Root: root, Epoch: epoch, Result: dir}})
-	}
+	mark := func(k stream.Key, read bool, offset, epoch uint64) { feedMark(e, root, k, 7, read, offset, epoch) }
 	file := func(pid int, epoch uint64, path string, result int64) {
 		e.Event(&capture.Event{Kind: capture.KindFPFile, Pid: pid,
 			FP: capture.Footprint{Root: root, Epoch: epoch, Result: result, Data: []byte(path)}})
@@ -147,5 +151,56 @@ func TestGPUUse(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("gpu[%d] = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestEngineLongCallKeepsItsEpochs: a call that runs longer than the engine keeps unclaimed data (a build, a test
+// run) still gets what its first epochs counted; what nothing needs goes.
+func TestEngineLongCallKeepsItsEpochs(t *testing.T) {
+	const root = 7
+	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
+	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
+	clock := time.Unix(1000, 0)
+	e := New(0)
+	e.now = func() time.Time { return clock }
+	mark := func(k stream.Key, read bool, offset, epoch uint64) { feedMark(e, root, k, 1, read, offset, epoch) }
+	// Epoch 1 belongs to no call (an earlier notification); epoch 2 starts the long call.
+	e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: 1, Nr: 0, Count: 5}}, nil)
+	mark(in, true, 50, 1)
+	e.Begin(Call{Ref: CallRef{"s", "9"}, ID: []byte("9")}, root, in, 1, 100)
+	mark(in, true, 100, 2)
+	e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: 2, Nr: 59, Count: 1}}, nil)
+	clock = clock.Add(2 * keepEpochs) // the tool runs for a minute
+	if fps := e.Take(); len(fps) != 0 {
+		t.Fatalf("footprints of a running call: %+v", fps)
+	}
+	if _, ok := e.epochs[epochKey{root, 1}]; ok {
+		t.Error("epoch 1, claimed by no call, outlived keepEpochs")
+	}
+	mark(out, false, 0, 3)
+	if !e.End(CallRef{"s", "9"}, out, 1, 0) {
+		t.Fatal("End: unknown call")
+	}
+	fps := e.Take()
+	if len(fps) != 1 || len(fps[0].Syscalls) != 1 || fps[0].Syscalls[0].Name != SyscallName(59) {
+		t.Fatalf("footprint %+v: want the execve counted in its first epoch, a minute before its end", fps)
+	}
+	clock = clock.Add(2 * keepEpochs)
+	e.Take()
+	if len(e.epochs)+len(e.reads)+len(e.writes)+len(e.answered) != 0 {
+		t.Errorf("left after everything was taken and went stale: %d epochs, %d read and %d write mark lists, %d spans",
+			len(e.epochs), len(e.reads), len(e.writes), len(e.answered))
+	}
+}
+
+// TestEngineEndSession: a session that ends with calls unanswered drops them.
+func TestEngineEndSession(t *testing.T) {
+	e := New(0)
+	k := stream.Key{Kind: stream.KindUnix, Ino: 3}
+	e.Begin(Call{Ref: CallRef{"a", "1"}}, 1, k, 1, 10)
+	e.Begin(Call{Ref: CallRef{"b", "1"}}, 2, k, 1, 10)
+	e.EndSession("a")
+	if _, ok := e.calls[CallRef{"a", "1"}]; ok || len(e.calls) != 1 {
+		t.Errorf("calls after the end of session a: %v", e.calls)
 	}
 }

@@ -22,9 +22,9 @@ type Footprinter interface {
 // fpState is the footprint stage: the servers seen, and the engine that gives calls their footprint.
 type fpState struct {
 	engine *footprint.Engine
-	roots  map[int]bool
-	due    bool   // a call was answered: drain the kernel's counters and write what is complete
-	lastAt uint64 // when the counters were last drained (kernel clock)
+	roots  map[int]bool // servers made roots by user space, until they exit (a later process may reuse the pid)
+	due    bool         // a call was answered: drain the kernel's counters and write what is complete
+	lastAt uint64       // when the counters were last drained (kernel clock)
 	errors uint64
 	count  uint64 // footprints written
 }
@@ -53,15 +53,7 @@ func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
 		// read position at its first marked read, so the requests it read before are no matter; a call whose
 		// request it read before it became a root gets no footprint.
 		if !fp.roots[server] {
-			fp.roots[server] = true
-			var members []int
-			if procs, err := m.opts.Proc.Processes(); err == nil {
-				members = slices.DeleteFunc(procfs.Descendants(procs, map[int]bool{server: true}), func(p int) bool { return p == server })
-			}
-			if err := m.opts.Footprints.AddFootprintRoot(server, members...); err != nil {
-				fp.errors++
-				fmt.Fprintf(m.opts.Log, "mcpscope: footprints of %s[%d]: %v\n", rec.To.Comm, server, err)
-			}
+			fp.roots[server] = m.fpRoot(server, rec.To.Comm)
 		}
 		if footprintMethod(rec.Method) {
 			fp.engine.Begin(footprint.Call{
@@ -70,12 +62,27 @@ func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
 			}, server, f.Key, f.Gen, f.Offset+uint64(f.Size)+1)
 		}
 	case record.TypeResponse:
-		if footprintMethod(rec.Method) && fp.roots[rec.From.Pid] {
+		if footprintMethod(rec.Method) {
 			if fp.engine.End(footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, f.Key, f.Gen, f.Offset) {
 				fp.due = true
 			}
 		}
 	}
+}
+
+// fpRoot makes server a root in the kernel, with the processes already under it, and reports whether it did. A
+// server that is gone (its request is handled after its exit) is not: its pid could be another process's by then.
+func (m *Monitor) fpRoot(server int, comm string) bool {
+	procs, err := m.opts.Proc.Processes()
+	if err != nil || !slices.ContainsFunc(procs, func(p procfs.Proc) bool { return p.Pid == server }) {
+		return false
+	}
+	members := slices.DeleteFunc(procfs.Descendants(procs, map[int]bool{server: true}), func(p int) bool { return p == server })
+	if err := m.opts.Footprints.AddFootprintRoot(server, members...); err != nil {
+		m.fp.errors++
+		fmt.Fprintf(m.opts.Log, "mcpscope: footprints of %s[%d]: %v\n", comm, server, err)
+	}
+	return true
 }
 
 // fpDrainEvery is how often the kernel's counters are drained when no call ends, so that its maps stay small;

@@ -1,6 +1,10 @@
 package monitor
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/mcpscope/mcpscope/internal/bpf"
@@ -20,13 +24,15 @@ func (s *fpSink) WriteFootprint(f *record.Footprint) error { s.fps = append(s.fp
 
 // fakeFootprinter hands out the counters it was given, once.
 type fakeFootprinter struct {
-	sys   []capture.SyscallCount
-	cpu   []capture.CPUCount
-	roots []int
+	sys     []capture.SyscallCount
+	cpu     []capture.CPUCount
+	roots   []int
+	members []int
 }
 
 func (f *fakeFootprinter) AddFootprintRoot(pid int, members ...int) error {
 	f.roots = append(f.roots, pid)
+	f.members = append(f.members, members...)
 	return nil
 }
 
@@ -42,7 +48,19 @@ func (f *fakeFootprinter) DrainFootprint() ([]capture.SyscallCount, []capture.CP
 func TestFootprintOfStdioCall(t *testing.T) {
 	sink := &fpSink{}
 	kern := &fakeFootprinter{}
-	m := New(Options{Sink: sink, Controller: &fakeController{}, Proc: procfs.FS{Root: "/nonexistent"}, Footprints: kern})
+	// A /proc with the server (and a child of it, which joins its tree) and the client.
+	proc := t.TempDir()
+	for _, p := range []struct{ pid, ppid int }{{server, 1}, {21, server}, {client, 1}} {
+		dir := filepath.Join(proc, strconv.Itoa(p.pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stat := fmt.Sprintf("%d (p) S %d 0 0", p.pid, p.ppid)
+		if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(Options{Sink: sink, Controller: &fakeController{}, Proc: procfs.FS{Root: proc}, Footprints: kern})
 	req := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"work"}}` + "\n"
 	resp := `{"jsonrpc":"2.0","id":7,"result":{"content":[]}}` + "\n"
 	mark := func(k stream.Key, read bool, off, epoch, t uint64) *capture.Event {
@@ -76,8 +94,32 @@ func TestFootprintOfStdioCall(t *testing.T) {
 	if len(f.Syscalls) != 1 || f.Syscalls[0].Count != 1 || f.Syscalls[0].Pid != 21 {
 		t.Errorf("syscalls %+v, want the one of epoch 1 only", f.Syscalls)
 	}
-	if len(kern.roots) != 1 || kern.roots[0] != server {
-		t.Errorf("roots %v, want the server %d", kern.roots, server)
+	if len(kern.roots) != 1 || kern.roots[0] != server || len(kern.members) != 1 || kern.members[0] != 21 {
+		t.Errorf("roots %v with members %v, want the server %d with its child 21", kern.roots, kern.members, server)
+	}
+	// A server that is gone is not made a root: its pid may be another process's.
+	m.processExited(server, 200_000_000)
+	if err := os.RemoveAll(filepath.Join(proc, strconv.Itoa(server))); err != nil {
+		t.Fatal(err)
+	}
+	m.Handle(reader(toServer, server, "srv", 200_000_000))
+	late := `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"work"}}` + "\n"
+	m.Handle(data(toServer, client, "host", uint64(len(req)), 201_000_000, late))
+	m.tick(400_000_000)
+	if len(kern.roots) != 1 {
+		t.Errorf("roots %v after the server exited, want no new one", kern.roots)
+	}
+	// The pid comes back as another server (its session opens with initialize): it is made a root again.
+	if err := os.MkdirAll(filepath.Join(proc, strconv.Itoa(server)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, strconv.Itoa(server), "stat"), []byte(fmt.Sprintf("%d (p) S 1 0 0", server)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.Handle(data(toServer, client, "host", uint64(len(req)+len(late)), 401_000_000, `{"jsonrpc":"2.0","id":9,"method":"initialize","params":{}}`+"\n"))
+	m.tick(600_000_000)
+	if len(kern.roots) != 2 {
+		t.Errorf("roots %v after the pid came back as a server, want it made a root again", kern.roots)
 	}
 	if c := m.Counters(); c["footprints"] != 1 {
 		t.Errorf("footprints counter %d, want 1", c["footprints"])

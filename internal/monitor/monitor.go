@@ -269,6 +269,9 @@ func (m *Monitor) release(force bool) {
 		}
 		if p.endSession != "" {
 			m.corr.EndSession(p.endSession)
+			if m.fp != nil {
+				m.fp.engine.EndSession(p.endSession)
+			}
 			m.queue = m.queue[1:]
 			continue
 		}
@@ -409,6 +412,9 @@ func (m *Monitor) processExited(pid int, at uint64) {
 		}
 	}
 	delete(m.comms, pid)
+	if m.fp != nil {
+		delete(m.fp.roots, pid)
+	}
 }
 
 func (m *Monitor) tick(now uint64) {

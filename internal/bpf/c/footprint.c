@@ -3,27 +3,28 @@
 // Footprints: what the process trees of MCP servers do on the host, counted in the kernel and cut into epochs so
 // that user space can give each tool call exactly its share.
 //
-// A footprint tree has a root (an MCP server, named by user space in mcps_fp_roots) and every process forked under
-// it (mcps_fp_tasks, filled at fork in the kernel so that a child's first syscalls count). The root's epoch advances
-// at every MCP read that returns bytes and at the entry of every MCP write of the root itself, and each such
+// A footprint tree has a root (an MCP server: made in the kernel at its first read of a stdio stream that opened a
+// session, fp_auto_root in footprint.h, or by user space) and every process forked under it (mcps_fp_tasks, filled at
+// fork in the kernel so that a child's first syscalls count). The root's epoch advances at every MCP read that
+// returns bytes and at the entry of every MCP write of the root itself, and each such
 // boundary is reported (MCPS_EV_FP_MARK) with the stream offset it reached: user space finds the epoch in which the
 // server read a request's last byte and the epoch in which it began writing the response; the syscalls, files,
 // programs, connections and CPU counted in the epochs between are the call's.
 //
 // Hooks and cost:
-//   - tp_btf/sys_enter and tp_btf/sys_exit (the raw syscall tracepoints, called directly): every syscall on the host. For a process outside every tree
-//     they leave after one hash lookup (mcps_fp_tasks). For a process inside one: a thread-state lookup at entry; at
+//   - tp_btf/sys_enter and tp_btf/sys_exit (the raw syscall tracepoints, called directly): every syscall on the
+//     host. For a process outside every tree they leave after one hash lookup (mcps_fp_tasks). For a process inside one: a thread-state lookup at entry; at
 //     exit, the root's epoch, one counter update (mcps_fp_syscalls: per root, process, epoch, syscall and errno) and one
 //     CPU update (mcps_fp_cpus). Opens, connects and listens add one ring-buffer record each.
 //   - tp_btf/sched_switch: every context switch; one lookup, and a CPU update for a thread of a tree, so that a
 //     thread that computes without syscalls is still accounted to the epoch it ran in.
 //   - tp_btf/sched_process_fork, tp_btf/sched_process_exec, tracepoint/sched/sched_process_exit: one lookup each.
 //
-// Limits: paths are reported as the process passed them (a relative path stays relative; user space resolves it
-// with the process's working directory) and cut at MCPS_FP_DATA bytes; argv likewise. CPU time is the kernel's
-// utime/stime (tick-sampled: HZ granularity, 4 ms at HZ=250) scaled to sum_exec_runtime by user space. A counter
-// that finds mcps_fp_syscalls full is counted (MCPS_STAT_FP_LOST), never written elsewhere. Only stdio streams (pipes,
-// Unix sockets) mark epochs so far: calls over HTTP get no footprint yet.
+// Limits: a path is reported as the process passed it, and a relative one with the directory it is relative to
+// (walked in the kernel up to the process's root); each cut at MCPS_FP_DATA / 2 bytes, argv likewise. CPU time is the
+// kernel's utime/stime (tick-sampled: HZ granularity, 4 ms at HZ=250) scaled to sum_exec_runtime by user space. A
+// counter that finds its map full is counted (MCPS_STAT_FP_LOST), never written elsewhere. Only stdio streams
+// (pipes, Unix sockets) mark epochs so far: calls over HTTP get no footprint yet.
 #include "footprint.h"
 
 static __always_inline bool fp_read_nr(__s64 nr)
@@ -36,6 +37,34 @@ static __always_inline bool fp_write_nr(__s64 nr)
 {
 	return nr == NR_write || nr == NR_writev || nr == NR_sendto || nr == NR_sendmsg || nr == NR_pwrite64 ||
 	       nr == NR_pwritev || nr == NR_pwritev2;
+}
+
+// fp_record reserves a record of kind for the current process of tree root, in epoch, with its fixed part filled:
+// size is MCPS_FP_FIXED for a mark (no data) or sizeof(struct mcps_fp_rec); key names a mark's stream.
+static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root, __u64 epoch, __u64 size,
+						     const struct mcps_stream_key *key)
+{
+	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, size, 0);
+	if (!rec) {
+		stat_add(MCPS_STAT_LOST_EVENTS, 1);
+		return NULL;
+	}
+	fill_hdr(&rec->hdr, kind, key);
+	rec->epoch = epoch;
+	rec->root = root;
+	rec->ppid = 0;
+	rec->result = 0;
+	rec->nr = 0;
+	rec->flags = 0;
+	rec->len = 0;
+	rec->_pad = 0;
+	return rec;
+}
+
+// fp_event reserves a full record of kind (file, socket, exec, exit) in root's current epoch.
+static __always_inline struct mcps_fp_rec *fp_event(__u8 kind, __u32 root)
+{
+	return fp_record(kind, root, fp_epoch(root), sizeof(struct mcps_fp_rec), NULL);
 }
 
 // fp_mark advances the root's epoch when fd is an MCP stdio stream, first accounting the CPU the thread used in the
@@ -67,43 +96,13 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 		st->read = offset + 1;
 	}
 	__u64 epoch = reserve(&r->epoch, 1) + 1;
-	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, MCPS_FP_FIXED, 0);
-	if (!rec) {
-		stat_add(MCPS_STAT_LOST_EVENTS, 1);
+	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_MARK, root, epoch, MCPS_FP_FIXED, &key);
+	if (!rec)
 		return;
-	}
-	fill_hdr(&rec->hdr, MCPS_EV_FP_MARK, &key);
 	rec->hdr.gen = st->gen;
 	rec->hdr.offset = offset;
-	rec->epoch = epoch;
-	rec->root = root;
-	rec->ppid = 0;
 	rec->result = write ? MCPS_FP_WRITE : MCPS_FP_READ;
-	rec->nr = 0;
-	rec->flags = 0;
-	rec->len = 0;
-	rec->_pad = 0;
 	bpf_ringbuf_submit(rec, wakeup_flags());
-}
-
-// fp_record reserves a full record of kind for the current process of tree root.
-static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root)
-{
-	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, sizeof(struct mcps_fp_rec), 0);
-	if (!rec) {
-		stat_add(MCPS_STAT_LOST_EVENTS, 1);
-		return NULL;
-	}
-	fill_hdr(&rec->hdr, kind, NULL);
-	rec->epoch = fp_epoch(root);
-	rec->root = root;
-	rec->ppid = 0;
-	rec->result = 0;
-	rec->nr = 0;
-	rec->flags = 0;
-	rec->len = 0;
-	rec->_pad = 0;
-	return rec;
 }
 
 // Raw BTF tracepoints (tp_btf): the kernel calls them directly, without the perf-event set-up of a classic
@@ -122,14 +121,14 @@ int BPF_PROG(mcps_fp_sys_enter, struct pt_regs *regs, long nr)
 		return 0;
 	th->nr = nr;
 	// The arguments are read only for the syscalls whose exit reports them or marks an epoch.
-	bool io = root == tgid && (fp_write_nr(nr) || fp_read_nr(nr));
-	if (io || nr == NR_openat || nr == NR_open || nr == NR_creat || nr == NR_openat2 || nr == NR_connect ||
-	    nr == NR_listen) {
+	bool write = root == tgid && fp_write_nr(nr);
+	if (write || (root == tgid && fp_read_nr(nr)) || nr == NR_openat || nr == NR_open || nr == NR_creat ||
+	    nr == NR_openat2 || nr == NR_connect || nr == NR_listen) {
 		th->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 		th->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
 		th->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	}
-	if (root == tgid && fp_write_nr(nr))
+	if (write)
 		fp_mark(root, th->args[0], true, 0, th);
 	th->enter_ns = bpf_ktime_get_ns();
 	return 0;
@@ -142,16 +141,10 @@ static __always_inline void fp_count(__u32 root, __u32 tgid, __s64 nr, __s64 ret
 		.root = root, .tgid = tgid, .epoch = fp_epoch(root), .nr = nr,
 		.err = (ret < 0 && ret >= -4095) ? -ret : 0,
 	};
-	struct mcps_fp_count *c = bpf_map_lookup_elem(&mcps_fp_syscalls, &k);
-	if (!c) {
-		struct mcps_fp_count zero = {};
-		bpf_map_update_elem(&mcps_fp_syscalls, &k, &zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&mcps_fp_syscalls, &k);
-		if (!c) {
-			stat_add(MCPS_STAT_FP_LOST, 1);
-			return;
-		}
-	}
+	struct mcps_fp_count zero = {};
+	struct mcps_fp_count *c = fp_counter(&mcps_fp_syscalls, &k, &zero);
+	if (!c)
+		return;
 	__sync_fetch_and_add(&c->count, 1);
 	__sync_fetch_and_add(&c->ns, ns);
 }
@@ -224,7 +217,7 @@ static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps
 		bpf_probe_read_user(&how_flags, sizeof(how_flags), (const void *)th->args[2]);
 		flags = how_flags;
 	}
-	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_FILE, root);
+	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_FILE, root);
 	if (!rec)
 		return;
 	rec->result = ret;
@@ -261,7 +254,7 @@ static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps
 // fp_socket reports a connect (the address passed) or a listen (the socket's local address).
 static __always_inline void fp_socket(__u32 root, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
 {
-	struct mcps_fp_rec *rec = fp_record(nr == NR_connect ? MCPS_EV_FP_CONNECT : MCPS_EV_FP_LISTEN, root);
+	struct mcps_fp_rec *rec = fp_event(nr == NR_connect ? MCPS_EV_FP_CONNECT : MCPS_EV_FP_LISTEN, root);
 	if (!rec)
 		return;
 	rec->result = ret;
@@ -366,7 +359,7 @@ int BPF_PROG(mcps_fp_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t)
 		return 0;
-	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_EXEC, t->root);
+	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_EXEC, t->root);
 	if (!rec)
 		return 0;
 	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
@@ -400,7 +393,7 @@ int mcps_fp_exit(void *ctx)
 	bpf_map_delete_elem(&mcps_fp_threads, &tid);
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_EXIT, root);
+	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_EXIT, root);
 	if (rec) {
 		rec->result = BPF_CORE_READ(task, exit_code);
 		bpf_ringbuf_submit(rec, 0);

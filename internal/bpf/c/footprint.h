@@ -178,7 +178,21 @@ static __always_inline __u64 fp_epoch(__u32 root)
 	return r ? r->epoch : 0;
 }
 
-// fp_account_cpu adds what task ran since th's snapshot to the counters of its tree's current epoch.
+// fp_counter returns the counter at key in map, made zero on first use; NULL (counted) when the map is full.
+static __always_inline void *fp_counter(void *map, const void *key, const void *zero)
+{
+	void *c = bpf_map_lookup_elem(map, key);
+	if (c)
+		return c;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	c = bpf_map_lookup_elem(map, key);
+	if (!c)
+		stat_add(MCPS_STAT_FP_LOST, 1);
+	return c;
+}
+
+// fp_account_cpu adds what task ran since th's snapshot to the CPU counters of its tree's epoch. The epoch is
+// looked up only when there is something to add (a thread switched out often ran no tick since).
 static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid, __u32 root, struct mcps_fp_thread *th)
 {
 	__u64 ut, st, rt;
@@ -200,16 +214,10 @@ static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid,
 	if (!du && !ds && !dr)
 		return;
 	struct mcps_fp_cpu_key k = {.root = root, .tgid = tgid, .epoch = fp_epoch(root)};
-	struct mcps_fp_cpu *c = bpf_map_lookup_elem(&mcps_fp_cpus, &k);
-	if (!c) {
-		struct mcps_fp_cpu zero = {};
-		bpf_map_update_elem(&mcps_fp_cpus, &k, &zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&mcps_fp_cpus, &k);
-		if (!c) {
-			stat_add(MCPS_STAT_FP_LOST, 1);
-			return;
-		}
-	}
+	struct mcps_fp_cpu zero = {};
+	struct mcps_fp_cpu *c = fp_counter(&mcps_fp_cpus, &k, &zero);
+	if (!c)
+		return;
 	__sync_fetch_and_add(&c->user_ns, du);
 	__sync_fetch_and_add(&c->sys_ns, ds);
 	__sync_fetch_and_add(&c->runtime_ns, dr);

@@ -149,7 +149,7 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		struct mcps_stream fresh = {
 			.gen = bpf_ktime_get_ns(),
 			.state = MCPS_STATE_MCP,
-			.init = key.kind != MCPS_STREAM_TCP_TX && opens_session(first, first_len),
+			.init = mcps_fp_on && key.kind != MCPS_STREAM_TCP_TX && opens_session(first, first_len),
 		};
 		__u32 candidate_reader = st ? st->reader : 0;
 		fresh.reader = candidate_reader;

@@ -576,9 +576,7 @@ func (s *Sink) WriteTrace(f *record.Footprint, command string) int64 {
 		Server: f.Server, StartedAt: f.StartedAt, EndedAt: f.Time, DurationMs: &d, Status: store.StatusOK,
 	}}
 	s.touchCall(c)
-	k := callKey{session: f.Session, pid: f.Client.Pid, id: string(f.ID)}
-	s.remember(k, c.row.ID)
-	_ = s.WriteFootprint(f)
+	s.AddFootprint(footprintRows(c.row.ID, f))
 	return c.row.ID
 }
 
@@ -586,9 +584,14 @@ func (s *Sink) WriteTrace(f *record.Footprint, command string) int64 {
 // know (answered before the sink started, or long ago) are skipped.
 func (s *Sink) WriteFootprint(f *record.Footprint) error {
 	id, ok := s.answered[callKey{f.Session, f.Client.Pid, string(f.ID)}]
-	if !ok {
-		return nil
+	if ok {
+		s.AddFootprint(footprintRows(id, f))
 	}
+	return nil
+}
+
+// footprintRows is f as the rows of call id.
+func footprintRows(id int64, f *record.Footprint) store.Footprint {
 	user, sys := f.UserCPUMs, f.SysCPUMs
 	fp := store.Footprint{CallID: id, UserCPUMs: &user, SysCPUMs: &sys}
 	for _, x := range f.Syscalls {
@@ -613,8 +616,7 @@ func (s *Sink) WriteFootprint(f *record.Footprint) error {
 	for _, x := range f.GPU {
 		fp.GPU = append(fp.GPU, store.GPUUse{Pid: x.Pid, Shared: x.Shared, Kind: x.Kind, Detail: x.Detail, Count: x.Count})
 	}
-	s.AddFootprint(fp)
-	return nil
+	return fp
 }
 
 // forget drops c from the open calls (its row stays as last touched).
