@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -411,7 +412,13 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
 	}
 	if ks.SkippedRuns > 0 {
-		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (another BPF program was running on the same CPU); messages may be missing\n", ks.SkippedRuns)
+		by := make([]string, 0, len(ks.SkippedBy))
+		for name, n := range ks.SkippedBy {
+			by = append(by, fmt.Sprintf("%s %d", name, n))
+		}
+		slices.Sort(by)
+		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (the program was already running on the same CPU: %s); messages may be missing\n",
+			ks.SkippedRuns, strings.Join(by, ", "))
 	}
 }
 

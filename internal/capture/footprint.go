@@ -92,6 +92,23 @@ func (c *Capture) RemoveFootprintRoot(pid int) error {
 	return nil
 }
 
+// ForgetFootprintRoot undoes a root made by mistake (the kernel makes the reader of an HTTP/2 preface a root, and the
+// connection may turn out not to be MCP): pid is no longer a root, nor a member of any tree. Processes it started
+// since stay members until they exit, their counts going to ended epochs.
+func (c *Capture) ForgetFootprintRoot(pid int) error {
+	if err := c.RemoveFootprintRoot(pid); err != nil {
+		return err
+	}
+	var task bpf.FPTask
+	if err := c.fp.Tasks.Lookup(uint32(pid), &task); err != nil || task.Root != uint32(pid) {
+		return nil
+	}
+	if err := c.fp.Tasks.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("stop the footprint of pid %d: %w", pid, err)
+	}
+	return nil
+}
+
 // SyscallCount is what the kernel counted of one syscall (by number) of one process in one epoch of its tree,
 // split by result: Errno 0 for successes, else the errno of the failures counted.
 type SyscallCount struct {

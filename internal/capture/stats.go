@@ -22,6 +22,8 @@ type Stats struct {
 	// on that CPU (its recursion guard; Linux 5.12+ counts them). A skipped run may hide a read or write of an MCP
 	// stream, so it is reported, never ignored.
 	SkippedRuns uint64
+	// SkippedBy is SkippedRuns by program name (only those with skips), to tell which hook lost what.
+	SkippedBy map[string]uint64
 }
 
 // Undelivered is every payload byte the kernel saw written to an MCP stream but could not hand over.
@@ -59,6 +61,12 @@ func (c *Capture) Stats() (Stats, error) {
 			return s, fmt.Errorf("read the run counters of %s: %w", name, err)
 		}
 		s.SkippedRuns += ps.RecursionMisses
+		if ps.RecursionMisses > 0 {
+			if s.SkippedBy == nil {
+				s.SkippedBy = map[string]uint64{}
+			}
+			s.SkippedBy[name] = ps.RecursionMisses
+		}
 	}
 	return s, nil
 }

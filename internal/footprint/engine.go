@@ -105,6 +105,7 @@ type pendingCall struct {
 // Engine attributes footprints to calls. Not safe for concurrent use.
 type Engine struct {
 	reads, writes map[streamGen]*marks
+	lastGen       map[stream.Key]uint64 // per stream, the generation of its latest mark (Begin and End with gen 0)
 	epochs        map[epochKey]*epochData
 	calls         map[CallRef]*pendingCall
 	answered      []span // epochs of calls already taken, for the overlap check of calls still running
@@ -115,7 +116,7 @@ type Engine struct {
 // New returns an Engine; clockOffset converts kernel timestamps (CLOCK_MONOTONIC ns) to Unix ns.
 func New(clockOffset int64) *Engine {
 	return &Engine{
-		reads: map[streamGen]*marks{}, writes: map[streamGen]*marks{},
+		reads: map[streamGen]*marks{}, writes: map[streamGen]*marks{}, lastGen: map[stream.Key]uint64{},
 		epochs: map[epochKey]*epochData{}, calls: map[CallRef]*pendingCall{},
 		clockOffset: clockOffset, now: time.Now,
 	}
@@ -154,6 +155,9 @@ func (e *Engine) addMark(all map[streamGen]*marks, sg streamGen, m mark) {
 		all[sg] = l
 	}
 	l.seen = e.now()
+	if sg.gen >= e.lastGen[sg.key] {
+		e.lastGen[sg.key] = sg.gen
+	}
 	i := len(l.ms)
 	for i > 0 && l.ms[i-1].offset > m.offset {
 		i--
@@ -164,8 +168,11 @@ func (e *Engine) addMark(all map[streamGen]*marks, sg streamGen, m mark) {
 	}
 }
 
-// marksOf returns the marks of sg, oldest offset first.
-func marksOf(all map[streamGen]*marks, sg streamGen) []mark {
+// marksOf returns the marks of sg, oldest offset first; generation 0 stands for the stream's latest.
+func (e *Engine) marksOf(all map[streamGen]*marks, sg streamGen) []mark {
+	if sg.gen == 0 {
+		sg.gen = e.lastGen[sg.key]
+	}
 	if l := all[sg]; l != nil {
 		return l.ms
 	}
@@ -195,8 +202,8 @@ func (e *Engine) Counters(sys []capture.SyscallCount, cpu []capture.CPUCount) {
 	}
 }
 
-// Begin records a request read by the server root from stream k (generation gen); end is the stream offset just
-// past the request's line.
+// Begin records a request read by the server root from stream k (generation gen; 0 when user space has not seen
+// it: the stream's latest); end is the stream offset just past the request's last byte.
 func (e *Engine) Begin(c Call, root int, k stream.Key, gen, end uint64) {
 	p := &pendingCall{call: c, root: root, req: streamGen{k, gen}, reqEnd: end, begun: e.now()}
 	e.calls[c.Ref] = p
@@ -205,7 +212,7 @@ func (e *Engine) Begin(c Call, root int, k stream.Key, gen, end uint64) {
 
 func (e *Engine) resolveStarts(sg streamGen) {
 	for _, p := range e.calls {
-		if p.start == 0 && p.req == sg {
+		if p.start == 0 && p.req.key == sg.key && (p.req.gen == sg.gen || p.req.gen == 0) {
 			e.resolveStart(p)
 		}
 	}
@@ -213,7 +220,7 @@ func (e *Engine) resolveStarts(sg streamGen) {
 
 // resolveStart finds the read that delivered the request's last byte: the first read mark at or past its end.
 func (e *Engine) resolveStart(p *pendingCall) {
-	ms := marksOf(e.reads, p.req)
+	ms := e.marksOf(e.reads, p.req)
 	i := sort.Search(len(ms), func(i int) bool { return ms[i].offset >= p.reqEnd })
 	if i < len(ms) {
 		p.start, p.startAt = ms[i].epoch, ms[i].time
@@ -227,7 +234,7 @@ func (e *Engine) End(ref CallRef, k stream.Key, gen, start uint64) bool {
 	if p == nil {
 		return false
 	}
-	ms := marksOf(e.writes, streamGen{k, gen})
+	ms := e.marksOf(e.writes, streamGen{k, gen})
 	i := sort.Search(len(ms), func(i int) bool { return ms[i].offset > start }) - 1
 	if i < 0 {
 		delete(e.calls, ref) // the write was not marked (the server was not a root yet): nothing to attribute
@@ -313,6 +320,9 @@ func (e *Engine) prune() {
 		for sg, l := range all {
 			if l.seen.Before(cut) {
 				delete(all, sg)
+				if e.lastGen[sg.key] == sg.gen {
+					delete(e.lastGen, sg.key)
+				}
 			}
 		}
 	}

@@ -204,3 +204,25 @@ func TestEngineEndSession(t *testing.T) {
 		t.Errorf("calls after the end of session a: %v", e.calls)
 	}
 }
+
+// TestEngineUnknownGeneration: an HTTP server's own copy of a connection's bytes may not have been seen when its
+// request is parsed from the client's copy; Begin and End with generation 0 take the stream's latest generation, and
+// a read mark that arrives after Begin still starts the call.
+func TestEngineUnknownGeneration(t *testing.T) {
+	const root = 100
+	rx := stream.Key{Kind: stream.KindTCPRx, Ino: 5}
+	tx := stream.Key{Kind: stream.KindTCPTx, Ino: 5}
+	e := New(0)
+	feedMark(e, root, rx, 3, true, 40, 1) // an older generation of the socket's stream
+	e.Begin(Call{Ref: CallRef{"s", "1"}, Method: "tools/call", Tool: "t"}, root, rx, 0, 120)
+	feedMark(e, root, rx, 9, true, 120, 2)
+	e.Event(&capture.Event{Kind: capture.KindFPFile, Pid: root, FP: capture.Footprint{Root: root, Epoch: 2, Result: 3, Data: []byte("/x")}})
+	feedMark(e, root, tx, 9, false, 300, 3)
+	if !e.End(CallRef{"s", "1"}, tx, 0, 310) {
+		t.Fatal("End: unknown call")
+	}
+	fps := e.Take()
+	if len(fps) != 1 || len(fps[0].Files) != 1 || fps[0].Files[0].Path != "/x" {
+		t.Fatalf("footprints %+v: want one with /x", fps)
+	}
+}

@@ -869,7 +869,9 @@ func (s *side) data(b *body, p []byte) {
 		m.BodySize += int64(len(p))
 		b.events.Feed(p, func(ev *sse.Event) {
 			s.c.stats.SSEEvents++
-			s.c.emit(httpmsg.SSEEvent(b.reqOf, m, ev))
+			e := httpmsg.SSEEvent(b.reqOf, m, ev)
+			e.WireEnd = s.frameEnd
+			s.c.emit(e)
 		})
 	default:
 		limit := min(s.c.cfg.MaxBody, int64(len(m.Body))+max(s.c.cfg.MaxConnBody-s.c.held, 0))
@@ -928,7 +930,9 @@ func (c *Conn) deliver(st *stream, b *body, incomplete bool, end int64) {
 		if b.events != nil {
 			b.events.Feed(out, func(ev *sse.Event) {
 				c.stats.SSEEvents++
-				c.emit(httpmsg.SSEEvent(b.reqOf, m, ev))
+				e := httpmsg.SSEEvent(b.reqOf, m, ev)
+				e.WireEnd = end
+				c.emit(e)
 			})
 		} else {
 			m.Body = out

@@ -25,6 +25,8 @@ func gz(s string) string {
 	return b.String()
 }
 
+const sseHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
 func TestConn(t *testing.T) {
 	bomb := gz(strings.Repeat("A", 10000))
 	tests := []struct {
@@ -325,6 +327,29 @@ func TestConn(t *testing.T) {
 				S, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
 			),
 			want: []string{`request GET / body=""`, `response GET / -> 200 truncated incomplete body="ab"`},
+		},
+		{
+			// An event's place in the server's byte stream, framing included, whatever the capture's chunks:
+			// footprints find the write that carried it by this offset.
+			name: "sse_wire_end_through_chunks",
+			chunks: script(
+				C, "GET /mcp HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n",
+				S, sseHead+"b\r\ndata: a\n\nda\r\n7\r\nta: b\n\n\r\n0\r\n\r\n",
+			),
+			want: []string{`request GET /mcp body=""`, `stream-start GET /mcp -> 200`, `sse type="" id="" data="a"`,
+				`sse type="" id="" data="b"`, `response GET /mcp -> 200`},
+			check: func(t *testing.T, evs []httpmsg.Event, _ Stats) {
+				var got []int64
+				for _, e := range evs {
+					if e.Kind == httpmsg.EventSSE {
+						got = append(got, e.WireEnd)
+					}
+				}
+				h := int64(len(sseHead))
+				if want := []int64{h + 3 + 9, h + 3 + 11 + 2 + 3 + 7}; !slices.Equal(got, want) {
+					t.Errorf("events end at %v in the stream, want %v", got, want)
+				}
+			},
 		},
 		{
 			name: "response_without_request",

@@ -50,7 +50,10 @@ type parser struct {
 	gzBroken  bool // bytes of the compressed body were lost: stop collecting it
 	comp      []byte
 	events    *sse.Parser
-	upgrade   string // requests: what the request asked to switch to
+	// sseWire and sseBody place the bytes being fed to events: sseWire is the stream offset of their first byte and
+	// sseBody its offset in the decoded body (-1: not known, a gzip body decoded at its end).
+	sseWire, sseBody int64
+	upgrade          string // requests: what the request asked to switch to
 
 	held      []byte           // stPaused
 	pausedFor *httpmsg.Message // stPaused: the request whose answer decides
@@ -560,6 +563,7 @@ func (p *parser) body(b []byte) {
 		}
 		p.comp = append(p.comp, b...)
 	case p.events != nil:
+		p.sseWire, p.sseBody = p.pos, m.BodySize
 		m.BodySize += int64(len(b))
 		p.events.Feed(b, p.sseEmit)
 	default:
@@ -574,7 +578,12 @@ func (p *parser) body(b []byte) {
 
 func (p *parser) sseEmit(ev *sse.Event) {
 	p.stats().SSEEvents++
-	p.c.emit(httpmsg.SSEEvent(p.req, p.msg, ev))
+	e := httpmsg.SSEEvent(p.req, p.msg, ev)
+	e.WireEnd = p.sseWire
+	if p.sseBody >= 0 && ev.End > p.sseBody {
+		e.WireEnd += ev.End - p.sseBody
+	}
+	p.c.emit(e)
 }
 
 // chunkSize reads a chunk-size line: hex digits, optional extensions after ';'.
@@ -749,6 +758,7 @@ func (p *parser) decodeGzip(m *httpmsg.Message) {
 	}
 	m.BodySize += int64(len(out)) + excess
 	if p.events != nil {
+		p.sseWire, p.sseBody = p.pos, -1
 		p.events.Feed(out, p.sseEmit)
 		return
 	}

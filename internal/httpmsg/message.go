@@ -407,6 +407,10 @@ type Event struct {
 	// MCP is set on an EventSSE whose event announces the legacy transport's endpoint (`event: endpoint`):
 	// MCP.Endpoint is the URL and MCP.LegacySessionID its sessionId parameter.
 	MCP MCP
+	// WireEnd is, for an EventSSE, the offset in its direction's byte stream one past the event's last byte, framing
+	// (chunks, HTTP/2 frames) included: the end of the frame that carried it for HTTP/2, and for a gzip body the
+	// position the parser had reached when the event was decoded.
+	WireEnd int64
 }
 
 // SSEEvent builds an EventSSE, recognising the legacy transport's endpoint announcement.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mcpscope/mcpscope/internal/capture"
 	"github.com/mcpscope/mcpscope/internal/footprint"
+	"github.com/mcpscope/mcpscope/internal/httpmsg"
 	"github.com/mcpscope/mcpscope/internal/output"
 	"github.com/mcpscope/mcpscope/internal/procfs"
 	"github.com/mcpscope/mcpscope/internal/record"
@@ -16,6 +17,7 @@ import (
 // Config.Footprint) implements it. Nil turns footprints off.
 type Footprinter interface {
 	AddFootprintRoot(pid int, members ...int) error
+	ForgetFootprintRoot(pid int) error
 	DrainFootprint() ([]capture.SyscallCount, []capture.CPUCount, error)
 }
 
@@ -34,9 +36,27 @@ func footprintMethod(method string) bool {
 	return method == "tools/call" || method == "resources/read" || method == "prompts/get"
 }
 
-// fpMessage follows one stdio message for footprints: a call's request begins its footprint, and the response from
-// its server ends it.
+// fpPos is where a message lies in a stream of its server, for footprints: the offset just past a request's last byte
+// in the stream the server read it from, or a byte of a response in the stream the server wrote it to. gen 0: the
+// stream's latest generation (an HTTP server's own copy of the bytes may not have been seen yet).
+type fpPos struct {
+	key    stream.Key
+	gen    uint64
+	offset uint64
+}
+
+// fpMessage follows one stdio message for footprints.
 func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
+	pos := fpPos{f.Key, f.Gen, f.Offset}
+	if rec.Type == record.TypeRequest {
+		pos.offset += uint64(f.Size) + 1 // past the newline
+	}
+	m.fpCall(rec, pos, true)
+}
+
+// fpCall follows one message for footprints: a call's request begins its footprint, and the response from its server
+// ends it. at says whether pos is known (an HTTP server's stream may not be).
+func (m *Monitor) fpCall(rec *record.Message, pos fpPos, at bool) {
 	fp := m.fp
 	if fp == nil {
 		return
@@ -55,19 +75,35 @@ func (m *Monitor) fpMessage(f stream.Frame, rec *record.Message) {
 		if !fp.roots[server] {
 			fp.roots[server] = m.fpRoot(server, rec.To.Comm)
 		}
-		if footprintMethod(rec.Method) {
+		if at && footprintMethod(rec.Method) {
 			fp.engine.Begin(footprint.Call{
 				Ref: footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, ID: rec.ID, Method: rec.Method,
 				Tool: rec.Tool, Client: rec.From, Server: rec.To,
-			}, server, f.Key, f.Gen, f.Offset+uint64(f.Size)+1)
+			}, server, pos.key, pos.gen, pos.offset)
 		}
 	case record.TypeResponse:
-		if footprintMethod(rec.Method) {
-			if fp.engine.End(footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, f.Key, f.Gen, f.Offset) {
+		if at && footprintMethod(rec.Method) {
+			if fp.engine.End(footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, pos.key, pos.gen, pos.offset) {
 				fp.due = true
 			}
 		}
 	}
+}
+
+// fpHTTP follows one message of an HTTP connection for footprints. wire is the message's place in direction dir's
+// byte stream as the parser counts it: the end of a client's request, or a byte of the server's response. The kernel marks the server's
+// own socket (or TLS connection), whose copy of the bytes is not necessarily the one parsed: on loopback both ends
+// are seen and the first copy is kept, and both copies count from the connection's first byte.
+func (m *Monitor) fpHTTP(c *tcpConn, rec *record.Message, dir httpmsg.Dir, wire int64) {
+	if m.fp == nil {
+		return
+	}
+	server := rec.To.Pid
+	if dir == httpmsg.ServerToClient {
+		server = rec.From.Pid
+	}
+	pos, ok := c.serverPos(dir, server, wire)
+	m.fpCall(rec, pos, ok)
 }
 
 // fpRoot makes server a root in the kernel, with the processes already under it, and reports whether it did. A
@@ -83,6 +119,21 @@ func (m *Monitor) fpRoot(server int, comm string) bool {
 		fmt.Fprintf(m.opts.Log, "mcpscope: footprints of %s[%d]: %v\n", comm, server, err)
 	}
 	return true
+}
+
+// fpNotServer undoes the root the kernel made of the server of an HTTP/2 connection at its preface (tls.c), when the
+// connection turns out not to carry MCP and the process was never seen serving MCP.
+func (m *Monitor) fpNotServer(c *tcpConn) {
+	if m.fp == nil || !c.http2 {
+		return
+	}
+	for _, s := range c.sockets {
+		if pid := s.ep.Pid; s.role == sockRoleServer && pid != 0 && !m.fp.roots[pid] {
+			if err := m.opts.Footprints.ForgetFootprintRoot(pid); err != nil {
+				m.fp.errors++
+			}
+		}
+	}
 }
 
 // fpDrainEvery is how often the kernel's counters are drained when no call ends, so that its maps stay small;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -33,6 +34,11 @@ type fakeFootprinter struct {
 func (f *fakeFootprinter) AddFootprintRoot(pid int, members ...int) error {
 	f.roots = append(f.roots, pid)
 	f.members = append(f.members, members...)
+	return nil
+}
+
+func (f *fakeFootprinter) ForgetFootprintRoot(pid int) error {
+	f.roots = slices.DeleteFunc(f.roots, func(p int) bool { return p == pid })
 	return nil
 }
 

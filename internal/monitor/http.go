@@ -73,6 +73,7 @@ type tcpSocket struct {
 	local, remote netip.AddrPort
 	role          int
 	closed        bool
+	gens          [2]uint64 // the latest generation seen of the bytes it sent ([0]) and received ([1])
 }
 
 // connKey names a connection by its two addresses, lower first, so that both sockets of a loopback connection
@@ -312,6 +313,11 @@ func (m *Monitor) tcpData(p *tcpPending) {
 		s.ep.Pid, s.ep.Comm = p.pid, p.comm
 	}
 	sent := p.key.Kind == stream.KindTCPTx || p.key.Kind == stream.KindTLSTx
+	if sent {
+		s.gens[0] = p.gen
+	} else {
+		s.gens[1] = p.gen
+	}
 	c.tls = c.tls || p.key.Kind == stream.KindTLSTx || p.key.Kind == stream.KindTLSRx
 	if c.setAside {
 		h.counts.SetAsideBytes += uint64(len(p.data))
@@ -344,6 +350,41 @@ func (m *Monitor) tcpData(p *tcpPending) {
 	c.feedTime = m.wallTime(p.at)
 	c.parser.Feed(dir, off, p.data, c.feedTime)
 	src.end = max(src.end, off+int64(len(p.data)))
+}
+
+// serverPos returns where parser offset wire of direction dir lies in the stream of the server process's own
+// socket (or TLS connection), for footprints; false when the server's end is not local or not known.
+func (c *tcpConn) serverPos(dir httpmsg.Dir, server int, wire int64) (fpPos, bool) {
+	src := c.src[dir]
+	if server == 0 || !src.set || wire < src.base {
+		return fpPos{}, false
+	}
+	for _, s := range c.sockets {
+		if s.role != sockRoleServer || s.ep.Pid != server {
+			continue
+		}
+		var kind uint8
+		switch {
+		case dir == httpmsg.ClientToServer && c.tls:
+			kind = stream.KindTLSRx
+		case dir == httpmsg.ClientToServer:
+			kind = stream.KindTCPRx
+		case c.tls:
+			kind = stream.KindTLSTx
+		default:
+			kind = stream.KindTCPTx
+		}
+		key := stream.Key{Kind: kind, Ino: s.ino}
+		gen := s.gens[0] // the server received what the client sent
+		if dir == httpmsg.ClientToServer {
+			gen = s.gens[1]
+		}
+		if src.key == key {
+			gen = src.gen
+		}
+		return fpPos{key: key, gen: gen, offset: uint64(wire - src.base)}, true
+	}
+	return fpPos{}, false
 }
 
 // transport is the records' transport: https when the connection's bytes came from the TLS library.
@@ -500,6 +541,7 @@ func mayCarryMCP(req *httpmsg.Message) bool {
 // setAside stops following a connection that does not carry MCP: the kernel stops copying its streams, and what is
 // already on its way is counted and dropped.
 func (m *Monitor) setAside(c *tcpConn) {
+	m.fpNotServer(c)
 	c.setAside = true
 	c.open = nil
 	m.http.counts.SetAside++
@@ -558,6 +600,7 @@ func (m *Monitor) httpEvent(c *tcpConn, ev httpmsg.Event) {
 			rec.Truncated = true
 		}
 		m.write(&rec)
+		m.fpHTTP(c, &rec, httpmsg.ServerToClient, ev.WireEnd-1) // the server wrote the event's last byte
 	}
 }
 
@@ -594,6 +637,11 @@ func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrK
 			rec.Truncated, rec.LostBytes = true, msg.LostBytes
 		}
 		m.write(&rec)
+		if sender == senderClient { // the server has read the request once it read the body's last byte
+			m.fpHTTP(c, &rec, httpmsg.ClientToServer, msg.EndOffset)
+		} else {
+			m.fpHTTP(c, &rec, httpmsg.ServerToClient, msg.FirstOffset)
+		}
 	}
 	return true
 }

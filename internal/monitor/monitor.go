@@ -190,7 +190,7 @@ func (m *Monitor) handle(e *capture.Event) {
 	if comm != "" {
 		m.comms[e.Pid] = comm
 	}
-	if e.Kind == capture.KindTCP || isTCPKind(e.Stream.Kind) {
+	if e.Kind == capture.KindTCP || isTCPKind(e.Stream.Kind) && e.Kind != capture.KindFPMark {
 		m.tcpHandle(e, comm)
 		return
 	}

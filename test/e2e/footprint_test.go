@@ -24,21 +24,7 @@ import (
 // none of them; the store's tables must hold the same.
 func TestFootprintGoServer(t *testing.T) {
 	requireBPF(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := closingListener(t)
 	file := filepath.Join(testEnv.repo, "go.mod")
 	work, _ := json.Marshal(map[string]any{"file": file, "port": port, "user_ms": 200, "sys_ms": 100, "gpu": true,
 		"rel_file": "go.sum"}) // relative to the server's working directory, the repository (watch runs there)
@@ -62,111 +48,8 @@ func TestFootprintGoServer(t *testing.T) {
 		t.Errorf("work footprint: server %d, method %q, id %s, shared %v", server, fp.Method, fp.ID, fp.Shared)
 	}
 
-	// The tool's own measurement, from the client's report (its result's structured content).
-	var report struct {
-		Steps []struct {
-			Step    string `json:"step"`
-			Details struct {
-				Structured struct {
-					UserMS float64 `json:"user_ms"`
-					SysMS  float64 `json:"sys_ms"`
-				} `json:"structured_content"`
-			} `json:"details"`
-		} `json:"steps"`
-	}
-	// The client's report is the JSON object on its stdout, which watch's output shares with mcpscope's log.
-	start := strings.Index(res.stderr, "{\n  \"peer\"")
-	if start < 0 {
-		t.Fatalf("no client report in the output:\n%s", res.stderr)
-	}
-	if err := json.NewDecoder(strings.NewReader(res.stderr[start:])).Decode(&report); err != nil {
-		t.Fatalf("client report: %v\n%s", err, res.stderr)
-	}
-	var measuredUser, measuredSys float64
-	for _, s := range report.Steps {
-		if s.Step == "work" {
-			measuredUser, measuredSys = s.Details.Structured.UserMS, s.Details.Structured.SysMS
-		}
-	}
-	if measuredUser < 200 || measuredSys < 100 {
-		t.Fatalf("the tool measured %.1f ms user and %.1f ms kernel; want at least 200 and 100", measuredUser, measuredSys)
-	}
-	// The tree's CPU: at least what the burning thread measured, less a few ms of tick sampling (4 ms at HZ=250),
-	// and at most 60 ms more (the go-sdk, sh, cat and the runtime's other threads during the call). Under emulation
-	// (the kernel matrix) starting sh and cat costs hundreds of ms of kernel time while the burn does not grow:
-	// there the bound is what the machine's CPUs could do in the call's time.
-	slack := 60.0
-	if scaled(time.Second) > time.Second {
-		slack = float64(fp.Time.Sub(fp.StartedAt).Milliseconds()) * float64(runtime.NumCPU())
-	}
-	if fp.UserCPUMs < measuredUser-10 || fp.UserCPUMs > measuredUser+slack {
-		t.Errorf("user CPU %.1f ms, the tool measured %.1f ms (tolerance -10/+%.0f ms)", fp.UserCPUMs, measuredUser, slack)
-	}
-	if fp.SysCPUMs < measuredSys-10 || fp.SysCPUMs > measuredSys+slack {
-		t.Errorf("kernel CPU %.1f ms, the tool measured %.1f ms (tolerance -10/+%.0f ms)", fp.SysCPUMs, measuredSys, slack)
-	}
-
-	var sh, cat *record.FootprintExec
-	for i, x := range fp.Execs {
-		switch {
-		case strings.HasSuffix(x.Filename, "/sh") && slices.Equal(x.Argv, []string{"sh", "-c", `cat "$0" >/dev/null; exit 7`, file}):
-			sh = &fp.Execs[i]
-		case strings.HasSuffix(x.Filename, "/cat") && slices.Equal(x.Argv, []string{"cat", file}):
-			cat = &fp.Execs[i]
-		}
-	}
-	if sh == nil || cat == nil {
-		t.Fatalf("programs %+v: want sh -c ... and cat %s", fp.Execs, file)
-	}
-	if sh.Ppid != server || sh.ExitCode == nil || *sh.ExitCode != 7 {
-		t.Errorf("sh: parent %d (want the server %d), exit %v (want 7)", sh.Ppid, server, sh.ExitCode)
-	}
-	if cat.Ppid != sh.Pid || cat.ExitCode == nil || *cat.ExitCode != 0 {
-		t.Errorf("cat: parent %d (want sh %d), exit %v (want 0)", cat.Ppid, sh.Pid, cat.ExitCode)
-	}
-	opened := func(pid int, path string) bool {
-		for _, f := range fp.Files {
-			if f.Pid == pid && f.Path == path && f.Result == "ok" {
-				return true
-			}
-		}
-		return false
-	}
-	if !opened(server, file) || !opened(cat.Pid, file) || !opened(sh.Pid, "/dev/null") {
-		t.Errorf("files %+v: want %s opened by the server and by cat, /dev/null by sh", fp.Files, file)
-	}
-	// A relative path, resolved against the server's working directory in the kernel.
-	if rel := filepath.Join(testEnv.repo, "go.sum"); !opened(server, rel) {
-		t.Errorf("files %+v: want the server's open of go.sum as %s", fp.Files, rel)
-	}
-	var connected bool
-	for _, c := range fp.Connections {
-		if c.Pid == server && c.Op == "connect" && c.Family == "ipv4" && c.Addr == "127.0.0.1" && c.Port != nil &&
-			*c.Port == port && (c.Result == "ok" || c.Result == "EINPROGRESS") {
-			connected = true
-		}
-	}
-	if !connected {
-		t.Errorf("connections %+v: want the server's connect to 127.0.0.1:%d", fp.Connections, port)
-	}
-	counts := map[string]uint64{}
-	for _, s := range fp.Syscalls {
-		counts[s.Name] += s.Count
-	}
-	if counts["execve"] < 2 || counts["connect"] < 1 || counts["getrusage"] < 10 {
-		t.Errorf("syscalls: execve %d, connect %d, getrusage %d; want at least 2, 1, 10", counts["execve"], counts["connect"], counts["getrusage"])
-	}
-
-	// GPU device opens (this machine has no GPU: they fail, and still show).
-	var devices []string
-	for _, g := range fp.GPU {
-		if g.Kind == "device" && g.Pid == server {
-			devices = append(devices, g.Detail)
-		}
-	}
-	if len(devices) != 2 || !strings.HasPrefix(devices[0], "/dev/dri/card0") || !strings.HasPrefix(devices[1], "/dev/nvidia0") {
-		t.Errorf("gpu %+v: want the server's opens of /dev/dri/card0 and /dev/nvidia0", fp.GPU)
-	}
+	measuredUser, measuredSys := workMeasured(t, res.stderr)
+	checkWorkFootprint(t, fp, server, file, port, measuredUser, measuredSys, true)
 
 	// Nothing of work in add's footprint.
 	if len(add.Execs)+len(add.Files)+len(add.Connections) != 0 || add.UserCPUMs > 20 {
@@ -261,4 +144,194 @@ func TestFootprintConcurrentCallsShared(t *testing.T) {
 			}
 		}
 	}
+}
+
+// workMeasured returns the CPU the work tool measured itself, from the report gopeer's client wrote in output (its
+// stdout: the JSON object of its steps).
+func workMeasured(t *testing.T, output string) (user, sys float64) {
+	t.Helper()
+	var report struct {
+		Steps []struct {
+			Step    string `json:"step"`
+			Details struct {
+				Structured struct {
+					UserMS float64 `json:"user_ms"`
+					SysMS  float64 `json:"sys_ms"`
+				} `json:"structured_content"`
+			} `json:"details"`
+		} `json:"steps"`
+	}
+	start := strings.Index(output, "{\n  \"peer\"")
+	if start < 0 {
+		t.Fatalf("no client report in the output:\n%s", output)
+	}
+	if err := json.NewDecoder(strings.NewReader(output[start:])).Decode(&report); err != nil {
+		t.Fatalf("client report: %v\n%s", err, output)
+	}
+	for _, s := range report.Steps {
+		if s.Step == "work" {
+			user, sys = s.Details.Structured.UserMS, s.Details.Structured.SysMS
+		}
+	}
+	if user < 200 || sys < 100 {
+		t.Fatalf("the tool measured %.1f ms user and %.1f ms kernel; want at least 200 and 100", user, sys)
+	}
+	return user, sys
+}
+
+// checkWorkFootprint checks the footprint of gopeer's work tool, called with file, port, 200 ms of user and 100 ms
+// of kernel CPU (and gpu, rel_file go.sum when full): its programs, files, connection, syscalls and CPU, against
+// what the tool measured itself.
+func checkWorkFootprint(t *testing.T, fp record.Footprint, server int, file string, port int, measuredUser, measuredSys float64, full bool) {
+	t.Helper()
+	// The tree's CPU: at least what the burning thread measured, less a few ms of tick sampling (4 ms at HZ=250),
+	// and at most 60 ms more (the go-sdk, sh, cat and the runtime's other threads during the call). Under emulation
+	// (the kernel matrix) starting sh and cat costs hundreds of ms of kernel time while the burn does not grow:
+	// there the bound is what the machine's CPUs could do in the call's time.
+	slack := 60.0
+	if scaled(time.Second) > time.Second {
+		slack = float64(fp.Time.Sub(fp.StartedAt).Milliseconds()) * float64(runtime.NumCPU())
+	}
+	if fp.UserCPUMs < measuredUser-10 || fp.UserCPUMs > measuredUser+slack {
+		t.Errorf("user CPU %.1f ms, the tool measured %.1f ms (tolerance -10/+%.0f ms)", fp.UserCPUMs, measuredUser, slack)
+	}
+	if fp.SysCPUMs < measuredSys-10 || fp.SysCPUMs > measuredSys+slack {
+		t.Errorf("kernel CPU %.1f ms, the tool measured %.1f ms (tolerance -10/+%.0f ms)", fp.SysCPUMs, measuredSys, slack)
+	}
+
+	var sh, cat *record.FootprintExec
+	for i, x := range fp.Execs {
+		switch {
+		case strings.HasSuffix(x.Filename, "/sh") && slices.Equal(x.Argv, []string{"sh", "-c", `cat "$0" >/dev/null; exit 7`, file}):
+			sh = &fp.Execs[i]
+		case strings.HasSuffix(x.Filename, "/cat") && slices.Equal(x.Argv, []string{"cat", file}):
+			cat = &fp.Execs[i]
+		}
+	}
+	if sh == nil || cat == nil {
+		t.Fatalf("programs %+v: want sh -c ... and cat %s", fp.Execs, file)
+	}
+	if sh.Ppid != server || sh.ExitCode == nil || *sh.ExitCode != 7 {
+		t.Errorf("sh: parent %d (want the server %d), exit %v (want 7)", sh.Ppid, server, sh.ExitCode)
+	}
+	if cat.Ppid != sh.Pid || cat.ExitCode == nil || *cat.ExitCode != 0 {
+		t.Errorf("cat: parent %d (want sh %d), exit %v (want 0)", cat.Ppid, sh.Pid, cat.ExitCode)
+	}
+	opened := func(pid int, path string) bool {
+		for _, f := range fp.Files {
+			if f.Pid == pid && f.Path == path && f.Result == "ok" {
+				return true
+			}
+		}
+		return false
+	}
+	if !opened(server, file) || !opened(cat.Pid, file) || !opened(sh.Pid, "/dev/null") {
+		t.Errorf("files %+v: want %s opened by the server and by cat, /dev/null by sh", fp.Files, file)
+	}
+	// A relative path, resolved against the server's working directory in the kernel.
+	if rel := filepath.Join(testEnv.repo, "go.sum"); full && !opened(server, rel) {
+		t.Errorf("files %+v: want the server's open of go.sum as %s", fp.Files, rel)
+	}
+	var connected bool
+	for _, c := range fp.Connections {
+		if c.Pid == server && c.Op == "connect" && c.Family == "ipv4" && c.Addr == "127.0.0.1" && c.Port != nil &&
+			*c.Port == port && (c.Result == "ok" || c.Result == "EINPROGRESS") {
+			connected = true
+		}
+	}
+	if !connected {
+		t.Errorf("connections %+v: want the server's connect to 127.0.0.1:%d", fp.Connections, port)
+	}
+	counts := map[string]uint64{}
+	for _, s := range fp.Syscalls {
+		counts[s.Name] += s.Count
+	}
+	if counts["execve"] < 2 || counts["connect"] < 1 || counts["getrusage"] < 10 {
+		t.Errorf("syscalls: execve %d, connect %d, getrusage %d; want at least 2, 1, 10", counts["execve"], counts["connect"], counts["getrusage"])
+	}
+
+	// GPU device opens (this machine has no GPU: they fail, and still show).
+	var devices []string
+	for _, g := range fp.GPU {
+		if g.Kind == "device" && g.Pid == server {
+			devices = append(devices, g.Detail)
+		}
+	}
+	if full && (len(devices) != 2 || !strings.HasPrefix(devices[0], "/dev/dri/card0") || !strings.HasPrefix(devices[1], "/dev/nvidia0")) {
+		t.Errorf("gpu %+v: want the server's opens of /dev/dri/card0 and /dev/nvidia0", fp.GPU)
+	}
+
+}
+
+// TestFootprintHTTP calls gopeer's work tool over Streamable HTTP: plain HTTP/1.1 on loopback (the server's socket
+// reads and writes mark its epochs) and HTTPS with HTTP/2 (Go's crypto/tls on both ends: the uprobes on the server's
+// Read and Write mark them). The server runs before the monitor, which follows it alone (`watch --pid`); its
+// responses come as server-sent events. The work call's footprint must hold the tool's programs, files, connection
+// and CPU, and the echo call before it none of them; the store the same.
+func TestFootprintHTTP(t *testing.T) {
+	requireBPF(t)
+	port := closingListener(t)
+	file := filepath.Join(testEnv.repo, "go.mod")
+	work, _ := json.Marshal(map[string]any{"file": file, "port": port, "user_ms": 200, "sys_ms": 100})
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"http", nil},
+		{"https-h2", []string{"-tls"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startGopeerServerHTTP(t, testEnv.gopeer, "streamable", "legacy", append([]string{"-work"}, tc.extra...)...)
+			db := filepath.Join(t.TempDir(), "fp.db")
+			res, out := watchServerWith(t, srv, []string{"--db", db}, []string{testEnv.gopeer, "client-http", "-big", "0",
+				"-progress=false", "-work", string(work), srv.url})
+			fps := map[string]record.Footprint{}
+			for _, f := range res.fps {
+				fps[f.Tool] = f
+			}
+			echo, ok1 := fps["echo"]
+			fp, ok2 := fps["work"]
+			if !ok1 || !ok2 || len(res.fps) != 2 {
+				t.Fatalf("footprints %+v: want one for echo and one for work\ncounters %v\n%s", res.fps, res.finalCounters(t), res.stderr)
+			}
+			if fp.Server.Pid != srv.pid || fp.Method != "tools/call" || fp.Shared {
+				t.Errorf("work footprint: server %d (want %d), method %q, shared %v", fp.Server.Pid, srv.pid, fp.Method, fp.Shared)
+			}
+			user, sys := workMeasured(t, out)
+			checkWorkFootprint(t, fp, srv.pid, file, port, user, sys, false)
+			if len(echo.Execs)+len(echo.Files)+len(echo.Connections) != 0 || echo.UserCPUMs > 20 {
+				t.Errorf("echo's footprint holds work's: %+v", echo)
+			}
+			sql := `SELECT c.tool, (SELECT count(*) FROM execs e WHERE e.call_id = c.id),
+				(SELECT count(*) FROM connections n WHERE n.call_id = c.id AND n.remote_port = ` + strconv.Itoa(port) + `),
+				c.user_cpu_ms >= 190 FROM tool_calls c WHERE c.tool IN ('echo', 'work') ORDER BY c.id`
+			b, err := exec.Command(testEnv.mcpscope, "query", "--db", db, "--format", "csv", sql).CombinedOutput()
+			if err != nil {
+				t.Fatalf("mcpscope query: %v\n%s", err, b)
+			}
+			if got := strings.Split(strings.TrimSpace(string(b)), "\n"); len(got) != 3 || got[1] != "echo,0,0,0" || got[2] != "work,2,1,1" {
+				t.Errorf("store: %q, want echo,0,0,0 and work,2,1,1", got)
+			}
+		})
+	}
+}
+
+// closingListener listens on a loopback port for the work tool's connect, closing every connection it accepts.
+func closingListener(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }

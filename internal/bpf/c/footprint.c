@@ -23,8 +23,8 @@
 // Limits: a path is reported as the process passed it, and a relative one with the directory it is relative to
 // (walked in the kernel up to the process's root); each cut at MCPS_FP_DATA / 2 bytes, argv likewise. CPU time is the
 // kernel's utime/stime (tick-sampled: HZ granularity, 4 ms at HZ=250) scaled to sum_exec_runtime by user space. A
-// counter that finds its map full is counted (MCPS_STAT_FP_LOST), never written elsewhere. Only stdio streams
-// (pipes, Unix sockets) mark epochs so far: calls over HTTP get no footprint yet.
+// counter that finds its map full is counted (MCPS_STAT_FP_LOST), never written elsewhere. Stdio streams (pipes,
+// Unix sockets) mark epochs here; TCP and TLS streams in the capture programs (fp_stream_mark, footprint.h).
 #include "footprint.h"
 
 static __always_inline bool fp_read_nr(__s64 nr)
@@ -37,28 +37,6 @@ static __always_inline bool fp_write_nr(__s64 nr)
 {
 	return nr == NR_write || nr == NR_writev || nr == NR_sendto || nr == NR_sendmsg || nr == NR_pwrite64 ||
 	       nr == NR_pwritev || nr == NR_pwritev2;
-}
-
-// fp_record reserves a record of kind for the current process of tree root, in epoch, with its fixed part filled:
-// size is MCPS_FP_FIXED for a mark (no data) or sizeof(struct mcps_fp_rec); key names a mark's stream.
-static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root, __u64 epoch, __u64 size,
-						     const struct mcps_stream_key *key)
-{
-	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, size, 0);
-	if (!rec) {
-		stat_add(MCPS_STAT_LOST_EVENTS, 1);
-		return NULL;
-	}
-	fill_hdr(&rec->hdr, kind, key);
-	rec->epoch = epoch;
-	rec->root = root;
-	rec->ppid = 0;
-	rec->result = 0;
-	rec->nr = 0;
-	rec->flags = 0;
-	rec->len = 0;
-	rec->_pad = 0;
-	return rec;
 }
 
 // fp_event reserves a full record of kind (file, socket, exec, exit) in root's current epoch.
@@ -95,14 +73,7 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 		offset = st->offset > unread ? st->offset - unread : 0;
 		st->read = offset + 1;
 	}
-	__u64 epoch = reserve(&r->epoch, 1) + 1;
-	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_MARK, root, epoch, MCPS_FP_FIXED, &key);
-	if (!rec)
-		return;
-	rec->hdr.gen = st->gen;
-	rec->hdr.offset = offset;
-	rec->result = write ? MCPS_FP_WRITE : MCPS_FP_READ;
-	bpf_ringbuf_submit(rec, wakeup_flags());
+	fp_boundary(r, root, &key, st->gen, offset, write);
 }
 
 // Raw BTF tracepoints (tp_btf): the kernel calls them directly, without the perf-event set-up of a classic

@@ -242,6 +242,64 @@ static __always_inline struct mcps_fp_thread *fp_thread(__u32 tid)
 }
 
 
+// fp_record reserves a record of kind for the current process of tree root, in epoch, with its fixed part filled:
+// size is MCPS_FP_FIXED for a mark (no data) or sizeof(struct mcps_fp_rec); key names a mark's stream.
+static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root, __u64 epoch, __u64 size,
+						     const struct mcps_stream_key *key)
+{
+	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, size, 0);
+	if (!rec) {
+		stat_add(MCPS_STAT_LOST_EVENTS, 1);
+		return NULL;
+	}
+	fill_hdr(&rec->hdr, kind, key);
+	rec->epoch = epoch;
+	rec->root = root;
+	rec->ppid = 0;
+	rec->result = 0;
+	rec->nr = 0;
+	rec->flags = 0;
+	rec->len = 0;
+	rec->_pad = 0;
+	return rec;
+}
+
+// fp_boundary ends the current epoch of root r (accounted CPU first, by the caller) and reports the boundary: the
+// stream offset the root's read reached, or where its write will start.
+static __always_inline void fp_boundary(struct mcps_fp_root *r, __u32 root, const struct mcps_stream_key *key, __u64 gen,
+					__u64 offset, bool write)
+{
+	__u64 epoch = reserve(&r->epoch, 1) + 1;
+	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_MARK, root, epoch, MCPS_FP_FIXED, key);
+	if (!rec)
+		return;
+	rec->hdr.gen = gen;
+	rec->hdr.offset = offset;
+	rec->result = write ? MCPS_FP_WRITE : MCPS_FP_READ;
+	bpf_ringbuf_submit(rec, wakeup_flags());
+}
+
+// fp_stream_mark marks an epoch boundary at an MCP read or write of a TCP socket or a TLS connection by the current
+// process, when it is a footprint root. Called by the capture programs once they have numbered the bytes (offset: as
+// for fp_boundary), so the mark cannot disagree with the records. Cost: one lookup for a process outside every tree;
+// only MCP streams get here.
+static __always_inline void fp_stream_mark(const struct mcps_stream_key *key, __u64 gen, __u64 offset, bool write)
+{
+	if (!mcps_fp_on)
+		return;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t || t->root != tgid)
+		return;
+	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &tgid);
+	struct mcps_fp_thread *th = fp_thread((__u32)id);
+	if (!r || !th)
+		return;
+	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, tgid, th);
+	fp_boundary(r, tgid, key, gen, offset, write);
+}
+
 // pipe_unread returns the bytes waiting in pipe file's buffers (up to 16 buffers: a pipe of the default size).
 static __always_inline __u64 pipe_unread(struct file *file)
 {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include "mcps.h"
+#include "footprint.h"
 
 // Bytes of a request looked at for the MCP markers: the request line and the headers before the body, in practice.
 #define PEEK_BYTES 1024
@@ -185,6 +186,9 @@ static __always_inline bool tcp_classify_received(struct mcps_write_args *a, __u
 		first_len = received;
 	if (first && looks_like_http_mcp(first, first_len)) {
 		new_tcp_stream(a->file, &a->key);
+		// The reader of an MCP request is an MCP server: a footprint root before it handles the request.
+		if (mcps_fp_on)
+			fp_auto_root(bpf_get_current_pid_tgid() >> 32);
 		return true;
 	}
 	struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE};

@@ -82,6 +82,18 @@ static __always_inline bool tls_stopped(void)
 
 static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf, __u64 len);
 
+// tls_mark_write marks the epoch boundary of a footprint root about to write plaintext to an MCP connection (see
+// fp_stream_mark): its range is reserved at the call's return, so the stream's offset now is where it will start.
+static __always_inline void tls_mark_write(__u32 tgid, __u64 ssl)
+{
+	if (!mcps_fp_on)
+		return;
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (st && st->state == MCPS_STATE_MCP)
+		fp_stream_mark(&key, st->gen, st->offset, true);
+}
+
 static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -96,8 +108,10 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 		.write = write,
 	};
 	bpf_map_update_elem(&mcps_tls_calls, &tid, &c, BPF_ANY);
-	if (write) // SSL_write's count is an int, SSL_write_ex's a size_t
+	if (write) { // SSL_write's count is an int, SSL_write_ex's a size_t
 		tls_classify_write(tgid, c.ssl, c.buf, ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx));
+		tls_mark_write(tgid, c.ssl);
+	}
 	return 0;
 }
 
@@ -138,6 +152,28 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
 	return tls_deliver(ctx, id, &call, n, multi);
 }
 
+// looks_like_h2_preface tells whether bytes start with the HTTP/2 client connection preface.
+static __always_inline bool looks_like_h2_preface(const void *ubuf, __u64 len)
+{
+	__u8 b[16];
+	if (len < sizeof(b) || bpf_probe_read_user(b, sizeof(b), ubuf))
+		return false;
+	return *(__u32 *)&b[0] == WORD('P', 'R', 'I', ' ') && *(__u32 *)&b[4] == WORD('*', ' ', 'H', 'T') &&
+	       *(__u32 *)&b[8] == WORD('T', 'P', '/', '2') && *(__u32 *)&b[12] == WORD('.', '0', '\r', '\n');
+}
+
+// starts_request tells whether bytes that made a stream MCP open a client's request: an HTTP/1 POST, GET or DELETE
+// (so looks_like_http_mcp found its MCP markers), or the HTTP/2 client preface. Four bytes and the preface, no scan:
+// the classification above already did it, and a second scan would exceed the verifier's budget here.
+static __always_inline bool starts_request(const void *ubuf, __u64 len)
+{
+	__u32 w;
+	if (len < 16 || bpf_probe_read_user(&w, sizeof(w), ubuf))
+		return false;
+	return w == WORD('P', 'O', 'S', 'T') || w == WORD('G', 'E', 'T', ' ') || w == WORD('D', 'E', 'L', 'E') ||
+	       looks_like_h2_preface(ubuf, len);
+}
+
 // looks_like_h2_start tells whether bytes open an HTTP/2 connection: the client preface ("PRI * HTTP/2.0\r\n..."), or
 // the server's (a SETTINGS frame on stream 0 that is not an acknowledgement), which a server may write before it has
 // read the client's. HTTP/2 headers are compressed, so whether the connection carries MCP is judged in user space
@@ -150,10 +186,7 @@ static __always_inline bool looks_like_h2_start(const void *ubuf, __u64 len)
 	__u32 length = (__u32)b[0] << 16 | (__u32)b[1] << 8 | b[2];
 	if (b[3] == 4 && b[4] == 0 && !b[5] && !b[6] && !b[7] && !b[8] && length % 6 == 0 && length <= 96)
 		return true;
-	if (len < sizeof(b) || bpf_probe_read_user(b, sizeof(b), ubuf))
-		return false;
-	return *(__u32 *)&b[0] == WORD('P', 'R', 'I', ' ') && *(__u32 *)&b[4] == WORD('*', ' ', 'H', 'T') &&
-	       *(__u32 *)&b[8] == WORD('T', 'P', '/', '2') && *(__u32 *)&b[12] == WORD('.', '0', '\r', '\n');
+	return looks_like_h2_preface(ubuf, len);
 }
 
 // tls_new_stream makes key an MCP stream and, when its socket (sk) is known, reports its connection.
@@ -207,6 +240,11 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 			return 0;
 		}
 		tls_new_stream(&key, sk);
+		// The reader of an MCP request is an MCP server: a footprint root before it handles the request (a client
+		// calls a tool right after initialize). HTTP/2 hides the request in compressed headers: its server is made
+		// a root at the client's preface, and user space undoes it if the connection turns out not to be MCP.
+		if (mcps_fp_on && !call->write && starts_request((const void *)call->buf, n))
+			fp_auto_root(tgid);
 		st = bpf_map_lookup_elem(&mcps_streams, &key);
 		if (!st)
 			return 0;
@@ -223,6 +261,8 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 		// Sent plaintext is dated when the call began, received plaintext when it returned (see stdio.c).
 		.enter_ts = call->write ? call->enter_ts : bpf_ktime_get_ns(),
 	};
+	if (!call->write)
+		fp_stream_mark(&key, a.gen, a.offset + n, false);
 	mark_participant(tgid);
 	bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY);
 	struct mcps_write_args *ap = bpf_map_lookup_elem(&mcps_write_args, &tid);
@@ -334,8 +374,10 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	struct sock *sk = go_conn_sock(c.ssl);
 	if (sk)
 		tls_set_socket(tgid, c.ssl, (__u64)sk, socket_ino(sk));
-	if (write)
+	if (write) {
 		tls_classify_write(tgid, c.ssl, c.buf, GO_ARG3(ctx));
+		tls_mark_write(tgid, c.ssl);
+	}
 	return 0;
 }
 

@@ -63,6 +63,7 @@ func runServerHTTP(args []string) error {
 	verbose := fs.Bool("v", false, "log tool calls and HTTP requests to stderr")
 	useTLS := fs.Bool("tls", false, "serve HTTPS (HTTP/2 or HTTP/1.1, as the client offers) with a self-signed certificate for the loopback address, made at start")
 	maxBody := fs.Int64("max-body", 0, "largest request body in bytes the SDK's handler reads (0: its default, 4 MiB)")
+	work := fs.Bool("work", false, "also serve the work tool (a known footprint: sh, a file, a connection, CPU), for the footprint tests")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -87,6 +88,9 @@ func runServerHTTP(args []string) error {
 	}
 
 	server := newPeerServer(*era == eraLegacy, *verbose)
+	if *work {
+		addWorkTool(server)
+	}
 	getServer := func(*http.Request) *mcp.Server { return server }
 	var handler http.Handler
 	path := "/mcp"
@@ -184,6 +188,7 @@ func runClientHTTP(args []string) (err error) {
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	verbose := fs.Bool("v", false, "log every HTTP request to stderr")
 	h1 := fs.Bool("http1", false, "HTTPS: offer HTTP/1.1 only (default: HTTP/2, as Go clients negotiate)")
+	workArgs := fs.String("work", "", "call the work tool of gopeer server-http -work last, with these arguments (JSON); empty: no work call")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -376,6 +381,14 @@ func runClientHTTP(args []string) (err error) {
 			d["tool"] = p.Name
 			d["progress_token"] = token
 			return "4 progress notifications, then the result", nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	if *workArgs != "" {
+		if err := sc.run("work", "tools/call work", func(d map[string]any) (string, error) {
+			return callWork(ctx, cs, *workArgs, d)
 		}); err != nil {
 			return err
 		}

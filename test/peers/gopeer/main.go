@@ -1063,19 +1063,7 @@ func runClientModern(args []string) (err error) {
 
 	if steps["work"] {
 		if err := sc.run("work", "tools/call work", func(d map[string]any) (string, error) {
-			var args map[string]any
-			if err := json.Unmarshal([]byte(*workArgs), &args); err != nil {
-				return "", fmt.Errorf("-work: %w", err)
-			}
-			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "work", Arguments: args})
-			if err != nil {
-				return "", err
-			}
-			d["structured_content"] = res.StructuredContent
-			if res.IsError {
-				return "", fmt.Errorf("work: %s", textOf(res))
-			}
-			return "done", nil
+			return callWork(ctx, cs, *workArgs, d)
 		}); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -105,4 +106,21 @@ func burn(user, sys time.Duration) (userMS, sysMS float64) {
 	u1, s1 := usage()
 	_ = x
 	return float64(u1-u0) / 1e6, float64(s1-s0) / 1e6
+}
+
+// callWork calls the work tool with args (JSON, as given to -work) and puts what the server measured in d.
+func callWork(ctx context.Context, cs *mcp.ClientSession, args string, d map[string]any) (string, error) {
+	var in map[string]any
+	if err := json.Unmarshal([]byte(args), &in); err != nil {
+		return "", fmt.Errorf("-work: %w", err)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "work", Arguments: in})
+	if err != nil {
+		return "", err
+	}
+	d["structured_content"] = res.StructuredContent
+	if res.IsError {
+		return "", fmt.Errorf("work: %s", textOf(res))
+	}
+	return "done", nil
 }
