@@ -13,6 +13,7 @@ BIN       := bin/mcpscope
 BPF_CLANG ?= clang
 BPF_CFLAGS ?= -O2 -g -Wall -Werror
 NODE_DIR  := test/node
+CUDA_DIR  := test/cuda/lib
 STATICCHECK_VERSION := v0.7.0
 
 .PHONY: all build run test test-deps unit e2e lint generate generate-deps vmlinux bench fuzz clean test-kernels test-kernels-ci
@@ -26,9 +27,11 @@ run: build
 	sudo ./$(BIN)
 
 # npm peers used by the end-to-end tests, pinned by test/node/package-lock.json; python3 and curl, the HTTPS clients
-# on libssl.
-test-deps: $(NODE_DIR)/node_modules/.package-lock.json
+# on libssl; NVIDIA's CUDA driver library, whose calls a footprint test counts (no GPU needed; nothing installed).
+test-deps: $(NODE_DIR)/node_modules/.package-lock.json $(CUDA_DIR)/libcuda.so.1
 	command -v python3 >/dev/null && command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 curl)
+$(CUDA_DIR)/libcuda.so.1: test/cuda/fetch-libcuda.sh
+	test/cuda/fetch-libcuda.sh $(CUDA_DIR)
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error

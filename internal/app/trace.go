@@ -82,9 +82,10 @@ shown as mcpscope show prints it), or, with --no-db, written as one JSONL footpr
 
 // traceRoot is one traced tree.
 type traceRoot struct {
-	pid  int
-	comm string
-	name string // what the user asked for: the command line, or the comm and pid
+	pid     int
+	comm    string
+	name    string // what the user asked for: the command line, or the comm and pid
+	members []int  // the processes already under it
 }
 
 func runTrace(ctx context.Context, o *traceOptions, command []string) error {
@@ -103,6 +104,10 @@ func runTrace(ctx context.Context, o *traceOptions, command []string) error {
 	}
 	engine := footprint.New(monitor.ClockOffset())
 	var engineMu sync.Mutex
+	cuda := capture.NewCUDAProber(capt, procfs.Default())
+	for _, r := range roots {
+		o.logCUDA(cuda.Mapped(append(r.members, r.pid)...))
+	}
 	captureCtx, stopCapture := context.WithCancel(context.Background())
 	defer stopCapture()
 	captureDone := make(chan error, 1)
@@ -116,6 +121,9 @@ func runTrace(ctx context.Context, o *traceOptions, command []string) error {
 				engineMu.Lock()
 				engine.Event(e)
 				engineMu.Unlock()
+				if path, _, err := cuda.Opened(e); path != "" || err != nil {
+					o.logCUDA([]string{path}, err)
+				}
 			}
 			capt.Release(e)
 		}
@@ -204,6 +212,18 @@ wait:
 	return nil
 }
 
+// logCUDA says which CUDA driver libraries were probed, or why not.
+func (o *traceOptions) logCUDA(probed []string, err error) {
+	for _, path := range probed {
+		if path != "" {
+			fmt.Fprintf(o.io.Err, "mcpscope: counting the CUDA driver calls of %s\n", path)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(o.io.Err, "mcpscope: CUDA driver calls: %v\n", err)
+	}
+}
+
 // roots makes the trees to trace roots in the kernel: running processes with the descendants they have, or
 // COMMAND, started behind its gate (released by the caller once tracing runs).
 func (o *traceOptions) roots(capt *capture.Capture, command []string) ([]traceRoot, *startedCommand, error) {
@@ -249,10 +269,11 @@ func (o *traceOptions) roots(capt *capture.Capture, command []string) ([]traceRo
 		isRoot[r.pid] = true
 	}
 	members := nearestRoots(procs, isRoot)
-	for _, r := range roots {
+	for i, r := range roots {
 		if err := capt.AddFootprintRoot(r.pid, members[r.pid]...); err != nil {
 			return nil, nil, err
 		}
+		roots[i].members = members[r.pid]
 	}
 	return roots, nil, nil
 }

@@ -82,6 +82,14 @@ func footprinter(capt *capture.Capture) monitor.Footprinter {
 	return capt
 }
 
+// cudaProber returns what counts the CUDA driver calls of footprint trees, or nil without footprints.
+func cudaProber(capt *capture.Capture) monitor.CUDAProber {
+	if !capt.Footprints() {
+		return nil
+	}
+	return capture.NewCUDAProber(capt, procfs.Default())
+}
+
 func newWatchCmd(streams IO) *cobra.Command {
 	opts := &watchOptions{io: streams}
 	cmd := &cobra.Command{
@@ -194,6 +202,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		Stream:      stream.Config{MaxMessage: o.maxMessageMB << 20},
 		NoRedact:    o.noRedact,
 		Footprints:  footprinter(capt),
+		CUDA:        cudaProber(capt),
 		KernelStats: func() map[string]uint64 {
 			counters := map[string]uint64{}
 			if ks, err := capt.Stats(); err == nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state -type mcps_tcp_conn -type mcps_fp_rec -type mcps_fp_mark_dir -type mcps_fp_sys_key -type mcps_fp_count -type mcps_fp_cpu_key -type mcps_fp_cpu -type mcps_fp_root -type mcps_fp_task mcps c/mcpscope.c -- -I./headers
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state -type mcps_tcp_conn -type mcps_fp_rec -type mcps_fp_mark_dir -type mcps_fp_nr_space -type mcps_fp_sys_key -type mcps_fp_count -type mcps_fp_cpu_key -type mcps_fp_cpu -type mcps_fp_root -type mcps_fp_task mcps c/mcpscope.c -- -I./headers
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "${BPF_CFLAGS} -DMCPS_NO_ATOMIC_FETCH" -target amd64,arm64 mcpscompat c/mcpscope.c -- -I./headers
 
 // Types shared with the kernel programs; see c/mcps.h for their meaning.
@@ -57,6 +57,9 @@ const (
 	FPMarkRead  = int64(mcpsMcpsFpMarkDirMCPS_FP_READ)
 	FPMarkWrite = int64(mcpsMcpsFpMarkDirMCPS_FP_WRITE)
 )
+
+// FPNrCUDA is where the CUDA driver calls start among the footprint's syscall numbers (enum mcps_fp_nr_space).
+const FPNrCUDA = int(mcpsMcpsFpNrSpaceMCPS_FP_NR_CUDA)
 
 // FPData is the most path, argv or address bytes a footprint record carries (MCPS_FP_DATA in c/footprint.c).
 const FPData = 512

@@ -79,6 +79,12 @@ const (
 	mcpsMcpsFpMarkDirMCPS_FP_WRITE mcpsMcpsFpMarkDir = 2
 )
 
+type mcpsMcpsFpNrSpace uint32
+
+const (
+	mcpsMcpsFpNrSpaceMCPS_FP_NR_CUDA mcpsMcpsFpNrSpace = 65536
+)
+
 type mcpsMcpsFpRec struct {
 	_      structs.HostLayout
 	Hdr    mcpsMcpsEventHdr
@@ -343,6 +349,8 @@ const (
 	mcpsProgMcpsFexitVfsWrite       = "mcps_fexit_vfs_write"
 	mcpsProgMcpsFexitVfsWritev      = "mcps_fexit_vfs_writev"
 	mcpsProgMcpsFork                = "mcps_fork"
+	mcpsProgMcpsFpCuda              = "mcps_fp_cuda"
+	mcpsProgMcpsFpCudaM             = "mcps_fp_cuda_m"
 	mcpsProgMcpsFpExec              = "mcps_fp_exec"
 	mcpsProgMcpsFpExit              = "mcps_fp_exit"
 	mcpsProgMcpsFpFork              = "mcps_fp_fork"
@@ -378,6 +386,7 @@ const (
 	mcpsVarMcpsTlsOn                = "mcps_tls_on"
 	mcpsVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
 	mcpsVarMcpsUnusedFpMarkDir      = "mcps_unused_fp_mark_dir"
+	mcpsVarMcpsUnusedFpNrSpace      = "mcps_unused_fp_nr_space"
 	mcpsVarMcpsUnusedFpRec          = "mcps_unused_fp_rec"
 	mcpsVarMcpsUnusedHdr            = "mcps_unused_hdr"
 	mcpsVarMcpsUnusedStat           = "mcps_unused_stat"
@@ -477,6 +486,8 @@ type mcpsProgramSpecs struct {
 	McpsFexitVfsWrite       *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsFpCuda              *ebpf.ProgramSpec `ebpf:"mcps_fp_cuda"`
+	McpsFpCudaM             *ebpf.ProgramSpec `ebpf:"mcps_fp_cuda_m"`
 	McpsFpExec              *ebpf.ProgramSpec `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.ProgramSpec `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.ProgramSpec `ebpf:"mcps_fp_fork"`
@@ -566,6 +577,7 @@ type mcpsVariableSpecs struct {
 	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpNrSpace   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_nr_space"`
 	McpsUnusedFpRec       *ebpf.VariableSpec `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
@@ -699,6 +711,7 @@ type mcpsVariables struct {
 	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.Variable `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpNrSpace   *ebpf.Variable `ebpf:"mcps_unused_fp_nr_space"`
 	McpsUnusedFpRec       *ebpf.Variable `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
@@ -760,6 +773,8 @@ type mcpsPrograms struct {
 	McpsFexitVfsWrite       *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.Program `ebpf:"mcps_fork"`
+	McpsFpCuda              *ebpf.Program `ebpf:"mcps_fp_cuda"`
+	McpsFpCudaM             *ebpf.Program `ebpf:"mcps_fp_cuda_m"`
 	McpsFpExec              *ebpf.Program `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.Program `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.Program `ebpf:"mcps_fp_fork"`
@@ -838,6 +853,8 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsFexitVfsWrite,
 		p.McpsFexitVfsWritev,
 		p.McpsFork,
+		p.McpsFpCuda,
+		p.McpsFpCudaM,
 		p.McpsFpExec,
 		p.McpsFpExit,
 		p.McpsFpFork,

@@ -259,6 +259,8 @@ const (
 	mcpscompatProgMcpsFexitVfsWrite       = "mcps_fexit_vfs_write"
 	mcpscompatProgMcpsFexitVfsWritev      = "mcps_fexit_vfs_writev"
 	mcpscompatProgMcpsFork                = "mcps_fork"
+	mcpscompatProgMcpsFpCuda              = "mcps_fp_cuda"
+	mcpscompatProgMcpsFpCudaM             = "mcps_fp_cuda_m"
 	mcpscompatProgMcpsFpExec              = "mcps_fp_exec"
 	mcpscompatProgMcpsFpExit              = "mcps_fp_exit"
 	mcpscompatProgMcpsFpFork              = "mcps_fp_fork"
@@ -294,6 +296,7 @@ const (
 	mcpscompatVarMcpsTlsOn                = "mcps_tls_on"
 	mcpscompatVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
 	mcpscompatVarMcpsUnusedFpMarkDir      = "mcps_unused_fp_mark_dir"
+	mcpscompatVarMcpsUnusedFpNrSpace      = "mcps_unused_fp_nr_space"
 	mcpscompatVarMcpsUnusedFpRec          = "mcps_unused_fp_rec"
 	mcpscompatVarMcpsUnusedHdr            = "mcps_unused_hdr"
 	mcpscompatVarMcpsUnusedStat           = "mcps_unused_stat"
@@ -393,6 +396,8 @@ type mcpscompatProgramSpecs struct {
 	McpsFexitVfsWrite       *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.ProgramSpec `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.ProgramSpec `ebpf:"mcps_fork"`
+	McpsFpCuda              *ebpf.ProgramSpec `ebpf:"mcps_fp_cuda"`
+	McpsFpCudaM             *ebpf.ProgramSpec `ebpf:"mcps_fp_cuda_m"`
 	McpsFpExec              *ebpf.ProgramSpec `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.ProgramSpec `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.ProgramSpec `ebpf:"mcps_fp_fork"`
@@ -482,6 +487,7 @@ type mcpscompatVariableSpecs struct {
 	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpNrSpace   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_nr_space"`
 	McpsUnusedFpRec       *ebpf.VariableSpec `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.VariableSpec `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.VariableSpec `ebpf:"mcps_unused_stat"`
@@ -615,6 +621,7 @@ type mcpscompatVariables struct {
 	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.Variable `ebpf:"mcps_unused_fp_mark_dir"`
+	McpsUnusedFpNrSpace   *ebpf.Variable `ebpf:"mcps_unused_fp_nr_space"`
 	McpsUnusedFpRec       *ebpf.Variable `ebpf:"mcps_unused_fp_rec"`
 	McpsUnusedHdr         *ebpf.Variable `ebpf:"mcps_unused_hdr"`
 	McpsUnusedStat        *ebpf.Variable `ebpf:"mcps_unused_stat"`
@@ -676,6 +683,8 @@ type mcpscompatPrograms struct {
 	McpsFexitVfsWrite       *ebpf.Program `ebpf:"mcps_fexit_vfs_write"`
 	McpsFexitVfsWritev      *ebpf.Program `ebpf:"mcps_fexit_vfs_writev"`
 	McpsFork                *ebpf.Program `ebpf:"mcps_fork"`
+	McpsFpCuda              *ebpf.Program `ebpf:"mcps_fp_cuda"`
+	McpsFpCudaM             *ebpf.Program `ebpf:"mcps_fp_cuda_m"`
 	McpsFpExec              *ebpf.Program `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.Program `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.Program `ebpf:"mcps_fp_fork"`
@@ -754,6 +763,8 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsFexitVfsWrite,
 		p.McpsFexitVfsWritev,
 		p.McpsFork,
+		p.McpsFpCuda,
+		p.McpsFpCudaM,
 		p.McpsFpExec,
 		p.McpsFpExit,
 		p.McpsFpFork,

@@ -63,6 +63,7 @@ type Capture struct {
 	tlsMu       sync.Mutex // AttachTLS may run beside Run
 	tlsLinks    []link.Link
 	tlsDetached chan struct{}
+	cudaFiles   map[[2]uint64]bool // libraries AttachCUDA probed, by device and inode
 	reader      *ringbuf.Reader
 	events      chan *Event
 	free        chan *Event
@@ -165,6 +166,8 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	if !cfg.Footprint {
 		dropFootprint(spec)
+	} else {
+		keepCUDAProbeKind(spec, !cfg.Portable && features.HaveBPFLinkUprobeMulti() == nil)
 	}
 	if !cfg.TCP || !cfg.TLS {
 		dropTLS(spec)

@@ -150,7 +150,7 @@ func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 // opensslLinks probes the OpenSSL functions the file defines: with multi, one uprobe_multi link for their entries and
 // one uretprobe_multi link for their returns; otherwise a uprobe and a uretprobe each.
 func (c *Capture) opensslLinks(ex *link.Executable, target *TLSTarget, multi bool) ([]link.Link, error) {
-	defined := definedFuncs(target.Path)
+	defined := definedFuncs(target.Path, tlsSymbols())
 	var probes []tlsProbe
 	for _, p := range tlsProbes {
 		if defined[p.symbol] {
@@ -274,13 +274,7 @@ func closeLinks(links []link.Link) {
 	}
 }
 
-func tlsSymbolList() string {
-	names := make([]string, len(tlsProbes))
-	for i, p := range tlsProbes {
-		names[i] = p.symbol
-	}
-	return strings.Join(names, ", ")
-}
+func tlsSymbolList() string { return strings.Join(tlsSymbols(), ", ") }
 
 // FindTLSTargets lists the files to probe for TLS plaintext: the OpenSSL libraries (libssl.so.*) mapped by running
 // processes or known to the dynamic linker, node on PATH, and the executables of running processes that define
@@ -415,7 +409,7 @@ func (f *tlsFinder) judge(path string) []string {
 func hasTLSFuncs(path string) bool {
 	bin, err := gobin.Open(path)
 	if err != nil {
-		return definedFuncs(path)["SSL_write"]
+		return definedFuncs(path, []string{"SSL_write"})["SSL_write"]
 	}
 	defer bin.Close()
 	_, err = bin.Func(goTLSProbes[0].symbol)
@@ -432,6 +426,11 @@ func hostPath(root, path string) string {
 
 // mappedLibssl lists the libssl files a process maps.
 func mappedLibssl(proc procfs.FS, pid int) []string {
+	return mappedFiles(proc, pid, func(base string) bool { return strings.Contains(base, "libssl.so") })
+}
+
+// mappedFiles lists the files a process maps whose base name match accepts, as its maps name them.
+func mappedFiles(proc procfs.FS, pid int, match func(base string) bool) []string {
 	f, err := os.Open(filepath.Join(proc.Root, fmt.Sprint(pid), "maps"))
 	if err != nil {
 		return nil
@@ -445,7 +444,7 @@ func mappedLibssl(proc procfs.FS, pid int) []string {
 			continue
 		}
 		path := fields[5]
-		if strings.Contains(filepath.Base(path), "libssl.so") && !slices.Contains(out, path) {
+		if match(filepath.Base(path)) && !slices.Contains(out, path) {
 			out = append(out, path)
 		}
 	}
@@ -471,8 +470,17 @@ func ldconfigLibssl() []string {
 	return libs
 }
 
-// definedFuncs lists the functions an ELF file defines in its dynamic or static symbol table, among those probed.
-func definedFuncs(path string) map[string]bool {
+// tlsSymbols are the OpenSSL functions probed.
+func tlsSymbols() []string {
+	names := make([]string, len(tlsProbes))
+	for i, p := range tlsProbes {
+		names[i] = p.symbol
+	}
+	return names
+}
+
+// definedFuncs lists the functions an ELF file defines in its dynamic or static symbol table, among wanted.
+func definedFuncs(path string, wanted []string) map[string]bool {
 	defined := map[string]bool{}
 	f, err := elf.Open(path)
 	if err != nil {
@@ -480,8 +488,8 @@ func definedFuncs(path string) map[string]bool {
 	}
 	defer f.Close()
 	probed := map[string]bool{}
-	for _, p := range tlsProbes {
-		probed[p.symbol] = true
+	for _, name := range wanted {
+		probed[name] = true
 	}
 	for _, table := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
 		syms, err := table()

@@ -379,6 +379,11 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 		path string
 	}
 	libs := map[libKey]bool{}
+	type cudaKey struct {
+		pid  int
+		name string
+	}
+	cuda := map[cudaKey]uint64{}
 	execs := map[int]*record.FootprintExec{}
 	execAt := map[int]uint64{} // when each exec of the call happened, for its duration
 	var user, sys64, run uint64
@@ -388,6 +393,10 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 			continue
 		}
 		for _, s := range d.sys {
+			if name, ok := capture.CUDAFunc(s.Nr); ok { // a CUDA driver call, counted like a syscall
+				cuda[cudaKey{s.Pid, name}] += s.Count
+				continue
+			}
 			k := sysKey{s.Pid, s.Nr}
 			r := sys[k]
 			if r == nil {
@@ -481,13 +490,20 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 	}
 	sort.Slice(f.Libraries, func(i, j int) bool { return f.Libraries[i].Path < f.Libraries[j].Path })
 	f.GPU = gpuUse(f.Files, f.Execs)
+	var calls []record.FootprintGPU
+	for k, n := range cuda {
+		calls = append(calls, record.FootprintGPU{Pid: k.pid, Shared: shared, Kind: "driver_call", Detail: k.name, Count: n})
+	}
+	sort.Slice(calls, func(i, j int) bool {
+		return calls[i].Pid < calls[j].Pid || calls[i].Pid == calls[j].Pid && calls[i].Detail < calls[j].Detail
+	})
+	f.GPU = append(f.GPU, calls...)
 	f.UserCPUMs, f.SysCPUMs = splitCPU(user, sys64, run)
 	return f
 }
 
 // gpuUse picks the GPU touches out of a call's files and programs: opens of NVIDIA and DRM devices, GPU libraries
-// loaded (CUDA, NVML and their kin), nvidia-smi started. Counts of driver calls would need uprobes on libcuda,
-// which mcpscope does not attach yet.
+// loaded (CUDA, NVML and their kin), nvidia-smi started. (Counts of CUDA driver calls come from the counters.)
 func gpuUse(files []record.FootprintFile, execs []record.FootprintExec) []record.FootprintGPU {
 	var out []record.FootprintGPU
 	for _, f := range files {

@@ -21,6 +21,12 @@ type Footprinter interface {
 	DrainFootprint() ([]capture.SyscallCount, []capture.CPUCount, error)
 }
 
+// CUDAProber is what the monitor needs to count CUDA driver calls; *capture.CUDAProber implements it.
+type CUDAProber interface {
+	Opened(e *capture.Event) (path string, funcs []string, err error)
+	Mapped(pids ...int) ([]string, error)
+}
+
 // fpState is the footprint stage: the servers seen, and the engine that gives calls their footprint.
 type fpState struct {
 	engine *footprint.Engine
@@ -118,7 +124,30 @@ func (m *Monitor) fpRoot(server int, comm string) bool {
 		m.fp.errors++
 		fmt.Fprintf(m.opts.Log, "mcpscope: footprints of %s[%d]: %v\n", comm, server, err)
 	}
+	if m.opts.CUDA != nil {
+		probed, err := m.opts.CUDA.Mapped(append(members, server)...)
+		for _, path := range probed {
+			fmt.Fprintf(m.opts.Log, "mcpscope: counting the CUDA driver calls of %s (mapped by %s[%d]'s tree)\n", path, comm, server)
+		}
+		if err != nil {
+			fmt.Fprintf(m.opts.Log, "mcpscope: CUDA driver calls of %s[%d]'s tree: %v\n", comm, server, err)
+		}
+	}
 	return true
+}
+
+// fpCUDA has the CUDA driver library probed when a process of a tree opens one.
+func (m *Monitor) fpCUDA(e *capture.Event) {
+	if m.opts.CUDA == nil {
+		return
+	}
+	path, funcs, err := m.opts.CUDA.Opened(e)
+	switch {
+	case err != nil:
+		fmt.Fprintf(m.opts.Log, "mcpscope: CUDA driver calls: %v\n", err)
+	case path != "":
+		fmt.Fprintf(m.opts.Log, "mcpscope: counting the CUDA driver calls of %s (%d functions)\n", path, len(funcs))
+	}
 }
 
 // fpNotServer undoes the root the kernel made of the server of an HTTP/2 connection at its preface (tls.c), when the

@@ -57,9 +57,12 @@ type Options struct {
 	// NoRedact writes session ids and secret header values (Authorization, cookies, Mcp-Session-Id) as captured;
 	// by default session ids become fingerprints and secret headers "[redacted]".
 	NoRedact bool
-	// Footprints, when set, gives every tools/call, resources/read and prompts/get over stdio its kernel footprint
+	// Footprints, when set, gives every tools/call, resources/read and prompts/get its kernel footprint
 	// (record.Footprint, to sinks that take them).
 	Footprints Footprinter
+	// CUDA, with Footprints, probes the CUDA driver libraries the servers' trees use, so that footprints count their
+	// driver calls; nil: they are not counted.
+	CUDA CUDAProber
 	// KernelStats, when set, adds the kernel's counters to the stats record written at the end.
 	KernelStats func() map[string]uint64
 }
@@ -215,6 +218,7 @@ func (m *Monitor) handle(e *capture.Event) {
 		capture.KindFPListen:
 		if m.fp != nil {
 			m.fp.engine.Event(e)
+			m.fpCUDA(e)
 		}
 	case capture.KindExit:
 		m.processExited(e.Pid, e.Time)

@@ -285,7 +285,7 @@ type FootprintLibrary struct {
 type FootprintGPU struct {
 	Pid    int    `json:"pid"`
 	Shared bool   `json:"shared,omitempty"`
-	Kind   string `json:"kind"`   // device, library, program
-	Detail string `json:"detail"` // the device or library path (with the errno when the open failed), the program
+	Kind   string `json:"kind"`   // device, library, program, driver_call
+	Detail string `json:"detail"` // the device or library path (with the errno when the open failed), the program, the CUDA driver function
 	Count  uint64 `json:"count"`
 }

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpscope/mcpscope/internal/record"
 )
@@ -104,5 +106,65 @@ func TestTracePidIntoStore(t *testing.T) {
 	calls, err := exec.Command(testEnv.mcpscope, "calls", "--db", db).CombinedOutput()
 	if err != nil || !strings.Contains(string(calls), "trace sh["+pid+"]") || !strings.Contains(string(calls), "1 program,") {
 		t.Errorf("mcpscope calls: %v\n%s", err, calls)
+	}
+}
+
+// cudaScript loads the CUDA driver library given as argv[1], waits for mcpscope to probe it (a real program spends
+// far longer in cuInit), then calls cuInit once, cuMemAlloc_v2 three times and cuLaunchKernel five times. Without a
+// GPU the driver answers CUDA_ERROR_NO_DEVICE and kin; the calls still happen, and they are what is counted.
+const cudaScript = `
+import ctypes, sys, time
+lib = ctypes.CDLL(sys.argv[1])
+time.sleep(float(sys.argv[2]))
+lib.cuInit(0)
+ptr = ctypes.c_uint64()
+for _ in range(3):
+    lib.cuMemAlloc_v2(ctypes.byref(ptr), 16)
+for _ in range(5):
+    lib.cuLaunchKernel(None, 1, 1, 1, 1, 1, 1, 0, None, None, None)
+`
+
+// TestTraceCUDADriverCalls traces a Python program that calls into NVIDIA's CUDA driver library (Debian's libcuda1,
+// fetched by make test-deps): mcpscope sees the library opened, probes its driver functions, and the footprint
+// counts each function's calls (gpu rows of kind driver_call), beside the library load.
+func TestTraceCUDADriverCalls(t *testing.T) {
+	requireBPF(t)
+	lib := filepath.Join(testEnv.repo, "test", "cuda", "lib", "libcuda.so.1")
+	if _, err := os.Stat(lib); err != nil {
+		t.Fatalf("the CUDA driver library is missing (%v): run `make test-deps`", err)
+	}
+	cmd := exec.Command(testEnv.mcpscope, "trace", "--no-db", "--", "python3", "-c", cudaScript, lib,
+		strconv.FormatFloat(scaled(time.Second).Seconds(), 'f', 1, 64))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mcpscope trace: %v; stderr:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "counting the CUDA driver calls of "+lib) {
+		t.Errorf("the log does not say the library was probed:\n%s", stderr.String())
+	}
+	var f record.Footprint
+	if err := json.Unmarshal(out, &f); err != nil {
+		t.Fatalf("output %q: %v, want one footprint record", out, err)
+	}
+	calls := map[string]uint64{}
+	var loaded bool
+	for _, g := range f.GPU {
+		switch g.Kind {
+		case "driver_call":
+			calls[g.Detail] += g.Count
+		case "library":
+			loaded = loaded || strings.HasSuffix(g.Detail, "libcuda.so.1")
+		}
+	}
+	want := map[string]uint64{"cuInit": 1, "cuMemAlloc_v2": 3, "cuLaunchKernel": 5}
+	for name, n := range want {
+		if calls[name] != n {
+			t.Errorf("%s called %d times in the footprint, want %d; gpu rows %+v", name, calls[name], n, f.GPU)
+		}
+	}
+	if !loaded {
+		t.Errorf("gpu rows %+v: want the library load of libcuda.so.1", f.GPU)
 	}
 }

@@ -113,8 +113,9 @@ func build(ctx context.Context, repo, dir string) (binaries, error) {
 // TestGoClientServerEverything (a 1 MiB message each way with server-everything) takes about 60 s of its 90 s.
 // TestHTTPGoSDKBothEras is the HTTP capture (TCP on every hook set) with go-sdk peers on both ends, no Node.js;
 // TestHTTPSGoSDK the HTTPS capture from Go's crypto/tls (perf-event uprobes before 6.6, uprobe_multi links after);
-// TestFootprintGoServer and TestTraceCommand the footprints (raw syscall and sched tracepoints, the dentry walk).
-const defaultE2ERun = "^(TestGoClientServerEverything|TestModernEraGoSDK|TestSixteenMiBSingleWrite|TestWatchByCommThenSIGINT|TestDemo|TestHTTPGoSDKBothEras|TestHTTPSGoSDK|TestFootprintGoServer|TestTraceCommand)$"
+// TestFootprintGoServer, TestFootprintHTTP and TestTraceCommand the footprints (raw syscall and sched tracepoints,
+// the dentry walk, the epoch marks of the TCP and TLS hooks).
+const defaultE2ERun = "^(TestGoClientServerEverything|TestModernEraGoSDK|TestSixteenMiBSingleWrite|TestWatchByCommThenSIGINT|TestDemo|TestHTTPGoSDKBothEras|TestHTTPSGoSDK|TestFootprintGoServer|TestFootprintHTTP|TestTraceCommand)$"
 
 // benchDDCount is the size of BenchmarkHookCost's dd run: a fifth of its default, for emulation.
 const benchDDCount = 200_000

@@ -374,3 +374,24 @@ int mcps_fp_exit(void *ctx)
 		bpf_map_delete_elem(&mcps_fp_roots, &root);
 	return 0;
 }
+
+// CUDA driver calls: user space probes the driver API functions of a libcuda that a process of a tree opened
+// (capture.AttachCUDA), the attach cookie naming the function. A call by a process of a tree is counted like a
+// syscall, as MCPS_FP_NR_CUDA + the function's index, in the tree's current epoch; a call by any other process leaves
+// after one lookup. Cost: a uprobe exception per call (about a microsecond; a kernel launch costs several).
+// Limits: calls made before the probes were attached (between the library's open and the attach, some
+// milliseconds) are not counted; the cookie needs Linux 5.15.
+static __always_inline int fp_cuda_call(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
+	fp_count(t->root, tgid, MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int mcps_fp_cuda(struct pt_regs *ctx) { return fp_cuda_call(ctx); }
+SEC("uprobe.multi")
+int mcps_fp_cuda_m(struct pt_regs *ctx) { return fp_cuda_call(ctx); }

@@ -104,6 +104,12 @@ struct mcps_fp_thread {
 	__s64 nr; // -1: not in a syscall
 };
 
+// Counters of mcps_fp_syscalls whose nr is at or past MCPS_FP_NR_CUDA are calls of the CUDA driver API, not
+// syscalls: nr - MCPS_FP_NR_CUDA is the function's index in user space's list (capture.cudaFuncs).
+enum mcps_fp_nr_space {
+	MCPS_FP_NR_CUDA = 0x10000,
+};
+
 struct mcps_fp_sys_key {
 	__u32 root;
 	__u32 tgid;

@@ -17,5 +17,6 @@ const enum mcps_stat *mcps_unused_stat __attribute__((unused));
 const struct mcps_tcp_conn *mcps_unused_tcp_conn __attribute__((unused));
 const struct mcps_fp_rec *mcps_unused_fp_rec __attribute__((unused));
 const enum mcps_fp_mark_dir *mcps_unused_fp_mark_dir __attribute__((unused));
+const enum mcps_fp_nr_space *mcps_unused_fp_nr_space __attribute__((unused));
 
 char LICENSE[] SEC("license") = "GPL";
