@@ -187,7 +187,7 @@ func (m *Monitor) enqueueTCP(p tcpPending) {
 func (m *Monitor) releaseTCP(force bool) {
 	n := 0
 	for _, p := range m.http.queue {
-		if !force && (m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p)) {
+		if !force && (m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p) || m.awaitingRequest(&p)) {
 			break
 		}
 		m.releaseOne(&p)
@@ -248,6 +248,33 @@ func (m *Monitor) awaitingPeer(p *tcpPending) bool {
 		return false // a server named from /proc before: endpoints reuses it
 	}
 	return len(c.sockets) == 1 && c.peer.Pid == 0 && local(s.local, s.remote)
+}
+
+// awaitingRequest tells whether p, bytes a server sent on an HTTP/1 connection that has no request open, should wait
+// for the request they answer, at most ReaderWait: a client's write is reported when its syscall or TLS call returns,
+// which on a loaded machine can come later than the server's answer is read (the client's thread preempted between
+// the two), and a response parsed before its request pairs with nothing.
+func (m *Monitor) awaitingRequest(p *tcpPending) bool {
+	if p.kind != capture.KindData || m.now >= p.at+uint64(m.opts.ReaderWait) {
+		return false
+	}
+	s := m.http.sockets[p.key.Ino]
+	if s == nil || s.conn == nil {
+		return false
+	}
+	c := s.conn
+	if c.http2 || c.setAside || len(c.open) > 0 {
+		return false
+	}
+	if !c.rolesKnown {
+		return http1.LooksLikeResponse(p.data)
+	}
+	sent := p.key.Kind == stream.KindTCPTx || p.key.Kind == stream.KindTLSTx
+	if sent == (s.role == sockRoleClient) {
+		return false // client to server
+	}
+	src := c.src[httpmsg.ServerToClient]
+	return !src.set || src.key == p.key // the second copy of loopback bytes is not parsed: it need not wait
 }
 
 // tcpSocketSeen records the addresses of a socket the kernel started following, and joins it to its connection.

@@ -533,3 +533,36 @@ func TestTLSObjectReusedByNextConnection(t *testing.T) {
 		t.Errorf("counters %v", counters)
 	}
 }
+
+// TestHTTPAnswerReportedBeforeRequest: on a loaded machine the client's write of a request can be reported (at its
+// return) after the server's answer was read, by more than the reorder hold. The answer waits for the request it
+// answers, and the two pair.
+func TestHTTPAnswerReportedBeforeRequest(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	l := newLoopback(m)
+	l.request(post("/mcp", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`))
+	l.response(jsonResponse("sid-1", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}`))
+	m.tick(l.t + 50_000_000)
+	// The client sent the call at t (its write began then), the server read it and answered at t+1 ms; the
+	// client's write is reported only after the answer and 30 ms later.
+	req := post("/mcp", "sid-1", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+	resp := jsonResponse("", `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`)
+	t0 := l.t + 60_000_000
+	recvReq := l.s.receive(t0+500_000, req)
+	sendResp := l.s.send(t0+1_000_000, resp)
+	recvResp := l.c.receive(t0+1_100_000, resp)
+	m.Handle(recvReq) // the server's copy of the request is not the parsed one: the client's is
+	m.Handle(sendResp)
+	m.Handle(recvResp)
+	m.tick(t0 + 30_000_000)
+	m.Handle(l.c.send(t0, req))
+	m.tick(t0 + 300_000_000)
+	var got []string
+	for _, r := range sink.msgs {
+		got = append(got, fmt.Sprintf("%s %s id=%s", r.Type, r.Method, r.ID))
+	}
+	want := []string{"request initialize id=0", "response initialize id=0", "request tools/call id=1", "response tools/call id=1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+}
