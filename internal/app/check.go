@@ -337,12 +337,13 @@ func helperDetail(f capture.FastPaths) (bool, string) {
 		return what + ": no (" + needs + ")"
 	}
 	d := yes(f.TaskBTF, "direct task/fdtable loads", "bpf_get_current_task_btf, 5.11+") + "; " +
-		yes(f.RdonlyCast, "direct file/inode loads", "bpf_rdonly_cast, 6.2+")
+		yes(f.RdonlyCast, "direct file/inode loads", "bpf_rdonly_cast, 6.2+") + "; " +
+		yes(f.PreemptOff, "copies with preemption off", "bpf_preempt_disable, 6.11+")
 	if f.Fallback != "" {
 		first, _, _ := strings.Cut(f.Fallback, "\n")
 		d += "; refused by the verifier, portable path used: " + first
 	}
-	return f.TaskBTF || f.RdonlyCast, d
+	return f.TaskBTF || f.RdonlyCast || f.PreemptOff, d
 }
 
 // returnZero is the smallest program: r0 = 0; exit.

@@ -420,6 +420,9 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 		fmt.Fprintf(o.io.Err, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
 			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
 	}
+	if ks.TLSUnreturned > 0 {
+		fmt.Fprintf(o.io.Err, "mcpscope: LOST the bytes of %d TLS calls whose return the kernel never reported (a skipped run); their connections restarted at the gap\n", ks.TLSUnreturned)
+	}
 	if ks.SkippedRuns > 0 {
 		by := make([]string, 0, len(ks.SkippedBy))
 		for name, n := range ks.SkippedBy {

@@ -153,7 +153,8 @@ const (
 	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES mcpsMcpsStat = 6
 	mcpsMcpsStatMCPS_STAT_BUSY_BYTES     mcpsMcpsStat = 7
 	mcpsMcpsStatMCPS_STAT_FP_LOST        mcpsMcpsStat = 8
-	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 9
+	mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED mcpsMcpsStat = 9
+	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 10
 )
 
 type mcpsMcpsStream struct {
@@ -208,10 +209,13 @@ type mcpsMcpsTlsCall struct {
 	_       structs.HostLayout
 	Ssl     uint64
 	Buf     uint64
+	Len     uint64
 	SizePtr uint64
 	EnterTs uint64
 	Write   uint32
 	Flags   uint32
+	Tgid    uint32
+	Pad     uint32
 }
 
 type mcpsMcpsTlsKey struct {
@@ -379,6 +383,7 @@ const (
 	mcpsVarMcpsFilterOn             = "mcps_filter_on"
 	mcpsVarMcpsFpOn                 = "mcps_fp_on"
 	mcpsVarMcpsNcpu                 = "mcps_ncpu"
+	mcpsVarMcpsPreemptKfuncs        = "mcps_preempt_kfuncs"
 	mcpsVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpsVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpsVarMcpsTaskBtf              = "mcps_task_btf"
@@ -570,6 +575,7 @@ type mcpsVariableSpecs struct {
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
+	McpsPreemptKfuncs     *ebpf.VariableSpec `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
@@ -704,6 +710,7 @@ type mcpsVariables struct {
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
+	McpsPreemptKfuncs     *ebpf.Variable `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`

@@ -118,10 +118,13 @@ type mcpscompatMcpsTlsCall struct {
 	_       structs.HostLayout
 	Ssl     uint64
 	Buf     uint64
+	Len     uint64
 	SizePtr uint64
 	EnterTs uint64
 	Write   uint32
 	Flags   uint32
+	Tgid    uint32
+	Pad     uint32
 }
 
 type mcpscompatMcpsTlsKey struct {
@@ -289,6 +292,7 @@ const (
 	mcpscompatVarMcpsFilterOn             = "mcps_filter_on"
 	mcpscompatVarMcpsFpOn                 = "mcps_fp_on"
 	mcpscompatVarMcpsNcpu                 = "mcps_ncpu"
+	mcpscompatVarMcpsPreemptKfuncs        = "mcps_preempt_kfuncs"
 	mcpscompatVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpscompatVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpscompatVarMcpsTaskBtf              = "mcps_task_btf"
@@ -480,6 +484,7 @@ type mcpscompatVariableSpecs struct {
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
+	McpsPreemptKfuncs     *ebpf.VariableSpec `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
@@ -614,6 +619,7 @@ type mcpscompatVariables struct {
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
+	McpsPreemptKfuncs     *ebpf.Variable `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`

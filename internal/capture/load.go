@@ -60,6 +60,9 @@ type FastPaths struct {
 	TaskBTF bool
 	// RdonlyCast: the file's inode and mode are direct loads too (the kfunc bpf_rdonly_cast, Linux 6.2+).
 	RdonlyCast bool
+	// PreemptOff: copies run with preemption off (the kfuncs bpf_preempt_disable/enable, Linux 6.11+), so that a
+	// program is rarely preempted midway and its next run on that CPU skipped.
+	PreemptOff bool
 	// Compat: the kernel has no atomic fetch-and-add (before 5.12), so the compat object is loaded (see reserve in
 	// c/mcps.h).
 	Compat bool
@@ -111,7 +114,7 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 	}
 tracepoints:
 	coll, links, err := loadWith(spec, false, fast)
-	if err != nil && (fast.TaskBTF || fast.RdonlyCast) && !bpf.NoAtomicFetch(err) {
+	if err != nil && (fast.TaskBTF || fast.RdonlyCast || fast.PreemptOff) && !bpf.NoAtomicFetch(err) {
 		// A kernel can advertise a helper or kfunc and still refuse it in these programs (a verifier limit, a
 		// backported helper without the BTF it needs). The portable path needs neither.
 		fast = FastPaths{FentryUnavailable: fast.FentryUnavailable, Fallback: err.Error()}
@@ -144,7 +147,7 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf
 		}
 		spec.Programs["mcps_fentry_close"].AttachTo = fn
 	}
-	for name, on := range map[string]bool{bpf.VarTaskBTF: fast.TaskBTF, bpf.VarRdonlyCast: fast.RdonlyCast} {
+	for name, on := range map[string]bool{bpf.VarTaskBTF: fast.TaskBTF, bpf.VarRdonlyCast: fast.RdonlyCast, bpf.VarPreempt: fast.PreemptOff} {
 		if err := spec.Variables[name].Set(boolByte(on)); err != nil {
 			return nil, nil, fmt.Errorf("set %s: %w", name, err)
 		}
@@ -294,6 +297,7 @@ func probeHelpers() FastPaths {
 	return FastPaths{
 		TaskBTF:    features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) == nil,
 		RdonlyCast: kernelHasFunc("bpf_rdonly_cast"),
+		PreemptOff: kernelHasFunc("bpf_preempt_disable") && kernelHasFunc("bpf_preempt_enable"),
 	}
 }
 

@@ -16,8 +16,11 @@ type Stats struct {
 	BusyBytes    uint64 // TLS plaintext a uprobe_multi copy dropped: every scratch slot of its CPU was taken
 	LostEvents   uint64 // reader/close/exit and footprint records the ring buffer had no room for
 	FPLost       uint64 // footprint counter updates that found their map full
-	Streams      uint64 // streams classified as MCP
-	Malformed    uint64 // records user space could not decode
+	// TLSUnreturned counts TLS calls whose return probe never ran (a skipped run): their bytes are lost, how many is
+	// unknown, and their stream restarted (user space counts a restart and parses past the gap).
+	TLSUnreturned uint64
+	Streams       uint64 // streams classified as MCP
+	Malformed     uint64 // records user space could not decode
 	// SkippedRuns counts runs of mcpscope's programs the kernel skipped because a BPF program was already running
 	// on that CPU (its recursion guard; Linux 5.12+ counts them). A skipped run may hide a read or write of an MCP
 	// stream, so it is reported, never ignored.
@@ -35,15 +38,16 @@ func (s Stats) Undelivered() uint64 {
 func (c *Capture) Stats() (Stats, error) {
 	var s Stats
 	vals := map[uint32]*uint64{
-		bpf.StatLostRecords:  &s.LostRecords,
-		bpf.StatLostBytes:    &s.LostBytes,
-		bpf.StatFaultBytes:   &s.FaultBytes,
-		bpf.StatTooLongBytes: &s.TooLongBytes,
-		bpf.StatIovLostBytes: &s.IovLostBytes,
-		bpf.StatBusyBytes:    &s.BusyBytes,
-		bpf.StatLostEvents:   &s.LostEvents,
-		bpf.StatFPLost:       &s.FPLost,
-		bpf.StatStreams:      &s.Streams,
+		bpf.StatLostRecords:   &s.LostRecords,
+		bpf.StatLostBytes:     &s.LostBytes,
+		bpf.StatFaultBytes:    &s.FaultBytes,
+		bpf.StatTooLongBytes:  &s.TooLongBytes,
+		bpf.StatIovLostBytes:  &s.IovLostBytes,
+		bpf.StatBusyBytes:     &s.BusyBytes,
+		bpf.StatLostEvents:    &s.LostEvents,
+		bpf.StatFPLost:        &s.FPLost,
+		bpf.StatTLSUnreturned: &s.TLSUnreturned,
+		bpf.StatStreams:       &s.Streams,
 	}
 	for idx, dst := range vals {
 		var perCPU []uint64
@@ -82,6 +86,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_busy_bytes":        s.BusyBytes,
 		"kernel_lost_events":       s.LostEvents,
 		"kernel_footprint_lost":    s.FPLost,
+		"kernel_tls_unreturned":    s.TLSUnreturned,
 		"kernel_streams":           s.Streams,
 		"malformed_records":        s.Malformed,
 		"kernel_skipped_runs":      s.SkippedRuns,

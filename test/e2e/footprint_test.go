@@ -299,7 +299,8 @@ func TestFootprintHTTP(t *testing.T) {
 			}
 			user, sys := workMeasured(t, out)
 			checkWorkFootprint(t, fp, srv.pid, file, port, user, sys, false)
-			if len(echo.Execs)+len(echo.Files)+len(echo.Connections) != 0 || echo.UserCPUMs > 20 {
+			// The echo's own CPU is the SDK's HTTP handling: a few ms here, some 25 ms under emulation.
+			if len(echo.Execs)+len(echo.Files)+len(echo.Connections) != 0 || echo.UserCPUMs > 20*float64(scaled(time.Second)/time.Second) {
 				t.Errorf("echo's footprint holds work's: %+v", echo)
 			}
 			sql := `SELECT c.tool, (SELECT count(*) FROM execs e WHERE e.call_id = c.id),

@@ -82,7 +82,8 @@ enum mcps_stat {
 	MCPS_STAT_IOV_LOST_BYTES = 6, // bytes in iovecs past MAX_IOV
 	MCPS_STAT_BUSY_BYTES = 7,     // bytes of a uprobe_multi TLS copy that found every scratch slot of its CPU taken
 	MCPS_STAT_FP_LOST = 8,        // footprint counter updates that found their map full
-	MCPS_STAT_MAX = 9,
+	MCPS_STAT_TLS_UNRETURNED = 9, // TLS calls whose return was never seen (a skipped run): their stream restarted
+	MCPS_STAT_MAX = 10,
 };
 
 struct mcps_stream_key {
@@ -162,6 +163,14 @@ const volatile __u8 mcps_task_btf = 0;
 // weak so that kernels without it still load the programs; the branch that calls it is dead code there.
 const volatile __u8 mcps_rdonly_cast = 0;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+// 1 where the kfuncs bpf_preempt_disable and _enable are callable (6.11+). Programs on faultable syscall tracepoints,
+// fentry and uprobes run preemptibly on such kernels, and the kernel never runs one program twice at once on a CPU: a
+// copy preempted midway makes the same program's next run on that CPU be skipped (a read or write lost with no
+// trace but a counter). The copy loop runs with preemption off there (copy_run), which shrinks that window to the few
+// instructions around it.
+const volatile __u8 mcps_preempt_kfuncs = 0;
+extern void bpf_preempt_disable(void) __ksym __weak;
+extern void bpf_preempt_enable(void) __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -334,7 +334,12 @@ static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
 	if (st && st->gen != a->gen)
 		st = NULL;
-	if (copy_chunks(a, ev, st)) {
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
+	bool more = copy_chunks(a, ev, st);
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
+	if (more) {
 		if (a->runs < MAX_CONTINUATIONS) {
 			a->runs++;
 			bpf_tail_call(ctx, progs, 0);

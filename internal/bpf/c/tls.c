@@ -94,6 +94,25 @@ static __always_inline void tls_mark_write(__u32 tgid, __u64 ssl)
 		fp_stream_mark(&key, st->gen, st->offset, true);
 }
 
+// tls_unreturned handles a call whose return was never seen, found when the same thread (goroutine, for Go) calls
+// again: the kernel skipped the return probe's run (it never runs one program twice at once on a CPU, and on a
+// preemptible kernel a run preempted midway makes the next one on that CPU be skipped). Its bytes are gone, and how
+// many is unknown: the stream restarts with a new generation, which user space counts (http_restarts) and parses
+// past as a gap, instead of splicing what follows onto what came before.
+static __noinline void tls_unreturned(__u32 tgid, const struct mcps_tls_call *old)
+{
+	if (old->tgid != tgid) // the thread id of a process gone: not this one's call
+		return;
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, old->ssl),
+				      .kind = old->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (!st || st->state != MCPS_STATE_MCP)
+		return;
+	struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
+	bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
+	stat_add(MCPS_STAT_TLS_UNRETURNED, 1);
+}
+
 static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -103,13 +122,20 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 	struct mcps_tls_call c = {
 		.ssl = PT_REGS_PARM1(ctx),
 		.buf = PT_REGS_PARM2(ctx),
+		.len = ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx), // SSL_write's count is an int, _ex's a size_t
 		.size_ptr = ex ? PT_REGS_PARM4(ctx) : 0,
 		.enter_ts = bpf_ktime_get_ns(),
 		.write = write,
+		.tgid = tgid,
 	};
+	// OpenSSL's read and write functions never call each other; the same call seen twice is a probe hit again (a
+	// signal during its single step re-runs the instruction).
+	struct mcps_tls_call *old = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
+	if (old && (old->ssl != c.ssl || old->buf != c.buf || old->len != c.len || old->write != c.write))
+		tls_unreturned(tgid, old);
 	bpf_map_update_elem(&mcps_tls_calls, &tid, &c, BPF_ANY);
-	if (write) { // SSL_write's count is an int, SSL_write_ex's a size_t
-		tls_classify_write(tgid, c.ssl, c.buf, ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx));
+	if (write) {
+		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
 	}
 	return 0;
@@ -364,18 +390,27 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	struct mcps_tls_call c = {
 		.ssl = GO_ARG1(ctx),
 		.buf = GO_ARG2(ctx),
+		.len = GO_ARG3(ctx),
 		.enter_ts = bpf_ktime_get_ns(),
 		.write = write,
 		.flags = MCPS_TLS_GO,
+		.tgid = tgid,
 	};
 	struct mcps_go_call_key gk = {.g = GO_G(ctx), .tgid = tgid};
+	// A goroutine calls Write or Read again only once the last call returned, except that a call starts over from
+	// its entry when its prologue finds the stack too small or a preemption request (the goroutine is descheduled,
+	// then re-runs the function): same arguments, on a new stack or the same one. Other arguments mean a return
+	// never seen. (A lost return followed by a call with the very same arguments cannot be told from a restart.)
+	struct mcps_tls_call *old = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
+	if (old && (old->ssl != c.ssl || old->buf != c.buf || old->len != c.len || old->write != c.write))
+		tls_unreturned(tgid, old);
 	bpf_map_update_elem(&mcps_tls_go_calls, &gk, &c, BPF_ANY);
 
 	struct sock *sk = go_conn_sock(c.ssl);
 	if (sk)
 		tls_set_socket(tgid, c.ssl, (__u64)sk, socket_ino(sk));
 	if (write) {
-		tls_classify_write(tgid, c.ssl, c.buf, GO_ARG3(ctx));
+		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
 	}
 	return 0;

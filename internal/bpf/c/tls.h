@@ -11,10 +11,13 @@
 struct mcps_tls_call {
 	__u64 ssl;      // the SSL object (first argument)
 	__u64 buf;      // the plaintext buffer
+	__u64 len;      // the bytes asked for
 	__u64 size_ptr; // SSL_read_ex/SSL_write_ex: where the byte count is stored (size_t *); 0 otherwise
 	__u64 enter_ts; // when the call began
 	__u32 write;    // 1 for SSL_write* and Go's Write, 0 for reads
 	__u32 flags;    // MCPS_TLS_GO: Go's crypto/tls, whose socket is read from the conn (tls.c)
+	__u32 tgid;
+	__u32 _pad;
 };
 
 #define MCPS_TLS_GO 1
