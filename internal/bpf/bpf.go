@@ -93,6 +93,7 @@ const (
 	StatBusyBytes     = uint32(mcpsMcpsStatMCPS_STAT_BUSY_BYTES)
 	StatFPLost        = uint32(mcpsMcpsStatMCPS_STAT_FP_LOST)
 	StatTLSUnreturned = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED)
+	StatTLSUnentered  = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED)
 	StatCount         = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 

@@ -154,7 +154,8 @@ const (
 	mcpsMcpsStatMCPS_STAT_BUSY_BYTES     mcpsMcpsStat = 7
 	mcpsMcpsStatMCPS_STAT_FP_LOST        mcpsMcpsStat = 8
 	mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED mcpsMcpsStat = 9
-	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 10
+	mcpsMcpsStatMCPS_STAT_TLS_UNENTERED  mcpsMcpsStat = 10
+	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 11
 )
 
 type mcpsMcpsStream struct {

@@ -19,8 +19,11 @@ type Stats struct {
 	// TLSUnreturned counts TLS calls whose return probe never ran (a skipped run): their bytes are lost, how many is
 	// unknown, and their stream restarted (user space counts a restart and parses past the gap).
 	TLSUnreturned uint64
-	Streams       uint64 // streams classified as MCP
-	Malformed     uint64 // records user space could not decode
+	// TLSUnentered counts Go TLS calls of traced processes that moved bytes but whose entry was never seen (they
+	// began before the probes were attached, or the entry's run was skipped): lost, on a connection unknown.
+	TLSUnentered uint64
+	Streams      uint64 // streams classified as MCP
+	Malformed    uint64 // records user space could not decode
 	// SkippedRuns counts runs of mcpscope's programs the kernel skipped because a BPF program was already running
 	// on that CPU (its recursion guard; Linux 5.12+ counts them). A skipped run may hide a read or write of an MCP
 	// stream, so it is reported, never ignored.
@@ -47,6 +50,7 @@ func (c *Capture) Stats() (Stats, error) {
 		bpf.StatLostEvents:    &s.LostEvents,
 		bpf.StatFPLost:        &s.FPLost,
 		bpf.StatTLSUnreturned: &s.TLSUnreturned,
+		bpf.StatTLSUnentered:  &s.TLSUnentered,
 		bpf.StatStreams:       &s.Streams,
 	}
 	for idx, dst := range vals {
@@ -87,6 +91,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_lost_events":       s.LostEvents,
 		"kernel_footprint_lost":    s.FPLost,
 		"kernel_tls_unreturned":    s.TLSUnreturned,
+		"kernel_tls_unentered":     s.TLSUnentered,
 		"kernel_streams":           s.Streams,
 		"malformed_records":        s.Malformed,
 		"kernel_skipped_runs":      s.SkippedRuns,

@@ -267,19 +267,26 @@ func TestRealH2CGapInData(t *testing.T) {
 }
 
 // TestRealMCPStreamableH2C captures the go-sdk Streamable HTTP transport over HTTP/2.
-func TestRealMCPStreamableH2C(t *testing.T) {
+// echoHandler serves a go-sdk server over Streamable HTTP whose echo tool sends progress notifications first when
+// asked for them.
+func echoHandler(progress int) http.Handler {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
 	type in struct {
 		Text string `json:"text"`
 	}
 	mcp.AddTool(srv, &mcp.Tool{Name: "echo"}, func(ctx context.Context, req *mcp.CallToolRequest, a in) (*mcp.CallToolResult, any, error) {
 		if tok := req.Params.GetProgressToken(); tok != nil {
-			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: 1})
+			for i := range progress {
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i + 1)})
+			}
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
 	})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-	conns := record(t, h, func(base string, c *http.Client) {
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+}
+
+func TestRealMCPStreamableH2C(t *testing.T) {
+	conns := record(t, echoHandler(1), func(base string, c *http.Client) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
@@ -381,5 +388,49 @@ func TestRealH2CGaps(t *testing.T) {
 	// and DATA as the only frames, which are still found. Expect (nearly) all.
 	if recovered < 295 {
 		t.Errorf("last request recovered in %d of 300 cases", recovered)
+	}
+}
+
+// TestRealMCPBigEchoAnyChunking records a go-sdk session over h2c as the HTTPS tests run it (a 1 MiB echo answered
+// over SSE, then a call with progress notifications, then more calls) and replays it cut in many ways, as reads of
+// any size deliver it: every chunking gives the same events, and the echo arrives whole.
+func TestRealMCPBigEchoAnyChunking(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 1<<16)
+	conns := record(t, echoHandler(4), func(base string, c *http.Client) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: c, DisableStandaloneSSE: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range []string{"hi", big, "after"} {
+			p := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}}
+			if text == "after" {
+				p.SetProgressToken("t")
+			}
+			if _, err := cs.CallTool(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs.Close()
+	})
+	var whole, after int
+	for _, conn := range conns {
+		evs, st := replayAll(t, conn, Config{}, []int{0, 1 << 20, 70000, 16393, 16384, 4096, 1500, 1000, 9})
+		if st.FrameErrors != 0 || st.HPACKErrors != 0 || st.Truncated > st.Resets {
+			t.Errorf("stats %+v", st)
+		}
+		for _, e := range evs {
+			if e.Kind == httpmsg.EventSSE && strings.Contains(e.SSE.Data, big) {
+				whole++
+			}
+			if e.Kind == httpmsg.EventSSE && strings.Contains(e.SSE.Data, `"text":"after"`) {
+				after++
+			}
+		}
+	}
+	if whole != 1 || after != 1 {
+		t.Errorf("the 1 MiB echo's answer whole %d times, the last call's answer %d times; want 1 and 1", whole, after)
 	}
 }

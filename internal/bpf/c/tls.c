@@ -422,8 +422,13 @@ static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mcps_go_call_key gk = {.g = GO_G(ctx), .tgid = id >> 32};
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
-	if (!c)
+	if (!c) {
+		// Bytes moved by a call whose entry was not seen (it began before the probes, or its entry's run was
+		// skipped): which connection's is unknown, so they are only counted.
+		if ((__s64)GO_ARG1(ctx) > 0 && !tls_stopped() && traced_process(gk.tgid))
+			stat_add(MCPS_STAT_TLS_UNENTERED, 1);
 		return 0;
+	}
 	struct mcps_tls_call call = *c;
 	bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
 	if (tls_stopped())
