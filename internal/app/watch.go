@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type watchOptions struct {
 	noFootprint  bool
 	portable     bool
 	noRedact     bool
+	debugEvents  string // hidden: log every TCP and TLS event the kernel delivers, to diagnose capture
 
 	// The SQL store (internal/store): on by default.
 	env     env
@@ -70,6 +72,8 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
 	f.BoolVar(&o.portable, "portable", false, "use only the code paths of the oldest supported kernel (tracepoints, CO-RE reads, perf-event uprobes): to compare with the fast paths")
 	_ = f.MarkHidden("portable")
+	f.StringVar(&o.debugEvents, "debug-events", "", "log every TCP and TLS record the kernel delivers (time, stream, generation, offset, size, process) to `FILE`, for diagnosing capture")
+	_ = f.MarkHidden("debug-events")
 	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
 }
 
@@ -193,6 +197,11 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		}
 	}
 
+	tap, closeTap, err := debugEventsTap(o.debugEvents)
+	if err != nil {
+		return err
+	}
+	defer closeTap()
 	mon := monitor.New(monitor.Options{
 		Sink:        sink,
 		Controller:  capt,
@@ -203,6 +212,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		NoRedact:    o.noRedact,
 		Footprints:  footprinter(capt),
 		CUDA:        cudaProber(capt),
+		Tap:         tap,
 		KernelStats: func() map[string]uint64 {
 			counters := map[string]uint64{}
 			if ks, err := capt.Stats(); err == nil {
@@ -420,8 +430,9 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 		fmt.Fprintf(o.io.Err, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
 			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
 	}
-	if ks.TLSUnreturned > 0 {
-		fmt.Fprintf(o.io.Err, "mcpscope: LOST the bytes of %d TLS calls whose return the kernel never reported (a skipped run); their connections restarted at the gap\n", ks.TLSUnreturned)
+	if n := ks.TLSUnreturned + ks.TLSUnentered + ks.MapRefused; n > 0 {
+		fmt.Fprintf(o.io.Err, "mcpscope: LOST the bytes of %d calls: %d TLS calls whose return the kernel never reported, %d whose entry it never reported, %d whose state it refused to store; TLS connections restarted at the gap\n",
+			n, ks.TLSUnreturned, ks.TLSUnentered, ks.MapRefused)
 	}
 	if ks.SkippedRuns > 0 {
 		by := make([]string, 0, len(ks.SkippedBy))
@@ -597,4 +608,30 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 		}
 	}()
 	return len(probed) > 0
+}
+
+// debugEventsTap returns a tap that logs the TCP and TLS records the kernel delivers to path, one line each: time
+// (CLOCK_MONOTONIC ns), record kind, stream kind and number, generation, offset, size, process and thread. Empty
+// path: no tap.
+func debugEventsTap(path string) (func(*capture.Event), func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--debug-events: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	tap := func(e *capture.Event) {
+		if e.Kind != capture.KindTCP && !slices.Contains([]uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx}, e.Stream.Kind) {
+			return
+		}
+		fmt.Fprintf(w, "%d kind=%d stream=%d:%d gen=%d off=%d len=%d lost=%d pid=%d tid=%d", e.Time, e.Kind, e.Stream.Kind,
+			e.Stream.Ino, e.Gen, e.Offset, len(e.Data), e.Lost, e.Pid, e.Tid)
+		if e.Kind == capture.KindTCP {
+			fmt.Fprintf(w, " local=%s remote=%s", e.Conn.Local, e.Conn.Remote)
+		}
+		w.WriteByte('\n')
+	}
+	return tap, func() { w.Flush(); f.Close() }, nil
 }

@@ -94,6 +94,7 @@ const (
 	StatFPLost        = uint32(mcpsMcpsStatMCPS_STAT_FP_LOST)
 	StatTLSUnreturned = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED)
 	StatTLSUnentered  = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED)
+	StatMapRefused    = uint32(mcpsMcpsStatMCPS_STAT_MAP_REFUSED)
 	StatCount         = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 

@@ -155,7 +155,8 @@ const (
 	mcpsMcpsStatMCPS_STAT_FP_LOST        mcpsMcpsStat = 8
 	mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED mcpsMcpsStat = 9
 	mcpsMcpsStatMCPS_STAT_TLS_UNENTERED  mcpsMcpsStat = 10
-	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 11
+	mcpsMcpsStatMCPS_STAT_MAP_REFUSED    mcpsMcpsStat = 11
+	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 12
 )
 
 type mcpsMcpsStream struct {

@@ -22,8 +22,12 @@ type Stats struct {
 	// TLSUnentered counts Go TLS calls of traced processes that moved bytes but whose entry was never seen (they
 	// began before the probes were attached, or the entry's run was skipped): lost, on a connection unknown.
 	TLSUnentered uint64
-	Streams      uint64 // streams classified as MCP
-	Malformed    uint64 // records user space could not decode
+	// MapRefused counts calls (writes, reads, TLS calls) whose state the kernel refused to store at their entry: a
+	// hash map update failed (on kernels with resilient spinlocks, 6.15+, a bucket lock held too long times out).
+	// Their bytes are lost; a TLS stream restarts.
+	MapRefused uint64
+	Streams    uint64 // streams classified as MCP
+	Malformed  uint64 // records user space could not decode
 	// SkippedRuns counts runs of mcpscope's programs the kernel skipped because a BPF program was already running
 	// on that CPU (its recursion guard; Linux 5.12+ counts them). A skipped run may hide a read or write of an MCP
 	// stream, so it is reported, never ignored.
@@ -51,6 +55,7 @@ func (c *Capture) Stats() (Stats, error) {
 		bpf.StatFPLost:        &s.FPLost,
 		bpf.StatTLSUnreturned: &s.TLSUnreturned,
 		bpf.StatTLSUnentered:  &s.TLSUnentered,
+		bpf.StatMapRefused:    &s.MapRefused,
 		bpf.StatStreams:       &s.Streams,
 	}
 	for idx, dst := range vals {
@@ -92,6 +97,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_footprint_lost":    s.FPLost,
 		"kernel_tls_unreturned":    s.TLSUnreturned,
 		"kernel_tls_unentered":     s.TLSUnentered,
+		"kernel_map_refused":       s.MapRefused,
 		"kernel_streams":           s.Streams,
 		"malformed_records":        s.Malformed,
 		"kernel_skipped_runs":      s.SkippedRuns,

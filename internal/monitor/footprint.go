@@ -74,10 +74,10 @@ func (m *Monitor) fpCall(rec *record.Message, pos fpPos, at bool) {
 			return // a server's request to its client (roots/list, sampling) makes the client no root
 		}
 		// The reader of a client's request is a server: its tree's footprint is recorded from now on, with the
-		// processes already under it. (Not in the kernel at a first read: a reader of anything that looks like
-		// JSON-RPC, a junk flood into cat, would count every syscall and mark every read.) The kernel takes its
-		// read position at its first marked read, so the requests it read before are no matter; a call whose
-		// request it read before it became a root gets no footprint.
+		// processes already under it. The kernel makes most servers roots before this, at their first read: of a
+		// stdio stream that opened a session, or of an HTTP/1 MCP request or HTTP/2 preface (not of anything that
+		// looks like JSON-RPC: a junk flood into cat would count every syscall and mark every read). A call whose
+		// request the server read before it became a root gets no footprint.
 		if !fp.roots[server] {
 			fp.roots[server] = m.fpRoot(server, rec.To.Comm)
 		}
@@ -97,9 +97,9 @@ func (m *Monitor) fpCall(rec *record.Message, pos fpPos, at bool) {
 }
 
 // fpHTTP follows one message of an HTTP connection for footprints. wire is the message's place in direction dir's
-// byte stream as the parser counts it: the end of a client's request, or a byte of the server's response. The kernel marks the server's
-// own socket (or TLS connection), whose copy of the bytes is not necessarily the one parsed: on loopback both ends
-// are seen and the first copy is kept, and both copies count from the connection's first byte.
+// byte stream as the parser counts it: the end of a client's request, or a byte of the server's response. The kernel
+// marks the server's own socket (or TLS connection), whose copy of the bytes is not necessarily the one parsed: on
+// loopback both ends are seen and the first copy is kept, and both copies count from the connection's first byte.
 func (m *Monitor) fpHTTP(c *tcpConn, rec *record.Message, dir httpmsg.Dir, wire int64) {
 	if m.fp == nil {
 		return

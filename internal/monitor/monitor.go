@@ -65,6 +65,8 @@ type Options struct {
 	CUDA CUDAProber
 	// KernelStats, when set, adds the kernel's counters to the stats record written at the end.
 	KernelStats func() map[string]uint64
+	// Tap, when set, sees every event before the monitor handles it (watch --debug-events).
+	Tap func(*capture.Event)
 }
 
 // maxQueued bounds the frames waiting for their reader; past it the head's reader is looked up at once.
@@ -186,6 +188,9 @@ func (m *Monitor) consume(src Source, events <-chan *capture.Event, e *capture.E
 func (m *Monitor) Handle(e *capture.Event) { m.handle(e) }
 
 func (m *Monitor) handle(e *capture.Event) {
+	if m.opts.Tap != nil {
+		m.opts.Tap(e)
+	}
 	if e.Time > m.now {
 		m.now = e.Time
 	}

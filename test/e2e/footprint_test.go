@@ -52,7 +52,8 @@ func TestFootprintGoServer(t *testing.T) {
 	checkWorkFootprint(t, fp, server, file, port, measuredUser, measuredSys, true)
 
 	// Nothing of work in add's footprint.
-	if len(add.Execs)+len(add.Files)+len(add.Connections) != 0 || add.UserCPUMs > 20 {
+	// add's own CPU is the SDK's handling: a few ms here, some 30 ms under emulation (the kernel matrix).
+	if len(add.Execs)+len(add.Files)+len(add.Connections) != 0 || add.UserCPUMs > 20*float64(scaled(time.Second)/time.Second) {
 		t.Errorf("add's footprint holds work's: %+v", add)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -216,11 +218,12 @@ func TestHTTPSGoSDK(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startGopeerServerHTTP(t, testEnv.gopeerStripped, "streamable", tc.era, "-tls")
 			client := append(append([]string{testEnv.gopeer, "client-http", "-era", tc.era}, tc.clientFlags...), srv.url)
+			events := filepath.Join(t.TempDir(), "events.log") // what the kernel delivered, to tell a loss's place
 			var res watchResult
 			if tc.side == "client" {
-				flags := noDB
+				flags := append([]string{"--debug-events", events}, noDB...)
 				if tc.portable {
-					flags = append([]string{"--portable"}, noDB...)
+					flags = append([]string{"--portable"}, flags...)
 				}
 				res = watch(t, 60*time.Second, flags, client...)
 				if res.exitCode != 0 {
@@ -236,7 +239,7 @@ func TestHTTPSGoSDK(t *testing.T) {
 					t.Errorf("ready line says uprobe_multi: %v, want %v:\n%s", got, multi, res.stderr)
 				}
 			} else {
-				res = watchServerDuring(t, srv, client)
+				res, _ = watchServerWith(t, srv, append([]string{"--debug-events", events}, noDB...), client)
 				if !strings.Contains(res.stderr, testEnv.gopeerStripped+" (go1.") {
 					t.Errorf("the log does not say the stripped server's crypto/tls was probed:\n%s", res.stderr)
 				}
@@ -248,7 +251,7 @@ func TestHTTPSGoSDK(t *testing.T) {
 					c["http_orphan_bytes"], c["http_unknown_bytes"], c["http_set_aside"])
 			}
 			if t.Failed() { // what the kernel and the parsers counted tells a loss from a parser bug
-				t.Logf("final counters: %v\nlog:\n%s", c, res.stderr)
+				t.Logf("final counters: %v\nlog:\n%s\nkernel records:\n%s", c, res.stderr, eventsDiagnosis(events))
 			} else if i := strings.Index(res.stderr, "SKIPPED"); i >= 0 { // preemptible kernels: which hooks
 				t.Logf("passed, though %s", strings.SplitN(res.stderr[i:], "\n", 2)[0])
 			}
@@ -256,15 +259,8 @@ func TestHTTPSGoSDK(t *testing.T) {
 	}
 }
 
-// watchServerDuring runs `mcpscope watch --pid SERVER` in the background while client runs to its end, and returns
-// what it wrote.
-func watchServerDuring(t *testing.T, srv httpServer, client []string) watchResult {
-	res, _ := watchServerWith(t, srv, noDB, client)
-	return res
-}
-
-// watchServerWith is watchServerDuring with watch's flags (--db or --no-db among them); it also returns what the
-// client wrote.
+// watchServerWith runs `mcpscope watch FLAGS --pid SERVER` in the background while client runs to its end, as in a
+// second terminal, and returns what it wrote and what the client wrote; flags hold --db or --no-db.
 func watchServerWith(t *testing.T, srv httpServer, flags, client []string) (watchResult, string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out.jsonl")
@@ -448,4 +444,54 @@ func TestHTTPSixteenMiBBodies(t *testing.T) {
 func alphabetRun(n int) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	return strings.Repeat(alphabet, n/len(alphabet)+1)[:n]
+}
+
+// eventsDiagnosis sums up a --debug-events log: per stream generation, its records, bytes and offset range, and
+// every hole or overlap between consecutive records; and the connection records.
+func eventsDiagnosis(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	type chunk struct{ off, n, at uint64 }
+	streams := map[string][]chunk{}
+	var order []string
+	var out strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := map[string]string{}
+		fields := strings.Fields(line)
+		for _, kv := range fields[1:] {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				f[k] = v
+			}
+		}
+		if f["local"] != "" {
+			fmt.Fprintf(&out, "  conn %s\n", line)
+			continue
+		}
+		key := f["stream"] + " gen " + f["gen"]
+		off, _ := strconv.ParseUint(f["off"], 10, 64)
+		n, _ := strconv.ParseUint(f["len"], 10, 64)
+		at, _ := strconv.ParseUint(fields[0], 10, 64)
+		if streams[key] == nil {
+			order = append(order, key)
+		}
+		streams[key] = append(streams[key], chunk{off, n, at})
+	}
+	for _, key := range order {
+		cs := streams[key]
+		sort.Slice(cs, func(i, j int) bool { return cs[i].off < cs[j].off })
+		var bytes uint64
+		for _, c := range cs {
+			bytes += c.n
+		}
+		fmt.Fprintf(&out, "  stream %s: %d records, %d bytes, offsets %d..%d\n", key, len(cs), bytes, cs[0].off, cs[len(cs)-1].off+cs[len(cs)-1].n)
+		for i := 1; i < len(cs); i++ {
+			if end := cs[i-1].off + cs[i-1].n; cs[i].off != end {
+				fmt.Fprintf(&out, "    %s at %d: next record at %d (%d bytes), delivered at %d\n",
+					map[bool]string{true: "HOLE", false: "OVERLAP"}[cs[i].off > end], end, cs[i].off, cs[i].n, cs[i].at)
+			}
+		}
+	}
+	return out.String()
 }

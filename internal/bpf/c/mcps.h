@@ -84,7 +84,8 @@ enum mcps_stat {
 	MCPS_STAT_FP_LOST = 8,        // footprint counter updates that found their map full
 	MCPS_STAT_TLS_UNRETURNED = 9, // TLS calls whose return was never seen (a skipped run): their stream restarted
 	MCPS_STAT_TLS_UNENTERED = 10, // TLS calls of traced processes that moved bytes but whose entry was never seen
-	MCPS_STAT_MAX = 11,
+	MCPS_STAT_MAP_REFUSED = 11,   // calls whose state the kernel refused to store (a contended map lock): lost
+	MCPS_STAT_MAX = 12,
 };
 
 struct mcps_stream_key {

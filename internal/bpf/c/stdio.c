@@ -185,7 +185,8 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		.fd = fd,
 		.enter_ts = bpf_ktime_get_ns(),
 	};
-	bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY);
+	if (bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY))
+		stat_add(MCPS_STAT_MAP_REFUSED, 1); // refused (a contended map lock, tls.c): this write is lost, counted
 	return 0;
 }
 

@@ -94,23 +94,36 @@ static __always_inline void tls_mark_write(__u32 tgid, __u64 ssl)
 		fp_stream_mark(&key, st->gen, st->offset, true);
 }
 
-// tls_unreturned handles a call whose return was never seen, found when the same thread (goroutine, for Go) calls
-// again: the kernel skipped the return probe's run (it never runs one program twice at once on a CPU, and on a
-// preemptible kernel a run preempted midway makes the next one on that CPU be skipped). Its bytes are gone, and how
-// many is unknown: the stream restarts with a new generation, which user space counts (http_restarts) and parses
-// past as a gap, instead of splicing what follows onto what came before.
-static __noinline void tls_unreturned(__u32 tgid, const struct mcps_tls_call *old)
+// tls_restart restarts the stream a TLS call of ssl moved bytes on (write: its sending side) when the call's bytes
+// are lost and how many is unknown, and counts it in stat: the stream takes a new generation, which user space counts
+// (http_restarts) and parses past as a gap, instead of splicing what follows onto what came before.
+static __noinline void tls_restart(__u32 tgid, __u64 ssl, __u32 write, __u32 stat)
 {
-	if (old->tgid != tgid) // the thread id of a process gone: not this one's call
-		return;
-	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, old->ssl),
-				      .kind = old->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
+	stat_add(stat, 1);
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!st || st->state != MCPS_STATE_MCP)
 		return;
 	struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
 	bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
-	stat_add(MCPS_STAT_TLS_UNRETURNED, 1);
+}
+
+// tls_unreturned handles a call whose return was never seen, found when the same thread (goroutine, for Go) calls
+// again: the kernel skipped the return probe's run (it never runs one program twice at once on a CPU, and on a
+// preemptible kernel a run preempted midway makes the next one on that CPU be skipped). Its bytes are gone.
+static __always_inline void tls_unreturned(__u32 tgid, const struct mcps_tls_call *old)
+{
+	if (old->tgid == tgid) // else the thread id of a process gone: not this one's call
+		tls_restart(tgid, old->ssl, old->write, MCPS_STAT_TLS_UNRETURNED);
+}
+
+// tls_save_call stores a call at its entry for its return probe. A hash map update can be refused (on kernels with
+// resilient spinlocks, 6.15+, a bucket lock held too long by a preempted or descheduled CPU times out): the call's
+// bytes are then lost, and its stream restarts.
+static __always_inline void tls_save_call(void *calls, const void *key, const struct mcps_tls_call *c)
+{
+	if (bpf_map_update_elem(calls, key, c, BPF_ANY))
+		tls_restart(c->tgid, c->ssl, c->write, MCPS_STAT_MAP_REFUSED);
 }
 
 static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
@@ -133,7 +146,7 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 	struct mcps_tls_call *old = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
 	if (old && (old->ssl != c.ssl || old->buf != c.buf || old->len != c.len || old->write != c.write))
 		tls_unreturned(tgid, old);
-	bpf_map_update_elem(&mcps_tls_calls, &tid, &c, BPF_ANY);
+	tls_save_call(&mcps_tls_calls, &tid, &c);
 	if (write) {
 		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
@@ -292,8 +305,11 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	mark_participant(tgid);
 	bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY);
 	struct mcps_write_args *ap = bpf_map_lookup_elem(&mcps_write_args, &tid);
-	if (!ap)
+	if (!ap) { // refused (see tls_save_call): the range is reserved, so the bytes are a counted hole
+		stat_add(MCPS_STAT_MAP_REFUSED, 1);
+		lose(st, MCPS_STAT_LOST_BYTES, n);
 		return 0;
+	}
 	if (!multi)
 		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
 	__u32 zero = 0;
@@ -404,7 +420,7 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	struct mcps_tls_call *old = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
 	if (old && (old->ssl != c.ssl || old->buf != c.buf || old->len != c.len || old->write != c.write))
 		tls_unreturned(tgid, old);
-	bpf_map_update_elem(&mcps_tls_go_calls, &gk, &c, BPF_ANY);
+	tls_save_call(&mcps_tls_go_calls, &gk, &c);
 
 	struct sock *sk = go_conn_sock(c.ssl);
 	if (sk)
