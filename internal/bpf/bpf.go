@@ -146,7 +146,7 @@ func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, 
 		switch {
 		case name == mcpsMapMcpsScratch: // the syscall tracepoints' slots, one per program and CPU
 			m.MaxEntries = uint32(cpus * tracepointSlots)
-		case name == mcpsMapMcpsScratchTlsm: // the uprobe_multi TLS programs' slots, by nesting depth and CPU
+		case name == mcpsMapMcpsScratchTlsm || name == mcpsMapMcpsScratchTls: // the TLS programs' slots, taken by CAS
 			m.MaxEntries = uint32(cpus * tlsMultiSlots)
 		case strings.HasPrefix(name, mcpsMapMcpsScratch):
 			m.MaxEntries = uint32(cpus)

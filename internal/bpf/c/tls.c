@@ -39,8 +39,10 @@ struct {
 	__type(value, __u32);
 } mcps_copy_progs_tls SEC(".maps");
 
-// One slot per CPU (user space sizes it, like every mcps_scratch map): a uprobe program is never entered twice at once
-// on one CPU (the kernel's per-CPU guard for kprobe-type programs skips the second).
+// MCPS_TLSM_SLOTS slots per CPU (user space sizes it), taken by compare-and-swap as for the uprobe_multi programs:
+// perf-event uprobe programs too run preemptibly and without a per-CPU guard on current kernels, so two tasks can be
+// inside one on one CPU (a shared slot mixed two records in a 7.2 guest: a read's bytes under the write's stream).
+// The compat object (no compare-and-swap before 5.12, where the kernel's guard still holds) keeps one per CPU.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -254,8 +256,8 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 }
 
 // tls_deliver copies the n bytes of plaintext a TLS call moved into its connection's stream, classifying the stream
-// first if it is new. multi: the caller is a uprobe_multi program (its own prog array, and a scratch slot taken from
-// mcps_tlsm_busy).
+// first if it is new. multi: the caller is a uprobe_multi program (its own prog array and scratch). Either takes a
+// scratch slot from mcps_tlsm_busy (the two kinds are never loaded together), except in the compat object.
 static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const struct mcps_tls_call *call, __u64 n,
 				       bool multi)
 {
@@ -310,8 +312,10 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 		lose(st, MCPS_STAT_LOST_BYTES, n);
 		return 0;
 	}
+#ifdef MCPS_NO_ATOMIC_FETCH
 	if (!multi)
 		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
+#endif
 	__u32 zero = 0;
 	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &zero);
 	__u32 d = MCPS_TLSM_SLOTS;
@@ -331,6 +335,8 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	}
 	ap->slot = d;
 	ap->slot_held = 1;
+	if (!multi)
+		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
 	return copy_run(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm, tid, ap);
 }
 
