@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -145,7 +146,8 @@ func NewCUDAProber(c *Capture, proc procfs.FS) *CUDAProber {
 // Opened looks at a footprint record: an open of a libcuda that succeeded gets the library probed. It returns the
 // library's path and the functions probed when it did, and nothing for any other record.
 func (p *CUDAProber) Opened(e *Event) (string, []string, error) {
-	if e.Kind != KindFPFile || e.FP.Result < 0 {
+	// Every open of every tree comes here: the common case leaves before allocating.
+	if e.Kind != KindFPFile || e.FP.Result < 0 || !bytes.Contains(e.FP.Data, []byte("libcuda.so")) {
 		return "", nil, nil
 	}
 	path := string(e.FP.Data)

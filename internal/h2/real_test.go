@@ -285,21 +285,32 @@ func echoHandler(progress int) http.Handler {
 	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 }
 
-func TestRealMCPStreamableH2C(t *testing.T) {
-	conns := record(t, echoHandler(1), func(base string, c *http.Client) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
-		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: c, DisableStandaloneSSE: true}, nil)
-		if err != nil {
-			t.Fatal(err)
+// callEcho connects a go-sdk client to the echoHandler server at base and calls echo with each text in turn, the
+// last with a progress token when progress is set.
+func callEcho(t *testing.T, base string, c *http.Client, texts []string, progress bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: c, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	for i, text := range texts {
+		p := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}}
+		if progress && i == len(texts)-1 {
+			p.SetProgressToken("t")
 		}
-		p := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": strings.Repeat("q", 100000)}}
-		p.SetProgressToken("t")
 		if _, err := cs.CallTool(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		cs.Close()
+	}
+}
+
+func TestRealMCPStreamableH2C(t *testing.T) {
+	conns := record(t, echoHandler(1), func(base string, c *http.Client) {
+		callEcho(t, base, c, []string{strings.Repeat("q", 100000)}, true)
 	})
 	var payloads []string
 	sessions := map[string]bool{}
@@ -397,23 +408,7 @@ func TestRealH2CGaps(t *testing.T) {
 func TestRealMCPBigEchoAnyChunking(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 1<<16)
 	conns := record(t, echoHandler(4), func(base string, c *http.Client) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
-		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: c, DisableStandaloneSSE: true}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, text := range []string{"hi", big, "after"} {
-			p := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}}
-			if text == "after" {
-				p.SetProgressToken("t")
-			}
-			if _, err := cs.CallTool(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cs.Close()
+		callEcho(t, base, c, []string{"hi", big, "after"}, true)
 	})
 	var whole, after int
 	for _, conn := range conns {

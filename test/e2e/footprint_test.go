@@ -34,15 +34,7 @@ func TestFootprintGoServer(t *testing.T) {
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
-	fps := map[string]record.Footprint{}
-	for _, f := range res.fps {
-		fps[f.Tool] = f
-	}
-	add, ok1 := fps["add"]
-	fp, ok2 := fps["work"]
-	if !ok1 || !ok2 || len(res.fps) != 2 {
-		t.Fatalf("footprints %+v: want one for add and one for work", res.fps)
-	}
+	add, fp := twoFootprints(t, res, "add", "work")
 	server := fp.Server.Pid
 	if server == 0 || fp.Method != "tools/call" || string(fp.ID) != "3" || fp.Shared {
 		t.Errorf("work footprint: server %d, method %q, id %s, shared %v", server, fp.Method, fp.ID, fp.Shared)
@@ -286,15 +278,7 @@ func TestFootprintHTTP(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "fp.db")
 			res, out := watchServerWith(t, srv, []string{"--db", db}, []string{testEnv.gopeer, "client-http", "-big", "0",
 				"-progress=false", "-work", string(work), srv.url})
-			fps := map[string]record.Footprint{}
-			for _, f := range res.fps {
-				fps[f.Tool] = f
-			}
-			echo, ok1 := fps["echo"]
-			fp, ok2 := fps["work"]
-			if !ok1 || !ok2 || len(res.fps) != 2 {
-				t.Fatalf("footprints %+v: want one for echo and one for work\ncounters %v\n%s", res.fps, res.finalCounters(t), res.stderr)
-			}
+			echo, fp := twoFootprints(t, res, "echo", "work")
 			if fp.Server.Pid != srv.pid || fp.Method != "tools/call" || fp.Shared {
 				t.Errorf("work footprint: server %d (want %d), method %q, shared %v", fp.Server.Pid, srv.pid, fp.Method, fp.Shared)
 			}
@@ -336,4 +320,19 @@ func closingListener(t *testing.T) int {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// twoFootprints returns the footprints of the calls of tools a and b, the only two res holds.
+func twoFootprints(t *testing.T, res watchResult, a, b string) (record.Footprint, record.Footprint) {
+	t.Helper()
+	fps := map[string]record.Footprint{}
+	for _, f := range res.fps {
+		fps[f.Tool] = f
+	}
+	fa, ok1 := fps[a]
+	fb, ok2 := fps[b]
+	if !ok1 || !ok2 || len(res.fps) != 2 {
+		t.Fatalf("footprints %+v: want one for %s and one for %s\ncounters %v\n%s", res.fps, a, b, res.finalCounters(t), res.stderr)
+	}
+	return fa, fb
 }

@@ -285,25 +285,53 @@ static __always_inline void fp_boundary(struct mcps_fp_root *r, __u32 root, cons
 	bpf_ringbuf_submit(rec, wakeup_flags());
 }
 
-// fp_stream_mark marks an epoch boundary at an MCP read or write of a TCP socket or a TLS connection by the current
-// process, when it is a footprint root. Called by the capture programs once they have numbered the bytes (offset: as
-// for fp_boundary), so the mark cannot disagree with the records. Cost: one lookup for a process outside every tree;
-// only MCP streams get here.
-static __always_inline void fp_stream_mark(const struct mcps_stream_key *key, __u64 gen, __u64 offset, bool write)
+// fp_self_root returns the root state of the current process (tgid) when it is a footprint root itself: only a
+// root's own reads and writes mark epochs. One lookup for a process outside every tree.
+static __always_inline struct mcps_fp_root *fp_self_root(__u32 tgid)
 {
 	if (!mcps_fp_on)
-		return;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
+		return NULL;
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t || t->root != tgid)
-		return;
-	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &tgid);
+		return NULL;
+	return bpf_map_lookup_elem(&mcps_fp_roots, &tgid);
+}
+
+// fp_root_boundary accounts the current thread's CPU to the epoch that ends and reports the boundary (fp_boundary).
+static __always_inline void fp_root_boundary(struct mcps_fp_root *r, __u64 id, const struct mcps_stream_key *key,
+					     __u64 gen, __u64 offset, bool write)
+{
+	__u32 tgid = id >> 32;
 	struct mcps_fp_thread *th = fp_thread((__u32)id);
-	if (!r || !th)
+	if (!th)
 		return;
 	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, tgid, th);
 	fp_boundary(r, tgid, key, gen, offset, write);
+}
+
+// fp_stream_mark marks an epoch boundary at an MCP read of a TCP socket or a TLS connection by the current process,
+// when it is a footprint root. Called by the capture programs once they have numbered the bytes (offset: the
+// position the read reached), so the mark cannot disagree with the records. Only MCP streams get here.
+static __always_inline void fp_stream_mark(const struct mcps_stream_key *key, __u64 gen, __u64 offset)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mcps_fp_root *r = fp_self_root(id >> 32);
+	if (r)
+		fp_root_boundary(r, id, key, gen, offset, false);
+}
+
+// fp_write_mark marks an epoch boundary where a footprint root is about to write an MCP TCP or TLS stream (key): at
+// the stream's offset now, where these bytes will start, since a write's range is reserved at its return. The root
+// is checked before the stream: a process outside every tree pays one lookup.
+static __always_inline void fp_write_mark(const struct mcps_stream_key *key)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mcps_fp_root *r = fp_self_root(id >> 32);
+	if (!r)
+		return;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, key);
+	if (st && st->state == MCPS_STATE_MCP)
+		fp_root_boundary(r, id, key, st->gen, st->offset, true);
 }
 
 // pipe_unread returns the bytes waiting in pipe file's buffers (up to 16 buffers: a pipe of the default size).

@@ -170,13 +170,8 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 			emit_small(&h);
 		}
 	}
-	if (mcps_fp_on && key.kind == MCPS_STREAM_TCP_TX) {
-		// A server root begins a response: its call's epochs end here (footprint.h). A write's range is reserved
-		// at its return, so the stream's offset now is where these bytes will start.
-		struct mcps_stream *cur = bpf_map_lookup_elem(&mcps_streams, &key);
-		if (cur)
-			fp_stream_mark(&key, cur->gen, cur->offset, true);
-	}
+	if (key.kind == MCPS_STREAM_TCP_TX)
+		fp_write_mark(&key); // a server root begins a response: its call's epochs end here (footprint.h)
 	struct mcps_write_args a = {
 		.buf = buf,
 		.vlen = vlen,
@@ -405,7 +400,7 @@ static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u
 	a->offset = reserve(&st->offset, ret);
 	a->gen = st->gen;
 	if (a->key.kind == MCPS_STREAM_TCP_RX) // a server root read (part of) a request: an epoch boundary
-		fp_stream_mark(&a->key, a->gen, a->offset + ret, false);
+		fp_stream_mark(&a->key, a->gen, a->offset + ret);
 	a->done = 0;
 	a->iov_idx = 0;
 	a->iov_off = 0;

@@ -84,16 +84,12 @@ static __always_inline bool tls_stopped(void)
 
 static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf, __u64 len);
 
-// tls_mark_write marks the epoch boundary of a footprint root about to write plaintext to an MCP connection (see
-// fp_stream_mark): its range is reserved at the call's return, so the stream's offset now is where it will start.
+// tls_mark_write marks the epoch boundary of a footprint root about to write plaintext to ssl's connection
+// (fp_write_mark).
 static __always_inline void tls_mark_write(__u32 tgid, __u64 ssl)
 {
-	if (!mcps_fp_on)
-		return;
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
-	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
-	if (st && st->state == MCPS_STATE_MCP)
-		fp_stream_mark(&key, st->gen, st->offset, true);
+	fp_write_mark(&key);
 }
 
 // tls_restart restarts the stream a TLS call of ssl moved bytes on (write: its sending side) when the call's bytes
@@ -303,11 +299,13 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 		.enter_ts = call->write ? call->enter_ts : bpf_ktime_get_ns(),
 	};
 	if (!call->write)
-		fp_stream_mark(&key, a.gen, a.offset + n, false);
+		fp_stream_mark(&key, a.gen, a.offset + n);
 	mark_participant(tgid);
-	bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY);
-	struct mcps_write_args *ap = bpf_map_lookup_elem(&mcps_write_args, &tid);
-	if (!ap) { // refused (see tls_save_call): the range is reserved, so the bytes are a counted hole
+	// A refused update (see tls_save_call) must not leave an older entry of this thread to be copied instead.
+	struct mcps_write_args *ap = NULL;
+	if (!bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY))
+		ap = bpf_map_lookup_elem(&mcps_write_args, &tid);
+	if (!ap) { // refused: the range is reserved, so the bytes are a counted hole
 		stat_add(MCPS_STAT_MAP_REFUSED, 1);
 		lose(st, MCPS_STAT_LOST_BYTES, n);
 		return 0;
