@@ -27,9 +27,9 @@ run: build
 	sudo ./$(BIN)
 
 # npm peers used by the end-to-end tests, pinned by test/node/package-lock.json; python3 and curl, the HTTPS clients
-# on libssl; NVIDIA's CUDA driver library, whose calls a footprint test counts (no GPU needed; nothing installed).
+# on libssl, and wget, the one on GnuTLS; NVIDIA's CUDA driver library, whose calls a footprint test counts (no GPU needed; nothing installed).
 test-deps: $(NODE_DIR)/node_modules/.package-lock.json $(CUDA_DIR)/libcuda.so.1
-	command -v python3 >/dev/null && command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 curl)
+	command -v python3 >/dev/null && command -v curl >/dev/null && command -v wget >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 curl wget)
 $(CUDA_DIR)/libcuda.so.1: test/cuda/fetch-libcuda.sh
 	test/cuda/fetch-libcuda.sh $(CUDA_DIR)
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json

@@ -72,7 +72,7 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
 	f.BoolVar(&o.portable, "portable", false, "use only the code paths of the oldest supported kernel (tracepoints, CO-RE reads, perf-event uprobes): to compare with the fast paths")
 	_ = f.MarkHidden("portable")
-	f.StringVar(&o.debugEvents, "debug-events", "", "log every TCP and TLS record the kernel delivers (time, stream, generation, offset, size, process) to `FILE`, for diagnosing capture")
+	f.StringVar(&o.debugEvents, "debug-events", "", "log every TCP and TLS record the kernel delivers (time, stream, generation, offset, size, process) and every TLS probe hit to `FILE`, for diagnosing capture")
 	_ = f.MarkHidden("debug-events")
 	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
 }
@@ -145,7 +145,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		return err
 	}
 	cfg := capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS,
-		Footprint: !o.noFootprint, Portable: o.portable}
+		Footprint: !o.noFootprint, Portable: o.portable, DebugTLS: o.debugEvents != ""}
 	capt, err := capture.Open(cfg)
 	if err != nil && cfg.Footprint {
 		// Footprints are worth having, not worth going without messages: try once more without them.
@@ -611,8 +611,9 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 }
 
 // debugEventsTap returns a tap that logs the TCP and TLS records the kernel delivers to path, one line each: time
-// (CLOCK_MONOTONIC ns), record kind, stream kind and number, generation, offset, size, process and thread. Empty
-// path: no tap.
+// (CLOCK_MONOTONIC ns), record kind, stream kind and number, generation, offset, size, process and thread; and each
+// TLS probe hit (capture.Config.DebugTLS): time, "hit", what it did, the call's key (goroutine or thread), stream,
+// buffer, length or result, instruction, stack pointer, CPU, process and thread. Empty path: no tap.
 func debugEventsTap(path string) (func(*capture.Event), func(), error) {
 	if path == "" {
 		return nil, func() {}, nil
@@ -623,6 +624,12 @@ func debugEventsTap(path string) (func(*capture.Event), func(), error) {
 	}
 	w := bufio.NewWriter(f)
 	tap := func(e *capture.Event) {
+		if e.Kind == capture.KindTLSHit {
+			h := e.TLSHit
+			fmt.Fprintf(w, "%d hit site=%d key=%#x stream=%d:%d buf=%#x n=%d ip=%#x sp=%#x cpu=%d pid=%d tid=%d\n", e.Time, h.Site,
+				e.Gen, e.Stream.Kind, e.Stream.Ino, e.Offset, int64(e.Lost), h.IP, h.SP, h.CPU, e.Pid, e.Tid)
+			return
+		}
 		if e.Kind != capture.KindTCP && !slices.Contains([]uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx}, e.Stream.Kind) {
 			return
 		}

@@ -50,6 +50,8 @@ const (
 	EventFPExit    = uint8(mcpsMcpsEventKindMCPS_EV_FP_EXIT)
 	EventFPConnect = uint8(mcpsMcpsEventKindMCPS_EV_FP_CONNECT)
 	EventFPListen  = uint8(mcpsMcpsEventKindMCPS_EV_FP_LISTEN)
+	// A TLS probe hit (diagnosis only, VarDebugTLS): struct mcps_tls_hit in c/tls.c.
+	EventTLSHit = uint8(mcpsMcpsEventKindMCPS_EV_TLS_HIT)
 )
 
 // Directions of footprint marks (enum mcps_fp_mark_dir).
@@ -117,6 +119,7 @@ const (
 	VarTCPOn      = mcpsVarMcpsTcpOn
 	VarTLSOn      = mcpsVarMcpsTlsOn
 	VarFPOn       = mcpsVarMcpsFpOn
+	VarDebugTLS   = mcpsVarMcpsDebugTls
 )
 
 // Spec returns the main object, not yet loaded, with the per-CPU scratch maps sized for this machine. Kernels before

@@ -50,6 +50,7 @@ const (
 	mcpsMcpsEventKindMCPS_EV_FP_EXIT    mcpsMcpsEventKind = 10
 	mcpsMcpsEventKindMCPS_EV_FP_CONNECT mcpsMcpsEventKind = 11
 	mcpsMcpsEventKindMCPS_EV_FP_LISTEN  mcpsMcpsEventKind = 12
+	mcpsMcpsEventKindMCPS_EV_TLS_HIT    mcpsMcpsEventKind = 13
 )
 
 type mcpsMcpsFpCount struct {
@@ -371,6 +372,8 @@ const (
 	mcpsProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
 	mcpsProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
 	mcpsProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpsProgMcpsTlsGnutlsRecv       = "mcps_tls_gnutls_recv"
+	mcpsProgMcpsTlsGnutlsSend       = "mcps_tls_gnutls_send"
 	mcpsProgMcpsTlsGoRead           = "mcps_tls_go_read"
 	mcpsProgMcpsTlsGoRet            = "mcps_tls_go_ret"
 	mcpsProgMcpsTlsGoWrite          = "mcps_tls_go_write"
@@ -382,6 +385,7 @@ const (
 	mcpsProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
 	mcpsProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpsProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
+	mcpsVarMcpsDebugTls             = "mcps_debug_tls"
 	mcpsVarMcpsFilterOn             = "mcps_filter_on"
 	mcpsVarMcpsFpOn                 = "mcps_fp_on"
 	mcpsVarMcpsNcpu                 = "mcps_ncpu"
@@ -509,6 +513,8 @@ type mcpsProgramSpecs struct {
 	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGnutlsRecv       *ebpf.ProgramSpec `ebpf:"mcps_tls_gnutls_recv"`
+	McpsTlsGnutlsSend       *ebpf.ProgramSpec `ebpf:"mcps_tls_gnutls_send"`
 	McpsTlsGoRead           *ebpf.ProgramSpec `ebpf:"mcps_tls_go_read"`
 	McpsTlsGoRet            *ebpf.ProgramSpec `ebpf:"mcps_tls_go_ret"`
 	McpsTlsGoWrite          *ebpf.ProgramSpec `ebpf:"mcps_tls_go_write"`
@@ -574,6 +580,7 @@ type mcpsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsVariableSpecs struct {
+	McpsDebugTls          *ebpf.VariableSpec `ebpf:"mcps_debug_tls"`
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
@@ -709,6 +716,7 @@ func (m *mcpsMaps) Close() error {
 //
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsVariables struct {
+	McpsDebugTls          *ebpf.Variable `ebpf:"mcps_debug_tls"`
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
@@ -798,6 +806,8 @@ type mcpsPrograms struct {
 	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGnutlsRecv       *ebpf.Program `ebpf:"mcps_tls_gnutls_recv"`
+	McpsTlsGnutlsSend       *ebpf.Program `ebpf:"mcps_tls_gnutls_send"`
 	McpsTlsGoRead           *ebpf.Program `ebpf:"mcps_tls_go_read"`
 	McpsTlsGoRet            *ebpf.Program `ebpf:"mcps_tls_go_ret"`
 	McpsTlsGoWrite          *ebpf.Program `ebpf:"mcps_tls_go_write"`
@@ -878,6 +888,8 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsTcpFexitRecvmsg,
 		p.McpsTcpFexitVfsRead,
 		p.McpsTcpFexitVfsReadv,
+		p.McpsTlsGnutlsRecv,
+		p.McpsTlsGnutlsSend,
 		p.McpsTlsGoRead,
 		p.McpsTlsGoRet,
 		p.McpsTlsGoWrite,

@@ -278,6 +278,8 @@ const (
 	mcpscompatProgMcpsTcpFexitRecvmsg     = "mcps_tcp_fexit_recvmsg"
 	mcpscompatProgMcpsTcpFexitVfsRead     = "mcps_tcp_fexit_vfs_read"
 	mcpscompatProgMcpsTcpFexitVfsReadv    = "mcps_tcp_fexit_vfs_readv"
+	mcpscompatProgMcpsTlsGnutlsRecv       = "mcps_tls_gnutls_recv"
+	mcpscompatProgMcpsTlsGnutlsSend       = "mcps_tls_gnutls_send"
 	mcpscompatProgMcpsTlsGoRead           = "mcps_tls_go_read"
 	mcpscompatProgMcpsTlsGoRet            = "mcps_tls_go_ret"
 	mcpscompatProgMcpsTlsGoWrite          = "mcps_tls_go_write"
@@ -289,6 +291,7 @@ const (
 	mcpscompatProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
 	mcpscompatProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpscompatProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
+	mcpscompatVarMcpsDebugTls             = "mcps_debug_tls"
 	mcpscompatVarMcpsFilterOn             = "mcps_filter_on"
 	mcpscompatVarMcpsFpOn                 = "mcps_fp_on"
 	mcpscompatVarMcpsNcpu                 = "mcps_ncpu"
@@ -416,6 +419,8 @@ type mcpscompatProgramSpecs struct {
 	McpsTcpFexitRecvmsg     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.ProgramSpec `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGnutlsRecv       *ebpf.ProgramSpec `ebpf:"mcps_tls_gnutls_recv"`
+	McpsTlsGnutlsSend       *ebpf.ProgramSpec `ebpf:"mcps_tls_gnutls_send"`
 	McpsTlsGoRead           *ebpf.ProgramSpec `ebpf:"mcps_tls_go_read"`
 	McpsTlsGoRet            *ebpf.ProgramSpec `ebpf:"mcps_tls_go_ret"`
 	McpsTlsGoWrite          *ebpf.ProgramSpec `ebpf:"mcps_tls_go_write"`
@@ -481,6 +486,7 @@ type mcpscompatMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpscompatVariableSpecs struct {
+	McpsDebugTls          *ebpf.VariableSpec `ebpf:"mcps_debug_tls"`
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
@@ -616,6 +622,7 @@ func (m *mcpscompatMaps) Close() error {
 //
 // It can be passed to loadMcpscompatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpscompatVariables struct {
+	McpsDebugTls          *ebpf.Variable `ebpf:"mcps_debug_tls"`
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
@@ -705,6 +712,8 @@ type mcpscompatPrograms struct {
 	McpsTcpFexitRecvmsg     *ebpf.Program `ebpf:"mcps_tcp_fexit_recvmsg"`
 	McpsTcpFexitVfsRead     *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_read"`
 	McpsTcpFexitVfsReadv    *ebpf.Program `ebpf:"mcps_tcp_fexit_vfs_readv"`
+	McpsTlsGnutlsRecv       *ebpf.Program `ebpf:"mcps_tls_gnutls_recv"`
+	McpsTlsGnutlsSend       *ebpf.Program `ebpf:"mcps_tls_gnutls_send"`
 	McpsTlsGoRead           *ebpf.Program `ebpf:"mcps_tls_go_read"`
 	McpsTlsGoRet            *ebpf.Program `ebpf:"mcps_tls_go_ret"`
 	McpsTlsGoWrite          *ebpf.Program `ebpf:"mcps_tls_go_write"`
@@ -785,6 +794,8 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsTcpFexitRecvmsg,
 		p.McpsTcpFexitVfsRead,
 		p.McpsTcpFexitVfsReadv,
+		p.McpsTlsGnutlsRecv,
+		p.McpsTlsGnutlsSend,
 		p.McpsTlsGoRead,
 		p.McpsTlsGoRet,
 		p.McpsTlsGoWrite,

@@ -47,6 +47,9 @@ type Config struct {
 	// TLS probe instead of uprobe_multi links. Tests use it to check that all paths capture the same records;
 	// benchmarks, to compare their cost.
 	Portable bool
+	// DebugTLS reports every hit of a TLS probe (KindTLSHit), to trace bytes the kernel never numbered to the call
+	// that moved them (watch --debug-events). It costs a record per TLS call: diagnosis only.
+	DebugTLS bool
 }
 
 // pollInterval is how often the reader looks at the ring buffer when the kernel has not woken it.
@@ -157,6 +160,9 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	if err := spec.Variables[bpf.VarTLSOn].Set(boolByte(cfg.TCP && cfg.TLS)); err != nil {
 		return fmt.Errorf("set tls: %w", err)
+	}
+	if err := spec.Variables[bpf.VarDebugTLS].Set(boolByte(cfg.DebugTLS)); err != nil {
+		return fmt.Errorf("set tls diagnosis: %w", err)
 	}
 	if !cfg.TCP {
 		dropTCPOnly(spec)

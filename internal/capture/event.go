@@ -29,7 +29,31 @@ const (
 	KindFPExit    = bpf.EventFPExit    // a process of a tree exited: FP.Result is its wait status
 	KindFPConnect = bpf.EventFPConnect // a process of a tree called connect: FP.Data is the address passed
 	KindFPListen  = bpf.EventFPListen  // a process of a tree listens: FP.Data is a struct mcps_tcp_conn (local end)
+
+	// KindTLSHit is a TLS probe hit (Config.DebugTLS): Stream is the connection's stream (zero for a return with no
+	// call pending), Gen the call's key (goroutine or thread), Offset the buffer, Lost the length asked (entries) or
+	// the result register (returns), TLSHit the rest. The monitor ignores it.
+	KindTLSHit = bpf.EventTLSHit
 )
+
+// TLSHit is the body of a KindTLSHit record.
+type TLSHit struct {
+	IP, SP uint64 // the probed instruction and the stack pointer there
+	Site   uint32 // what the hit did: TLSHitEnter...
+	CPU    uint32
+}
+
+// What a TLS probe hit did (enum mcps_tls_site in c/tls.c).
+const (
+	TLSHitEnter      = 1 // an entry, no call of its thread (goroutine) pending
+	TLSHitEnterAgain = 2 // an entry with the pending call's arguments: the call re-run from its entry
+	TLSHitEnterOther = 3 // an entry with other arguments: the pending call's return was never seen
+	TLSHitRet        = 4 // a return that found its call
+	TLSHitRetNone    = 5 // a return with no call pending
+)
+
+// tlsHitSize is the size of struct mcps_tls_hit after its header.
+const tlsHitSize = 24
 
 // Footprint is the body of a footprint record: which tree and epoch it belongs to, and what happened.
 type Footprint struct {
@@ -69,6 +93,7 @@ type Event struct {
 	Comm     [16]byte
 	Data     []byte
 	FP       Footprint // footprint records
+	TLSHit   TLSHit    // TLS probe hits (Config.DebugTLS)
 
 	buf []byte
 }
@@ -110,6 +135,7 @@ func decode(raw []byte, e *Event) error {
 	e.ExitCode = 0
 	e.Conn = Conn{}
 	e.FP = Footprint{}
+	e.TLSHit = TLSHit{}
 	switch e.Kind {
 	case KindData:
 		if n > len(raw)-hdrSize {
@@ -129,6 +155,12 @@ func decode(raw []byte, e *Event) error {
 		}
 		e.Conn = c
 	case KindReader, KindClose, KindExec:
+	case KindTLSHit:
+		if n != tlsHitSize || len(raw) < hdrSize+n {
+			return fmt.Errorf("TLS probe record of %d bytes, want %d", len(raw)-hdrSize, tlsHitSize)
+		}
+		b := raw[hdrSize:]
+		e.TLSHit = TLSHit{IP: le.Uint64(b), SP: le.Uint64(b[8:]), Site: le.Uint32(b[16:]), CPU: le.Uint32(b[20:])}
 	case KindFPMark, KindFPFile, KindFPExec, KindFPExit, KindFPConnect, KindFPListen:
 		return decodeFootprint(raw, e)
 	default:

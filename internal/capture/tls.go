@@ -40,6 +40,8 @@ const (
 	tlsFnSSLReadEx     = 4
 	tlsFnGoWrite       = 5
 	tlsFnGoRead        = 6
+	tlsFnGnuTLSSend    = 7
+	tlsFnGnuTLSRecv    = 8
 )
 
 // tlsProbe is a function probed for TLS plaintext: the program run at its entry (perf-event uprobes), and the cookie
@@ -49,12 +51,15 @@ type tlsProbe struct {
 	fn           uint64
 }
 
-// tlsProbes are the functions probed in a TLS library; one uretprobe program serves them all.
+// tlsProbes are the functions probed in a TLS library (OpenSSL's, or GnuTLS's record layer); one uretprobe program
+// serves them all. A library is probed for those it defines.
 var tlsProbes = []tlsProbe{
 	{"SSL_write", "mcps_tls_ssl_write", tlsFnSSLWrite},
 	{"SSL_write_ex", "mcps_tls_ssl_write_ex", tlsFnSSLWriteEx},
 	{"SSL_read", "mcps_tls_ssl_read", tlsFnSSLRead},
 	{"SSL_read_ex", "mcps_tls_ssl_read_ex", tlsFnSSLReadEx},
+	{"gnutls_record_send", "mcps_tls_gnutls_send", tlsFnGnuTLSSend},
+	{"gnutls_record_recv", "mcps_tls_gnutls_recv", tlsFnGnuTLSRecv},
 }
 
 const tlsReturnProg = "mcps_tls_ssl_ret"
@@ -276,8 +281,8 @@ func closeLinks(links []link.Link) {
 
 func tlsSymbolList() string { return strings.Join(tlsSymbols(), ", ") }
 
-// FindTLSTargets lists the files to probe for TLS plaintext: the OpenSSL libraries (libssl.so.*) mapped by running
-// processes or known to the dynamic linker, node on PATH, and the executables of running processes that define
+// FindTLSTargets lists the files to probe for TLS plaintext: the OpenSSL and GnuTLS libraries (libssl.so.*,
+// libgnutls.so.*) mapped by running processes or known to the dynamic linker, node on PATH, and the executables of running processes that define
 // SSL_write themselves (Node.js links OpenSSL in) or are Go programs using crypto/tls. Files are named once each, by
 // the path under proc's root (/proc/PID/root/... for a process in another mount namespace); the monitor's own
 // executable is never named.
@@ -338,7 +343,7 @@ func (f *tlsFinder) find() []string {
 	add := func(path string) { out = append(out, f.judge(path)...) }
 	if !f.scanned {
 		f.scanned = true
-		for _, lib := range ldconfigLibssl() {
+		for _, lib := range ldconfigTLSLibs() {
 			add(lib)
 		}
 		if node, err := exec.LookPath("node"); err == nil {
@@ -362,7 +367,7 @@ func (f *tlsFinder) find() []string {
 	return out
 }
 
-// process returns the targets of one process not returned before: the libssl files it maps, and its executable if
+// process returns the targets of one process not returned before: the TLS libraries it maps, and its executable if
 // the process is traced or is Node.js.
 func (f *tlsFinder) process(p procfs.Proc) []string {
 	dir := filepath.Join(f.proc.Root, fmt.Sprint(p.Pid))
@@ -374,7 +379,7 @@ func (f *tlsFinder) process(p procfs.Proc) []string {
 	f.pids[p.Pid] = seen
 	var out []string
 	root := filepath.Join(dir, "root")
-	for _, lib := range mappedLibssl(f.proc, p.Pid) {
+	for _, lib := range mappedTLSLibs(f.proc, p.Pid) {
 		out = append(out, f.judge(hostPath(root, lib))...)
 	}
 	if exe != "" && (seen.traced || p.Comm == "node" || p.Comm == "nodejs") {
@@ -397,7 +402,7 @@ func (f *tlsFinder) judge(path string) []string {
 		return nil
 	}
 	f.judged[id] = true
-	if strings.Contains(filepath.Base(path), "libssl") || hasTLSFuncs(path) {
+	if isTLSLib(filepath.Base(path)) || hasTLSFuncs(path) {
 		return []string{path}
 	}
 	return nil
@@ -424,9 +429,16 @@ func hostPath(root, path string) string {
 	return filepath.Join(root, path)
 }
 
-// mappedLibssl lists the libssl files a process maps.
-func mappedLibssl(proc procfs.FS, pid int) []string {
-	return mappedFiles(proc, pid, func(base string) bool { return strings.Contains(base, "libssl.so") })
+// isTLSLib tells whether a file's base name is that of a TLS library probed: OpenSSL's libssl.so.*, GnuTLS's
+// libgnutls.so.* (not libgnutls-openssl.so, GnuTLS's OpenSSL API over the same record functions: its SSL_write
+// would be a second copy of the bytes gnutls_record_send moves).
+func isTLSLib(base string) bool {
+	return strings.Contains(base, "libssl.so") || strings.HasPrefix(base, "libgnutls.so")
+}
+
+// mappedTLSLibs lists the TLS libraries a process maps.
+func mappedTLSLibs(proc procfs.FS, pid int) []string {
+	return mappedFiles(proc, pid, isTLSLib)
 }
 
 // mappedFiles lists the files a process maps whose base name match accepts, as its maps name them.
@@ -451,8 +463,8 @@ func mappedFiles(proc procfs.FS, pid int, match func(base string) bool) []string
 	return out
 }
 
-// ldconfigLibssl lists the libssl files the dynamic linker's cache knows.
-func ldconfigLibssl() []string {
+// ldconfigTLSLibs lists the TLS libraries the dynamic linker's cache knows.
+func ldconfigTLSLibs() []string {
 	out, err := exec.Command("ldconfig", "-p").Output()
 	if err != nil {
 		return nil
@@ -460,7 +472,7 @@ func ldconfigLibssl() []string {
 	var libs []string
 	for _, line := range strings.Split(string(out), "\n") {
 		name, path, ok := strings.Cut(line, "=>")
-		if !ok || !strings.Contains(name, "libssl.so") {
+		if !ok || !isTLSLib(strings.TrimSpace(name)) {
 			continue
 		}
 		if real, err := filepath.EvalSymlinks(strings.TrimSpace(path)); err == nil {
@@ -470,7 +482,7 @@ func ldconfigLibssl() []string {
 	return libs
 }
 
-// tlsSymbols are the OpenSSL functions probed.
+// tlsSymbols are the library functions probed.
 func tlsSymbols() []string {
 	names := make([]string, len(tlsProbes))
 	for i, p := range tlsProbes {

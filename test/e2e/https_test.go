@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/cilium/ebpf/features"
 
+	"github.com/mcpscope/mcpscope/internal/capture"
 	"github.com/mcpscope/mcpscope/internal/record"
 )
 
@@ -90,17 +92,17 @@ _, body = post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"n
 assert b"Echo: " in body, body[:200]
 `
 
-// requirePython finds python3, failing in CI when it is missing.
-func requirePython(t *testing.T) string {
+// requireProgram finds a program a test drives (`make test-deps` installs them), failing in CI when it is missing.
+func requireProgram(t *testing.T, name, why string) string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
+	path, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 is needed for the HTTPS client over libssl")
+			t.Fatalf("%s is needed for %s: run `make test-deps`", name, why)
 		}
-		t.Skip("python3 not found")
+		t.Skipf("%s not found", name)
 	}
-	return py
+	return path
 }
 
 // TestHTTPSPythonClient runs a Python client (OpenSSL's libssl.so.3) against server-everything behind a TLS front:
@@ -109,7 +111,7 @@ func requirePython(t *testing.T) string {
 func TestHTTPSPythonClient(t *testing.T) {
 	requireBPF(t)
 	requireNode(t)
-	py := requirePython(t)
+	py := requireProgram(t, "python3", "the HTTPS client over libssl")
 	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
 	script := filepath.Join(t.TempDir(), "client.py")
 	if err := os.WriteFile(script, []byte(pythonClient), 0o644); err != nil {
@@ -140,6 +142,68 @@ func TestHTTPSPythonClient(t *testing.T) {
 	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 || c["http_restarts"] != 0 {
 		// urllib opens a connection per request, and OpenSSL may give the new SSL object the freed one's address:
 		// that must start new streams, not continue the old connection's.
+		t.Errorf("%d bytes of TLS plaintext were not joined to their connection; %d streams restarted mid-connection",
+			c["http_orphan_bytes"], c["http_restarts"])
+	}
+}
+
+// wgetClient is a Streamable HTTP client made of two runs of wget, which speaks TLS through GnuTLS
+// (gnutls_record_send/_recv over its own socket): initialize, then the tools/call in the file $3, its answer written
+// to $4. The session id comes from the first answer's headers (-S prints them).
+const wgetClient = `set -e
+h1='Content-Type: application/json'
+h2='Accept: application/json, text/event-stream'
+sid=$(wget -S -O /dev/null --no-check-certificate --header "$h1" --header "$h2" --post-file "$2" "$1" 2>&1 |
+	sed -n 's/^ *[Mm]cp-[Ss]ession-[Ii]d: *//p' | tr -d '\r')
+test -n "$sid"
+wget -q -O "$4" --no-check-certificate --header "$h1" --header "$h2" --header "Mcp-Session-Id: $sid" --post-file "$3" "$1"
+grep -q 'Echo: ' "$4"
+`
+
+// TestHTTPSGnuTLSClient runs wget, a GnuTLS client (libgnutls.so.30, found through the dynamic linker's cache),
+// against server-everything behind a TLS front: the same records as over OpenSSL, a 1 MiB echo whole; with the
+// uprobe_multi programs where the kernel has them, and with the perf-event ones of older kernels (--portable).
+func TestHTTPSGnuTLSClient(t *testing.T) {
+	requireBPF(t)
+	requireNode(t)
+	requireProgram(t, "wget", "the HTTPS client over GnuTLS")
+	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
+	t.Run("fastest", func(t *testing.T) { checkWgetSession(t, front, noDB) })
+	t.Run("portable", func(t *testing.T) { checkWgetSession(t, front, append([]string{"--portable"}, noDB...)) })
+}
+
+func checkWgetSession(t *testing.T, front httpServer, flags []string) {
+	dir := t.TempDir()
+	const big = 1 << 20
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"wget","version":"1"}}}`
+	echo := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", big) + `"}}}`
+	files := map[string]string{"client.sh": wgetClient, "initialize.json": initialize, "echo.json": echo}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := watch(t, 90*time.Second, flags, "sh", filepath.Join(dir, "client.sh"), front.url,
+		filepath.Join(dir, "initialize.json"), filepath.Join(dir, "echo.json"), filepath.Join(dir, "answer"))
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "libgnutls.so") || !strings.Contains(res.stderr, "gnutls_record_send") {
+		t.Errorf("the log does not say GnuTLS was probed:\n%s", res.stderr)
+	}
+	checkHTTPBasics(t, res, front, "wget")
+	c2s, s2c := byDirection(res.records)
+	checkSequence(t, "client to server", c2s, []wire{
+		{typ: "request", method: "initialize", id: "1", size: len(initialize)},
+		{typ: "request", method: "tools/call", id: "2", size: len(echo), tool: "echo"},
+	})
+	if len(s2c) != 2 || s2c[0].Method != "initialize" || s2c[1].Tool != "echo" || s2c[1].Size < big {
+		t.Fatalf("server to client:\n%s\ncounters %v\nhttp %+v", summary(s2c), res.finalCounters(t), res.http)
+	}
+	if !strings.Contains(string(s2c[1].Message), strings.Repeat("x", big)) {
+		t.Error("the 1 MiB echo did not arrive whole")
+	}
+	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 || c["http_restarts"] != 0 {
 		t.Errorf("%d bytes of TLS plaintext were not joined to their connection; %d streams restarted mid-connection",
 			c["http_orphan_bytes"], c["http_restarts"])
 	}
@@ -446,8 +510,10 @@ func alphabetRun(n int) string {
 	return strings.Repeat(alphabet, n/len(alphabet)+1)[:n]
 }
 
-// eventsDiagnosis sums up a --debug-events log: per stream generation, its records, bytes and offset range, and
-// every hole or overlap between consecutive records; and the connection records.
+// eventsDiagnosis sums up a --debug-events log: per stream generation, its data records, bytes and offset range,
+// and every hole or overlap between records; the connection records; the TLS probe hits by what they did, and
+// around each that lost a call (a return with no call pending, an entry that found another call pending) the hits
+// of the same goroutine or thread.
 func eventsDiagnosis(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -457,6 +523,8 @@ func eventsDiagnosis(path string) string {
 	streams := map[string][]chunk{}
 	var order []string
 	var out strings.Builder
+	var hits []map[string]string
+	sites := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := map[string]string{}
 		fields := strings.Fields(line)
@@ -465,8 +533,17 @@ func eventsDiagnosis(path string) string {
 				f[k] = v
 			}
 		}
+		if len(fields) > 1 && fields[1] == "hit" {
+			f["line"] = line
+			hits = append(hits, f)
+			sites[f["site"]]++
+			continue
+		}
 		if f["local"] != "" {
 			fmt.Fprintf(&out, "  conn %s\n", line)
+			continue
+		}
+		if f["kind"] != strconv.Itoa(int(capture.KindData)) {
 			continue
 		}
 		key := f["stream"] + " gen " + f["gen"]
@@ -490,6 +567,30 @@ func eventsDiagnosis(path string) string {
 			if end := cs[i-1].off + cs[i-1].n; cs[i].off != end {
 				fmt.Fprintf(&out, "    %s at %d: next record at %d (%d bytes), delivered at %d\n",
 					map[bool]string{true: "HOLE", false: "OVERLAP"}[cs[i].off > end], end, cs[i].off, cs[i].n, cs[i].at)
+			}
+		}
+	}
+	fmt.Fprintf(&out, "  TLS probe hits by site (1 enter, 2 enter again, 3 enter over a lost return, 4 return, 5 return with no call): %v\n", sites)
+	for i, h := range hits {
+		if h["site"] != strconv.Itoa(capture.TLSHitRetNone) && h["site"] != strconv.Itoa(capture.TLSHitEnterOther) {
+			continue
+		}
+		fmt.Fprintf(&out, "  hits of key %s around a lost call:\n", h["key"])
+		var before []string
+		for j := i - 1; j >= 0 && len(before) < 8; j-- {
+			if hits[j]["key"] == h["key"] {
+				before = append(before, hits[j]["line"])
+			}
+		}
+		slices.Reverse(before)
+		for _, l := range before {
+			fmt.Fprintf(&out, "      %s\n", l)
+		}
+		fmt.Fprintf(&out, "   >> %s\n", h["line"])
+		for j, n := i+1, 0; j < len(hits) && n < 3; j++ {
+			if hits[j]["key"] == h["key"] {
+				fmt.Fprintf(&out, "      %s\n", hits[j]["line"])
+				n++
 			}
 		}
 	}

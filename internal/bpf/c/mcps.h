@@ -52,6 +52,8 @@ enum mcps_event_kind {
 	MCPS_EV_FP_EXIT = 10,   // a process of a tree exited
 	MCPS_EV_FP_CONNECT = 11, // a process of a tree called connect
 	MCPS_EV_FP_LISTEN = 12, // a process of a tree listens on a socket
+	// Diagnosis only (mcps_debug_tls, watch --debug-events): a TLS probe hit, struct mcps_tls_hit (tls.c).
+	MCPS_EV_TLS_HIT = 13,
 };
 
 // The payload of an MCPS_EV_TCP record: the connection of the socket, seen from it (s = this end).

@@ -5,10 +5,11 @@
 // every OpenSSL it finds (libssl.so.1.1 and .3, BoringSSL, and the OpenSSL that Node.js links into its binary), and
 // to Go's crypto/tls in every Go program it finds (stripped ones included: the functions are found from .gopclntab).
 //
-// Hooks: uprobe and uretprobe on SSL_write, SSL_write_ex, SSL_read and SSL_read_ex. The entry saves the call's
+// Hooks: uprobe and uretprobe on SSL_write, SSL_write_ex, SSL_read and SSL_read_ex, and on GnuTLS's
+// gnutls_record_send and gnutls_record_recv (the session stands for the SSL object). The entry saves the call's
 // arguments by thread; the return copies the bytes the call moved (its return value, or *written / *readbytes for
 // the _ex forms) into the SSL object's streams (MCPS_STREAM_TLS_TX / _RX, keyed by tls_stream_ino). The socket is
-// learned from the TCP syscalls the thread makes inside the call (OpenSSL's socket BIO), or, for libraries that
+// learned from the TCP syscalls the thread makes inside the call (OpenSSL's socket BIO, GnuTLS's default transport), or, for libraries that
 // move ciphertext through memory BIOs (Node.js), from the thread's first TCP write after an SSL_write (its
 // ciphertext); its addresses are then reported for the streams (MCPS_EV_TCP), and user space joins them to the
 // connection by address like TCP streams. Go: uprobes on crypto/tls.(*Conn).Write and Read, and on each of their
@@ -84,6 +85,66 @@ static __always_inline bool tls_stopped(void)
 
 static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf, __u64 len);
 
+// Set by user space for watch --debug-events: every hit of a TLS probe of a traced process is reported, so that a
+// byte the kernel never numbered can be traced to the call that moved it. Off (always, outside diagnosis), the code
+// below is dead and the verifier never sees it.
+const volatile __u8 mcps_debug_tls = 0;
+
+// What a TLS probe hit did (struct mcps_tls_hit.site).
+enum mcps_tls_site {
+	MCPS_TLS_HIT_ENTER = 1,       // an entry, no call of the thread (goroutine) pending
+	MCPS_TLS_HIT_ENTER_AGAIN = 2, // an entry with the pending call's arguments: the same call re-run from its entry
+	MCPS_TLS_HIT_ENTER_OTHER = 3, // an entry with other arguments: the pending call's return was never seen
+	MCPS_TLS_HIT_RET = 4,         // a return that found its call
+	MCPS_TLS_HIT_RET_NONE = 5,    // a return with no call pending
+};
+
+// An MCPS_EV_TLS_HIT record: hdr.ino is the connection's stream number, hdr.gen the key of the call (goroutine or
+// thread), hdr.offset the buffer, hdr.lost the length asked (entries) or moved (returns).
+struct mcps_tls_hit {
+	struct mcps_event_hdr hdr;
+	__u64 ip;   // the probed instruction
+	__u64 sp;   // the stack pointer there
+	__u32 site; // enum mcps_tls_site
+	__u32 cpu;
+};
+
+// tls_hit reports a probe hit (mcps_debug_tls). Out of line: the entry programs are near the verifier's budget.
+// c is the call (NULL: none found), n the length asked (entries) or the register holding the result (returns).
+static __noinline void tls_hit(struct pt_regs *ctx, __u32 site, __u64 key, const struct mcps_tls_call *c, __u64 n)
+{
+	struct mcps_tls_hit h = {};
+	__u64 id = bpf_get_current_pid_tgid();
+	h.hdr.kind = MCPS_EV_TLS_HIT;
+	h.hdr.len = sizeof(h) - sizeof(h.hdr);
+	h.hdr.tgid = id >> 32;
+	h.hdr.tid = (__u32)id;
+	h.hdr.ts = bpf_ktime_get_ns();
+	if (c) {
+		h.hdr.stream_kind = c->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX;
+		h.hdr.ino = tls_stream_ino(id >> 32, c->ssl);
+		h.hdr.offset = c->buf;
+	}
+	h.hdr.gen = key;
+	h.hdr.lost = n;
+	bpf_get_current_comm(h.hdr.comm, sizeof(h.hdr.comm));
+	h.ip = PT_REGS_IP(ctx);
+	h.sp = PT_REGS_SP(ctx);
+	h.site = site;
+	h.cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_output(&mcps_events, &h, sizeof(h), 0);
+}
+
+// tls_enter_site names an entry's hit given the call pending for its thread or goroutine (old, or NULL).
+static __always_inline __u32 tls_enter_site(const struct mcps_tls_call *old, const struct mcps_tls_call *c)
+{
+	if (!old)
+		return MCPS_TLS_HIT_ENTER;
+	if (old->ssl != c->ssl || old->buf != c->buf || old->len != c->len || old->write != c->write)
+		return MCPS_TLS_HIT_ENTER_OTHER;
+	return MCPS_TLS_HIT_ENTER_AGAIN;
+}
+
 // tls_mark_write marks the epoch boundary of a footprint root about to write plaintext to ssl's connection
 // (fp_write_mark).
 static __always_inline void tls_mark_write(__u32 tgid, __u64 ssl)
@@ -124,7 +185,14 @@ static __always_inline void tls_save_call(void *calls, const void *key, const st
 		tls_restart(c->tgid, c->ssl, c->write, MCPS_STAT_MAP_REFUSED);
 }
 
-static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
+// How a probed library function takes its length and returns its byte count.
+enum tls_len_form {
+	TLS_LEN_INT = 0, // SSL_write/SSL_read: an int count; the return is the bytes moved
+	TLS_LEN_EX = 1,  // SSL_write_ex/SSL_read_ex: a size_t count; the bytes moved are stored at the fourth argument
+	TLS_LEN_SIZE = 2, // gnutls_record_send/_recv: a size_t count; the return (ssize_t) is the bytes moved
+};
+
+static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_len_form form)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
@@ -133,16 +201,19 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, bool ex)
 	struct mcps_tls_call c = {
 		.ssl = PT_REGS_PARM1(ctx),
 		.buf = PT_REGS_PARM2(ctx),
-		.len = ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx), // SSL_write's count is an int, _ex's a size_t
-		.size_ptr = ex ? PT_REGS_PARM4(ctx) : 0,
+		.len = form == TLS_LEN_INT ? (__u32)PT_REGS_PARM3(ctx) : PT_REGS_PARM3(ctx),
+		.size_ptr = form == TLS_LEN_EX ? PT_REGS_PARM4(ctx) : 0,
 		.enter_ts = bpf_ktime_get_ns(),
 		.write = write,
 		.tgid = tgid,
 	};
-	// OpenSSL's read and write functions never call each other; the same call seen twice is a probe hit again (a
-	// signal during its single step re-runs the instruction).
+	// OpenSSL's (GnuTLS's) read and write functions never call each other; the same call seen twice is a probe hit
+	// again (a signal during its single step re-runs the instruction).
 	struct mcps_tls_call *old = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
-	if (old && (old->ssl != c.ssl || old->buf != c.buf || old->len != c.len || old->write != c.write))
+	__u32 site = tls_enter_site(old, &c);
+	if (mcps_debug_tls)
+		tls_hit(ctx, site, tid, &c, c.len);
+	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
 	tls_save_call(&mcps_tls_calls, &tid, &c);
 	if (write) {
@@ -177,8 +248,12 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
 	bpf_map_delete_elem(&mcps_tls_calls, &tid);
 	if (tls_stopped())
 		return 0;
+	if (mcps_debug_tls)
+		tls_hit(ctx, MCPS_TLS_HIT_RET, tid, &call, PT_REGS_RC(ctx));
 
-	int ret = (int)PT_REGS_RC(ctx); // every probed function returns int: the upper half of the register is not ours
+	// OpenSSL's functions return int (the upper half of the register is not theirs); GnuTLS's a ssize_t that is at
+	// most a record's 16 KiB.
+	int ret = (int)PT_REGS_RC(ctx);
 	__u64 n = 0;
 	if (call.size_ptr) {
 		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (const void *)call.size_ptr))
@@ -422,7 +497,10 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	// then re-runs the function): same arguments, on a new stack or the same one. Other arguments mean a return
 	// never seen. (A lost return followed by a call with the very same arguments cannot be told from a restart.)
 	struct mcps_tls_call *old = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
-	if (old && (old->ssl != c.ssl || old->buf != c.buf || old->len != c.len || old->write != c.write))
+	__u32 site = tls_enter_site(old, &c);
+	if (mcps_debug_tls)
+		tls_hit(ctx, site, gk.g, &c, c.len);
+	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
 	tls_save_call(&mcps_tls_go_calls, &gk, &c);
 
@@ -445,14 +523,19 @@ static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 	if (!c) {
 		// Bytes moved by a call whose entry was not seen (it began before the probes, or its entry's run was
 		// skipped): which connection's is unknown, so they are only counted.
-		if ((__s64)GO_ARG1(ctx) > 0 && !tls_stopped() && traced_process(gk.tgid))
+		if ((__s64)GO_ARG1(ctx) > 0 && !tls_stopped() && traced_process(gk.tgid)) {
 			stat_add(MCPS_STAT_TLS_UNENTERED, 1);
+			if (mcps_debug_tls)
+				tls_hit(ctx, MCPS_TLS_HIT_RET_NONE, gk.g, NULL, GO_ARG1(ctx));
+		}
 		return 0;
 	}
 	struct mcps_tls_call call = *c;
 	bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
 	if (tls_stopped())
 		return 0;
+	if (mcps_debug_tls)
+		tls_hit(ctx, MCPS_TLS_HIT_RET, gk.g, &call, GO_ARG1(ctx));
 	__s64 n = (__s64)GO_ARG1(ctx);
 	if (n <= 0)
 		return 0;
@@ -460,13 +543,17 @@ static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 }
 
 SEC("uprobe")
-int mcps_tls_ssl_write(struct pt_regs *ctx) { return tls_enter(ctx, 1, false); }
+int mcps_tls_ssl_write(struct pt_regs *ctx) { return tls_enter(ctx, 1, TLS_LEN_INT); }
 SEC("uprobe")
-int mcps_tls_ssl_write_ex(struct pt_regs *ctx) { return tls_enter(ctx, 1, true); }
+int mcps_tls_ssl_write_ex(struct pt_regs *ctx) { return tls_enter(ctx, 1, TLS_LEN_EX); }
 SEC("uprobe")
-int mcps_tls_ssl_read(struct pt_regs *ctx) { return tls_enter(ctx, 0, false); }
+int mcps_tls_ssl_read(struct pt_regs *ctx) { return tls_enter(ctx, 0, TLS_LEN_INT); }
 SEC("uprobe")
-int mcps_tls_ssl_read_ex(struct pt_regs *ctx) { return tls_enter(ctx, 0, true); }
+int mcps_tls_ssl_read_ex(struct pt_regs *ctx) { return tls_enter(ctx, 0, TLS_LEN_EX); }
+SEC("uprobe")
+int mcps_tls_gnutls_send(struct pt_regs *ctx) { return tls_enter(ctx, 1, TLS_LEN_SIZE); }
+SEC("uprobe")
+int mcps_tls_gnutls_recv(struct pt_regs *ctx) { return tls_enter(ctx, 0, TLS_LEN_SIZE); }
 SEC("uretprobe")
 int mcps_tls_ssl_ret(struct pt_regs *ctx) { return tls_exit(ctx, false); }
 SEC("uprobe")
@@ -492,26 +579,44 @@ enum mcps_tls_fn {
 	MCPS_TLS_FN_SSL_READ_EX = 4,
 	MCPS_TLS_FN_GO_WRITE = 5,
 	MCPS_TLS_FN_GO_READ = 6,
+	MCPS_TLS_FN_GNUTLS_SEND = 7,
+	MCPS_TLS_FN_GNUTLS_RECV = 8,
 };
 
 SEC("uprobe.multi")
 int mcps_tls_m_enter(struct pt_regs *ctx)
 {
+	// One inlined copy of each entry function, with its arguments in registers: the verifier's budget.
+	__u32 write = 0;
+	enum tls_len_form form = TLS_LEN_INT;
 	switch (bpf_get_attach_cookie(ctx)) {
-	case MCPS_TLS_FN_SSL_WRITE:
-		return tls_enter(ctx, 1, false);
-	case MCPS_TLS_FN_SSL_WRITE_EX:
-		return tls_enter(ctx, 1, true);
-	case MCPS_TLS_FN_SSL_READ:
-		return tls_enter(ctx, 0, false);
-	case MCPS_TLS_FN_SSL_READ_EX:
-		return tls_enter(ctx, 0, true);
 	case MCPS_TLS_FN_GO_WRITE:
 		return tls_go_enter(ctx, 1);
 	case MCPS_TLS_FN_GO_READ:
 		return tls_go_enter(ctx, 0);
+	case MCPS_TLS_FN_SSL_WRITE:
+		write = 1;
+		break;
+	case MCPS_TLS_FN_SSL_WRITE_EX:
+		write = 1;
+		form = TLS_LEN_EX;
+		break;
+	case MCPS_TLS_FN_SSL_READ:
+		break;
+	case MCPS_TLS_FN_SSL_READ_EX:
+		form = TLS_LEN_EX;
+		break;
+	case MCPS_TLS_FN_GNUTLS_SEND:
+		write = 1;
+		form = TLS_LEN_SIZE;
+		break;
+	case MCPS_TLS_FN_GNUTLS_RECV:
+		form = TLS_LEN_SIZE;
+		break;
+	default:
+		return 0;
 	}
-	return 0;
+	return tls_enter(ctx, write, form);
 }
 SEC("uretprobe.multi")
 int mcps_tls_m_ssl_ret(struct pt_regs *ctx) { return tls_exit(ctx, true); }
