@@ -300,6 +300,7 @@ const (
 	mcpsMapMcpsStreams              = "mcps_streams"
 	mcpsMapMcpsTlsCalls             = "mcps_tls_calls"
 	mcpsMapMcpsTlsGoCalls           = "mcps_tls_go_calls"
+	mcpsMapMcpsTlsOver              = "mcps_tls_over"
 	mcpsMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpsMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpsMapMcpsTlsStopped           = "mcps_tls_stopped"
@@ -380,6 +381,7 @@ const (
 	mcpsProgMcpsTlsM_enter          = "mcps_tls_m_enter"
 	mcpsProgMcpsTlsM_goRet          = "mcps_tls_m_go_ret"
 	mcpsProgMcpsTlsM_sslRet         = "mcps_tls_m_ssl_ret"
+	mcpsProgMcpsTlsSockState        = "mcps_tls_sock_state"
 	mcpsProgMcpsTlsSslRead          = "mcps_tls_ssl_read"
 	mcpsProgMcpsTlsSslReadEx        = "mcps_tls_ssl_read_ex"
 	mcpsProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
@@ -521,6 +523,7 @@ type mcpsProgramSpecs struct {
 	McpsTlsM_enter          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_enter"`
 	McpsTlsM_goRet          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_go_ret"`
 	McpsTlsM_sslRet         *ebpf.ProgramSpec `ebpf:"mcps_tls_m_ssl_ret"`
+	McpsTlsSockState        *ebpf.ProgramSpec `ebpf:"mcps_tls_sock_state"`
 	McpsTlsSslRead          *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_ret"`
@@ -567,6 +570,7 @@ type mcpsMapSpecs struct {
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.MapSpec `ebpf:"mcps_tls_go_calls"`
+	McpsTlsOver              *ebpf.MapSpec `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
@@ -656,6 +660,7 @@ type mcpsMaps struct {
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.Map `ebpf:"mcps_tls_go_calls"`
+	McpsTlsOver              *ebpf.Map `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
@@ -702,6 +707,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsStreams,
 		m.McpsTlsCalls,
 		m.McpsTlsGoCalls,
+		m.McpsTlsOver,
 		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
@@ -814,6 +820,7 @@ type mcpsPrograms struct {
 	McpsTlsM_enter          *ebpf.Program `ebpf:"mcps_tls_m_enter"`
 	McpsTlsM_goRet          *ebpf.Program `ebpf:"mcps_tls_m_go_ret"`
 	McpsTlsM_sslRet         *ebpf.Program `ebpf:"mcps_tls_m_ssl_ret"`
+	McpsTlsSockState        *ebpf.Program `ebpf:"mcps_tls_sock_state"`
 	McpsTlsSslRead          *ebpf.Program `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.Program `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.Program `ebpf:"mcps_tls_ssl_ret"`
@@ -896,6 +903,7 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsTlsM_enter,
 		p.McpsTlsM_goRet,
 		p.McpsTlsM_sslRet,
+		p.McpsTlsSockState,
 		p.McpsTlsSslRead,
 		p.McpsTlsSslReadEx,
 		p.McpsTlsSslRet,

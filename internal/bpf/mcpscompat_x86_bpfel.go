@@ -206,6 +206,7 @@ const (
 	mcpscompatMapMcpsStreams              = "mcps_streams"
 	mcpscompatMapMcpsTlsCalls             = "mcps_tls_calls"
 	mcpscompatMapMcpsTlsGoCalls           = "mcps_tls_go_calls"
+	mcpscompatMapMcpsTlsOver              = "mcps_tls_over"
 	mcpscompatMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpscompatMapMcpsTlsSocks             = "mcps_tls_socks"
 	mcpscompatMapMcpsTlsStopped           = "mcps_tls_stopped"
@@ -286,6 +287,7 @@ const (
 	mcpscompatProgMcpsTlsM_enter          = "mcps_tls_m_enter"
 	mcpscompatProgMcpsTlsM_goRet          = "mcps_tls_m_go_ret"
 	mcpscompatProgMcpsTlsM_sslRet         = "mcps_tls_m_ssl_ret"
+	mcpscompatProgMcpsTlsSockState        = "mcps_tls_sock_state"
 	mcpscompatProgMcpsTlsSslRead          = "mcps_tls_ssl_read"
 	mcpscompatProgMcpsTlsSslReadEx        = "mcps_tls_ssl_read_ex"
 	mcpscompatProgMcpsTlsSslRet           = "mcps_tls_ssl_ret"
@@ -427,6 +429,7 @@ type mcpscompatProgramSpecs struct {
 	McpsTlsM_enter          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_enter"`
 	McpsTlsM_goRet          *ebpf.ProgramSpec `ebpf:"mcps_tls_m_go_ret"`
 	McpsTlsM_sslRet         *ebpf.ProgramSpec `ebpf:"mcps_tls_m_ssl_ret"`
+	McpsTlsSockState        *ebpf.ProgramSpec `ebpf:"mcps_tls_sock_state"`
 	McpsTlsSslRead          *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.ProgramSpec `ebpf:"mcps_tls_ssl_ret"`
@@ -473,6 +476,7 @@ type mcpscompatMapSpecs struct {
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.MapSpec `ebpf:"mcps_tls_go_calls"`
+	McpsTlsOver              *ebpf.MapSpec `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.MapSpec `ebpf:"mcps_tls_stopped"`
@@ -562,6 +566,7 @@ type mcpscompatMaps struct {
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.Map `ebpf:"mcps_tls_go_calls"`
+	McpsTlsOver              *ebpf.Map `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
 	McpsTlsStopped           *ebpf.Map `ebpf:"mcps_tls_stopped"`
@@ -608,6 +613,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsStreams,
 		m.McpsTlsCalls,
 		m.McpsTlsGoCalls,
+		m.McpsTlsOver,
 		m.McpsTlsPending,
 		m.McpsTlsSocks,
 		m.McpsTlsStopped,
@@ -720,6 +726,7 @@ type mcpscompatPrograms struct {
 	McpsTlsM_enter          *ebpf.Program `ebpf:"mcps_tls_m_enter"`
 	McpsTlsM_goRet          *ebpf.Program `ebpf:"mcps_tls_m_go_ret"`
 	McpsTlsM_sslRet         *ebpf.Program `ebpf:"mcps_tls_m_ssl_ret"`
+	McpsTlsSockState        *ebpf.Program `ebpf:"mcps_tls_sock_state"`
 	McpsTlsSslRead          *ebpf.Program `ebpf:"mcps_tls_ssl_read"`
 	McpsTlsSslReadEx        *ebpf.Program `ebpf:"mcps_tls_ssl_read_ex"`
 	McpsTlsSslRet           *ebpf.Program `ebpf:"mcps_tls_ssl_ret"`
@@ -802,6 +809,7 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsTlsM_enter,
 		p.McpsTlsM_goRet,
 		p.McpsTlsM_sslRet,
+		p.McpsTlsSockState,
 		p.McpsTlsSslRead,
 		p.McpsTlsSslReadEx,
 		p.McpsTlsSslRet,

@@ -95,8 +95,8 @@ func keepTLSProbeKind(spec *ebpf.CollectionSpec, multi bool) {
 	if multi {
 		suffix = tlsSuffix
 	}
-	for name := range spec.Programs {
-		if strings.HasPrefix(name, "mcps_tls_") && strings.HasPrefix(name, tlsMultiPrefix) != multi {
+	for name, ps := range spec.Programs {
+		if strings.HasPrefix(name, "mcps_tls_") && isUprobe(ps) && strings.HasPrefix(name, tlsMultiPrefix) != multi {
 			delete(spec.Programs, name)
 		}
 	}

@@ -74,6 +74,9 @@ type tcpSocket struct {
 	role          int
 	closed        bool
 	gens          [2]uint64 // the latest generation seen of the bytes it sent ([0]) and received ([1])
+	// kernelEnded: the kernel ended the socket's streams itself (a TLS object's, at TCP_CLOSE): their number may
+	// already name the object's next connection, whose streams ending this one must not forget.
+	kernelEnded bool
 }
 
 // connKey names a connection by its two addresses, lower first, so that both sockets of a loopback connection
@@ -209,6 +212,7 @@ func (m *Monitor) releaseOne(p *tcpPending) {
 	case capture.KindClose:
 		if s := m.http.sockets[p.key.Ino]; s != nil {
 			s.closed = true
+			s.kernelEnded = isTLSKind(p.key.Kind)
 			m.endConnIfClosed(s.conn, p.at)
 		}
 	case capture.KindExit:
@@ -241,7 +245,7 @@ func (m *Monitor) awaitingPeer(p *tcpPending) bool {
 	if s == nil {
 		// TLS plaintext may come before its socket is known: a library using memory BIOs writes the ciphertext
 		// (which names the socket) after SSL_write returns.
-		return p.key.Kind == stream.KindTLSTx || p.key.Kind == stream.KindTLSRx
+		return isTLSKind(p.key.Kind)
 	}
 	c := s.conn
 	if _, known := m.http.servers[s.remote]; known {
@@ -345,7 +349,7 @@ func (m *Monitor) tcpData(p *tcpPending) {
 	} else {
 		s.gens[1] = p.gen
 	}
-	c.tls = c.tls || p.key.Kind == stream.KindTLSTx || p.key.Kind == stream.KindTLSRx
+	c.tls = c.tls || isTLSKind(p.key.Kind)
 	if c.setAside {
 		h.counts.SetAsideBytes += uint64(len(p.data))
 		return
@@ -423,6 +427,8 @@ func (c *tcpConn) transport() string {
 }
 
 // isTCPKind tells the stream kinds of TCP sockets: their bytes, and their TLS plaintext.
+func isTLSKind(kind uint8) bool { return kind == stream.KindTLSTx || kind == stream.KindTLSRx }
+
 func isTCPKind(kind uint8) bool {
 	switch kind {
 	case stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx:
@@ -877,7 +883,7 @@ func (m *Monitor) endConn(c *tcpConn, at uint64) {
 			continue // the number names another socket now, whose kernel streams are not this connection's
 		}
 		delete(h.sockets, s.ino)
-		if m.opts.Controller != nil {
+		if m.opts.Controller != nil && !s.kernelEnded {
 			for _, kind := range []uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx} {
 				_ = m.opts.Controller.Forget(stream.Key{Kind: kind, Ino: s.ino})
 			}

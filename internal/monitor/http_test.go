@@ -566,3 +566,32 @@ func TestHTTPAnswerReportedBeforeRequest(t *testing.T) {
 		t.Fatalf("records %q, want %q", got, want)
 	}
 }
+
+// TestTLSConnEndedByKernel: a TLS object's close record (the kernel saw TCP close its socket) ends the connection
+// at once, its open request reported unanswered, and leaves the object's streams to the kernel, which already
+// started them afresh for the object's next connection; a plain TCP socket's end still makes the kernel forget it.
+func TestTLSConnEndedByKernel(t *testing.T) {
+	m, sink, ctl := newTestMonitor()
+	obj := &tcpPeer{ino: 1<<63 | 42, pid: client, comm: "python3"}
+	m.Handle(tcpConnEvent(obj, stream.KindTLSTx, clientAddr, serverAddr, 1_000))
+	req := post("/mcp", "", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"slow"}}`)
+	m.Handle(data(stream.Key{Kind: stream.KindTLSTx, Ino: obj.ino}, client, "python3", 0, 2_000, req))
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: stream.Key{Kind: stream.KindTLSTx, Ino: obj.ino}, Gen: 1,
+		Time: 3_000, Pid: client})
+	m.tick(1_000_000_000)
+	if len(sink.https) != 1 || sink.https[0].Event != "unanswered" || sink.https[0].Transport != record.TransportHTTPS {
+		t.Fatalf("http records %+v", sink.https)
+	}
+	if len(ctl.forgotten) != 0 {
+		t.Errorf("forgot %v: the kernel already did, and the number may name the object's next connection", ctl.forgotten)
+	}
+
+	l := newLoopback(m)
+	l.request(post("/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: stream.Key{Kind: stream.KindTCPTx, Ino: clientSock}, Time: l.t + 10, Pid: client})
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: stream.Key{Kind: stream.KindTCPTx, Ino: serverSock}, Time: l.t + 20, Pid: server})
+	m.tick(l.t + 1_000_000_000)
+	if len(ctl.forgotten) == 0 {
+		t.Error("the ended TCP connection's streams were not forgotten")
+	}
+}

@@ -121,10 +121,35 @@ type watchResult struct {
 	exitCode int
 }
 
+// keepArtifact copies a failed test's diagnosis file into $MCPSCOPE_E2E_ARTIFACTS, when set (the kernel matrix sets
+// it to the run's output directory, since a guest's temporary files die with it).
+func keepArtifact(t *testing.T, path string) {
+	dir := os.Getenv("MCPSCOPE_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("keep %s: %v", path, err)
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "." + filepath.Base(path)
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Logf("keep %s: %v", path, err)
+		return
+	}
+	t.Logf("kept %s as %s", path, filepath.Join(dir, name))
+}
+
 // watch runs COMMAND under `mcpscope watch -o FILE [extra flags] -- COMMAND` and returns what it wrote.
 func watch(t *testing.T, timeout time.Duration, flags []string, command ...string) watchResult {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "out.jsonl")
+	return watchTo(t, filepath.Join(t.TempDir(), "out.jsonl"), timeout, flags, command...)
+}
+
+// watchTo is watch writing to out, for a COMMAND that reads the records while it runs.
+func watchTo(t *testing.T, out string, timeout time.Duration, flags []string, command ...string) watchResult {
+	t.Helper()
 	timeout = scaled(timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -209,6 +209,64 @@ func checkWgetSession(t *testing.T, front httpServer, flags []string) {
 	}
 }
 
+// pythonHangUp is a client on Python's http.client over libssl that gives up on a call: initialize, then a
+// trigger-long-running-operation of 20 s sent, and the connection closed before anything of the answer is read. It
+// then stays alive until the monitor's output, argv[2], holds the unanswered call, which only the connection's end
+// can tell: exit status 3 if that takes 20 s.
+const pythonHangUp = `import http.client, json, ssl, sys, time, urllib.parse
+url, out = urllib.parse.urlparse(sys.argv[1]), sys.argv[2]
+conn = http.client.HTTPSConnection(url.hostname, url.port, context=ssl._create_unverified_context(), timeout=30)
+h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+def post(body):
+    conn.request("POST", url.path, json.dumps(body), h)
+    r = conn.getresponse()
+    r.read()
+    return r
+r = post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "py", "version": "1"}}})
+h["Mcp-Session-Id"] = r.getheader("Mcp-Session-Id")
+post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+conn.request("POST", url.path, json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 1}}}), h)
+conn.close()
+deadline = time.time() + 20
+while time.time() < deadline:
+    with open(out) as f:
+        if '"unanswered"' in f.read():
+            sys.exit(0)
+    time.sleep(0.1)
+sys.exit(3)
+`
+
+// TestHTTPSConnectionEndsBeforeExit checks that a TLS connection ends when TCP closes it, not when its process exits:
+// the client above hangs up on a call and waits, alive, for the monitor to report the call unanswered. The
+// plaintext streams belong to the SSL object, not the socket, so the kernel reports their end from the socket's
+// TCP_CLOSE (mcps_tls_sock_state).
+func TestHTTPSConnectionEndsBeforeExit(t *testing.T) {
+	requireBPF(t)
+	requireNode(t)
+	py := requireProgram(t, "python3", "the HTTPS client over libssl")
+	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
+	dir := t.TempDir()
+	script, out := filepath.Join(dir, "client.py"), filepath.Join(dir, "out.jsonl")
+	if err := os.WriteFile(script, []byte(pythonHangUp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := watchTo(t, out, 90*time.Second, noDB, py, script, front.url, out)
+	if res.exitCode == 3 {
+		t.Fatalf("the call was not reported unanswered while the client lived on after closing the connection; exchanges at the end %+v; stderr:\n%s", exchangesOf(res.http), res.stderr)
+	}
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	checkExchanges(t, res.http, []exchange{
+		{event: "exchange", method: "POST", path: "/mcp", status: 202, reqSize: 57},
+		{event: "unanswered", method: "POST", path: "/mcp", reqSize: 148},
+	})
+	c2s, _ := byDirection(res.records)
+	if n := len(c2s); n != 3 || c2s[2].Tool != "trigger-long-running-operation" {
+		t.Fatalf("client to server:\n%s", summary(c2s))
+	}
+}
+
 // nodeClient is a Streamable HTTP client on Node.js's fetch (undici over node's own TLS: the OpenSSL linked into the
 // node binary, with memory BIOs): initialize, then echo of a message of argv[3] bytes.
 const nodeClient = `process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
@@ -308,6 +366,9 @@ func TestHTTPSGoSDK(t *testing.T) {
 					t.Errorf("the log does not say the stripped server's crypto/tls was probed:\n%s", res.stderr)
 				}
 			}
+			if strings.Contains(res.stderr, "did not load") { // --debug-events adds code to the TLS programs
+				t.Errorf("programs refused:\n%s", res.stderr)
+			}
 			checkGoSDKSession(t, res, srv, "gopeer", "streamable", tc.era, tc.proto, 1<<20)
 			c := res.finalCounters(t)
 			if c["http_orphan_bytes"] != 0 || c["http_unknown_bytes"] != 0 || c["http_set_aside"] != 0 {
@@ -316,6 +377,7 @@ func TestHTTPSGoSDK(t *testing.T) {
 			}
 			if t.Failed() { // what the kernel and the parsers counted tells a loss from a parser bug
 				t.Logf("final counters: %v\nlog:\n%s\nkernel records:\n%s", c, res.stderr, eventsDiagnosis(events))
+				keepArtifact(t, events)
 			} else if i := strings.Index(res.stderr, "SKIPPED"); i >= 0 { // preemptible kernels: which hooks
 				t.Logf("passed, though %s", strings.SplitN(res.stderr[i:], "\n", 2)[0])
 			}

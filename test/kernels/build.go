@@ -152,7 +152,8 @@ func newPlan(repo string, b binaries, o options, dir string) plan.Plan {
 		if s.name == "e2e" {
 			args = append(args, "-test.run", o.e2eRun)
 			// The end-to-end tests' hang limits are sized for the host; emulation is up to 15 times slower.
-			stepEnv = env("MCPSCOPE_E2E_BINDIR="+b.dir, "MCPSCOPE_E2E_TIMEOUT_SCALE=3")
+			// A failing test leaves its diagnosis files (a --debug-events log) beside the outputs.
+			stepEnv = env("MCPSCOPE_E2E_BINDIR="+b.dir, "MCPSCOPE_E2E_TIMEOUT_SCALE=3", "MCPSCOPE_E2E_ARTIFACTS="+dir)
 		}
 		p.Steps = append(p.Steps, plan.Step{Name: s.name, Args: args, Dir: filepath.Join(repo, s.pkg), Env: stepEnv,
 			Timeout: limit + time.Minute, Output: s.name + ".out"})

@@ -109,30 +109,37 @@ struct mcps_tls_hit {
 	__u32 cpu;
 };
 
-// tls_hit reports a probe hit (mcps_debug_tls). Out of line: the entry programs are near the verifier's budget.
+// tls_hit reports a probe hit (mcps_debug_tls). Out of line, and built in the ring buffer rather than on the stack:
+// the entry programs are near the verifier's budget, and the return programs' stacks near its 512 bytes.
 // c is the call (NULL: none found), n the length asked (entries) or the register holding the result (returns).
 static __noinline void tls_hit(struct pt_regs *ctx, __u32 site, __u64 key, const struct mcps_tls_call *c, __u64 n)
 {
-	struct mcps_tls_hit h = {};
+	struct mcps_tls_hit *h = bpf_ringbuf_reserve(&mcps_events, sizeof(*h), 0);
+	if (!h)
+		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	h.hdr.kind = MCPS_EV_TLS_HIT;
-	h.hdr.len = sizeof(h) - sizeof(h.hdr);
-	h.hdr.tgid = id >> 32;
-	h.hdr.tid = (__u32)id;
-	h.hdr.ts = bpf_ktime_get_ns();
+	h->hdr.kind = MCPS_EV_TLS_HIT;
+	h->hdr.stream_kind = 0;
+	h->hdr._pad = 0;
+	h->hdr.len = sizeof(*h) - sizeof(h->hdr);
+	h->hdr.tgid = id >> 32;
+	h->hdr.tid = (__u32)id;
+	h->hdr.ts = bpf_ktime_get_ns();
+	h->hdr.ino = 0;
+	h->hdr.offset = 0;
 	if (c) {
-		h.hdr.stream_kind = c->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX;
-		h.hdr.ino = tls_stream_ino(id >> 32, c->ssl);
-		h.hdr.offset = c->buf;
+		h->hdr.stream_kind = c->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX;
+		h->hdr.ino = tls_stream_ino(id >> 32, c->ssl);
+		h->hdr.offset = c->buf;
 	}
-	h.hdr.gen = key;
-	h.hdr.lost = n;
-	bpf_get_current_comm(h.hdr.comm, sizeof(h.hdr.comm));
-	h.ip = PT_REGS_IP(ctx);
-	h.sp = PT_REGS_SP(ctx);
-	h.site = site;
-	h.cpu = bpf_get_smp_processor_id();
-	bpf_ringbuf_output(&mcps_events, &h, sizeof(h), 0);
+	h->hdr.gen = key;
+	h->hdr.lost = n;
+	bpf_get_current_comm(h->hdr.comm, sizeof(h->hdr.comm));
+	h->ip = PT_REGS_IP(ctx);
+	h->sp = PT_REGS_SP(ctx);
+	h->site = site;
+	h->cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_submit(h, 0);
 }
 
 // tls_enter_site names an entry's hit given the call pending for its thread or goroutine (old, or NULL).
@@ -411,6 +418,59 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	if (!multi)
 		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
 	return copy_run(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm, tid, ap);
+}
+
+// The fields of the tracepoint sock/inet_sock_set_state used here (stable since 4.16).
+struct inet_sock_state_ctx {
+	__u64 _common;
+	const void *skaddr;
+	int oldstate;
+	int newstate;
+};
+
+// mcps_tls_sock_state ends a TLS object's streams when TCP has closed its socket's connection (TCP_CLOSE: after
+// both ends' FINs, or a reset): a close record for the object's stream tells user space to end the connection now,
+// not when the process exits, and the object forgets the socket and its streams here and now, so its address taken
+// by a new connection (OpenSSL's allocator hands it back) starts a new generation (user space, which learns of the
+// close later, must not forget the streams itself: by then they may be the new connection's). TCP_CLOSE, not the close(2) of an fd: another fd (a dup, a fork's copy) may
+// still hold the socket, and a half-closed one (shutdown) may still read.
+//
+// Hook: the tracepoint sock/inet_sock_set_state, a few runs per TCP connection on the host; one lookup for every
+// socket that is not under a TLS object of a traced process.
+SEC("tracepoint/sock/inet_sock_set_state")
+int mcps_tls_sock_state(struct inet_sock_state_ctx *ctx)
+{
+	if (ctx->newstate != TCP_CLOSE)
+		return 0;
+	__u64 sk = (__u64)ctx->skaddr;
+	struct mcps_tls_key *over = bpf_map_lookup_elem(&mcps_tls_over, &sk);
+	if (!over)
+		return 0;
+	struct mcps_tls_key k = *over;
+	bpf_map_delete_elem(&mcps_tls_over, &sk);
+	struct mcps_tls_sock *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
+	if (!known || known->sk != sk)
+		return 0; // the object has moved on to another socket, whose streams are not this connection's
+	bpf_map_delete_elem(&mcps_tls_socks, &k);
+	struct mcps_stream_key key = {.ino = tls_stream_ino(k.tgid, k.ssl), .kind = MCPS_STREAM_TLS_TX};
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if (!st || st->state != MCPS_STATE_MCP) {
+		key.kind = MCPS_STREAM_TLS_RX;
+		st = bpf_map_lookup_elem(&mcps_streams, &key);
+	}
+	if (st && st->state == MCPS_STATE_MCP) {
+		struct mcps_event_hdr h;
+		fill_hdr(&h, MCPS_EV_CLOSE, &key);
+		// The state change may run in softirq context, on any task's behalf: the record names the object's
+		// process, and no thread or command name.
+		h.tgid = k.tgid;
+		h.tid = 0;
+		__builtin_memset(h.comm, 0, sizeof(h.comm));
+		h.gen = st->gen;
+		emit_small(&h);
+	}
+	tls_forget_streams(k.tgid, k.ssl);
+	return 0;
 }
 
 // Go's crypto/tls: (*Conn).Write(b []byte) (int, error) and (*Conn).Read(b []byte) (int, error), in Go's register

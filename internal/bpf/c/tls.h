@@ -51,6 +51,16 @@ struct {
 	__type(value, struct mcps_tls_sock);
 } mcps_tls_socks SEC(".maps");
 
+// The TLS object over each socket, by its struct sock: when TCP closes the connection, the object's streams end
+// (mcps_tls_sock_state in tls.c), so user space ends the connection while its process lives on (a long-lived client
+// opens many). Set with mcps_tls_socks.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); // the struct sock
+	__type(value, struct mcps_tls_key);
+} mcps_tls_over SEC(".maps");
+
 // SSL objects that moved plaintext without a syscall inside the call (a library using memory BIOs, such as Node.js):
 // the thread's next TCP write, which carries the ciphertext of that SSL_write, names their socket.
 struct {
@@ -107,6 +117,7 @@ static __always_inline void tls_set_socket(__u32 tgid, __u64 ssl, __u64 sk, __u6
 		tls_forget_streams(tgid, ssl);
 	struct mcps_tls_sock v = {.sk = sk, .ino = ino};
 	bpf_map_update_elem(&mcps_tls_socks, &k, &v, BPF_ANY);
+	bpf_map_update_elem(&mcps_tls_over, &sk, &k, BPF_ANY);
 	tls_announce(tgid, ssl, (struct sock *)sk);
 }
 
