@@ -41,6 +41,84 @@ func LooksLikeServerPreface(b []byte) bool {
 		length%6 == 0 && length <= 6*maxSettings
 }
 
+// LooksLikeFrame reports whether b starts with a plausible frame header (RFC 9113 §4.1, §6): the first bytes capture
+// sees of a connection that began before it, where HTTP/2 carries no other marker. A known type with only its
+// flags, a stream where the type needs one and none where it must not, the fixed lengths, the reserved bit clear.
+// PRIORITY, PUSH_PROMISE and CONTINUATION frames, which hardly ever come first after a pause, are not accepted. (The
+// kernel's looks_like_h2_frame in c/tls.c is the same test.)
+func LooksLikeFrame(b []byte) bool {
+	if len(b) < frameHeaderLen || b[5]&0x80 != 0 {
+		return false
+	}
+	length := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+	flags := b[4]
+	stream := binary.BigEndian.Uint32(b[5:9])
+	switch http2.FrameType(b[3]) {
+	case http2.FrameData:
+		return stream != 0 && flags&^0x09 == 0
+	case http2.FrameHeaders:
+		return stream != 0 && flags&^0x2d == 0 && length > 0
+	case http2.FrameRSTStream:
+		return stream != 0 && flags == 0 && length == 4
+	case http2.FrameSettings:
+		return stream == 0 && flags&^0x01 == 0 && length%6 == 0
+	case http2.FramePing:
+		return stream == 0 && flags&^0x01 == 0 && length == 8
+	case http2.FrameGoAway:
+		return stream == 0 && flags == 0 && length >= 8
+	case http2.FrameWindowUpdate:
+		return flags == 0 && length == 4
+	}
+	return false
+}
+
+// FrameSender tells which end of a connection wrote b, when b starts with whole frames (LooksLikeFrame) of which one
+// is a HEADERS frame whose header block holds a pseudo-header that can be decoded without the HPACK dynamic table
+// built before capture (it names them from the static table): :authority, :method, :path or :scheme come in a
+// request, :status in a response. (A client's first field is often its :authority from the dynamic table; :method
+// POST follows as a static entry.) ok is false when b does not tell.
+func FrameSender(b []byte) (client, ok bool) {
+	for LooksLikeFrame(b) && http2.FrameType(b[3]) != http2.FrameHeaders { // a WINDOW_UPDATE before a request
+		length := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+		if len(b) < frameHeaderLen+length {
+			return false, false
+		}
+		b = b[frameHeaderLen+length:]
+	}
+	if !LooksLikeFrame(b) || http2.FrameType(b[3]) != http2.FrameHeaders {
+		return false, false
+	}
+	length := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+	flags := http2.Flags(b[4])
+	p := b[frameHeaderLen:min(len(b), frameHeaderLen+length)]
+	if flags.Has(http2.FlagHeadersPadded) {
+		if len(p) < 1 || int(p[0]) >= len(p) {
+			return false, false
+		}
+		p = p[1 : len(p)-int(p[0])]
+	}
+	if flags.Has(http2.FlagHeadersPriority) {
+		if len(p) < 5 {
+			return false, false
+		}
+		p = p[5:]
+	}
+	var d partialDecoder
+	fields, _, err := d.decode(p)
+	if err != nil {
+		return false, false
+	}
+	for _, f := range fields {
+		switch f.Name {
+		case ":authority", ":method", ":path", ":scheme":
+			return true, true
+		case ":status":
+			return false, true
+		}
+	}
+	return false, false
+}
+
 // maxSettings bounds the parameters a server preface plausibly sends (RFC 9113 defines 6, extensions a few more).
 const maxSettings = 16
 

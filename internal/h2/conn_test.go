@@ -259,6 +259,56 @@ func TestLooksLikeServerPreface(t *testing.T) {
 	}
 }
 
+func TestLooksLikeFrame(t *testing.T) {
+	for in, want := range map[string]bool{
+		"\x00\x00\x10\x01\x04\x00\x00\x00\x03": true,  // HEADERS, END_HEADERS, stream 3
+		"\x00\x40\x00\x00\x01\x00\x00\x00\x05": true,  // DATA, END_STREAM
+		"\x00\x00\x04\x08\x00\x00\x00\x00\x00": true,  // WINDOW_UPDATE of the connection
+		"\x00\x00\x08\x06\x01\x00\x00\x00\x00": true,  // PING ack
+		"\x00\x00\x00\x04\x01\x00\x00\x00\x00": true,  // SETTINGS ack
+		"\x00\x00\x10\x01\x04\x00\x00\x00\x00": false, // HEADERS on stream 0
+		"\x00\x00\x08\x06\x00\x00\x00\x00\x01": false, // PING on a stream
+		"\x00\x00\x05\x08\x00\x00\x00\x00\x00": false, // WINDOW_UPDATE of 5 bytes
+		"\x00\x40\x00\x00\x02\x00\x00\x00\x05": false, // DATA with a HEADERS flag
+		"\x00\x00\x10\x01\x04\x80\x00\x00\x03": false, // the reserved bit
+		"\x00\x00\x05\x02\x00\x00\x00\x00\x03": false, // PRIORITY: not accepted first
+		"POST /mcp HTTP/1.1\r\n":               false,
+		`{"jsonrpc":"2.0"}`:                    false,
+		"\x00\x00\x10\x01":                     false, // too short to tell
+	} {
+		if got := LooksLikeFrame([]byte(in)); got != want {
+			t.Errorf("LooksLikeFrame(%q) = %v", in, got)
+		}
+	}
+}
+
+func TestFrameSender(t *testing.T) {
+	headers := func(flags byte, block string) string {
+		return "\x00\x00" + string(rune(len(block))) + "\x01" + string(rune(flags)) + "\x00\x00\x00\x01" + block
+	}
+	for _, tc := range []struct {
+		in         string
+		client, ok bool
+	}{
+		{headers(0x04, "\x83\x86"), true, true},                                                      // :method POST (indexed), :scheme https
+		{headers(0x04, "\x41\x09localhost"), true, true},                                             // :authority as a literal with its name indexed
+		{headers(0x04, "\x88"), false, true},                                                         // :status 200
+		{headers(0x04, "\x08\x03202"), false, true},                                                  // :status 202, literal without indexing
+		{headers(0x24, "\x00\x00\x00\x00\x10\x82"), true, true},                                      // PRIORITY fields, then :method GET
+		{headers(0x0c, "\x02\x88\x00\x00"), false, true},                                             // PADDED: pad length, :status 200, padding
+		{headers(0x04, "\x3f\xe1\x1f\x88"), false, true},                                             // a table size update, then :status 200
+		{headers(0x04, "\xbe\x83"), true, true},                                                      // :authority from the dynamic table, then :method POST
+		{headers(0x04, "\xbe"), false, false},                                                        // a dynamic table entry: unknown
+		{"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x10\x00", false, false},                       // WINDOW_UPDATE alone
+		{"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x10\x00" + headers(0x04, "\x83"), true, true}, // then a request
+	} {
+		client, ok := FrameSender([]byte(tc.in))
+		if client != tc.client || ok != tc.ok {
+			t.Errorf("FrameSender(%q) = %v, %v; want %v, %v", tc.in, client, ok, tc.client, tc.ok)
+		}
+	}
+}
+
 func TestLooksLikePreface(t *testing.T) {
 	for in, want := range map[string]bool{
 		Preface: true, "PRI * HTTP/2.0": true, "PRI": true, Preface + "\x00\x00": true,

@@ -438,7 +438,8 @@ func isTCPKind(kind uint8) bool {
 }
 
 // learnRoles tells client from server by the first bytes of one of the connection's streams (off: their offset in
-// it).
+// it). Over TLS, an HTTP/2 connection that began before the probes starts with whatever frame came next: a HEADERS
+// frame tells a request from a response; the frames before one are not parsed.
 func (c *tcpConn) learnRoles(s *tcpSocket, sent bool, off uint64, data []byte) bool {
 	var client bool // s is the client
 	switch {
@@ -447,7 +448,11 @@ func (c *tcpConn) learnRoles(s *tcpSocket, sent bool, off uint64, data []byte) b
 	case http1.LooksLikeResponse(data) || off == 0 && h2.LooksLikeServerPreface(data):
 		client = !sent
 	default:
-		return false
+		fromClient, ok := h2.FrameSender(data)
+		if !ok || !c.tls {
+			return false
+		}
+		client = sent == fromClient
 	}
 	c.rolesKnown = true
 	if client {
@@ -470,6 +475,10 @@ func (m *Monitor) newParser(c *tcpConn, first []byte) httpParser {
 		c.http2 = true
 		return h2.NewConn(h2.Config{MaxBody: int64(m.opts.Stream.MaxMessage)}, emit)
 	}
+	if c.tls && h2.LooksLikeFrame(first) { // began before the probes (learnRoles)
+		c.http2 = true
+		return h2.NewConn(h2.Config{MaxBody: int64(m.opts.Stream.MaxMessage), MidStream: true}, emit)
+	}
 	return http1.NewConn(http1.Config{MaxBody: int64(m.opts.Stream.MaxMessage)}, emit)
 }
 
@@ -485,8 +494,10 @@ func (m *Monitor) onHTTP(c *tcpConn, ev httpmsg.Event) {
 	switch ev.Kind {
 	case httpmsg.EventRequest:
 		if c.http2 && !c.judged {
-			c.judged = true
-			if !mayCarryMCP(ev.Request) {
+			// A request whose headers could not be decoded (the connection began before capture) is judged by its
+			// body; one without a body (a GET) waits for the next request.
+			c.judged = !ev.Request.HeadersUnknown || len(ev.Request.Body) > 0
+			if c.judged && !mayCarryMCP(ev.Request) {
 				m.setAside(c)
 				return
 			}
@@ -555,10 +566,14 @@ func (m *Monitor) httpResponse(c *tcpConn, req, resp *httpmsg.Message) {
 // mayCarryMCP judges the first request of an HTTP/2 connection, which the kernel follows from its preface alone (its
 // headers are compressed): as for HTTP/1 in the kernel (looks_like_http_mcp in c/tcp.h), an MCP client's request
 // accepts text/event-stream or names an MCP session, protocol version or method. A request whose headers could not be
-// decoded cannot be judged, and is kept.
+// decoded (the connection began before capture) is judged by its body: JSON-RPC.
 func mayCarryMCP(req *httpmsg.Message) bool {
-	if req == nil || req.HeadersUnknown {
+	if req == nil {
 		return true
+	}
+	if req.HeadersUnknown {
+		_, err := mcp.Parse(req.Body)
+		return err == nil
 	}
 	if req.MCP.SessionID != "" || req.MCP.ProtocolVersion != "" || req.MCP.Method != "" || req.MCP.LegacySessionID != "" {
 		return true

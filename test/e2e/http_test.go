@@ -919,6 +919,55 @@ func resumeClient(t *testing.T, client *exec.Cmd, exited <-chan struct{}, client
 // keep-alive connections opened before the monitor, is captured with both processes named.
 func TestHTTPPeersStartedBeforeMonitor(t *testing.T) {
 	requireBPF(t)
+	res, srv := peersStartedBeforeMonitor(t)
+	checkHTTPBasics(t, res, srv, "mcps-hcli")
+	c2s, s2c := byDirection(res.records)
+	checkLaterSession(t, c2s, s2c)
+	checkHTTPInfo(t, "client to server", c2s, "POST", "/mcp", 0, "application/json")
+	checkHTTPInfo(t, "server to client", s2c, "POST", "/mcp", 200, "text/event-stream")
+	checkSessionIDs(t, "session", res.records)
+	checkProtocolVersionHeader(t, c2s, "2025-11-25")
+	checkProgress(t, s2c, "5", `"gopeer-http-progress"`, "POST", 4, false)
+	checkExchanges(t, res.http, []exchange{{event: "exchange", method: "DELETE", path: "/mcp", status: 204, reqSize: 0}})
+}
+
+// TestHTTPSPeersStartedBeforeMonitor is the same over HTTPS, where Go's client and server speak HTTP/2: the kernel
+// takes the connection up at its first frame after the probes (no preface to see), roles come from the first HEADERS
+// frame, and the parser decodes what HPACK allows without the table built before capture (:method POST and
+// :status 200, from the static table; not the path or the session id, which the client's encoder indexed earlier).
+func TestHTTPSPeersStartedBeforeMonitor(t *testing.T) {
+	requireBPF(t)
+	res, srv := peersStartedBeforeMonitor(t, "-tls")
+	// The standalone GET stream, opened before the monitor, ends with the session: an exchange whose start (method,
+	// status) capture never saw, so it says truncated.
+	var before []record.HTTP
+	res.http = slices.DeleteFunc(res.http, func(h record.HTTP) bool {
+		if h.HTTP.Method == "" && h.Truncated {
+			before = append(before, h)
+			return true
+		}
+		return false
+	})
+	if len(before) != 1 {
+		t.Errorf("%d exchanges begun before the monitor reported, want the GET stream's: %+v", len(before), before)
+	}
+	checkHTTPBasics(t, res, srv, "mcps-hcli")
+	c2s, s2c := byDirection(res.records)
+	checkLaterSession(t, c2s, s2c)
+	for i, r := range res.records {
+		if h := r.HTTP; h == nil || h.Proto != "HTTP/2" || h.Method != "POST" {
+			t.Errorf("record %d (%s %s): http %+v, want an HTTP/2 POST", i, r.Type, r.Method, h)
+		}
+	}
+	if c := res.finalCounters(t); c["http_set_aside"] != 0 {
+		t.Errorf("counters %v: want no connection set aside", c)
+	}
+	checkExchanges(t, res.http, []exchange{{event: "exchange", method: "DELETE", status: 204}})
+}
+
+// peersStartedBeforeMonitor runs the go-sdk session of the two tests above with the monitor started after
+// initialize; serverFlags go to the server (-tls).
+func peersStartedBeforeMonitor(t *testing.T, serverFlags ...string) (watchResult, httpServer) {
 	// Copies of gopeer under names of their own: both ends are told apart by command, and nothing else on the host
 	// matches --comm.
 	dir := t.TempDir()
@@ -932,16 +981,19 @@ func TestHTTPPeersStartedBeforeMonitor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := startGopeerServerHTTP(t, serverBin, "streamable", "legacy")
+	srv := startGopeerServerHTTP(t, serverBin, "streamable", "legacy", serverFlags...)
 	clientOut, clientErr := newLineWriter(""), newLineWriter("waiting for SIGUSR1")
 	client, clientExited := startProcess(t, clientBin, []string{"client-http", "-wait-signal", "-timeout", "2m", srv.url}, nil, clientOut, clientErr)
 	clientErr.wait(t, 30*time.Second, clientExited, "gopeer client-http")
 
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	mon := startBackground(t, "watch", "--no-db", "--pid", strconv.Itoa(srv.pid), "--comm", "mcps-hcli", "-o", out)
-	res := resumeClient(t, client, clientExited, clientErr, mon, out)
-	checkHTTPBasics(t, res, srv, "mcps-hcli")
-	c2s, s2c := byDirection(res.records)
+	return resumeClient(t, client, clientExited, clientErr, mon, out), srv
+}
+
+// checkLaterSession checks the records of the session after initialize.
+func checkLaterSession(t *testing.T, c2s, s2c []record.Message) {
+	t.Helper()
 	const big = 1 << 20
 	// initialize, notifications/initialized and the opening of the standalone GET stream went before the monitor
 	// started.
@@ -959,11 +1011,5 @@ func TestHTTPPeersStartedBeforeMonitor(t *testing.T) {
 		progress, progress, progress, progress,
 		{typ: "response", method: "tools/call", id: "5", size: 128, tool: "slow"},
 	})
-	checkHTTPInfo(t, "client to server", c2s, "POST", "/mcp", 0, "application/json")
-	checkHTTPInfo(t, "server to client", s2c, "POST", "/mcp", 200, "text/event-stream")
-	checkSessionIDs(t, "session", res.records)
-	checkProtocolVersionHeader(t, c2s, "2025-11-25")
 	checkBigEcho(t, c2s, s2c, "4", 1<<20)
-	checkProgress(t, s2c, "5", `"gopeer-http-progress"`, "POST", 4, false)
-	checkExchanges(t, res.http, []exchange{{event: "exchange", method: "DELETE", path: "/mcp", status: 204, reqSize: 0}})
 }

@@ -308,6 +308,38 @@ static __always_inline bool looks_like_h2_start(const void *ubuf, __u64 len)
 	return looks_like_h2_preface(ubuf, len);
 }
 
+// looks_like_h2_frame tells whether bytes start with a plausible HTTP/2 frame header: the first plaintext seen of a
+// connection that began before the probes, where HTTP/2 has no other marker (h2.LooksLikeFrame in user space is the
+// same test, and says why). User space judges the connection by its first request's body and sets it aside if that is
+// not JSON-RPC. A global function, verified once on its own: inlined, or verified at each call, its branches
+// multiplied the paths of the return programs past the verifier's budget.
+__noinline int looks_like_h2_frame(__u64 ubuf, __u64 len)
+{
+	__u8 b[9];
+	if (len < 9 || bpf_probe_read_user(b, 9, (const void *)ubuf) || (b[5] & 0x80))
+		return false;
+	__u32 length = (__u32)b[0] << 16 | (__u32)b[1] << 8 | b[2];
+	__u8 flags = b[4];
+	bool stream = b[5] | b[6] | b[7] | b[8];
+	switch (b[3]) {
+	case 0: // DATA
+		return stream && !(flags & ~0x09);
+	case 1: // HEADERS
+		return stream && !(flags & ~0x2d) && length;
+	case 3: // RST_STREAM
+		return stream && !flags && length == 4;
+	case 4: // SETTINGS
+		return !stream && !(flags & ~0x01) && length % 6 == 0;
+	case 6: // PING
+		return !stream && !(flags & ~0x01) && length == 8;
+	case 7: // GOAWAY
+		return !stream && !flags && length >= 8;
+	case 8: // WINDOW_UPDATE
+		return !flags && length == 4;
+	}
+	return false;
+}
+
 // tls_new_stream makes key an MCP stream and, when its socket (sk) is known, reports its connection.
 static __always_inline void tls_new_stream(const struct mcps_stream_key *key, const struct mcps_tls_sock *sk)
 {
@@ -327,7 +359,8 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
 	if (bpf_map_lookup_elem(&mcps_streams, &key) || bpf_map_lookup_elem(&mcps_quarantine, &key))
 		return;
-	if (!looks_like_http_mcp((const void *)buf, len) && !looks_like_h2_start((const void *)buf, len))
+	if (!looks_like_http_mcp((const void *)buf, len) && !looks_like_h2_start((const void *)buf, len) &&
+	    !looks_like_h2_frame(buf, len))
 		return;
 	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
 	tls_new_stream(&key, bpf_map_lookup_elem(&mcps_tls_socks, &k));
@@ -353,7 +386,7 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 		if (bpf_map_lookup_elem(&mcps_quarantine, &key)) // user space set it aside
 			return 0;
 		if (!tls_sibling_is_mcp(&key) && !looks_like_http_mcp((const void *)call->buf, n) &&
-		    !looks_like_h2_start((const void *)call->buf, n)) {
+		    !looks_like_h2_start((const void *)call->buf, n) && !looks_like_h2_frame(call->buf, n)) {
 			struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE};
 			bpf_map_update_elem(&mcps_streams, &key, &aside, BPF_ANY);
 			return 0;
