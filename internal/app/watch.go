@@ -554,7 +554,8 @@ const tlsRescan = 5 * time.Second
 // and keeps looking every tlsRescan until ctx is done. A file that cannot be probed is logged once and skipped: HTTPS
 // through it is not seen, the rest is.
 func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, command []string) bool {
-	prober := capture.NewTLSProber(capt, procfs.Default())
+	proc := procfs.Default()
+	prober := capture.NewTLSProber(capt, proc)
 	report := func(probed []capture.TLSTarget, errs []error) {
 		for _, err := range errs {
 			fmt.Fprintf(o.io.Err, "mcpscope: warning: HTTPS through it will not be seen: %v\n", err)
@@ -604,6 +605,9 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 					return // capture stopped meanwhile
 				}
 				report(probed, errs)
+				if _, err := capt.SweepTLSCalls(proc.Alive); err != nil {
+					fmt.Fprintf(o.io.Err, "mcpscope: warning: %v\n", err)
+				}
 			}
 		}
 	}()

@@ -30,6 +30,8 @@ type (
 	FPCPU     = mcpsMcpsFpCpu
 	FPRoot    = mcpsMcpsFpRoot
 	FPTask    = mcpsMcpsFpTask
+	TLSCall   = mcpsMcpsTlsCall
+	GoCallKey = mcpsMcpsGoCallKey
 	Objects   = mcpsObjects
 	Programs  = mcpsPrograms
 	Maps      = mcpsMaps

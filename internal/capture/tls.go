@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/mcpscope/mcpscope/internal/bpf"
 	"github.com/mcpscope/mcpscope/internal/gobin"
 	"github.com/mcpscope/mcpscope/internal/procfs"
 )
@@ -515,6 +516,43 @@ func definedFuncs(path string, wanted []string) map[string]bool {
 		}
 	}
 	return defined
+}
+
+// SweepTLSCalls deletes the saved TLS calls (mcps_tls_calls, mcps_tls_go_calls) of processes that no longer exist,
+// as alive tells, and returns how many it deleted. The maps are plain hashes (c/tls.h says why not LRU ones), so a
+// thread killed inside a call would keep its entry for good; watch sweeps at each rescan.
+func (c *Capture) SweepTLSCalls(alive func(pid int) bool) (int, error) {
+	byThread, err1 := sweepCalls(c.coll.Maps["mcps_tls_calls"], func(_ uint32, call *bpf.TLSCall) bool { return !alive(int(call.Tgid)) })
+	byGoroutine, err2 := sweepCalls(c.coll.Maps["mcps_tls_go_calls"], func(k bpf.GoCallKey, _ *bpf.TLSCall) bool { return !alive(int(k.Tgid)) })
+	if err := errors.Join(err1, err2); err != nil {
+		return byThread + byGoroutine, fmt.Errorf("sweep the TLS calls of exited processes: %w", err)
+	}
+	return byThread + byGoroutine, nil
+}
+
+// sweepCalls deletes the entries of a map of saved calls (nil: not loaded) that dead picks.
+func sweepCalls[K any](m *ebpf.Map, dead func(K, *bpf.TLSCall) bool) (int, error) {
+	if m == nil {
+		return 0, nil
+	}
+	var (
+		key  K
+		call bpf.TLSCall
+		gone []K
+	)
+	it := m.Iterate()
+	for it.Next(&key, &call) {
+		if dead(key, &call) {
+			gone = append(gone, key)
+		}
+	}
+	deleted := 0
+	for _, k := range gone {
+		if m.Delete(k) == nil { // a call may have returned meanwhile
+			deleted++
+		}
+	}
+	return deleted, it.Err()
 }
 
 // TLSProber attaches the TLS uprobes to every target the finder names, once per file, and again later for files

@@ -40,7 +40,8 @@ func split(client, server []byte, n int, offs [2]int64) []httpmsgtest.Chunk {
 }
 
 // FuzzH2 feeds two directions of frames, from the start and as if capture had begun mid-connection, in two
-// chunkings each: the events must not depend on the chunking, bodies stay within the limit, and nothing panics.
+// chunkings each: the events must not depend on the chunking, bodies stay within the limit, and nothing panics
+// (the first-frame judges of a connection begun before capture included).
 func FuzzH2(f *testing.F) {
 	w := newWire(true)
 	w.headers(0, 1, false, post()...)
@@ -49,6 +50,11 @@ func FuzzH2(f *testing.F) {
 	w.data(1, 1, true, "data: {}\n\n")
 	f.Add(w.chunks[0].Data, w.chunks[1].Data, uint16(7), false)
 	f.Fuzz(func(t *testing.T, client, server []byte, cut uint16, mid bool) {
+		for _, b := range [][]byte{client, server} {
+			if sender, ok := FrameSender(b); ok && !LooksLikeFrame(b) {
+				t.Fatalf("FrameSender(%q) = %v without a frame", b, sender)
+			}
+		}
 		var offs [2]int64
 		if mid {
 			offs = [2]int64{100, 100}

@@ -21,6 +21,12 @@ type FS struct{ Root string }
 // Default is the host's /proc.
 func Default() FS { return FS{Root: "/proc"} }
 
+// Alive tells whether a process exists (a zombie not yet reaped included).
+func (p FS) Alive(pid int) bool {
+	_, err := os.Stat(filepath.Join(p.Root, strconv.Itoa(pid)))
+	return err == nil
+}
+
 // Comm returns a process's command name, or "" when the process is gone.
 func (p FS) Comm(pid int) string {
 	b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "comm"))

@@ -530,9 +530,9 @@ struct mcps_go_call_key {
 	__u32 _pad;
 };
 
-// LRU for the same reason as mcps_tls_calls: a goroutine may never return (its process killed inside the call).
+// A plain hash for the same reason as mcps_tls_calls (tls.h), swept the same way.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct mcps_go_call_key);
 	__type(value, struct mcps_tls_call);

@@ -22,9 +22,13 @@ struct mcps_tls_call {
 
 #define MCPS_TLS_GO 1
 
-// LRU: a thread killed inside a call never reaches the uretprobe, and its entry must not fill the map for good.
+// A plain hash, not an LRU one: an LRU map may evict an entry long before it is full (its free nodes are handed out
+// to CPUs in batches, and a CPU short of them evicts a batch of the oldest entries), and an evicted call loses its
+// bytes without a trace — seen in a 7.2 guest, where Go calls saved at their entry were gone at their return with
+// nothing else touching them. A thread killed inside a call leaves its entry: user space sweeps the entries of
+// processes gone (capture.SweepTLSCalls); a full map refuses the next call, which is counted (kernel_map_refused).
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32); // thread id
 	__type(value, struct mcps_tls_call);
