@@ -153,6 +153,8 @@ func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, 
 			m.MaxEntries = uint32(cpus * tracepointSlots)
 		case name == mcpsMapMcpsScratchTlsm || name == mcpsMapMcpsScratchTls: // the TLS programs' slots, taken by CAS
 			m.MaxEntries = uint32(cpus * tlsMultiSlots)
+		case name == mcpsMapMcpsTlsmBusy: // which of them are taken, by CPU
+			m.MaxEntries = uint32(cpus)
 		case strings.HasPrefix(name, mcpsMapMcpsScratch):
 			m.MaxEntries = uint32(cpus)
 		}

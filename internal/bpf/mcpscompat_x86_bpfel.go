@@ -164,7 +164,7 @@ type mcpscompatMcpsWriteArgs struct {
 	Slot     uint32
 	File     uint64
 	SlotHeld uint32
-	Pad2     uint32
+	SlotCpu  uint32
 }
 
 // Names of all BPF objects in the ELF.

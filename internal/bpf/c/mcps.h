@@ -126,8 +126,8 @@ struct mcps_write_args {
 	__u32 classify; // a read of a TCP stream not yet classified: look at the bytes received at exit
 	__u32 slot;     // which scratch slot of this CPU the copy uses (see mcps_scratch)
 	__u64 file;     // the struct file of a classify read, for the connection's addresses
-	__u32 slot_held; // a uprobe_multi copy holds its scratch slot in mcps_tlsm_busy (tls.c), released when it ends
-	__u32 _pad2;
+	__u32 slot_held; // a TLS copy holds its scratch slot in mcps_tlsm_busy (tls.c), released when it ends
+	__u32 slot_cpu;  // and the CPU whose slot it is
 };
 
 // Every record starts with this header. kind selects the rest.
@@ -221,28 +221,29 @@ struct {
 	__type(value, __u8);
 } mcps_participants SEC(".maps");
 
-// Which uprobe_multi TLS copies are in flight on each CPU (tls.c): unlike tracepoints and perf-event uprobes, the
-// kernel runs uprobe_multi programs preemptibly and without a per-CPU recursion guard, so several tasks can be inside
-// them on one CPU, and each copy holds a scratch slot of its own (mcps_scratch_tlsm: MCPS_TLSM_SLOTS per CPU) from
-// tls_deliver to the end of its copy chain. Slots are taken by compare-and-swap, not by nesting depth: a preempted
-// copy may finish after a later one, so slots are not freed in order.
+// Which TLS copies are in flight, by CPU (tls.c): current kernels run uprobe programs preemptibly and without a
+// per-CPU recursion guard, so several tasks can be inside them on one CPU, and each copy holds a scratch slot of its
+// own (mcps_scratch_tls/_tlsm: MCPS_TLSM_SLOTS per CPU) from tls_deliver to the end of its copy chain. Slots are taken
+// by compare-and-swap, not by nesting depth (a preempted copy may finish after a later one), and a copy remembers the
+// CPU whose slot it took and uses that slot wherever it runs: a 7.2 guest's log showed a read's record under a write's
+// stream and offset, two copies in one slot, which the per-CPU array of before allows if a program migrates. So this
+// is a plain array, one entry per possible CPU (sized by user space), that any CPU can update.
 #define MCPS_TLSM_SLOTS 4
 struct mcps_tlsm_slots {
 	__u64 busy[MCPS_TLSM_SLOTS];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
+	__type(key, __u32); // CPU
 	__type(value, struct mcps_tlsm_slots);
 } mcps_tlsm_busy SEC(".maps");
 
-// tlsm_release gives back the scratch slot a uprobe_multi copy held (see mcps_tlsm_busy).
-static __always_inline void tlsm_release(__u32 slot)
+// tlsm_release gives back the scratch slot of cpu a TLS copy held (see mcps_tlsm_busy).
+static __always_inline void tlsm_release(__u32 slot, __u32 cpu)
 {
-	__u32 zero = 0;
-	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &zero);
+	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &cpu);
 	if (b && slot < MCPS_TLSM_SLOTS)
 		*(volatile __u64 *)&b->busy[slot] = 0;
 }

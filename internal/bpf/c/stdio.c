@@ -318,7 +318,7 @@ struct {
 // one program type and attach point) and its own scratch (see mcps_scratch).
 static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32 tid, struct mcps_write_args *a)
 {
-	__u32 idx = a->slot * mcps_ncpu + bpf_get_smp_processor_id();
+	__u32 idx = a->slot * mcps_ncpu + (a->slot_held ? a->slot_cpu : bpf_get_smp_processor_id());
 	struct mcps_data_event *ev = bpf_map_lookup_elem(scratch, &idx);
 	if (!ev)
 		goto done;
@@ -345,7 +345,7 @@ static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32
 	}
 done:
 	if (a->slot_held)
-		tlsm_release(a->slot);
+		tlsm_release(a->slot, a->slot_cpu);
 	bpf_map_delete_elem(&mcps_write_args, &tid);
 	return 0;
 }

@@ -429,8 +429,8 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	if (!multi)
 		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
 #endif
-	__u32 zero = 0;
-	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &cpu);
 	__u32 d = MCPS_TLSM_SLOTS;
 	if (b) {
 #pragma unroll
@@ -448,6 +448,7 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	}
 	ap->slot = d;
 	ap->slot_held = 1;
+	ap->slot_cpu = cpu;
 	if (!multi)
 		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
 	return copy_run(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm, tid, ap);
