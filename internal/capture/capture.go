@@ -44,7 +44,8 @@ type Config struct {
 	Footprint bool
 	// Portable turns off every optional fast path, so the programs take the code paths of the oldest supported
 	// kernel: syscall tracepoints, CO-RE reads, the object without atomic fetch-and-add, and one perf-event uprobe per
-	// TLS probe instead of uprobe_multi links. Tests use it to check that all paths capture the same records;
+	// TLS probe instead of uprobe_multi links. (Copies still run with preemption off where the kernel allows it: that
+	// is what keeps the compat object's one scratch slot per CPU whole on a preemptible kernel.) Tests use it to check that all paths capture the same records;
 	// benchmarks, to compare their cost.
 	Portable bool
 	// DebugTLS reports every hit of a TLS probe (KindTLSHit), to trace bytes the kernel never numbered to the call

@@ -90,6 +90,9 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 	var fast FastPaths
 	if !cfg.Portable {
 		fast = probeHelpers()
+	} else {
+		// Not a fast path but a guard: without it, a copy preempted midway shares its scratch slot (see copy_run).
+		fast.PreemptOff = probeHelpers().PreemptOff
 	}
 	if cfg.Hooks != HooksTracepoint && !cfg.Portable {
 		if err := ProbeFentry(); err != nil && cfg.Hooks == HooksAuto {

@@ -987,7 +987,13 @@ func peersStartedBeforeMonitor(t *testing.T, serverFlags ...string) (watchResult
 	clientErr.wait(t, 30*time.Second, clientExited, "gopeer client-http")
 
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	mon := startBackground(t, "watch", "--no-db", "--pid", strconv.Itoa(srv.pid), "--comm", "mcps-hcli", "-o", out)
+	events := filepath.Join(t.TempDir(), "events.log") // what the kernel delivered, kept if the test fails
+	mon := startBackground(t, "watch", "--no-db", "--debug-events", events, "--pid", strconv.Itoa(srv.pid), "--comm", "mcps-hcli", "-o", out)
+	t.Cleanup(func() {
+		if t.Failed() {
+			keepArtifact(t, events)
+		}
+	})
 	return resumeClient(t, client, clientExited, clientErr, mon, out), srv
 }
 

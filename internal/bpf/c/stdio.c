@@ -322,16 +322,19 @@ static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32
 	struct mcps_data_event *ev = bpf_map_lookup_elem(scratch, &idx);
 	if (!ev)
 		goto done;
-	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
-	ev->hdr.ts = a->enter_ts;
-	ev->hdr.gen = a->gen;
 	// Looked up once per run: the entry stays valid while the program runs. A different gen means the stream was
 	// evicted and re-created meanwhile; its new counters are not this write's.
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
 	if (st && st->gen != a->gen)
 		st = NULL;
+	// Preemption off from the record's first header byte to its output: preempted in between, another copy on this
+	// CPU could write into the same slot (the compat object's one slot per CPU, on a kernel that runs uprobe programs
+	// preemptibly: a 7.2 guest under --portable output one write's record twice and lost a read's).
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_disable();
+	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
+	ev->hdr.ts = a->enter_ts;
+	ev->hdr.gen = a->gen;
 	bool more = copy_chunks(a, ev, st);
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_enable();
