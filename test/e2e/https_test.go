@@ -587,6 +587,7 @@ func eventsDiagnosis(path string) string {
 	var out strings.Builder
 	var hits []map[string]string
 	sites := map[string]int{}
+	returned := map[string][2]uint64{} // per stream: returns that moved bytes, and their bytes
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := map[string]string{}
 		fields := strings.Fields(line)
@@ -599,6 +600,10 @@ func eventsDiagnosis(path string) string {
 			f["line"] = line
 			hits = append(hits, f)
 			sites[f["site"]]++
+			if n, _ := strconv.ParseInt(f["n"], 10, 64); f["site"] == strconv.Itoa(capture.TLSHitRet) && n > 0 {
+				r := returned[f["stream"]]
+				returned[f["stream"]] = [2]uint64{r[0] + 1, r[1] + uint64(n)}
+			}
 			continue
 		}
 		if f["local"] != "" {
@@ -625,6 +630,9 @@ func eventsDiagnosis(path string) string {
 			bytes += c.n
 		}
 		fmt.Fprintf(&out, "  stream %s: %d records, %d bytes, offsets %d..%d\n", key, len(cs), bytes, cs[0].off, cs[len(cs)-1].off+cs[len(cs)-1].n)
+		if r, ok := returned[strings.Fields(key)[0]]; ok { // bytes the kernel saw returned, against those it recorded
+			fmt.Fprintf(&out, "    TLS returns that moved bytes: %d, %d bytes (all generations)\n", r[0], r[1])
+		}
 		for i := 1; i < len(cs); i++ {
 			if end := cs[i-1].off + cs[i-1].n; cs[i].off != end {
 				fmt.Fprintf(&out, "    %s at %d: next record at %d (%d bytes), delivered at %d\n",
