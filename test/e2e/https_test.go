@@ -132,19 +132,11 @@ func TestHTTPSPythonClient(t *testing.T) {
 		{typ: "notification", method: "notifications/initialized", size: 57},
 		{typ: "request", method: "tools/call", id: "2", size: big + 109, tool: "echo"},
 	})
-	if len(s2c) != 2 || s2c[0].Method != "initialize" || s2c[1].Tool != "echo" || s2c[1].Size < big {
-		t.Fatalf("server to client:\n%s\ncounters %v\nhttp %+v", summary(s2c), res.finalCounters(t), res.http)
-	}
-	if !strings.Contains(string(s2c[1].Message), strings.Repeat("x", big)) {
-		t.Error("the 1 MiB echo did not arrive whole")
-	}
+	checkEchoAnswered(t, res, s2c, big)
 	checkExchanges(t, res.http, []exchange{{event: "exchange", method: "POST", path: "/mcp", status: 202, reqSize: 57}})
-	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 || c["http_restarts"] != 0 {
-		// urllib opens a connection per request, and OpenSSL may give the new SSL object the freed one's address:
-		// that must start new streams, not continue the old connection's.
-		t.Errorf("%d bytes of TLS plaintext were not joined to their connection; %d streams restarted mid-connection",
-			c["http_orphan_bytes"], c["http_restarts"])
-	}
+	// urllib opens a connection per request, and OpenSSL may give the new SSL object the freed one's address: that
+	// must start new streams, not continue the old connection's.
+	checkTLSJoined(t, res)
 }
 
 // wgetClient is a Streamable HTTP client made of two runs of wget, which speaks TLS through GnuTLS
@@ -197,12 +189,25 @@ func checkWgetSession(t *testing.T, front httpServer, flags []string) {
 		{typ: "request", method: "initialize", id: "1", size: len(initialize)},
 		{typ: "request", method: "tools/call", id: "2", size: len(echo), tool: "echo"},
 	})
+	checkEchoAnswered(t, res, s2c, big)
+	checkTLSJoined(t, res)
+}
+
+// checkEchoAnswered checks the server-to-client records of an initialize then echo session: both answers, the echo
+// of big bytes whole.
+func checkEchoAnswered(t *testing.T, res watchResult, s2c []record.Message, big int) {
+	t.Helper()
 	if len(s2c) != 2 || s2c[0].Method != "initialize" || s2c[1].Tool != "echo" || s2c[1].Size < big {
 		t.Fatalf("server to client:\n%s\ncounters %v\nhttp %+v", summary(s2c), res.finalCounters(t), res.http)
 	}
 	if !strings.Contains(string(s2c[1].Message), strings.Repeat("x", big)) {
 		t.Error("the 1 MiB echo did not arrive whole")
 	}
+}
+
+// checkTLSJoined checks that all TLS plaintext was joined to its connection and no stream restarted mid-connection.
+func checkTLSJoined(t *testing.T, res watchResult) {
+	t.Helper()
 	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 || c["http_restarts"] != 0 {
 		t.Errorf("%d bytes of TLS plaintext were not joined to their connection; %d streams restarted mid-connection",
 			c["http_orphan_bytes"], c["http_restarts"])
@@ -302,12 +307,7 @@ func TestHTTPSNodeClient(t *testing.T) {
 		{typ: "request", method: "initialize", id: "1", size: 149},
 		{typ: "request", method: "tools/call", id: "2", size: big + 98, tool: "echo"},
 	})
-	if len(s2c) != 2 || s2c[0].Method != "initialize" || s2c[1].Tool != "echo" || s2c[1].Size < big {
-		t.Fatalf("server to client:\n%s\ncounters %v\nhttp %+v", summary(s2c), res.finalCounters(t), res.http)
-	}
-	if !strings.Contains(string(s2c[1].Message), strings.Repeat("x", big)) {
-		t.Error("the 1 MiB echo did not arrive whole")
-	}
+	checkEchoAnswered(t, res, s2c, big)
 	if c := res.finalCounters(t); c["http_orphan_bytes"] != 0 {
 		t.Errorf("%d bytes of TLS plaintext were not joined to their connection", c["http_orphan_bytes"])
 	}
