@@ -605,8 +605,12 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 					return // capture stopped meanwhile
 				}
 				report(probed, errs)
-				if _, err := capt.SweepTLSCalls(proc.Alive); err != nil {
+				swept, err := capt.SweepTLSCalls(proc.Alive)
+				if err != nil {
 					fmt.Fprintf(o.io.Err, "mcpscope: warning: %v\n", err)
+				}
+				if swept > 0 && o.debugEvents != "" {
+					fmt.Fprintf(o.io.Err, "mcpscope: debug: swept %d saved TLS calls of exited processes\n", swept)
 				}
 			}
 		}

@@ -50,6 +50,10 @@ const (
 	TLSHitEnterOther = 3 // an entry with other arguments: the pending call's return was never seen
 	TLSHitRet        = 4 // a return that found its call
 	TLSHitRetNone    = 5 // a return with no call pending
+	TLSHitSaveLost   = 6 // an entry whose call could not be stored or was not found right after (Result: the error)
+	// TLSHitRetSearch follows a Go return with no call: Result is 1 if a second lookup found it, plus 2 for each
+	// entry of the map holding its goroutine under any key, plus 4 if one of them has its very key.
+	TLSHitRetSearch = 7
 )
 
 // tlsHitSize is the size of struct mcps_tls_hit after its header.

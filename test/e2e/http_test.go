@@ -990,8 +990,9 @@ func peersStartedBeforeMonitor(t *testing.T, serverFlags ...string) (watchResult
 	events := filepath.Join(t.TempDir(), "events.log") // what the kernel delivered, kept if the test fails
 	mon := startBackground(t, "watch", "--no-db", "--debug-events", events, "--pid", strconv.Itoa(srv.pid), "--comm", "mcps-hcli", "-o", out)
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() { // the kernel's records, and the monitor's, whose last stats record holds its counters
 			keepArtifact(t, events)
+			keepArtifact(t, out)
 		}
 	})
 	return resumeClient(t, client, clientExited, clientErr, mon, out), srv

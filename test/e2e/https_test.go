@@ -640,7 +640,7 @@ func eventsDiagnosis(path string) string {
 			}
 		}
 	}
-	fmt.Fprintf(&out, "  TLS probe hits by site (1 enter, 2 enter again, 3 enter over a lost return, 4 return, 5 return with no call): %v\n", sites)
+	fmt.Fprintf(&out, "  TLS probe hits by site (1 enter, 2 enter again, 3 enter over a lost return, 4 return, 5 return with no call, 6 call not stored, 7 search after 5): %v\n", sites)
 	for i, h := range hits {
 		if h["site"] != strconv.Itoa(capture.TLSHitRetNone) && h["site"] != strconv.Itoa(capture.TLSHitEnterOther) {
 			continue

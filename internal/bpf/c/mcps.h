@@ -157,8 +157,8 @@ struct mcps_data_event {
 const volatile __u32 mcps_self_tgid = 0;   // the monitor: its own writes (e.g. -o - into a pipe) are never captured
 const volatile __u8 mcps_filter_on = 0;    // only traced processes (mcps_traced) and streams they read
 const volatile __u8 mcps_tcp_on = 0;       // also TCP sockets carrying HTTP with MCP (both directions, see tcp.h)
-const volatile __u8 mcps_tls_on = 0;
-const volatile __u32 mcps_ncpu = 1;        // possible CPUs: the stride of mcps_scratch's slots       // also TLS plaintext from the uprobes of tls.c (with mcps_tcp_on)
+const volatile __u8 mcps_tls_on = 0;       // also TLS plaintext from the uprobes of tls.c (with mcps_tcp_on)
+const volatile __u32 mcps_ncpu = 1;        // possible CPUs: the stride of mcps_scratch's slots
 // 1 where tracepoint programs may call bpf_get_current_task_btf (5.11+): the fd walk then loads task, files and fdtable
 // fields directly instead of through bpf_probe_read_kernel calls. On older kernels the branch is dead code the
 // verifier never visits (the value is a frozen constant), so the helper's absence there does not matter.

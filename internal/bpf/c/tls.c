@@ -97,6 +97,9 @@ enum mcps_tls_site {
 	MCPS_TLS_HIT_ENTER_OTHER = 3, // an entry with other arguments: the pending call's return was never seen
 	MCPS_TLS_HIT_RET = 4,         // a return that found its call
 	MCPS_TLS_HIT_RET_NONE = 5,    // a return with no call pending
+	MCPS_TLS_HIT_SAVE_LOST = 6,   // an entry whose call could not be stored, or was not found right after: n, the error
+	MCPS_TLS_HIT_RET_SEARCH = 7,  // after a return with no call (Go): n = 1 if a second lookup found it, + 2 per entry of
+				      // the map holding its goroutine (under any key), + 4 if one of those has its very key
 };
 
 // An MCPS_EV_TLS_HIT record: hdr.ino is the connection's stream number, hdr.gen the key of the call (goroutine or
@@ -186,9 +189,14 @@ static __always_inline void tls_unreturned(__u32 tgid, const struct mcps_tls_cal
 // tls_save_call stores a call at its entry for its return probe. A hash map update can be refused (on kernels with
 // resilient spinlocks, 6.15+, a bucket lock held too long by a preempted or descheduled CPU times out): the call's
 // bytes are then lost, and its stream restarts.
-static __always_inline void tls_save_call(void *calls, const void *key, const struct mcps_tls_call *c)
+// With mcps_debug_tls, a call not found right after it was stored is reported too (hitkey: the call's key).
+static __always_inline void tls_save_call(struct pt_regs *ctx, void *calls, const void *key, __u64 hitkey,
+					  const struct mcps_tls_call *c)
 {
-	if (bpf_map_update_elem(calls, key, c, BPF_ANY))
+	long err = bpf_map_update_elem(calls, key, c, BPF_ANY);
+	if (mcps_debug_tls && (err || !bpf_map_lookup_elem(calls, key)))
+		tls_hit(ctx, MCPS_TLS_HIT_SAVE_LOST, hitkey, c, err);
+	if (err)
 		tls_restart(c->tgid, c->ssl, c->write, MCPS_STAT_MAP_REFUSED);
 }
 
@@ -222,7 +230,7 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_
 		tls_hit(ctx, site, tid, &c, c.len);
 	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
-	tls_save_call(&mcps_tls_calls, &tid, &c);
+	tls_save_call(ctx, &mcps_tls_calls, &tid, tid, &c);
 	if (write) {
 		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
@@ -596,7 +604,7 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 		tls_hit(ctx, site, gk.g, &c, c.len);
 	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
-	tls_save_call(&mcps_tls_go_calls, &gk, &c);
+	tls_save_call(ctx, &mcps_tls_go_calls, &gk, gk.g, &c);
 
 	struct sock *sk = go_conn_sock(c.ssl);
 	if (sk)
@@ -607,6 +615,34 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	}
 	return 0;
 }
+
+#ifndef MCPS_NO_ATOMIC_FETCH
+struct go_call_search {
+	struct mcps_go_call_key want;
+	__u64 found;
+};
+
+static long go_call_search_one(void *map, struct mcps_go_call_key *key, struct mcps_tls_call *c, struct go_call_search *s)
+{
+	if (key->g == s->want.g) {
+		s->found += 2;
+		if (key->tgid == s->want.tgid && key->_pad == 0)
+			s->found += 4;
+	}
+	return 0;
+}
+
+// go_call_search reports (mcps_debug_tls) where the call of a Go return that found none went: a second lookup, and
+// a walk of the whole map (bpf_for_each_map_elem, 5.13+; not in the compat object).
+static __noinline void go_call_search(struct pt_regs *ctx, const struct mcps_go_call_key *gk)
+{
+	struct go_call_search s = {.want = *gk};
+	if (bpf_map_lookup_elem(&mcps_tls_go_calls, gk))
+		s.found = 1;
+	bpf_for_each_map_elem(&mcps_tls_go_calls, go_call_search_one, &s, 0);
+	tls_hit(ctx, MCPS_TLS_HIT_RET_SEARCH, gk->g, NULL, s.found);
+}
+#endif
 
 // tls_go_ret runs at a return instruction of Write or Read: n, the bytes moved, is in the first result register.
 static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
@@ -619,8 +655,12 @@ static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 		// skipped): which connection's is unknown, so they are only counted.
 		if ((__s64)GO_ARG1(ctx) > 0 && !tls_stopped() && traced_process(gk.tgid)) {
 			stat_add(MCPS_STAT_TLS_UNENTERED, 1);
-			if (mcps_debug_tls)
+			if (mcps_debug_tls) {
 				tls_hit(ctx, MCPS_TLS_HIT_RET_NONE, gk.g, NULL, GO_ARG1(ctx));
+#ifndef MCPS_NO_ATOMIC_FETCH
+				go_call_search(ctx, &gk);
+#endif
+			}
 		}
 		return 0;
 	}
