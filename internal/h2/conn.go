@@ -219,6 +219,7 @@ type side struct {
 
 	preface int  // client: preface bytes still expected
 	resync  bool // searching for a frame boundary
+	lostAny bool // capture lost bytes of this direction
 	buf     []byte
 
 	// skip counts the rest of a frame damaged by a gap; skipHdr is its header.
@@ -547,6 +548,7 @@ func (s *side) findFrame(data []byte) int {
 func (s *side) gap(n int64) {
 	c := s.c
 	c.stats.Lost += n
+	s.lostAny = true
 	if s.skip > 0 {
 		if n < s.skip {
 			s.skip -= n
@@ -898,6 +900,9 @@ func (s *side) open(st *stream) *body {
 	m := s.newMessage(st)
 	m.HeadersUnknown = true
 	m.Truncated = true
+	// Joined mid-stream with nothing lost since: the stream was open before capture. After a loss, its HEADERS
+	// may be among the lost bytes.
+	m.BeganBeforeCapture = s.c.cfg.MidStream && !s.lostAny
 	return s.attach(st, m)
 }
 

@@ -232,6 +232,51 @@ func TestRealH2CMidStream(t *testing.T) {
 	}
 }
 
+// TestRealH2CStreamBegunBeforeCapture joins a connection (MidStream) while an event stream is being answered: its
+// message says it began before capture (and is not whole), not that bytes were lost; a stream whose HEADERS fall in
+// a capture gap later says truncated only.
+func TestRealH2CStreamBegunBeforeCapture(t *testing.T) {
+	conns := record(t, handler(), func(base string, c *http.Client) {
+		do(t, c, "GET", base+"/sse", nil)
+	})
+	whole, _ := run(Config{}, httpmsgtest.Replay(conns[0], nil, 0))
+	resp := whole[len(whole)-1].Response
+	if resp == nil || resp.Status != 200 {
+		t.Fatalf("the stream's response: %+v", whole[len(whole)-1])
+	}
+	// The client has sent everything; the server's capture starts one byte into the response's HEADERS frame.
+	cut := [2]int64{int64(len(conns[0].Stream(ClientToServer))), resp.FirstOffset + 1}
+	var joined, afterGap []httpmsgtest.Chunk
+	for _, c := range httpmsgtest.Replay(conns[0], nil, 0) {
+		if end := c.Off + int64(len(c.Data)); end > cut[c.Dir] {
+			if c.Off < cut[c.Dir] {
+				c.Data = c.Data[cut[c.Dir]-c.Off:]
+				c.Off = cut[c.Dir]
+			}
+			afterGap = append(afterGap, c)
+			c.Off -= cut[c.Dir] // MidStream: offsets count from the first byte capture saw
+			joined = append(joined, c)
+		}
+	}
+	response := func(evs []httpmsg.Event) *httpmsg.Message {
+		for _, e := range slices.Backward(evs) {
+			if e.Response != nil {
+				return e.Response
+			}
+		}
+		return nil
+	}
+	evs, st := run(Config{MidStream: true}, joined)
+	if got := response(evs); got == nil || !got.Truncated || got.LostBytes != 0 || !got.BeganBeforeCapture {
+		t.Errorf("joined mid-stream: response %+v, want truncated, began before capture, no bytes lost (stats %+v)", got, st)
+	}
+	// The same bytes after a loss: the stream's start may be among the lost bytes.
+	evs, st = run(Config{}, afterGap)
+	if got := response(evs); got == nil || !got.Truncated || got.BeganBeforeCapture || st.Lost == 0 {
+		t.Errorf("after a gap: response %+v, want truncated, not began before capture, bytes lost (stats %+v)", got, st)
+	}
+}
+
 // TestRealH2CGapInData loses bytes inside a DATA frame: the frame's stream is marked, the framing and the header
 // compression state survive, and later streams decode normally.
 func TestRealH2CGapInData(t *testing.T) {

@@ -209,6 +209,10 @@ type Message struct {
 	Incomplete bool
 	// LostBytes counts the bytes of this message that capture could not deliver.
 	LostBytes int64
+	// BeganBeforeCapture says the message was under way when capture joined its connection (an HTTP/2 stream
+	// opened before the probes): its headers and first bytes were never seen, though none was lost. Truncated is
+	// set too, since the message is not whole.
+	BeganBeforeCapture bool
 
 	// Streamed says the body was delivered as EventSSE events rather than in Body.
 	Streamed bool

@@ -705,6 +705,7 @@ func (m *Monitor) writeExchange(c *tcpConn, req, resp *httpmsg.Message, event st
 		rec.RequestHeaders = m.headers(req.Headers)
 		rec.Truncated = req.Truncated
 		rec.LostBytes = req.LostBytes
+		rec.BeganBeforeCapture = req.BeganBeforeCapture
 	}
 	if resp != nil {
 		rec.HTTP.ContentType = resp.ContentType
@@ -712,6 +713,7 @@ func (m *Monitor) writeExchange(c *tcpConn, req, resp *httpmsg.Message, event st
 		rec.ResponseHeaders = m.headers(resp.Headers)
 		rec.Truncated = rec.Truncated || resp.Truncated
 		rec.LostBytes += resp.LostBytes
+		rec.BeganBeforeCapture = rec.BeganBeforeCapture || resp.BeganBeforeCapture
 		if len(resp.Body) > 0 {
 			body := resp.Body[:min(len(resp.Body), maxResponseBody)]
 			for len(body) > 0 && !utf8.Valid(body) && len(resp.Body) > maxResponseBody {

@@ -192,6 +192,10 @@ type HTTP struct {
 	ResponseBody string `json:"response_body,omitempty"`
 	Truncated    bool   `json:"truncated,omitempty"`
 	LostBytes    int64  `json:"lost_bytes,omitempty"`
+	// BeganBeforeCapture says the exchange was under way when capture joined its connection (an HTTP/2 stream opened
+	// before watch started): its request and the start of its response were never seen, so truncated is set too,
+	// with no bytes lost.
+	BeganBeforeCapture bool `json:"began_before_capture,omitempty"`
 }
 
 // Stats is a periodic and final summary of what was captured and what could not be.

@@ -50,6 +50,7 @@ func httpBatch(st *Store) *Batch {
 	notFound.Record.ResponseBody = "Session not found\n"
 	stream := exchange(30*time.Millisecond, "stream_open", "GET", 200, ptr(0.8))
 	stream.Record.HTTP.ContentType = "text/event-stream"
+	stream.Record.BeganBeforeCapture = true
 	unanswered := exchange(40*time.Millisecond, "unanswered", "POST", 0, nil)
 	unanswered.Record.Truncated, unanswered.Record.LostBytes = true, 7
 
@@ -100,12 +101,12 @@ func TestWriteHTTP(t *testing.T) {
 				"2|http|5200|10.0.0.5:3001|0|203.0.113.7:40000|HTTP/1.1|POST|/mcp|10.0.0.5:3001|200|text/event-stream|redacted:5e2c1a9b07d4|2025-11-25|NULL|NULL|1|NULL\n"},
 		{`SELECT e.id, s.name, e.ts, e.transport, e.event, e.client_pid, e.client_comm, e.client_addr, e.server_pid, e.server_comm, e.server_addr,
   e.proto, e.method, e.path, e.host, e.status, e.content_type, e.http_session_id, e.latency_ms, e.request_size, e.response_size,
-  e.request_headers, e.response_headers, e.response_body, e.truncated, e.lost_bytes
+  e.request_headers, e.response_headers, e.response_body, e.truncated, e.lost_bytes, e.began_before_capture
 FROM http_exchanges e JOIN sessions s ON s.id = e.session_id ORDER BY e.id`, strings.Join([]string{
-			"1|" + httpSession + "|2026-11-22T07:18:12.133456789Z|http|exchange|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|POST|/mcp|10.0.0.5:3001|202|NULL|redacted:5e2c1a9b07d4|0.41|54|0|NULL|NULL|NULL|0|0",
-			"2|" + httpSession + `|2026-11-22T07:18:12.143456789Z|http|exchange|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|POST|/mcp|10.0.0.5:3001|404|text/plain|redacted:5e2c1a9b07d4|1.2|40|18|[{"name":"Host","value":"10.0.0.5:3001"},{"name":"Authorization","value":"[redacted]"},{"name":"User-Agent","value":"node <&> 22"}]|[{"name":"Content-Type","value":"text/plain"}]|Session not found` + "\n|0|0",
-			"3|" + httpSession + "|2026-11-22T07:18:12.153456789Z|http|stream_open|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|GET|/mcp|10.0.0.5:3001|200|text/event-stream|redacted:5e2c1a9b07d4|0.8|0|0|NULL|NULL|NULL|0|0",
-			"4|" + httpSession + "|2026-11-22T07:18:12.163456789Z|http|unanswered|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|POST|/mcp|10.0.0.5:3001|NULL|NULL|redacted:5e2c1a9b07d4|NULL|0|0|NULL|NULL|NULL|1|7",
+			"1|" + httpSession + "|2026-11-22T07:18:12.133456789Z|http|exchange|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|POST|/mcp|10.0.0.5:3001|202|NULL|redacted:5e2c1a9b07d4|0.41|54|0|NULL|NULL|NULL|0|0|0",
+			"2|" + httpSession + `|2026-11-22T07:18:12.143456789Z|http|exchange|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|POST|/mcp|10.0.0.5:3001|404|text/plain|redacted:5e2c1a9b07d4|1.2|40|18|[{"name":"Host","value":"10.0.0.5:3001"},{"name":"Authorization","value":"[redacted]"},{"name":"User-Agent","value":"node <&> 22"}]|[{"name":"Content-Type","value":"text/plain"}]|Session not found` + "\n|0|0|0",
+			"3|" + httpSession + "|2026-11-22T07:18:12.153456789Z|http|stream_open|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|GET|/mcp|10.0.0.5:3001|200|text/event-stream|redacted:5e2c1a9b07d4|0.8|0|0|NULL|NULL|NULL|0|0|1",
+			"4|" + httpSession + "|2026-11-22T07:18:12.163456789Z|http|unanswered|0||203.0.113.7:40000|5200|python3|10.0.0.5:3001|HTTP/1.1|POST|/mcp|10.0.0.5:3001|NULL|NULL|redacted:5e2c1a9b07d4|NULL|0|0|NULL|NULL|NULL|1|7|0",
 		}, "\n") + "\n"},
 		// The headers are JSON, as in JSONL.
 		{"SELECT h.value ->> 'value' FROM http_exchanges, json_each(request_headers) h WHERE h.value ->> 'name' = 'User-Agent'", "node <&> 22\n"},

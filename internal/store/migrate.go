@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 )
 
 // migrations[v-1] brings a database from schema version v to v+1, for v ≥ 1; len(migrations) == SchemaVersion-1.
@@ -17,6 +18,7 @@ import (
 // upgraded one.
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	v1ToV2,
+	v2ToV3,
 }
 
 // create makes the current schema in an empty database.
@@ -27,7 +29,7 @@ func create(ctx context.Context, tx *sql.Tx) error {
 // v1ToV2 adds the HTTP transports: the addresses of peers (sessions, tool_calls, messages), the HTTP context of
 // messages, the http_exchanges table, the server's address in call_footprints, and the http_errors view. The
 // definitions come from the schema table, where they were added in version 2 (a later version that changes one
-// of them must copy the version-2 text here first); every new column is nullable without a default, so ADD
+// of them must give the version-2 form here, as withoutColumns does for http_exchanges); every new column is nullable without a default, so ADD
 // COLUMN only changes the table's definition, not its rows, and costs the same on a database of any size.
 func v1ToV2(ctx context.Context, tx *sql.Tx) error {
 	added := []struct{ table, column string }{
@@ -43,11 +45,27 @@ func v1ToV2(ctx context.Context, tx *sql.Tx) error {
 	for _, a := range added {
 		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", a.table, columnSQL(mustColumn(a.table, a.column))))
 	}
-	stmts = append(stmts, createSQL(mustTable("http_exchanges"))...)
+	stmts = append(stmts, createSQL(withoutColumns(mustTable("http_exchanges"), "began_before_capture"))...)
 	stmts = append(stmts, "DROP VIEW call_footprints")
 	stmts = append(stmts, createSQL(mustTable("call_footprints"))...)
 	stmts = append(stmts, createSQL(mustTable("http_errors"))...)
 	return execAll(ctx, tx, stmts)
+}
+
+// v2ToV3 adds http_exchanges.began_before_capture. A constant default makes ADD COLUMN a change of the table's
+// definition only, whatever the database's size.
+func v2ToV3(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx, []string{
+		"ALTER TABLE http_exchanges ADD COLUMN " + columnSQL(mustColumn("http_exchanges", "began_before_capture")),
+	})
+}
+
+// withoutColumns returns a copy of t without the named columns: a table as an earlier version created it, before
+// later steps added those columns.
+func withoutColumns(t *Table, later ...string) *Table {
+	old := *t
+	old.Columns = slices.DeleteFunc(slices.Clone(t.Columns), func(c Column) bool { return slices.Contains(later, c.Name) })
+	return &old
 }
 
 func execAll(ctx context.Context, tx *sql.Tx, stmts []string) error {

@@ -9,7 +9,7 @@ import (
 
 // SchemaVersion is the version of the database schema, kept in PRAGMA user_version. It changes whenever a table,
 // column or view changes; [Open] upgrades older databases through the steps in migrations and refuses newer ones.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Column describes one column of a table or view.
 type Column struct {
@@ -251,6 +251,7 @@ var schema = []Table{
 			{Name: "response_body", Type: "TEXT", Doc: "The start (at most 1 KiB) of a response body that is not JSON-RPC: an error page, `Session not found`."},
 			{Name: "truncated", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "1 when bytes of the exchange were lost between the peers and mcpscope."},
 			{Name: "lost_bytes", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "How many."},
+			{Name: "began_before_capture", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "1 when the exchange was under way when capture joined its connection (an HTTP/2 stream opened before `watch` started): its request and the start of its response were never seen, so `method`, `path` and `status` may be NULL and `truncated` is 1, with no bytes lost."},
 		},
 		Indexes: []string{"ts", "session_id"},
 	},

@@ -254,7 +254,8 @@ func appendExchange(args []any, e *HTTPExchange) ([]any, error) {
 		r.From.Pid, r.From.Comm, nullStr(r.From.Addr), r.To.Pid, r.To.Comm, nullStr(r.To.Addr),
 		nullStr(h.Proto), nullStr(h.Method), nullStr(h.Path), nullStr(h.Host), nullInt(h.Status), nullStr(h.ContentType),
 		nullStr(h.SessionID), nullStr(h.ProtocolVersion), nullStr(h.MCPMethod), nullStr(h.MCPName), nullInt64(int64(h.StreamID)),
-		r.LatencyMs, r.RequestSize, r.ResponseSize, reqHeaders, respHeaders, nullStr(r.ResponseBody), r.Truncated, r.LostBytes), nil
+		r.LatencyMs, r.RequestSize, r.ResponseSize, reqHeaders, respHeaders, nullStr(r.ResponseBody), r.Truncated, r.LostBytes,
+		r.BeganBeforeCapture), nil
 }
 
 // headersJSON stores header fields as the JSONL record writes them: an array of {"name","value"} objects; none is

@@ -202,6 +202,9 @@ func appendHTTP(dst []byte, h *record.HTTP) ([]byte, error) {
 		b = append(b, `,"lost_bytes":`...)
 		b = strconv.AppendInt(b, h.LostBytes, 10)
 	}
+	if h.BeganBeforeCapture {
+		b = append(b, `,"began_before_capture":true`...)
+	}
 	return append(b, "}\n"...), nil
 }
 
