@@ -281,6 +281,8 @@ func (w *Writer) WriteHTTP(h *record.HTTP) error {
 	switch {
 	case h.Event == "stream_open":
 		outcome = "stream open"
+	case code == 0 && h.BeganBeforeCapture:
+		outcome = "status unseen"
 	case h.Event == "unanswered" || code == 0:
 		outcome, outcomeColor = "no response", sgrYellow
 		size = h.RequestSize
@@ -312,7 +314,11 @@ func (w *Writer) WriteHTTP(h *record.HTTP) error {
 		}
 		l.marker(strings.TrimSpace("✗ "+strconv.Itoa(code)+" "+w.clean(why)), sgrRed)
 	}
-	w.lossMarker(h.Truncated, h.LostBytes)
+	if h.BeganBeforeCapture && h.LostBytes == 0 {
+		l.marker("… began before capture", sgrYellow) // not a loss: its start was never seen
+	} else {
+		w.lossMarker(h.Truncated, h.LostBytes)
+	}
 	l.newline()
 
 	if body := strings.TrimSpace(h.ResponseBody); w.opts.Verbose && body != "" {

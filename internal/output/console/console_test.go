@@ -116,6 +116,9 @@ func httpFixture() []any {
 		truncated,
 		// A status with no reason phrase, and an exchange with nothing known of the request.
 		&record.HTTP{Time: at(22 * time.Second), Event: "exchange", From: remote, To: record.Endpoint{Addr: "10.0.0.5:443"}, HTTP: record.HTTPInfo{Status: 599}},
+		// An HTTP/2 event stream that was open before capture: its start unseen, nothing lost.
+		&record.HTTP{Kind: record.KindHTTP, Time: at(23 * time.Second), Transport: record.TransportHTTPS, Event: "exchange", From: httpClient, To: httpServer,
+			HTTP: record.HTTPInfo{Proto: "HTTP/2", ContentType: "text/event-stream", StreamID: 1}, ResponseSize: 120, Truncated: true, BeganBeforeCapture: true},
 	}
 }
 
