@@ -161,15 +161,16 @@ const (
 )
 
 type mcpsMcpsStream struct {
-	_      structs.HostLayout
-	Gen    uint64
-	Offset uint64
-	Lost   uint64
-	State  uint32
-	Reader uint32
-	Read   uint64
-	Init   uint32
-	Pad    uint32
+	_        structs.HostLayout
+	Gen      uint64
+	Offset   uint64
+	Lost     uint64
+	State    uint32
+	Reader   uint32
+	Read     uint64
+	Init     uint32
+	Pad      uint32
+	ClosedAt uint64
 }
 
 type mcpsMcpsStreamKey struct {
@@ -196,6 +197,7 @@ const (
 	mcpsMcpsStreamStateMCPS_STATE_CANDIDATE  mcpsMcpsStreamState = 1
 	mcpsMcpsStreamStateMCPS_STATE_MCP        mcpsMcpsStreamState = 2
 	mcpsMcpsStreamStateMCPS_STATE_QUARANTINE mcpsMcpsStreamState = 3
+	mcpsMcpsStreamStateMCPS_STATE_CLOSED     mcpsMcpsStreamState = 4
 )
 
 type mcpsMcpsTcpConn struct {

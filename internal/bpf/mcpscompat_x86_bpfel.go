@@ -96,15 +96,16 @@ type mcpscompatMcpsPeek struct {
 }
 
 type mcpscompatMcpsStream struct {
-	_      structs.HostLayout
-	Gen    uint64
-	Offset uint64
-	Lost   uint64
-	State  uint32
-	Reader uint32
-	Read   uint64
-	Init   uint32
-	Pad    uint32
+	_        structs.HostLayout
+	Gen      uint64
+	Offset   uint64
+	Lost     uint64
+	State    uint32
+	Reader   uint32
+	Read     uint64
+	Init     uint32
+	Pad      uint32
+	ClosedAt uint64
 }
 
 type mcpscompatMcpsStreamKey struct {

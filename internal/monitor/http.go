@@ -175,22 +175,33 @@ func (m *Monitor) tcpHandle(e *capture.Event, comm string) {
 	m.enqueueTCP(p)
 }
 
-// enqueueTCP inserts p in time order; chunks of one stream stay in offset order (two writers of one socket).
+// enqueueTCP inserts p in time order; chunks of one stream stay in offset order (two writers of one socket), and
+// bytes of a TLS connection stay ahead of its end (lateForClose).
 func (m *Monitor) enqueueTCP(p tcpPending) {
 	q := m.http.queue
 	i := len(q)
 	for i > 0 && (q[i-1].at > p.at || (q[i-1].kind == capture.KindData && p.kind == capture.KindData &&
-		q[i-1].key == p.key && q[i-1].gen == p.gen && q[i-1].off > p.off)) {
+		q[i-1].key == p.key && q[i-1].gen == p.gen && q[i-1].off > p.off) || lateForClose(&p, &q[i-1])) {
 		i--
 	}
 	m.http.queue = slices.Insert(q, i, p)
+}
+
+// lateForClose tells whether p, bytes of a TLS connection, belong before close, that connection's end as TCP closed
+// it: a read that returned after the close is dated after it, yet the kernel numbered its bytes in the closed
+// connection's generation, which began before the close (a generation is named by the time it began; the object's
+// next connection starts a later one).
+func lateForClose(p, close *tcpPending) bool {
+	return close.kind == capture.KindClose && p.kind == capture.KindData && isTLSKind(p.key.Kind) &&
+		close.key.Ino == p.key.Ino && p.gen < close.at
 }
 
 // releaseTCP hands the TCP events older than ReorderHold (all of them with force) to their connections.
 func (m *Monitor) releaseTCP(force bool) {
 	n := 0
 	for _, p := range m.http.queue {
-		if !force && (m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p) || m.awaitingRequest(&p)) {
+		if !force && (m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p) || m.awaitingRequest(&p) ||
+			m.awaitingLateTLS(&p)) {
 			break
 		}
 		m.releaseOne(&p)
@@ -252,6 +263,14 @@ func (m *Monitor) awaitingPeer(p *tcpPending) bool {
 		return false // a server named from /proc before: endpoints reuses it
 	}
 	return len(c.sockets) == 1 && c.peer.Pid == 0 && local(s.local, s.remote)
+}
+
+// awaitingLateTLS tells whether p, the end of a TLS connection that TCP closed, should wait ReaderWait for the bytes
+// of calls that began before the close and returned after it: the peer read a reply and hung up before the writer's
+// return probe ran (a thread descheduled between its write(2) and its return). Their records are dated when they
+// began, so they queue ahead of the close.
+func (m *Monitor) awaitingLateTLS(p *tcpPending) bool {
+	return p.kind == capture.KindClose && isTLSKind(p.key.Kind) && m.now < p.at+uint64(m.opts.ReaderWait)
 }
 
 // awaitingRequest tells whether p, bytes a server sent on an HTTP/1 connection that has no request open, should wait

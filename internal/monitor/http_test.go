@@ -567,6 +567,41 @@ func TestHTTPAnswerReportedBeforeRequest(t *testing.T) {
 	}
 }
 
+// TestTLSLateReturnAfterClose: the peer read the reply and hung up before the reader's return probe ran, so the
+// reply's bytes (numbered in the closed connection's generation, dated at the read's return) come after the close
+// that TCP reported; they still join the connection, which ends after them. The next connection of the same object
+// (a later generation) does not.
+func TestTLSLateReturnAfterClose(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	obj := &tcpPeer{ino: 1<<63 | 42, pid: client, comm: "python3"}
+	tx, rx := stream.Key{Kind: stream.KindTLSTx, Ino: obj.ino}, stream.Key{Kind: stream.KindTLSRx, Ino: obj.ino}
+	m.Handle(tcpConnEvent(obj, stream.KindTLSTx, clientAddr, serverAddr, 1_000))
+	m.Handle(data(tx, client, "python3", 0, 2_000, post("/mcp", "", `{"jsonrpc":"2.0","id":7,"method":"ping"}`)))
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: tx, Gen: 1, Time: 3_000, Pid: client})
+	late := data(rx, client, "python3", 0, 3_500, jsonResponse("", `{"jsonrpc":"2.0","id":7,"result":{}}`))
+	late.Gen = 1_900 // the receiving side's generation began before the close
+	m.Handle(late)
+	conn := tcpConnEvent(obj, stream.KindTLSTx, netip.MustParseAddrPort("127.0.0.1:45002"), serverAddr, 3_550) // the object's next connection
+	conn.Gen = 3_550
+	m.Handle(conn)
+	next := data(tx, client, "python3", 0, 3_600, post("/mcp", "", `{"jsonrpc":"2.0","id":8,"method":"ping"}`))
+	next.Gen = 3_550
+	m.Handle(next)
+	m.tick(1_000_000_000)
+	var types []string
+	for _, r := range sink.msgs {
+		types = append(types, fmt.Sprintf("%s %s", r.Type, r.ID))
+	}
+	if want := []string{"request 7", "response 7", "request 8"}; !slices.Equal(types, want) {
+		t.Errorf("messages %v, want %v; http %+v", types, want, sink.https)
+	}
+	for _, h := range sink.https {
+		if h.Event == "unanswered" && h.LatencyMs == nil && h.RequestSize > 0 && h.Time.UnixNano() < 3_550 {
+			t.Errorf("call 7 reported unanswered: %+v", h)
+		}
+	}
+}
+
 // TestTLSConnEndedByKernel: a TLS object's close record (the kernel saw TCP close its socket) ends the connection
 // at once, its open request reported unanswered, and leaves the object's streams to the kernel, which already
 // started them afresh for the object's next connection; a plain TCP socket's end still makes the kernel forget it.

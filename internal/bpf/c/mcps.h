@@ -70,6 +70,9 @@ enum mcps_stream_state {
 	MCPS_STATE_CANDIDATE = 1,  // filter mode: a traced process reads it; writes by anyone are classified
 	MCPS_STATE_MCP = 2,        // carries JSON-RPC: every byte written is copied
 	MCPS_STATE_QUARANTINE = 3, // user space found only junk on it: nothing is copied
+	// A TLS stream whose connection TCP closed (mcps_tls_sock_state, at closed_at): a call that began before still
+	// delivers into it (its return may run after the close); a later one is the object's next connection.
+	MCPS_STATE_CLOSED = 4,
 };
 
 // Counters in mcps_stats; user space sums them over CPUs and reports them. Keep in step with
@@ -105,6 +108,7 @@ struct mcps_stream {
 	__u64 read;      // 1 + the position footprint roots' reads reached (footprint.c, fp_mark); 0: not taken yet
 	__u32 init;      // 1: its first message opens a session (initialize, server/discover): its reader is a server
 	__u32 _pad;
+	__u64 closed_at; // MCPS_STATE_CLOSED: when TCP closed the connection (ktime)
 };
 
 // Saved at sys_enter of a write-family syscall of interest, consumed at its sys_exit (keyed by thread id).

@@ -365,8 +365,9 @@ static __always_inline void tls_new_stream(const struct mcps_stream_key *key, co
 static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf, __u64 len)
 {
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
-	if (bpf_map_lookup_elem(&mcps_streams, &key) || bpf_map_lookup_elem(&mcps_quarantine, &key))
-		return;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+	if ((st && st->state != MCPS_STATE_CLOSED) || bpf_map_lookup_elem(&mcps_quarantine, &key))
+		return; // judged already (a closed stream was the object's last connection: this call opens its next)
 	if (!looks_like_http_mcp((const void *)buf, len) && !looks_like_h2_start((const void *)buf, len) &&
 	    !looks_like_h2_frame(buf, len))
 		return;
@@ -390,7 +391,10 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (st && st->state == MCPS_STATE_QUARANTINE)
 		return 0;
-	if (!st || st->state != MCPS_STATE_MCP) {
+	// A call that began before TCP closed the connection delivers into its closed stream; a later one is the
+	// object's next connection, classified afresh.
+	bool late = st && st->state == MCPS_STATE_CLOSED && call->enter_ts < st->closed_at;
+	if (!st || (st->state != MCPS_STATE_MCP && !late)) {
 		if (bpf_map_lookup_elem(&mcps_quarantine, &key)) // user space set it aside
 			return 0;
 		if (!tls_sibling_is_mcp(&key) && !looks_like_http_mcp((const void *)call->buf, n) &&
@@ -472,10 +476,13 @@ struct inet_sock_state_ctx {
 
 // mcps_tls_sock_state ends a TLS object's streams when TCP has closed its socket's connection (TCP_CLOSE: after
 // both ends' FINs, or a reset): a close record for the object's stream tells user space to end the connection now,
-// not when the process exits, and the object forgets the socket and its streams here and now, so its address taken
-// by a new connection (OpenSSL's allocator hands it back) starts a new generation (user space, which learns of the
-// close later, must not forget the streams itself: by then they may be the new connection's). TCP_CLOSE, not the close(2) of an fd: another fd (a dup, a fork's copy) may
-// still hold the socket, and a half-closed one (shutdown) may still read.
+// not when the process exits, and the object forgets its socket and marks its streams closed here and now, so its
+// address taken by a new connection (OpenSSL's allocator hands it back) starts a new generation (user space, which
+// learns of the close later, must not forget the streams itself: by then they may be the new connection's). The
+// streams are marked, not dropped: a call that began before the close may return after it (its peer read the
+// reply and hung up before the writer's return probe ran), and its bytes are this connection's (tls_deliver).
+// TCP_CLOSE, not the close(2) of an fd: another fd (a dup, a fork's copy) may still hold the socket, and a
+// half-closed one (shutdown) may still read.
 //
 // Hook: the tracepoint sock/inet_sock_set_state, a few runs per TCP connection on the host; one lookup for every
 // socket that is not under a TLS object of a traced process.
@@ -511,7 +518,7 @@ int mcps_tls_sock_state(struct inet_sock_state_ctx *ctx)
 		h.gen = st->gen;
 		emit_small(&h);
 	}
-	tls_forget_streams(k.tgid, k.ssl);
+	tls_close_streams(k.tgid, k.ssl, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -543,6 +550,7 @@ struct mcps_go_call_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct mcps_go_call_key);
 	__type(value, struct mcps_tls_call);
 } mcps_tls_go_calls SEC(".maps");

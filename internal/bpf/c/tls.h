@@ -30,6 +30,7 @@ struct mcps_tls_call {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32); // thread id
 	__type(value, struct mcps_tls_call);
 } mcps_tls_calls SEC(".maps");
@@ -92,6 +93,24 @@ static __always_inline void tls_forget_streams(__u32 tgid, __u64 ssl)
 	bpf_map_delete_elem(&mcps_streams, &key);
 	key.kind = MCPS_STREAM_TLS_RX;
 	bpf_map_delete_elem(&mcps_streams, &key);
+}
+
+// tls_close_streams marks the MCP streams of a TLS object whose connection TCP closed (now: ktime) MCPS_STATE_CLOSED,
+// and drops its others: a call begun before the close still delivers into its stream, a later one starts afresh.
+static __always_inline void tls_close_streams(__u32 tgid, __u64 ssl, __u64 now)
+{
+	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
+		if (st && st->state == MCPS_STATE_MCP) {
+			st->closed_at = now;
+			st->state = MCPS_STATE_CLOSED;
+		} else if (st) {
+			bpf_map_delete_elem(&mcps_streams, &key);
+		}
+		key.kind = MCPS_STREAM_TLS_RX;
+	}
 }
 
 // tls_announce reports the connection of the TLS streams of ssl already classified, now that its socket is known.
