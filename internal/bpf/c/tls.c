@@ -592,6 +592,8 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	__u32 tgid = id >> 32;
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
 	struct mcps_tls_call c = {
 		.ssl = GO_ARG1(ctx),
 		.buf = GO_ARG2(ctx),
@@ -613,6 +615,8 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
 	tls_save_call(ctx, &mcps_tls_go_calls, &gk, gk.g, &c);
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
 
 	struct sock *sk = go_conn_sock(c.ssl);
 	if (sk)
@@ -656,15 +660,25 @@ static __noinline void go_call_search(struct pt_regs *ctx, const struct mcps_go_
 static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
 	struct mcps_go_call_key gk = {.g = GO_G(ctx), .tgid = id >> 32};
+	__s64 n = (__s64)GO_ARG1(ctx);
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
+	struct mcps_tls_call call = {};
+	if (c) {
+		call = *c;
+		bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
+	}
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
 	if (!c) {
 		// Bytes moved by a call whose entry was not seen (it began before the probes, or its entry's run was
 		// skipped): which connection's is unknown, so they are only counted.
-		if ((__s64)GO_ARG1(ctx) > 0 && !tls_stopped() && traced_process(gk.tgid)) {
+		if (n > 0 && !tls_stopped() && traced_process(gk.tgid)) {
 			stat_add(MCPS_STAT_TLS_UNENTERED, 1);
 			if (mcps_debug_tls) {
-				tls_hit(ctx, MCPS_TLS_HIT_RET_NONE, gk.g, NULL, GO_ARG1(ctx));
+				tls_hit(ctx, MCPS_TLS_HIT_RET_NONE, gk.g, NULL, n);
 #ifndef MCPS_NO_ATOMIC_FETCH
 				go_call_search(ctx, &gk);
 #endif
@@ -672,13 +686,10 @@ static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 		}
 		return 0;
 	}
-	struct mcps_tls_call call = *c;
-	bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
 	if (tls_stopped())
 		return 0;
 	if (mcps_debug_tls)
-		tls_hit(ctx, MCPS_TLS_HIT_RET, gk.g, &call, GO_ARG1(ctx));
-	__s64 n = (__s64)GO_ARG1(ctx);
+		tls_hit(ctx, MCPS_TLS_HIT_RET, gk.g, &call, n);
 	if (n <= 0)
 		return 0;
 	return tls_deliver(ctx, id, &call, n, multi);
