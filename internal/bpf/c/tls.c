@@ -592,6 +592,9 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	__u32 tgid = id >> 32;
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
+	// Preemption off from reading the registers to storing the call (and, at the return, to fetching and deleting
+	// it): in a 7.2 guest, where uprobe programs run preemptibly, calls stored went missing and programs read
+	// another process's registers; with this guard a run lost none (docs/kernel.md).
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_disable();
 	struct mcps_tls_call c = {
