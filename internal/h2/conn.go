@@ -250,6 +250,13 @@ type stream struct {
 	id   uint32
 	req  *body
 	resp *body
+
+	// respHeld is set when the response ended while its request was still arriving: it is delivered, at respEnd,
+	// once the request is. A client's write can be reported after the server's answer to it (its thread descheduled
+	// between its write and the report), and a server may answer before it read the whole body; either way the
+	// exchange leaves request first, whole.
+	respHeld bool
+	respEnd  int64
 }
 
 // body is a message being received.
@@ -986,6 +993,10 @@ func (c *Conn) deliver(st *stream, b *body, incomplete bool, end int64) {
 	if b == nil || b.done {
 		return
 	}
+	if b == st.resp && !incomplete && st.req != nil && !st.req.done {
+		st.respHeld, st.respEnd = true, end
+		return
+	}
 	b.done = true
 	m := b.msg
 	// The buffers leave with the message.
@@ -1038,6 +1049,10 @@ func (c *Conn) deliver(st *stream, b *body, incomplete bool, end int64) {
 	if m.Kind == httpmsg.KindRequest {
 		c.stats.Requests++
 		c.emit(httpmsg.Event{Kind: httpmsg.EventRequest, Exchange: httpmsg.Exchange{Request: m}})
+		if st.respHeld {
+			st.respHeld = false
+			c.deliver(st, st.resp, false, st.respEnd)
+		}
 		return
 	}
 	c.stats.Responses++

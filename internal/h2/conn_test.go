@@ -100,6 +100,25 @@ func TestConn(t *testing.T) {
 			},
 		},
 		{
+			// The server's answer parsed before the end of the request it answers (the client's write reported
+			// late, or a server answering early): the request still leaves first, with its body.
+			name: "response_before_request_body",
+			build: func(w *wire) {
+				w.headers(0, 1, false, post()...)
+				w.headers(1, 1, false, ":status", "200", "content-type", "application/json")
+				w.data(1, 1, true, `{"r":1}`)
+				w.data(0, 1, true, `{"x":1}`)
+				w.headers(0, 3, false, post()...)
+				w.headers(1, 3, true, ":status", "202")
+				w.fr[0].WriteRSTStream(3, http2.ErrCodeCancel)
+				w.flush()
+			},
+			want: []string{
+				`request [1] POST /mcp body="{\"x\":1}"`, `response [1] POST /mcp -> [1] 200 body="{\"r\":1}"`,
+				`request [3] POST /mcp truncated incomplete body=""`, `response [3] POST /mcp truncated incomplete -> [3] 202 body=""`,
+			},
+		},
+		{
 			name: "continuation_and_padding",
 			build: func(w *wire) {
 				b := w.block(0, post()...)
