@@ -187,32 +187,39 @@ func (m *Monitor) enqueueTCP(p tcpPending) {
 	m.http.queue = slices.Insert(q, i, p)
 }
 
-// lateForClose tells whether p, bytes of a TLS connection, belong before close, that connection's end as TCP closed
+// lateForClose tells whether p, bytes of a TLS connection, belong before end, that connection's end as TCP closed
 // it: a read that returned after the close is dated after it, yet the kernel numbered its bytes in the closed
 // connection's generation, which began before the close (a generation is named by the time it began; the object's
 // next connection starts a later one).
-func lateForClose(p, close *tcpPending) bool {
-	return close.kind == capture.KindClose && p.kind == capture.KindData && isTLSKind(p.key.Kind) &&
-		close.key.Ino == p.key.Ino && p.gen < close.at
+func lateForClose(p, end *tcpPending) bool {
+	return end.kind == capture.KindClose && p.kind == capture.KindData && isTLSKind(p.key.Kind) &&
+		end.key.Ino == p.key.Ino && p.gen < end.at
 }
 
-// releaseTCP hands the TCP events older than ReorderHold (all of them with force) to their connections.
+// releaseTCP hands the TCP events older than ReorderHold (all of them with force) to their connections. The end of
+// a TLS connection waiting for late returns (awaitingLateTLS) holds back only what follows it on its own socket.
 func (m *Monitor) releaseTCP(force bool) {
-	n := 0
-	for _, p := range m.http.queue {
-		if !force && (m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p) || m.awaitingRequest(&p) ||
-			m.awaitingLateTLS(&p)) {
-			break
+	q := m.http.queue
+	kept := q[:0]
+	var held []uint64 // socket numbers whose events wait behind an end
+	for i, p := range q {
+		if !force {
+			if m.now < p.at+uint64(m.opts.ReorderHold) || m.awaitingPeer(&p) || m.awaitingRequest(&p) {
+				kept = append(kept, q[i:]...)
+				break
+			}
+			if slices.Contains(held, p.key.Ino) || m.awaitingLateTLS(&p) {
+				held = append(held, p.key.Ino)
+				kept = append(kept, p)
+				continue
+			}
 		}
 		m.releaseOne(&p)
-		n++
 	}
-	if n > 0 {
-		clear(m.http.queue[:n])
-		m.http.queue = m.http.queue[n:]
-		if len(m.http.queue) == 0 {
-			m.http.queue = nil
-		}
+	clear(q[len(kept):])
+	m.http.queue = kept
+	if len(kept) == 0 {
+		m.http.queue = nil
 	}
 }
 

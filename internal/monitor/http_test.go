@@ -630,3 +630,36 @@ func TestTLSConnEndedByKernel(t *testing.T) {
 		t.Error("the ended TCP connection's streams were not forgotten")
 	}
 }
+
+// TestTLSCloseHoldsOnlyItsSocket: the end of a TLS connection waits ReaderWait for late returns, and meanwhile the
+// other connections' records go on as usual; only its own socket's wait behind it.
+func TestTLSCloseHoldsOnlyItsSocket(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	obj := &tcpPeer{ino: 1<<63 | 42, pid: client, comm: "python3"}
+	tx := stream.Key{Kind: stream.KindTLSTx, Ino: obj.ino}
+	m.Handle(tcpConnEvent(obj, stream.KindTLSTx, netip.MustParseAddrPort("10.0.0.2:45002"), netip.MustParseAddrPort("192.0.2.7:443"), 1_000_000))
+	m.Handle(data(tx, client, "python3", 0, 1_500_000, post("/mcp", "", `{"jsonrpc":"2.0","id":7,"method":"ping"}`)))
+	m.Handle(&capture.Event{Kind: capture.KindClose, Stream: tx, Gen: 1, Time: 2_000_000, Pid: client})
+	l := newLoopback(m)
+	l.t = 3_000_000
+	l.request(post("/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	m.tick(l.t + 50_000_000) // past ReorderHold, within the close's ReaderWait
+	var ids []string
+	for _, r := range sink.msgs {
+		ids = append(ids, string(r.ID))
+	}
+	if want := []string{"7", "1"}; !slices.Equal(ids, want) {
+		t.Errorf("messages released %v, want %v", ids, want)
+	}
+	if len(sink.https) != 0 {
+		t.Errorf("the TLS connection ended before its wait: %+v", sink.https)
+	}
+	m.tick(l.t + 1_000_000_000)
+	if len(sink.https) != 1 || sink.https[0].Event != "unanswered" {
+		var ids []string
+		for _, r := range sink.msgs {
+			ids = append(ids, string(r.ID))
+		}
+		t.Errorf("http records after the wait %+v; messages %v", sink.https, ids)
+	}
+}

@@ -309,6 +309,11 @@ static __always_inline __u64 reserve(__u64 *counter, __u64 n)
 #endif
 }
 
+// MCPS_MAP_WALK is defined where bpf_for_each_map_elem (5.13+) may be called: not in the object for older kernels.
+#ifndef MCPS_NO_ATOMIC_FETCH
+#define MCPS_MAP_WALK 1
+#endif
+
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&mcps_stats, &idx);

@@ -213,6 +213,9 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
+	// Preemption off from reading the registers to storing the call, as in tls_go_enter.
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
 	struct mcps_tls_call c = {
 		.ssl = PT_REGS_PARM1(ctx),
 		.buf = PT_REGS_PARM2(ctx),
@@ -231,6 +234,8 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_
 	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
 	tls_save_call(ctx, &mcps_tls_calls, &tid, tid, &c);
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
 	if (write) {
 		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
@@ -256,19 +261,27 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
+	// Preemption off from reading the result register to fetching and deleting the call, as in tls_go_ret.
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
+	__u64 rc = PT_REGS_RC(ctx);
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
-	if (!c)
-		return 0;
-	struct mcps_tls_call call = *c;
-	bpf_map_delete_elem(&mcps_tls_calls, &tid);
-	if (tls_stopped())
+	struct mcps_tls_call call = {};
+	bool found = c != NULL;
+	if (c) {
+		call = *c;
+		bpf_map_delete_elem(&mcps_tls_calls, &tid);
+	}
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
+	if (!found || tls_stopped())
 		return 0;
 	if (mcps_debug_tls)
-		tls_hit(ctx, MCPS_TLS_HIT_RET, tid, &call, PT_REGS_RC(ctx));
+		tls_hit(ctx, MCPS_TLS_HIT_RET, tid, &call, rc);
 
 	// OpenSSL's functions return int (the upper half of the register is not theirs); GnuTLS's a ssize_t that is at
 	// most a record's 16 KiB.
-	int ret = (int)PT_REGS_RC(ctx);
+	int ret = (int)rc;
 	__u64 n = 0;
 	if (call.size_ptr) {
 		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (const void *)call.size_ptr))
@@ -631,7 +644,7 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	return 0;
 }
 
-#ifndef MCPS_NO_ATOMIC_FETCH
+#ifdef MCPS_MAP_WALK
 struct go_call_search {
 	struct mcps_go_call_key want;
 	__u64 found;
@@ -669,20 +682,21 @@ static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 	__s64 n = (__s64)GO_ARG1(ctx);
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
 	struct mcps_tls_call call = {};
+	bool found = c != NULL;
 	if (c) {
 		call = *c;
 		bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
 	}
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_enable();
-	if (!c) {
+	if (!found) {
 		// Bytes moved by a call whose entry was not seen (it began before the probes, or its entry's run was
 		// skipped): which connection's is unknown, so they are only counted.
 		if (n > 0 && !tls_stopped() && traced_process(gk.tgid)) {
 			stat_add(MCPS_STAT_TLS_UNENTERED, 1);
 			if (mcps_debug_tls) {
 				tls_hit(ctx, MCPS_TLS_HIT_RET_NONE, gk.g, NULL, n);
-#ifndef MCPS_NO_ATOMIC_FETCH
+#ifdef MCPS_MAP_WALK
 				go_call_search(ctx, &gk);
 #endif
 			}
