@@ -26,9 +26,20 @@ func TestLoad(t *testing.T) {
 	}
 	objects := map[string]func() (*ebpf.CollectionSpec, error){"main": Spec, "compat": CompatSpec}
 	fentry := fentryWorks(t)
+	// The kfuncs of the fast paths, where the kernel has them (capture/load.go probes them the same way).
+	kfuncs := map[string]bool{
+		VarTaskBTF:    features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) == nil,
+		VarRdonlyCast: kernelHas(t, "bpf_rdonly_cast"),
+		VarPreempt:    kernelHas(t, "bpf_preempt_disable") && kernelHas(t, "bpf_preempt_enable"),
+	}
 	for obj, load := range objects {
-		for _, set := range []string{"tracepoint", "fentry"} {
+		for _, set := range []string{"tracepoint", "fentry", "tracepoint-fast", "fentry-fast"} {
 			t.Run(obj+"/"+set, func(t *testing.T) {
+				fast := strings.HasSuffix(set, "-fast")
+				set := strings.TrimSuffix(set, "-fast")
+				if fast && !kfuncs[VarTaskBTF] && !kfuncs[VarRdonlyCast] && !kfuncs[VarPreempt] {
+					t.Skip("this kernel has none of the fast paths' helpers")
+				}
 				if set == "fentry" && !fentry {
 					t.Skip("this kernel refuses fentry programs; capture uses syscall tracepoints here")
 				}
@@ -51,10 +62,16 @@ func TestLoad(t *testing.T) {
 						delete(spec.Programs, name)
 					}
 				}
-				// With TCP and TLS capture on, every code path is live (off, their branches are dead code the
-				// verifier skips), so this checks the most the verifier will ever see.
-				for _, v := range []string{VarTCPOn, VarTLSOn} {
+				// With TCP and TLS capture, footprints and watch --debug-events on, every code path is live (off,
+				// their branches are dead code the verifier skips), so this checks the most the verifier will ever
+				// see; -fast adds the kfuncs of the fast paths the kernel has, which replace code or add to it.
+				for _, v := range []string{VarTCPOn, VarTLSOn, VarFPOn, VarDebugTLS} {
 					if err := spec.Variables[v].Set(uint8(1)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for v, on := range kfuncs {
+					if err := spec.Variables[v].Set(boolByte(fast && on)); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -108,6 +125,13 @@ func fentryWorks(t *testing.T) bool {
 	}
 	l.Close()
 	return true
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func kernelHas(t *testing.T, fn string) bool {

@@ -69,7 +69,7 @@ struct mcps_tcp_conn {
 enum mcps_stream_state {
 	MCPS_STATE_CANDIDATE = 1,  // filter mode: a traced process reads it; writes by anyone are classified
 	MCPS_STATE_MCP = 2,        // carries JSON-RPC: every byte written is copied
-	MCPS_STATE_QUARANTINE = 3, // user space found only junk on it: nothing is copied
+	MCPS_STATE_QUARANTINE = 3, // judged not MCP: nothing is copied (a TLS direction counts its judged plaintexts in offset)
 	// A TLS stream whose connection TCP closed (mcps_tls_sock_state, at closed_at): a call that began before still
 	// delivers into it (its return may run after the close); a later one is the object's next connection.
 	MCPS_STATE_CLOSED = 4,

@@ -266,15 +266,16 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
 		bpf_preempt_disable();
 	__u64 rc = PT_REGS_RC(ctx);
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
-	struct mcps_tls_call call = {};
-	bool found = c != NULL;
-	if (c) {
-		call = *c;
-		bpf_map_delete_elem(&mcps_tls_calls, &tid);
+	if (!c) {
+		if (mcps_preempt_kfuncs)
+			bpf_preempt_enable();
+		return 0;
 	}
+	struct mcps_tls_call call = *c;
+	bpf_map_delete_elem(&mcps_tls_calls, &tid);
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_enable();
-	if (!found || tls_stopped())
+	if (tls_stopped())
 		return 0;
 	if (mcps_debug_tls)
 		tls_hit(ctx, MCPS_TLS_HIT_RET, tid, &call, rc);
@@ -361,6 +362,16 @@ __noinline int looks_like_h2_frame(__u64 ubuf, __u64 len)
 	return false;
 }
 
+// tls_plaintext_opens tells whether a TLS connection's plaintext opens, or plausibly continues, an MCP-carrying HTTP
+// exchange: an HTTP/1 request with MCP markers, an HTTP/2 start, or (capture joined the connection) a plausible
+// HTTP/2 frame. A global function, verified once on its own: the header scan's loop, verified inside each return
+// program, took them to 80 % of the verifier's budget.
+__noinline int tls_plaintext_opens(__u64 ubuf, __u64 len)
+{
+	return looks_like_http_mcp((const void *)ubuf, len) || looks_like_h2_start((const void *)ubuf, len) ||
+	       looks_like_h2_frame(ubuf, len);
+}
+
 // tls_new_stream makes key an MCP stream and, when its socket (sk) is known, reports its connection.
 static __always_inline void tls_new_stream(const struct mcps_stream_key *key, const struct mcps_tls_sock *sk)
 {
@@ -371,6 +382,10 @@ static __always_inline void tls_new_stream(const struct mcps_stream_key *key, co
 		emit_conn((struct sock *)sk->sk, key, fresh.gen);
 }
 
+// TLS_JUDGE_TRIES is how many plaintexts of a TLS direction are judged before it is set aside for good (see
+// tls_deliver; a set-aside entry counts them in its offset).
+#define TLS_JUDGE_TRIES 4
+
 // tls_classify_write judges a connection's sending side at the write's entry, before its bytes can reach the peer:
 // the reply, read on another thread (Go's and most HTTP clients' read loops) and judged at that read's return, then
 // finds its sibling already MCP. Judged only at the write's return, a reply read quickly enough was set aside for
@@ -379,10 +394,12 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 {
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
-	if ((st && st->state != MCPS_STATE_CLOSED) || bpf_map_lookup_elem(&mcps_quarantine, &key))
-		return; // judged already (a closed stream was the object's last connection: this call opens its next)
-	if (!looks_like_http_mcp((const void *)buf, len) && !looks_like_h2_start((const void *)buf, len) &&
-	    !looks_like_h2_frame(buf, len))
+	// Judged already, except a closed stream (the object's last connection: this call opens its next) and a
+	// direction set aside with tries left (tls_deliver).
+	if ((st && st->state != MCPS_STATE_CLOSED && !(st->state == MCPS_STATE_QUARANTINE && st->offset < TLS_JUDGE_TRIES)) ||
+	    bpf_map_lookup_elem(&mcps_quarantine, &key))
+		return;
+	if (!tls_plaintext_opens(buf, len))
 		return;
 	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
 	tls_new_stream(&key, bpf_map_lookup_elem(&mcps_tls_socks, &k));
@@ -402,7 +419,10 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, call->ssl),
 				      .kind = call->write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
-	if (st && st->state == MCPS_STATE_QUARANTINE)
+	// A direction set aside is judged again while it has had fewer than TLS_JUDGE_TRIES plaintexts, and taken up
+	// once the other direction is MCP: capture that joins a connection inside a large write sees a first plaintext
+	// that starts mid-frame, and the next one starts a frame.
+	if (st && st->state == MCPS_STATE_QUARANTINE && st->offset >= TLS_JUDGE_TRIES && !tls_sibling_is_mcp(&key))
 		return 0;
 	// A call that began before TCP closed the connection delivers into its closed stream; a later one is the
 	// object's next connection, classified afresh.
@@ -410,10 +430,13 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	if (!st || (st->state != MCPS_STATE_MCP && !late)) {
 		if (bpf_map_lookup_elem(&mcps_quarantine, &key)) // user space set it aside
 			return 0;
-		if (!tls_sibling_is_mcp(&key) && !looks_like_http_mcp((const void *)call->buf, n) &&
-		    !looks_like_h2_start((const void *)call->buf, n) && !looks_like_h2_frame(call->buf, n)) {
-			struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE};
-			bpf_map_update_elem(&mcps_streams, &key, &aside, BPF_ANY);
+		if (!tls_sibling_is_mcp(&key) && !tls_plaintext_opens(call->buf, n)) {
+			if (st && st->state == MCPS_STATE_QUARANTINE) {
+				st->offset++;
+			} else {
+				struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE, .offset = 1};
+				bpf_map_update_elem(&mcps_streams, &key, &aside, BPF_ANY);
+			}
 			return 0;
 		}
 		tls_new_stream(&key, sk);

@@ -67,6 +67,8 @@ func main() {
 		err = runServerHTTP(args)
 	case "client-http":
 		err = runClientHTTP(args)
+	case "client-h2-midframe":
+		err = runClientH2Midframe(args)
 	case "http-badinput":
 		err = runHTTPBadInput(args)
 	case "http-badserver":
@@ -103,6 +105,7 @@ func usage() {
   gopeer client-modern [-steps list,add,slow,cancel] [-listen] [-v] -- CMD ARGS...
   gopeer server-http [-addr 127.0.0.1:0] [-transport streamable|sse] [-era legacy|modern] [-lifetime D] [-v]
   gopeer client-http [-transport streamable|sse] [-era legacy|modern] [-big N] [-progress] [-wait-signal] [-v] URL
+  gopeer client-h2-midframe [-timeout D] HTTPS-URL
   gopeer http-badinput [-cases a,b,...] [-sse URL] [-report FILE] [-timeout D] URL
   gopeer http-badserver [-addr 127.0.0.1:0] [-lifetime D]
   gopeer http-load [-clients N] [-calls N] [-size B] [-timeout D] URL
