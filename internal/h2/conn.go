@@ -206,6 +206,8 @@ type Conn struct {
 	streams map[uint32]*stream
 	held    int64 // body buffer capacity held by open streams, at most about MaxConnBody
 	stats   Stats
+
+	maxClientStream uint32 // the highest stream the client's direction sent HEADERS or DATA on
 }
 
 // side is one direction.
@@ -323,6 +325,20 @@ func NewConn(cfg Config, emit func(httpmsg.Event)) *Conn {
 		}
 	}
 	return c
+}
+
+// AwaitsRequest tells whether b, the next bytes of the server's direction, start with a HEADERS frame on a client
+// stream newer than any the client's direction has sent on: an answer whose request has not been parsed yet, because
+// capture reported the client's write late. A caller that can hold b back a moment pairs them. Bytes that do not
+// start a frame where the parser expects one (mid-frame, after a loss) do not tell.
+func (c *Conn) AwaitsRequest(b []byte) bool {
+	s := &c.sides[ServerToClient]
+	if s.preface > 0 || s.skip > 0 || s.resync || s.inBlock || len(s.buf) > 0 || !LooksLikeFrame(b) ||
+		http2.FrameType(b[3]) != http2.FrameHeaders {
+		return false
+	}
+	id := binary.BigEndian.Uint32(b[5:9]) & 0x7fffffff
+	return id%2 == 1 && id > c.maxClientStream
 }
 
 // Stats returns the counters.
@@ -666,6 +682,9 @@ func (s *side) frame(raw []byte) {
 	f, err := s.framer.ReadFrame()
 	s.src.b = nil
 	h := parseHeader(raw)
+	if s.dir == ClientToServer && (h.Type == http2.FrameHeaders || h.Type == http2.FrameData) {
+		c.maxClientStream = max(c.maxClientStream, h.StreamID)
+	}
 	if s.inBlock && h.Type != http2.FrameContinuation {
 		// RFC 9113 §6.10: nothing may interleave a header block. The block is lost, and with it the table state.
 		c.stats.FrameErrors++

@@ -369,3 +369,34 @@ func TestConnBodyBudget(t *testing.T) {
 		t.Errorf("third body %+v, held %d", evs[2].Request, c.held)
 	}
 }
+
+// TestAwaitsRequest: a response's HEADERS on a client stream the client's direction has not sent on awaits its
+// request; on a stream it has, or bytes that are not a HEADERS frame where one is expected, do not.
+func TestAwaitsRequest(t *testing.T) {
+	w := newWire(true)
+	c := NewConn(Config{}, func(httpmsg.Event) {})
+	for _, ch := range w.chunks {
+		c.Feed(ch.Dir, ch.Off, ch.Data, time.Unix(0, 0))
+	}
+	w.chunks = nil
+	w.headers(0, 1, true, ":method", "GET", ":path", "/a", ":scheme", "http")
+	c.Feed(w.chunks[0].Dir, w.chunks[0].Off, w.chunks[0].Data, time.Unix(0, 0))
+	answer := func(id uint32) []byte {
+		w.fr[1].WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: w.block(1, ":status", "200"), EndHeaders: true})
+		b := bytes.Clone(w.buf[1].Bytes())
+		w.buf[1].Reset()
+		return b
+	}
+	if c.AwaitsRequest(answer(1)) {
+		t.Error("an answer on stream 1, which the client opened, awaits")
+	}
+	if !c.AwaitsRequest(answer(3)) {
+		t.Error("an answer on stream 3, which the client has not opened, does not await")
+	}
+	if c.AwaitsRequest(answer(3)[3:]) {
+		t.Error("bytes that do not start a frame await")
+	}
+	if c.AwaitsRequest(answer(2)) {
+		t.Error("an answer on an even (server) stream awaits")
+	}
+}

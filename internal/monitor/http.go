@@ -280,10 +280,11 @@ func (m *Monitor) awaitingLateTLS(p *tcpPending) bool {
 	return p.kind == capture.KindClose && isTLSKind(p.key.Kind) && m.now < p.at+uint64(m.opts.ReaderWait)
 }
 
-// awaitingRequest tells whether p, bytes a server sent on an HTTP/1 connection that has no request open, should wait
-// for the request they answer, at most ReaderWait: a client's write is reported when its syscall or TLS call returns,
-// which on a loaded machine can come later than the server's answer is read (the client's thread preempted between
-// the two), and a response parsed before its request pairs with nothing.
+// awaitingRequest tells whether p, bytes a server sent that answer a request not parsed yet, should wait for it, at
+// most ReaderWait: a client's write is reported when its syscall or TLS call returns, which on a loaded machine can
+// come later than the server's answer is read (the client's thread preempted between the two), and a response
+// parsed before its request pairs with nothing. On HTTP/1, any response on a connection with no request open; on
+// HTTP/2, a response's HEADERS on a stream the client has not opened yet (h2.Conn.AwaitsRequest).
 func (m *Monitor) awaitingRequest(p *tcpPending) bool {
 	if p.kind != capture.KindData || m.now >= p.at+uint64(m.opts.ReaderWait) {
 		return false
@@ -293,18 +294,25 @@ func (m *Monitor) awaitingRequest(p *tcpPending) bool {
 		return false
 	}
 	c := s.conn
-	if c.http2 || c.setAside || len(c.open) > 0 {
+	if c.setAside || !c.http2 && len(c.open) > 0 {
 		return false
 	}
 	if !c.rolesKnown {
-		return http1.LooksLikeResponse(p.data)
+		return !c.http2 && http1.LooksLikeResponse(p.data)
 	}
 	sent := p.key.Kind == stream.KindTCPTx || p.key.Kind == stream.KindTLSTx
 	if sent == (s.role == sockRoleClient) {
 		return false // client to server
 	}
 	src := c.src[httpmsg.ServerToClient]
-	return !src.set || src.key == p.key // the second copy of loopback bytes is not parsed: it need not wait
+	if src.set && src.key != p.key {
+		return false // the second copy of loopback bytes is not parsed: it need not wait
+	}
+	if c.http2 {
+		h, ok := c.parser.(*h2.Conn)
+		return ok && h.AwaitsRequest(p.data)
+	}
+	return true
 }
 
 // tcpSocketSeen records the addresses of a socket the kernel started following, and joins it to its connection.

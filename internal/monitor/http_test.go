@@ -455,6 +455,46 @@ func TestHTTP2ServerPrefaceFirst(t *testing.T) {
 	}
 }
 
+// TestHTTP2ResponseBeforeRequest: a server's answer (HEADERS on stream 3) reported before the request it answers, whose
+// record, dated earlier, came late (a writer descheduled between its write and the report, or another CPU's records
+// read later): the answer waits for the request, at most ReaderWait, and the two pair. The answer on stream 1, which
+// the client had opened, did not wait.
+func TestHTTP2ResponseBeforeRequest(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	remote := netip.MustParseAddrPort("203.0.113.7:50000")
+	s := &tcpPeer{ino: serverSock, pid: server, comm: "srv"}
+	m.Handle(tcpConnEvent(s, stream.KindTLSTx, serverAddr, remote, 1000))
+	srvFrames, cliFrames := newH2Frames(), newH2Frames()
+	m.Handle(s.tls(stream.KindTLSTx, &s.sent, 2000, srvFrames.settings().take()))
+	post := func(stream uint32, body string) string {
+		return cliFrames.headers(stream, false, ":method", "POST", ":scheme", "https", ":path", "/mcp", ":authority", "x",
+			"content-type", "application/json", "accept", "application/json, text/event-stream").data(stream, body).take()
+	}
+	answer := func(stream uint32, body string) string {
+		return srvFrames.headers(stream, false, ":status", "200", "content-type", "application/json").data(stream, body).take()
+	}
+	cliFrames.buf.WriteString(http2.ClientPreface)
+	cliFrames.settings()
+	m.Handle(s.tls(stream.KindTLSRx, &s.received, 3000, post(1, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)))
+	m.Handle(s.tls(stream.KindTLSTx, &s.sent, 4000, answer(1, `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`)))
+
+	const at = 10_000_000
+	m.Handle(s.tls(stream.KindTLSTx, &s.sent, at, answer(3, `{"jsonrpc":"2.0","id":2,"result":{}}`)))
+	m.tick(at + 50_000_000) // past ReorderHold: without the wait, the answer would be parsed alone here
+	// Dated before the answer (the read returned first), reported after this tick.
+	m.Handle(s.tls(stream.KindTLSRx, &s.received, at-1_000, post(3, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)))
+	m.tick(at + 1_000_000_000)
+	var got []string
+	for _, r := range sink.msgs {
+		got = append(got, fmt.Sprintf("%s %s %s paired=%v", r.Type, r.Method, r.ID, r.Type == record.TypeRequest || r.LatencyMs != nil))
+	}
+	want := []string{"request tools/list 1 paired=true", "response tools/list 1 paired=true", "request ping 2 paired=true",
+		"response ping 2 paired=true"}
+	if !slices.Equal(got, want) {
+		t.Errorf("records %q, want %q", got, want)
+	}
+}
+
 // TestHTTP2NotMCPSetAside: an HTTP/2 connection whose first request carries no MCP marker is set aside, in the
 // kernel (both TLS streams quarantined) and here: later bytes are counted, not parsed, and nothing is recorded.
 func TestHTTP2NotMCPSetAside(t *testing.T) {

@@ -387,7 +387,12 @@ static __always_inline int fp_cuda_call(struct pt_regs *ctx)
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t)
 		return 0;
-	fp_count(t->root, tgid, MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
+	__u32 root = t->root;
+	if (mcps_preempt_kfuncs) // a uprobe program: see TLS_UNPREEMPTED in tls.c
+		bpf_preempt_disable();
+	fp_count(root, tgid, MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
 	return 0;
 }
 

@@ -227,7 +227,7 @@ struct {
 
 // Which TLS copies are in flight, by CPU (tls.c): current kernels run uprobe programs preemptibly and without a
 // per-CPU recursion guard, so several tasks can be inside them on one CPU, and each copy holds a scratch slot of its
-// own (mcps_scratch_tls/_tlsm: MCPS_TLSM_SLOTS per CPU) from tls_deliver to the end of its copy chain. Slots are taken
+// own (mcps_scratch_tls/_tlsm: MCPS_TLSM_SLOTS per CPU) from tls_prepare to the end of its copy chain. Slots are taken
 // by compare-and-swap, not by nesting depth (a preempted copy may finish after a later one), and a copy remembers the
 // CPU whose slot it took and uses that slot wherever it runs: a 7.2 guest's log showed a read's record under a write's
 // stream and offset, two copies in one slot, which the per-CPU array of before allows if a program migrates. So this

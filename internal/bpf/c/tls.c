@@ -207,14 +207,21 @@ enum tls_len_form {
 	TLS_LEN_SIZE = 2, // gnutls_record_send/_recv: a size_t count; the return (ssize_t) is the bytes moved
 };
 
+// TLS_UNPREEMPTED: the entry and return programs run with preemption off from their first to their last
+// instruction (the returns up to the copy, whose tail calls cannot run with it off: copy_run holds it off around each
+// piece). Where uprobe programs run preemptibly and without a per-CPU recursion guard (Debian's 7.2: PREEMPT_DYNAMIC,
+// uprobe programs under tasks-trace RCU), two runs of one program interleave on a CPU, and in a 7.2 guest under qemu
+// their values went wrong mid-run: registers and call keys that were another run's, calls stored and not found at
+// their return, a connection reported under another object's number right after an entry's guarded part. Holding
+// preemption off only around the registers and the call removed the lost calls; the rest of the run is held now
+// too. The kfuncs exist from 6.11 (mcps_preempt_kfuncs); older kernels run the programs unguarded.
 static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_len_form form)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
-	// Preemption off from reading the registers to storing the call, as in tls_go_enter.
-	if (mcps_preempt_kfuncs)
+	if (mcps_preempt_kfuncs) // TLS_UNPREEMPTED
 		bpf_preempt_disable();
 	struct mcps_tls_call c = {
 		.ssl = PT_REGS_PARM1(ctx),
@@ -234,12 +241,12 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_
 	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
 	tls_save_call(ctx, &mcps_tls_calls, &tid, tid, &c);
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
 	if (write) {
 		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
 	}
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
 	return 0;
 }
 
@@ -254,29 +261,22 @@ static __always_inline bool tls_sibling_is_mcp(const struct mcps_stream_key *key
 	return st && st->state == MCPS_STATE_MCP;
 }
 
-static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const struct mcps_tls_call *call, __u64 n,
-				       bool multi);
+static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struct mcps_tls_call *call, __u64 n,
+							   bool multi);
+static __always_inline int tls_copy(struct pt_regs *ctx, __u32 tid, struct mcps_write_args *ap, bool multi);
 
-static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
+// tls_exit_prepare handles a return of SSL_read/SSL_write (and kin): the call it ends, and the copy of its bytes.
+static __always_inline struct mcps_write_args *tls_exit_prepare(struct pt_regs *ctx, __u64 id, bool multi)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	// Preemption off from reading the result register to fetching and deleting the call, as in tls_go_ret.
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_disable();
 	__u64 rc = PT_REGS_RC(ctx);
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
-	if (!c) {
-		if (mcps_preempt_kfuncs)
-			bpf_preempt_enable();
-		return 0;
-	}
+	if (!c)
+		return NULL;
 	struct mcps_tls_call call = *c;
 	bpf_map_delete_elem(&mcps_tls_calls, &tid);
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
 	if (tls_stopped())
-		return 0;
+		return NULL;
 	if (mcps_debug_tls)
 		tls_hit(ctx, MCPS_TLS_HIT_RET, tid, &call, rc);
 
@@ -286,11 +286,23 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
 	__u64 n = 0;
 	if (call.size_ptr) {
 		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (const void *)call.size_ptr))
-			return 0;
+			return NULL;
 	} else if (ret > 0) {
 		n = ret;
 	}
-	return tls_deliver(ctx, id, &call, n, multi);
+	return tls_prepare(id, &call, n, multi);
+}
+
+// tls_exit runs at the return of SSL_read/SSL_write (and kin), with preemption off (TLS_UNPREEMPTED) up to the copy.
+static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
+	struct mcps_write_args *ap = tls_exit_prepare(ctx, id, multi);
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
+	return ap ? tls_copy(ctx, (__u32)id, ap, multi) : 0;
 }
 
 // looks_like_h2_preface tells whether bytes start with the HTTP/2 client connection preface.
@@ -383,7 +395,7 @@ static __always_inline void tls_new_stream(const struct mcps_stream_key *key, co
 }
 
 // TLS_JUDGE_TRIES is how many plaintexts of a TLS direction are judged before it is set aside for good (see
-// tls_deliver; a set-aside entry counts them in its offset).
+// tls_prepare; a set-aside entry counts them in its offset).
 #define TLS_JUDGE_TRIES 4
 
 // tls_classify_write judges a connection's sending side at the write's entry, before its bytes can reach the peer:
@@ -395,7 +407,7 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = MCPS_STREAM_TLS_TX};
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	// Judged already, except a closed stream (the object's last connection: this call opens its next) and a
-	// direction set aside with tries left (tls_deliver).
+	// direction set aside with tries left (tls_prepare).
 	if ((st && st->state != MCPS_STATE_CLOSED && !(st->state == MCPS_STATE_QUARANTINE && st->offset < TLS_JUDGE_TRIES)) ||
 	    bpf_map_lookup_elem(&mcps_quarantine, &key))
 		return;
@@ -405,14 +417,14 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 	tls_new_stream(&key, bpf_map_lookup_elem(&mcps_tls_socks, &k));
 }
 
-// tls_deliver copies the n bytes of plaintext a TLS call moved into its connection's stream, classifying the stream
-// first if it is new. multi: the caller is a uprobe_multi program (its own prog array and scratch). Either takes a
+// tls_prepare readies the copy of the n bytes of plaintext a TLS call moved into its connection's stream, classifying
+// the stream first if it is new, and returns the copy's arguments (NULL: nothing to copy). multi: the caller is a uprobe_multi program (its own prog array and scratch). Either takes a
 // scratch slot from mcps_tlsm_busy (the two kinds are never loaded together), except in the compat object.
-static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const struct mcps_tls_call *call, __u64 n,
-				       bool multi)
+static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struct mcps_tls_call *call, __u64 n,
+							   bool multi)
 {
 	if (n == 0)
-		return 0;
+		return NULL;
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct mcps_tls_key k = {.ssl = call->ssl, .tgid = tgid};
 	struct mcps_tls_sock *sk = bpf_map_lookup_elem(&mcps_tls_socks, &k);
@@ -423,13 +435,13 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	// once the other direction is MCP: capture that joins a connection inside a large write sees a first plaintext
 	// that starts mid-frame, and the next one starts a frame.
 	if (st && st->state == MCPS_STATE_QUARANTINE && st->offset >= TLS_JUDGE_TRIES && !tls_sibling_is_mcp(&key))
-		return 0;
+		return NULL;
 	// A call that began before TCP closed the connection delivers into its closed stream; a later one is the
 	// object's next connection, classified afresh.
 	bool late = st && st->state == MCPS_STATE_CLOSED && call->enter_ts < st->closed_at;
 	if (!st || (st->state != MCPS_STATE_MCP && !late)) {
 		if (bpf_map_lookup_elem(&mcps_quarantine, &key)) // user space set it aside
-			return 0;
+			return NULL;
 		if (!tls_sibling_is_mcp(&key) && !tls_plaintext_opens(call->buf, n)) {
 			if (st && st->state == MCPS_STATE_QUARANTINE) {
 				st->offset++;
@@ -437,7 +449,7 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 				struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE, .offset = 1};
 				bpf_map_update_elem(&mcps_streams, &key, &aside, BPF_ANY);
 			}
-			return 0;
+			return NULL;
 		}
 		tls_new_stream(&key, sk);
 		// The reader of an MCP request is an MCP server: a footprint root before it handles the request (a client
@@ -447,7 +459,7 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 			fp_auto_root(tgid);
 		st = bpf_map_lookup_elem(&mcps_streams, &key);
 		if (!st)
-			return 0;
+			return NULL;
 	}
 	// The ciphertext is written after the call returns: that write names the socket (OpenSSL with memory BIOs).
 	if (!sk && call->write && !(call->flags & MCPS_TLS_GO))
@@ -471,11 +483,11 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	if (!ap) { // refused: the range is reserved, so the bytes are a counted hole
 		stat_add(MCPS_STAT_MAP_REFUSED, 1);
 		lose(st, MCPS_STAT_LOST_BYTES, n);
-		return 0;
+		return NULL;
 	}
 #ifdef MCPS_NO_ATOMIC_FETCH
 	if (!multi)
-		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
+		return ap;
 #endif
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct mcps_tlsm_slots *b = bpf_map_lookup_elem(&mcps_tlsm_busy, &cpu);
@@ -492,11 +504,18 @@ static __always_inline int tls_deliver(struct pt_regs *ctx, __u64 id, const stru
 	if (d >= MCPS_TLSM_SLOTS) { // more copies preempted on this CPU than slots: the bytes are lost, and counted
 		lose(st, MCPS_STAT_BUSY_BYTES, n);
 		bpf_map_delete_elem(&mcps_write_args, &tid);
-		return 0;
+		return NULL;
 	}
 	ap->slot = d;
 	ap->slot_held = 1;
 	ap->slot_cpu = cpu;
+	return ap;
+}
+
+// tls_copy copies what tls_prepare set up: with preemption on, since the copy continues by tail calls (copy_run
+// holds it off around each piece).
+static __always_inline int tls_copy(struct pt_regs *ctx, __u32 tid, struct mcps_write_args *ap, bool multi)
+{
 	if (!multi)
 		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
 	return copy_run(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm, tid, ap);
@@ -516,7 +535,7 @@ struct inet_sock_state_ctx {
 // address taken by a new connection (OpenSSL's allocator hands it back) starts a new generation (user space, which
 // learns of the close later, must not forget the streams itself: by then they may be the new connection's). The
 // streams are marked, not dropped: a call that began before the close may return after it (its peer read the
-// reply and hung up before the writer's return probe ran), and its bytes are this connection's (tls_deliver).
+// reply and hung up before the writer's return probe ran), and its bytes are this connection's (tls_prepare).
 // TCP_CLOSE, not the close(2) of an fd: another fd (a dup, a fork's copy) may still hold the socket, and a
 // half-closed one (shutdown) may still read.
 //
@@ -628,10 +647,7 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	__u32 tgid = id >> 32;
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
-	// Preemption off from reading the registers to storing the call (and, at the return, to fetching and deleting
-	// it): in a 7.2 guest, where uprobe programs run preemptibly, calls stored went missing and programs read
-	// another process's registers; with this guard a run lost none (docs/kernel.md).
-	if (mcps_preempt_kfuncs)
+	if (mcps_preempt_kfuncs) // TLS_UNPREEMPTED
 		bpf_preempt_disable();
 	struct mcps_tls_call c = {
 		.ssl = GO_ARG1(ctx),
@@ -654,8 +670,6 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	if (old && site == MCPS_TLS_HIT_ENTER_OTHER)
 		tls_unreturned(tgid, old);
 	tls_save_call(ctx, &mcps_tls_go_calls, &gk, gk.g, &c);
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
 
 	struct sock *sk = go_conn_sock(c.ssl);
 	if (sk)
@@ -664,6 +678,8 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
 	}
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
 	return 0;
 }
 
@@ -695,24 +711,13 @@ static __noinline void go_call_search(struct pt_regs *ctx, const struct mcps_go_
 }
 #endif
 
-// tls_go_ret runs at a return instruction of Write or Read: n, the bytes moved, is in the first result register.
-static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
+// tls_go_ret_prepare handles a return of Write or Read: n, the bytes moved, is in the first result register.
+static __always_inline struct mcps_write_args *tls_go_ret_prepare(struct pt_regs *ctx, __u64 id, bool multi)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_disable();
 	struct mcps_go_call_key gk = {.g = GO_G(ctx), .tgid = id >> 32};
 	__s64 n = (__s64)GO_ARG1(ctx);
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
-	struct mcps_tls_call call = {};
-	bool found = c != NULL;
-	if (c) {
-		call = *c;
-		bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
-	}
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
-	if (!found) {
+	if (!c) {
 		// Bytes moved by a call whose entry was not seen (it began before the probes, or its entry's run was
 		// skipped): which connection's is unknown, so they are only counted.
 		if (n > 0 && !tls_stopped() && traced_process(gk.tgid)) {
@@ -724,15 +729,29 @@ static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
 #endif
 			}
 		}
-		return 0;
+		return NULL;
 	}
+	struct mcps_tls_call call = *c;
+	bpf_map_delete_elem(&mcps_tls_go_calls, &gk);
 	if (tls_stopped())
-		return 0;
+		return NULL;
 	if (mcps_debug_tls)
 		tls_hit(ctx, MCPS_TLS_HIT_RET, gk.g, &call, n);
 	if (n <= 0)
-		return 0;
-	return tls_deliver(ctx, id, &call, n, multi);
+		return NULL;
+	return tls_prepare(id, &call, n, multi);
+}
+
+// tls_go_ret runs at a return instruction of Write or Read, with preemption off (TLS_UNPREEMPTED) up to the copy.
+static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
+	struct mcps_write_args *ap = tls_go_ret_prepare(ctx, id, multi);
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
+	return ap ? tls_copy(ctx, (__u32)id, ap, multi) : 0;
 }
 
 SEC("uprobe")
