@@ -408,8 +408,8 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	// Judged already, except a closed stream (the object's last connection: this call opens its next) and a
 	// direction set aside with tries left (tls_prepare).
-	if ((st && st->state != MCPS_STATE_CLOSED && !(st->state == MCPS_STATE_QUARANTINE && st->offset < TLS_JUDGE_TRIES)) ||
-	    bpf_map_lookup_elem(&mcps_quarantine, &key))
+	bool retry = st && st->state == MCPS_STATE_QUARANTINE && st->offset < TLS_JUDGE_TRIES;
+	if ((st && st->state != MCPS_STATE_CLOSED && !retry) || bpf_map_lookup_elem(&mcps_quarantine, &key))
 		return;
 	if (!tls_plaintext_opens(buf, len))
 		return;
@@ -418,8 +418,9 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 }
 
 // tls_prepare readies the copy of the n bytes of plaintext a TLS call moved into its connection's stream, classifying
-// the stream first if it is new, and returns the copy's arguments (NULL: nothing to copy). multi: the caller is a uprobe_multi program (its own prog array and scratch). Either takes a
-// scratch slot from mcps_tlsm_busy (the two kinds are never loaded together), except in the compat object.
+// the stream first if it is new, and returns the copy's arguments (NULL: nothing to copy). multi: the caller is a
+// uprobe_multi program (its own prog array and scratch). Either takes a scratch slot from mcps_tlsm_busy (the two
+// kinds are never loaded together), except in the compat object.
 static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struct mcps_tls_call *call, __u64 n,
 							   bool multi)
 {
