@@ -134,8 +134,13 @@ static __always_inline void tls_set_socket(__u32 tgid, __u64 ssl, __u64 sk, __u6
 {
 	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
 	struct mcps_tls_sock *known = bpf_map_lookup_elem(&mcps_tls_socks, &k);
-	if (known && known->ino == ino)
+	if (known && known->ino == ino) {
+		// mcps_tls_over is an LRU map: an entry evicted would leave the connection's TCP close unseen (its end
+		// then waits for the process's exit).
+		if (!bpf_map_lookup_elem(&mcps_tls_over, &sk))
+			bpf_map_update_elem(&mcps_tls_over, &sk, &k, BPF_ANY);
 		return;
+	}
 	if (known)
 		tls_forget_streams(tgid, ssl);
 	struct mcps_tls_sock v = {.sk = sk, .ino = ino};
