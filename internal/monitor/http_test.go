@@ -419,15 +419,21 @@ func (p *tcpPeer) tls(kind uint8, off *uint64, t uint64, s string) *capture.Even
 	return e
 }
 
+// remoteH2Server follows an HTTPS server seen through its TLS library only (its client is remote) whose SETTINGS
+// are the first bytes seen; it returns the server's socket and the frame builders of both ends.
+func remoteH2Server(m *Monitor) (s *tcpPeer, srvFrames, cliFrames *h2Frames) {
+	s = &tcpPeer{ino: serverSock, pid: server, comm: "srv"}
+	m.Handle(tcpConnEvent(s, stream.KindTLSTx, serverAddr, netip.MustParseAddrPort("203.0.113.7:50000"), 1000))
+	srvFrames, cliFrames = newH2Frames(), newH2Frames()
+	m.Handle(s.tls(stream.KindTLSTx, &s.sent, 2000, srvFrames.settings().take()))
+	return s, srvFrames, cliFrames
+}
+
 // TestHTTP2ServerPrefaceFirst follows an HTTPS server (Go's, which writes its SETTINGS before it reads the client's
 // preface) whose client is remote: the first bytes seen are the server's, and they name it the server.
 func TestHTTP2ServerPrefaceFirst(t *testing.T) {
 	m, sink, ctl := newTestMonitor()
-	remote := netip.MustParseAddrPort("203.0.113.7:50000")
-	s := &tcpPeer{ino: serverSock, pid: server, comm: "srv"}
-	m.Handle(tcpConnEvent(s, stream.KindTLSTx, serverAddr, remote, 1000))
-	srvFrames, cliFrames := newH2Frames(), newH2Frames()
-	m.Handle(s.tls(stream.KindTLSTx, &s.sent, 2000, srvFrames.settings().take()))
+	s, srvFrames, cliFrames := remoteH2Server(m)
 	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
 	cliFrames.buf.WriteString(http2.ClientPreface)
 	req := cliFrames.settings().headers(1, false, ":method", "POST", ":scheme", "https", ":path", "/mcp", ":authority", "x",
@@ -461,11 +467,7 @@ func TestHTTP2ServerPrefaceFirst(t *testing.T) {
 // the client had opened, did not wait.
 func TestHTTP2ResponseBeforeRequest(t *testing.T) {
 	m, sink, _ := newTestMonitor()
-	remote := netip.MustParseAddrPort("203.0.113.7:50000")
-	s := &tcpPeer{ino: serverSock, pid: server, comm: "srv"}
-	m.Handle(tcpConnEvent(s, stream.KindTLSTx, serverAddr, remote, 1000))
-	srvFrames, cliFrames := newH2Frames(), newH2Frames()
-	m.Handle(s.tls(stream.KindTLSTx, &s.sent, 2000, srvFrames.settings().take()))
+	s, srvFrames, cliFrames := remoteH2Server(m)
 	post := func(stream uint32, body string) string {
 		return cliFrames.headers(stream, false, ":method", "POST", ":scheme", "https", ":path", "/mcp", ":authority", "x",
 			"content-type", "application/json", "accept", "application/json, text/event-stream").data(stream, body).take()

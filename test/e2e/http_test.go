@@ -975,32 +975,7 @@ func TestHTTPSPeersStartedBeforeMonitor(t *testing.T) {
 // good at their first plaintext, and the records named no client.
 func TestHTTPSJoinedMidFrame(t *testing.T) {
 	requireBPF(t)
-	dir := t.TempDir()
-	b, err := os.ReadFile(testEnv.gopeer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverBin, clientBin := filepath.Join(dir, "mcps-msrv"), filepath.Join(dir, "mcps-mcli")
-	for _, p := range []string{serverBin, clientBin} {
-		if err := os.WriteFile(p, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := startGopeerServerHTTP(t, serverBin, "streamable", "legacy", "-tls")
-	clientErr := newLineWriter("waiting for SIGUSR1")
-	client, exited := startProcess(t, clientBin, []string{"client-h2-midframe", "-timeout", "2m", srv.url}, nil, newLineWriter(""), clientErr)
-	clientErr.wait(t, 30*time.Second, exited, "gopeer client-h2-midframe")
-
-	out := filepath.Join(t.TempDir(), "out.jsonl")
-	events := filepath.Join(t.TempDir(), "events.log")
-	mon := startBackground(t, "watch", "--no-db", "--debug-events", events, "--pid", strconv.Itoa(srv.pid), "--comm", "mcps-mcli", "-o", out)
-	t.Cleanup(func() {
-		if t.Failed() {
-			keepArtifact(t, events)
-			keepArtifact(t, out)
-		}
-	})
-	res := resumeClient(t, client, exited, clientErr, mon, out)
+	res, srv, clientPid := peersBeforeMonitor(t, "mcps-msrv", "mcps-mcli", []string{"-tls"}, []string{"client-h2-midframe", "-timeout", "2m"})
 
 	c2s, s2c := byDirection(res.records)
 	method := func(recs []record.Message, m string) []record.Message {
@@ -1017,8 +992,8 @@ func TestHTTPSJoinedMidFrame(t *testing.T) {
 			t.Errorf("%s: transport %s, truncated %v (lost %d), %d of %d bytes", what, r.Transport, r.Truncated, r.LostBytes, len(r.Message), r.Size)
 		}
 		c, s := ends(t, i, r)
-		if c.Pid != client.Process.Pid || s.Pid != srv.pid {
-			t.Errorf("%s: client %+v, server %+v; want pids %d and %d", what, c, s, client.Process.Pid, srv.pid)
+		if c.Pid != clientPid || s.Pid != srv.pid {
+			t.Errorf("%s: client %+v, server %+v; want pids %d and %d", what, c, s, clientPid, srv.pid)
 		}
 	}
 	var echoed bool
@@ -1033,14 +1008,22 @@ func TestHTTPSJoinedMidFrame(t *testing.T) {
 // peersStartedBeforeMonitor runs the go-sdk session of the two tests above with the monitor started after
 // initialize; serverFlags go to the server (-tls).
 func peersStartedBeforeMonitor(t *testing.T, serverFlags ...string) (watchResult, httpServer) {
-	// Copies of gopeer under names of their own: both ends are told apart by command, and nothing else on the host
-	// matches --comm.
+	res, srv, _ := peersBeforeMonitor(t, "mcps-hsrv", "mcps-hcli", serverFlags, []string{"client-http", "-wait-signal", "-timeout", "2m"})
+	return res, srv
+}
+
+// peersBeforeMonitor starts a gopeer server-http (serverFlags) and a gopeer client (clientArgs, then the server's
+// URL) under names of their own, so that both ends are told apart by command and nothing else on the host matches
+// --comm; once the client logs "waiting for SIGUSR1", it starts `watch --pid SERVER --comm CLIENT` (as in a second
+// terminal), resumes the client and returns what the monitor wrote and the client's pid. The kernel's records and
+// the JSONL are kept if the test fails.
+func peersBeforeMonitor(t *testing.T, serverName, clientName string, serverFlags, clientArgs []string) (watchResult, httpServer, int) {
 	dir := t.TempDir()
 	b, err := os.ReadFile(testEnv.gopeer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverBin, clientBin := filepath.Join(dir, "mcps-hsrv"), filepath.Join(dir, "mcps-hcli")
+	serverBin, clientBin := filepath.Join(dir, serverName), filepath.Join(dir, clientName)
 	for _, p := range []string{serverBin, clientBin} {
 		if err := os.WriteFile(p, b, 0o755); err != nil {
 			t.Fatal(err)
@@ -1048,19 +1031,19 @@ func peersStartedBeforeMonitor(t *testing.T, serverFlags ...string) (watchResult
 	}
 	srv := startGopeerServerHTTP(t, serverBin, "streamable", "legacy", serverFlags...)
 	clientOut, clientErr := newLineWriter(""), newLineWriter("waiting for SIGUSR1")
-	client, clientExited := startProcess(t, clientBin, []string{"client-http", "-wait-signal", "-timeout", "2m", srv.url}, nil, clientOut, clientErr)
-	clientErr.wait(t, 30*time.Second, clientExited, "gopeer client-http")
+	client, clientExited := startProcess(t, clientBin, append(slices.Clone(clientArgs), srv.url), nil, clientOut, clientErr)
+	clientErr.wait(t, 30*time.Second, clientExited, "gopeer "+clientArgs[0])
 
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	events := filepath.Join(t.TempDir(), "events.log") // what the kernel delivered, kept if the test fails
-	mon := startBackground(t, "watch", "--no-db", "--debug-events", events, "--pid", strconv.Itoa(srv.pid), "--comm", "mcps-hcli", "-o", out)
+	mon := startBackground(t, "watch", "--no-db", "--debug-events", events, "--pid", strconv.Itoa(srv.pid), "--comm", clientName, "-o", out)
 	t.Cleanup(func() {
 		if t.Failed() { // the kernel's records, and the monitor's, whose last stats record holds its counters
 			keepArtifact(t, events)
 			keepArtifact(t, out)
 		}
 	})
-	return resumeClient(t, client, clientExited, clientErr, mon, out), srv
+	return resumeClient(t, client, clientExited, clientErr, mon, out), srv, client.Process.Pid
 }
 
 // checkLaterSession checks the records of the session after initialize.

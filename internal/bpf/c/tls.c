@@ -293,18 +293,6 @@ static __always_inline struct mcps_write_args *tls_exit_prepare(struct pt_regs *
 	return tls_prepare(id, &call, n, multi);
 }
 
-// tls_exit runs at the return of SSL_read/SSL_write (and kin), with preemption off (TLS_UNPREEMPTED) up to the copy.
-static __always_inline int tls_exit(struct pt_regs *ctx, bool multi)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_disable();
-	struct mcps_write_args *ap = tls_exit_prepare(ctx, id, multi);
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
-	return ap ? tls_copy(ctx, (__u32)id, ap, multi) : 0;
-}
-
 // looks_like_h2_preface tells whether bytes start with the HTTP/2 client connection preface.
 static __always_inline bool looks_like_h2_preface(const void *ubuf, __u64 len)
 {
@@ -743,13 +731,14 @@ static __always_inline struct mcps_write_args *tls_go_ret_prepare(struct pt_regs
 	return tls_prepare(id, &call, n, multi);
 }
 
-// tls_go_ret runs at a return instruction of Write or Read, with preemption off (TLS_UNPREEMPTED) up to the copy.
-static __always_inline int tls_go_ret(struct pt_regs *ctx, bool multi)
+// tls_return runs at the return of a TLS read or write (go: Go's Read or Write; else SSL_read, SSL_write and kin),
+// with preemption off (TLS_UNPREEMPTED) up to the copy. go and multi are constants: one inlined copy per program.
+static __always_inline int tls_return(struct pt_regs *ctx, bool go, bool multi)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_disable();
-	struct mcps_write_args *ap = tls_go_ret_prepare(ctx, id, multi);
+	struct mcps_write_args *ap = go ? tls_go_ret_prepare(ctx, id, multi) : tls_exit_prepare(ctx, id, multi);
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_enable();
 	return ap ? tls_copy(ctx, (__u32)id, ap, multi) : 0;
@@ -768,13 +757,13 @@ int mcps_tls_gnutls_send(struct pt_regs *ctx) { return tls_enter(ctx, 1, TLS_LEN
 SEC("uprobe")
 int mcps_tls_gnutls_recv(struct pt_regs *ctx) { return tls_enter(ctx, 0, TLS_LEN_SIZE); }
 SEC("uretprobe")
-int mcps_tls_ssl_ret(struct pt_regs *ctx) { return tls_exit(ctx, false); }
+int mcps_tls_ssl_ret(struct pt_regs *ctx) { return tls_return(ctx, false, false); }
 SEC("uprobe")
 int mcps_tls_go_write(struct pt_regs *ctx) { return tls_go_enter(ctx, 1); }
 SEC("uprobe")
 int mcps_tls_go_read(struct pt_regs *ctx) { return tls_go_enter(ctx, 0); }
 SEC("uprobe")
-int mcps_tls_go_ret(struct pt_regs *ctx) { return tls_go_ret(ctx, false); }
+int mcps_tls_go_ret(struct pt_regs *ctx) { return tls_return(ctx, true, false); }
 
 // Entered through mcps_copy_progs_tls only, never attached.
 SEC("uprobe")
@@ -832,9 +821,9 @@ int mcps_tls_m_enter(struct pt_regs *ctx)
 	return tls_enter(ctx, write, form);
 }
 SEC("uretprobe.multi")
-int mcps_tls_m_ssl_ret(struct pt_regs *ctx) { return tls_exit(ctx, true); }
+int mcps_tls_m_ssl_ret(struct pt_regs *ctx) { return tls_return(ctx, false, true); }
 SEC("uprobe.multi")
-int mcps_tls_m_go_ret(struct pt_regs *ctx) { return tls_go_ret(ctx, true); }
+int mcps_tls_m_go_ret(struct pt_regs *ctx) { return tls_return(ctx, true, true); }
 
 // Entered through mcps_copy_progs_tlsm only, never attached.
 SEC("uprobe.multi")
