@@ -71,6 +71,8 @@ type mcpsMcpsFpCpuKey struct {
 	Root  uint32
 	Tgid  uint32
 	Epoch uint64
+	Owner uint32
+	Pad   uint32
 }
 
 type mcpsMcpsFpMarkDir uint32
@@ -96,7 +98,7 @@ type mcpsMcpsFpRec struct {
 	Nr     uint32
 	Flags  uint32
 	Len    uint32
-	Pad    uint32
+	Owner  uint32
 	Data   [512]uint8
 }
 
@@ -112,12 +114,14 @@ type mcpsMcpsFpSysKey struct {
 	Epoch uint64
 	Nr    uint32
 	Err   int32
+	Owner uint32
+	Pad   uint32
 }
 
 type mcpsMcpsFpTask struct {
-	_    structs.HostLayout
-	Root uint32
-	Pad  uint32
+	_     structs.HostLayout
+	Root  uint32
+	Owner uint32
 }
 
 type mcpsMcpsFpThread struct {

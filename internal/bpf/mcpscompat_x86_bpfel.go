@@ -51,6 +51,8 @@ type mcpscompatMcpsFpCpuKey struct {
 	Root  uint32
 	Tgid  uint32
 	Epoch uint64
+	Owner uint32
+	Pad   uint32
 }
 
 type mcpscompatMcpsFpRoot struct {
@@ -65,12 +67,14 @@ type mcpscompatMcpsFpSysKey struct {
 	Epoch uint64
 	Nr    uint32
 	Err   int32
+	Owner uint32
+	Pad   uint32
 }
 
 type mcpscompatMcpsFpTask struct {
-	_    structs.HostLayout
-	Root uint32
-	Pad  uint32
+	_     structs.HostLayout
+	Root  uint32
+	Owner uint32
 }
 
 type mcpscompatMcpsFpThread struct {

@@ -69,7 +69,10 @@ type Footprint struct {
 	Result int64
 	Nr     int    // the syscall number (file, connect, listen)
 	Flags  uint32 // file: the open flags
-	Data   []byte // aliases the record, like Event.Data
+	// Owner is the thread of the root the work was done for: the thread itself in the root (marks: the root's
+	// thread that read or wrote), else the thread of the root that started the process's line; 0 when unknown.
+	Owner int
+	Data  []byte // aliases the record, like Event.Data
 	// Dir is, for a file opened by a relative path, the absolute path of the directory it is relative to (the
 	// working directory, or the directory of openat's dirfd), resolved by the kernel at the open; "" otherwise.
 	Dir string
@@ -189,6 +192,7 @@ func decodeFootprint(raw []byte, e *Event) error {
 		Result: int64(le.Uint64(raw[hdrSize+16:])),
 		Nr:     int(le.Uint32(raw[hdrSize+24:])),
 		Flags:  le.Uint32(raw[hdrSize+28:]),
+		Owner:  int(le.Uint32(raw[hdrSize+36:])),
 	}
 	if e.Kind == KindFPMark {
 		return nil

@@ -110,19 +110,21 @@ func (c *Capture) ForgetFootprintRoot(pid int) error {
 }
 
 // SyscallCount is what the kernel counted of one syscall (by number) of one process in one epoch of its tree,
-// split by result: Errno 0 for successes, else the errno of the failures counted.
+// split by result: Errno 0 for successes, else the errno of the failures counted, and by Owner (Footprint.Owner).
 type SyscallCount struct {
 	Root, Pid int
+	Owner     int
 	Epoch     uint64
 	Nr        int
 	Errno     int
 	Count, Ns uint64 // calls, and nanoseconds spent inside them
 }
 
-// CPUCount is the CPU time one process of a tree used in one epoch: utime and stime as the kernel samples them (at
-// the tick) and its exact run time.
+// CPUCount is the CPU time one process of a tree used in one epoch for one Owner (Footprint.Owner): utime and stime
+// as the kernel samples them (at the tick) and its exact run time.
 type CPUCount struct {
 	Root, Pid                int
+	Owner                    int
 	Epoch                    uint64
 	UserNs, SysNs, RuntimeNs uint64
 }
@@ -157,7 +159,7 @@ func (c *Capture) DrainFootprint() ([]SyscallCount, []CPUCount, error) {
 		if !ended(sk.Root, sk.Epoch) {
 			continue
 		}
-		sys = append(sys, SyscallCount{Root: int(sk.Root), Pid: int(sk.Tgid), Epoch: sk.Epoch, Nr: int(sk.Nr),
+		sys = append(sys, SyscallCount{Root: int(sk.Root), Pid: int(sk.Tgid), Owner: int(sk.Owner), Epoch: sk.Epoch, Nr: int(sk.Nr),
 			Errno: int(sk.Err), Count: sv.Count, Ns: sv.Ns})
 		sysDone = append(sysDone, sk)
 	}
@@ -173,7 +175,7 @@ func (c *Capture) DrainFootprint() ([]SyscallCount, []CPUCount, error) {
 		if !ended(ck.Root, ck.Epoch) {
 			continue
 		}
-		cpu = append(cpu, CPUCount{Root: int(ck.Root), Pid: int(ck.Tgid), Epoch: ck.Epoch, UserNs: cv.UserNs,
+		cpu = append(cpu, CPUCount{Root: int(ck.Root), Pid: int(ck.Tgid), Owner: int(ck.Owner), Epoch: ck.Epoch, UserNs: cv.UserNs,
 			SysNs: cv.SysNs, RuntimeNs: cv.RuntimeNs})
 		cpuDone = append(cpuDone, ck)
 	}

@@ -70,6 +70,7 @@ func TestFootprintLayout(t *testing.T) {
 		{"nr", unsafe.Offsetof(r.Nr), hdrSize + 24},
 		{"flags", unsafe.Offsetof(r.Flags), hdrSize + 28},
 		{"len", unsafe.Offsetof(r.Len), hdrSize + 32},
+		{"owner", unsafe.Offsetof(r.Owner), hdrSize + 36},
 		{"data", unsafe.Offsetof(r.Data), fpFixed},
 	} {
 		if ck.got != ck.want {

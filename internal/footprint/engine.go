@@ -6,14 +6,22 @@
 // offset it reached. The Engine turns a call's request and response into a range of epochs (the epoch begun by the
 // read that delivered the request's last byte, up to the one begun by the write of the response's first byte) and
 // sums what the kernel reported for those epochs. It needs no kernel: tests feed it marks, records and counters.
+//
+// Calls of one server that overlap share epochs. What the kernel counted in a shared epoch is given to every call
+// that covers it, marked shared, unless the server's runtime keeps each task on one thread (ThreadBound) and the
+// work was done for a thread (the kernel's owner: the thread itself, or the thread that started the process) that
+// wrote the answer of exactly one of the calls covering the epoch: that call alone gets it.
 package footprint
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"path"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -40,6 +48,21 @@ type Call struct {
 	Tool   string
 	Client record.Endpoint
 	Server record.Endpoint
+	// ThreadBound says that the server's runtime runs each task on one thread from start to end (ThreadBound), so
+	// that a thread which wrote only this call's answer worked for this call alone.
+	ThreadBound bool
+}
+
+// pythonExe matches CPython's executables: python, python3, python3.13, python3.13t.
+var pythonExe = regexp.MustCompile(`^python[0-9.]*t?$`)
+
+// ThreadBound tells whether a server with executable exe runs each of its tasks on one OS thread from start to end,
+// so that its threads can tell its concurrent calls apart: CPython, whose threads are the kernel's (an asyncio server
+// runs every call on its loop's thread, which then writes every answer, and stays shared). Not Go, whose goroutines
+// move between threads, nor Node (one thread writes every answer, and its pool threads work for any call), nor
+// unknown native programs (an async runtime such as Tokio's moves tasks between threads too).
+func ThreadBound(exe string) bool {
+	return pythonExe.MatchString(filepath.Base(exe))
 }
 
 type streamGen struct {
@@ -50,6 +73,7 @@ type streamGen struct {
 type mark struct {
 	offset, epoch uint64
 	time          uint64
+	tid           int // the root's thread that read or wrote
 }
 
 // marks are one stream's marks in offset order, and when the last one came (streams of servers that are gone are
@@ -59,10 +83,11 @@ type marks struct {
 	seen time.Time
 }
 
-// span is the epochs of a call already taken.
+// span is the epochs of a call already taken, and the thread that wrote its answer.
 type span struct {
 	root       int
 	start, end uint64
+	writer     int
 	at         time.Time
 }
 
@@ -82,6 +107,7 @@ type epochData struct {
 type fpRecord struct {
 	kind   uint8
 	pid    int
+	owner  int
 	ppid   int
 	result int64
 	flags  uint32
@@ -98,8 +124,10 @@ type pendingCall struct {
 	startAt  uint64 // when that read returned (CLOCK_MONOTONIC ns)
 	end      uint64 // epoch of the response; 0 until answered
 	endAt    uint64
+	writer   int // the server's thread that wrote the response
 	answered bool
 	begun    time.Time
+	takenAt  time.Time // when Take first found it answered and drained
 }
 
 // Engine attributes footprints to calls. Not safe for concurrent use.
@@ -130,7 +158,7 @@ func (e *Engine) Event(ev *capture.Event) {
 	switch ev.Kind {
 	case capture.KindFPMark:
 		sg := streamGen{ev.Stream, ev.Gen}
-		m := mark{offset: ev.Offset, epoch: ev.FP.Epoch, time: ev.Time}
+		m := mark{offset: ev.Offset, epoch: ev.FP.Epoch, time: ev.Time, tid: ev.Tid}
 		if ev.FP.Read() {
 			e.addMark(e.reads, sg, m)
 			e.resolveStarts(sg)
@@ -143,7 +171,7 @@ func (e *Engine) Event(ev *capture.Event) {
 		if ev.FP.Dir != "" && data != "" && data[0] != '/' {
 			data = path.Join(ev.FP.Dir, data) // as the kernel resolved it, ".." taken lexically
 		}
-		d.records = append(d.records, fpRecord{kind: ev.Kind, pid: ev.Pid, ppid: ev.FP.Ppid, result: ev.FP.Result,
+		d.records = append(d.records, fpRecord{kind: ev.Kind, pid: ev.Pid, owner: ev.FP.Owner, ppid: ev.FP.Ppid, result: ev.FP.Result,
 			flags: ev.FP.Flags, data: data, time: ev.Time})
 	}
 }
@@ -240,7 +268,7 @@ func (e *Engine) End(ref CallRef, k stream.Key, gen, start uint64) bool {
 		delete(e.calls, ref) // the write was not marked (the server was not a root yet): nothing to attribute
 		return false
 	}
-	p.end, p.endAt, p.answered = ms[i].epoch, ms[i].time, true
+	p.end, p.endAt, p.writer, p.answered = ms[i].epoch, ms[i].time, ms[i].tid, true
 	return true
 }
 
@@ -254,13 +282,26 @@ func (e *Engine) EndSession(session string) {
 	}
 }
 
+// holdFor is how long the footprint of a call of a thread-bound server waits for the answers of the calls that
+// overlapped it: until their writers are known, no thread's work in the overlap can be given to one call.
+const holdFor = 10 * time.Second
+
 // Take returns the footprints of the answered calls whose epochs have all been drained (the caller drains the
-// kernel's counters after End, which ends the call's epochs), and prunes what no call can need any more.
-func (e *Engine) Take() []record.Footprint {
+// kernel's counters after End, which ends the call's epochs), and prunes what no call can need any more. A call of
+// a thread-bound server that overlaps calls still running waits for their answers (at most holdFor), unless final
+// (no answer will come any more).
+func (e *Engine) Take(final bool) []record.Footprint {
 	var out []record.Footprint
 	var done []CallRef
+	now := e.now()
 	for ref, p := range e.calls {
 		if !p.answered {
+			continue
+		}
+		if p.takenAt.IsZero() {
+			p.takenAt = now
+		}
+		if !final && p.call.ThreadBound && now.Sub(p.takenAt) < holdFor && e.overlapsRunning(p) {
 			continue
 		}
 		done = append(done, ref)
@@ -272,7 +313,7 @@ func (e *Engine) Take() []record.Footprint {
 	for _, ref := range done {
 		p := e.calls[ref]
 		if p.start != 0 {
-			e.answered = append(e.answered, span{p.root, p.start, p.end, e.now()})
+			e.answered = append(e.answered, span{p.root, p.start, p.end, p.writer, now})
 		}
 		delete(e.calls, ref)
 	}
@@ -328,60 +369,100 @@ func (e *Engine) prune() {
 	}
 }
 
-// overlapping returns whether another call of the same root covers any epoch of p.
-func (e *Engine) overlapping(p *pendingCall) bool {
-	for _, a := range e.answered {
-		if a.root == p.root && a.start < p.end && p.start < a.end {
-			return true
-		}
-	}
+// overlapsRunning returns whether a call of p's root that is not answered yet covers an epoch of p.
+func (e *Engine) overlapsRunning(p *pendingCall) bool {
 	for _, q := range e.calls {
-		if q == p || q.root != p.root || q.start == 0 {
-			continue
-		}
-		qEnd := q.end
-		if !q.answered {
-			qEnd = ^uint64(0)
-		}
-		if q.start < p.end && p.start < qEnd {
+		if q != p && q.root == p.root && q.start != 0 && !q.answered && q.start < p.end {
 			return true
 		}
 	}
 	return false
 }
 
+// covering is what is known of the calls of a root that cover one epoch: how many, and how many answers each
+// thread wrote.
+type covering struct {
+	calls   int
+	writers map[int]int
+	unknown bool // a call not answered yet (its writer unknown) covers it
+}
+
+// coveringCalls returns the calls of p's root that cover epoch ep (p included). A call covers its epochs and the one
+// its answer's write began, in which its thread finishes the write: that is not the work of the calls still running.
+func (e *Engine) coveringCalls(p *pendingCall, ep uint64) covering {
+	c := covering{writers: map[int]int{}}
+	for _, a := range e.answered {
+		if a.root == p.root && a.start <= ep && ep <= a.end {
+			c.calls++
+			c.writers[a.writer]++
+		}
+	}
+	for _, q := range e.calls {
+		if q.root != p.root || q.start == 0 || q.start > ep || q.answered && ep > q.end {
+			continue
+		}
+		c.calls++
+		if q.answered {
+			c.writers[q.writer]++
+		} else {
+			c.unknown = true
+		}
+	}
+	return c
+}
+
+// share says what call p gets of the work done for owner (a thread of the server) in epoch ep: mine, whether p gets
+// it; shared, whether it is given to the other calls covering ep too. In an epoch no other call covers, p gets it
+// all; in one others cover, a thread-bound server's thread that wrote the answer of exactly one of them (and every
+// answer is known) worked for that call alone; the rest is shared.
+func share(p *pendingCall, c covering, owner int) (mine, shared bool) {
+	if c.calls <= 1 {
+		return true, false
+	}
+	if !p.call.ThreadBound || c.unknown || owner == 0 || c.writers[owner] != 1 {
+		return true, true
+	}
+	return owner == p.writer, false
+}
+
 func (e *Engine) footprint(p *pendingCall) record.Footprint {
-	shared := e.overlapping(p)
 	f := record.Footprint{
 		Kind: record.KindFootprint, Session: p.call.Ref.Session, ID: p.call.ID, Method: p.call.Method,
-		Tool: p.call.Tool, Client: p.call.Client, Server: p.call.Server, Shared: shared,
+		Tool: p.call.Tool, Client: p.call.Client, Server: p.call.Server,
 		StartedAt: e.wall(p.startAt), Time: e.wall(p.endAt),
 	}
+	// Rows are kept apart by whether they are shared: a thread-bound server's call has the work of its own thread
+	// unshared beside that of its other threads, shared.
 	type sysKey struct {
-		pid int
-		nr  int
+		pid    int
+		nr     int
+		shared bool
 	}
 	sys := map[sysKey]*record.FootprintSyscall{}
 	type fileKey struct {
 		pid         int
 		path, flags string
 		result      string
+		shared      bool
 	}
 	files := map[fileKey]*record.FootprintFile{}
 	type connKey struct {
 		pid                      int
 		op, family, addr, result string
 		port                     int
+		shared                   bool
 	}
 	conns := map[connKey]*record.FootprintConn{}
 	type libKey struct {
-		pid  int
-		path string
+		pid    int
+		path   string
+		shared bool
 	}
 	libs := map[libKey]bool{}
 	type cudaKey struct {
-		pid  int
-		name string
+		pid    int
+		name   string
+		shared bool
 	}
 	cuda := map[cudaKey]uint64{}
 	execs := map[int]*record.FootprintExec{}
@@ -392,12 +473,23 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 		if d == nil {
 			continue
 		}
+		cover := e.coveringCalls(p, ep)
+		take := func(owner int) (mine, shared bool) {
+			mine, shared = share(p, cover, owner)
+			f.Shared = f.Shared || mine && shared
+			f.ByThread = f.ByThread || cover.calls > 1 && !shared
+			return mine, shared
+		}
 		for _, s := range d.sys {
-			if name, ok := capture.CUDAFunc(s.Nr); ok { // a CUDA driver call, counted like a syscall
-				cuda[cudaKey{s.Pid, name}] += s.Count
+			mine, shared := take(s.Owner)
+			if !mine {
 				continue
 			}
-			k := sysKey{s.Pid, s.Nr}
+			if name, ok := capture.CUDAFunc(s.Nr); ok { // a CUDA driver call, counted like a syscall
+				cuda[cudaKey{s.Pid, name, shared}] += s.Count
+				continue
+			}
+			k := sysKey{s.Pid, s.Nr, shared}
 			r := sys[k]
 			if r == nil {
 				r = &record.FootprintSyscall{Pid: s.Pid, Shared: shared, Name: SyscallName(s.Nr)}
@@ -414,20 +506,27 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 			}
 		}
 		for _, c := range d.cpu {
+			if mine, _ := take(c.Owner); !mine {
+				continue
+			}
 			user += c.UserNs
 			sys64 += c.SysNs
 			run += c.RuntimeNs
 		}
 		for _, r := range d.records {
+			mine, shared := take(r.owner)
+			if !mine {
+				continue
+			}
 			switch r.kind {
 			case capture.KindFPFile:
-				k := fileKey{r.pid, r.data, OpenFlags(r.flags), resultName(r.result)}
+				k := fileKey{r.pid, r.data, OpenFlags(r.flags), resultName(r.result), shared}
 				if files[k] == nil {
 					files[k] = &record.FootprintFile{Pid: r.pid, Shared: shared, Path: r.data, Flags: k.flags, Result: k.result}
 				}
 				files[k].Count++
 				if r.result >= 0 && isLibrary(r.data) {
-					libs[libKey{r.pid, r.data}] = true
+					libs[libKey{r.pid, r.data, shared}] = true
 				}
 			case capture.KindFPExec:
 				name, argv, _ := strings.Cut(r.data, "\x00")
@@ -452,7 +551,7 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 				if c.Port != nil {
 					port = *c.Port
 				}
-				k := connKey{r.pid, c.Op, c.Family, c.Addr, c.Result, port}
+				k := connKey{r.pid, c.Op, c.Family, c.Addr, c.Result, port, shared}
 				if conns[k] == nil {
 					c.Shared = shared
 					conns[k] = &c
@@ -464,42 +563,69 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 	for _, s := range sys {
 		f.Syscalls = append(f.Syscalls, *s)
 	}
-	sort.Slice(f.Syscalls, func(i, j int) bool {
-		a, b := f.Syscalls[i], f.Syscalls[j]
-		if a.Count != b.Count {
-			return a.Count > b.Count
-		}
-		return a.Pid < b.Pid || a.Pid == b.Pid && a.Name < b.Name
+	// Every key of a row takes part in its order, so that the same footprint is always written the same way; an
+	// unshared row comes before the shared one of the same thing.
+	slices.SortFunc(f.Syscalls, func(a, b record.FootprintSyscall) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Pid, b.Pid), strings.Compare(a.Name, b.Name), cmpBool(a.Shared, b.Shared))
 	})
 	for _, x := range files {
 		f.Files = append(f.Files, *x)
 	}
-	sort.Slice(f.Files, func(i, j int) bool {
-		return f.Files[i].Pid < f.Files[j].Pid || f.Files[i].Pid == f.Files[j].Pid && f.Files[i].Path < f.Files[j].Path
+	slices.SortFunc(f.Files, func(a, b record.FootprintFile) int {
+		return cmp.Or(cmp.Compare(a.Pid, b.Pid), strings.Compare(a.Path, b.Path), strings.Compare(a.Flags, b.Flags),
+			strings.Compare(a.Result, b.Result), cmpBool(a.Shared, b.Shared))
 	})
 	for _, x := range execs {
 		f.Execs = append(f.Execs, *x)
 	}
-	sort.Slice(f.Execs, func(i, j int) bool { return f.Execs[i].StartedAt.Before(f.Execs[j].StartedAt) })
+	slices.SortFunc(f.Execs, func(a, b record.FootprintExec) int {
+		return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.Pid, b.Pid))
+	})
 	for _, c := range conns {
 		f.Connections = append(f.Connections, *c)
 	}
-	sort.Slice(f.Connections, func(i, j int) bool { return f.Connections[i].Addr < f.Connections[j].Addr })
+	slices.SortFunc(f.Connections, func(a, b record.FootprintConn) int {
+		return cmp.Or(strings.Compare(a.Addr, b.Addr), cmp.Compare(portOf(a), portOf(b)), cmp.Compare(a.Pid, b.Pid),
+			strings.Compare(a.Op, b.Op), strings.Compare(a.Family, b.Family), strings.Compare(a.Result, b.Result),
+			cmpBool(a.Shared, b.Shared))
+	})
 	for k := range libs {
-		f.Libraries = append(f.Libraries, record.FootprintLibrary{Pid: k.pid, Shared: shared, Path: k.path, Kind: "library"})
+		f.Libraries = append(f.Libraries, record.FootprintLibrary{Pid: k.pid, Shared: k.shared, Path: k.path, Kind: "library"})
 	}
-	sort.Slice(f.Libraries, func(i, j int) bool { return f.Libraries[i].Path < f.Libraries[j].Path })
+	slices.SortFunc(f.Libraries, func(a, b record.FootprintLibrary) int {
+		return cmp.Or(strings.Compare(a.Path, b.Path), cmp.Compare(a.Pid, b.Pid), strings.Compare(a.Kind, b.Kind),
+			cmpBool(a.Shared, b.Shared))
+	})
 	f.GPU = gpuUse(f.Files, f.Execs)
 	var calls []record.FootprintGPU
 	for k, n := range cuda {
-		calls = append(calls, record.FootprintGPU{Pid: k.pid, Shared: shared, Kind: "driver_call", Detail: k.name, Count: n})
+		calls = append(calls, record.FootprintGPU{Pid: k.pid, Shared: k.shared, Kind: "driver_call", Detail: k.name, Count: n})
 	}
-	sort.Slice(calls, func(i, j int) bool {
-		return calls[i].Pid < calls[j].Pid || calls[i].Pid == calls[j].Pid && calls[i].Detail < calls[j].Detail
+	slices.SortFunc(calls, func(a, b record.FootprintGPU) int {
+		return cmp.Or(cmp.Compare(a.Pid, b.Pid), strings.Compare(a.Detail, b.Detail), cmpBool(a.Shared, b.Shared))
 	})
 	f.GPU = append(f.GPU, calls...)
 	f.UserCPUMs, f.SysCPUMs = splitCPU(user, sys64, run)
 	return f
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+// portOf returns a connection's port, -1 when it has none (a Unix socket).
+func portOf(c record.FootprintConn) int {
+	if c.Port == nil {
+		return -1
+	}
+	return *c.Port
 }
 
 // gpuUse picks the GPU touches out of a call's files and programs: opens of NVIDIA and DRM devices, GPU libraries

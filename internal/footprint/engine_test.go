@@ -1,6 +1,7 @@
 package footprint
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -12,12 +13,17 @@ import (
 
 // feedMark gives e the kernel's mark of root's read (or write) of stream k (generation gen) reaching offset.
 func feedMark(e *Engine, root int, k stream.Key, gen uint64, read bool, offset, epoch uint64) {
+	feedThreadMark(e, root, root, k, gen, read, offset, epoch)
+}
+
+// feedThreadMark is feedMark by the root's thread tid.
+func feedThreadMark(e *Engine, root, tid int, k stream.Key, gen uint64, read bool, offset, epoch uint64) {
 	dir := bpf.FPMarkWrite
 	if read {
 		dir = bpf.FPMarkRead
 	}
-	e.Event(&capture.Event{Kind: capture.KindFPMark, Stream: k, Gen: gen, Offset: offset, Pid: root,
-		FP: capture.Footprint{Root: root, Epoch: epoch, Result: dir}})
+	e.Event(&capture.Event{Kind: capture.KindFPMark, Stream: k, Gen: gen, Offset: offset, Pid: root, Tid: tid,
+		FP: capture.Footprint{Root: root, Epoch: epoch, Result: dir, Owner: tid}})
 }
 
 // TestEngineEpochs feeds the engine what the kernel reports for two sequential calls and one call that overlaps
@@ -52,7 +58,7 @@ func TestEngineEpochs(t *testing.T) {
 	if !e.End(CallRef{"s", "1"}, out, 7, 0) {
 		t.Fatal("End of call 1: unknown call")
 	}
-	fps := e.Take()
+	fps := e.Take(false)
 	if len(fps) != 1 {
 		t.Fatalf("%d footprints, want 1", len(fps))
 	}
@@ -79,7 +85,7 @@ func TestEngineEpochs(t *testing.T) {
 	if !e.End(CallRef{"s", "2"}, out, 7, 50) || !e.End(CallRef{"s", "3"}, out, 7, 90) {
 		t.Fatal("End of calls 2, 3: unknown call")
 	}
-	fps = e.Take()
+	fps = e.Take(false)
 	if len(fps) != 2 {
 		t.Fatalf("%d footprints, want 2", len(fps))
 	}
@@ -87,10 +93,11 @@ func TestEngineEpochs(t *testing.T) {
 	e.Begin(call("4"), root, in, 7, 310)
 	mark(in, true, 310, 6)
 	mark(out, false, 120, 8)
+	e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: 6, Nr: 0, Count: 1}}, nil)
 	if !e.End(CallRef{"s", "4"}, out, 7, 120) {
 		t.Fatal("End of call 4: unknown call")
 	}
-	if late := e.Take(); len(late) != 1 || !late[0].Shared {
+	if late := e.Take(false); len(late) != 1 || !late[0].Shared {
 		t.Errorf("call 4: %+v, want one footprint marked shared", late)
 	}
 	for _, f := range fps {
@@ -107,7 +114,7 @@ func TestEngineUnmarkedCall(t *testing.T) {
 	if e.End(CallRef{"s", "1"}, stream.Key{Kind: stream.KindPipe, Ino: 2}, 1, 0) {
 		t.Error("End of a call with no write mark reported true")
 	}
-	if fps := e.Take(); len(fps) != 0 {
+	if fps := e.Take(false); len(fps) != 0 {
 		t.Errorf("footprints %+v, want none", fps)
 	}
 }
@@ -171,7 +178,7 @@ func TestEngineLongCallKeepsItsEpochs(t *testing.T) {
 	mark(in, true, 100, 2)
 	e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: 2, Nr: 59, Count: 1}}, nil)
 	clock = clock.Add(2 * keepEpochs) // the tool runs for a minute
-	if fps := e.Take(); len(fps) != 0 {
+	if fps := e.Take(false); len(fps) != 0 {
 		t.Fatalf("footprints of a running call: %+v", fps)
 	}
 	if _, ok := e.epochs[epochKey{root, 1}]; ok {
@@ -181,12 +188,12 @@ func TestEngineLongCallKeepsItsEpochs(t *testing.T) {
 	if !e.End(CallRef{"s", "9"}, out, 1, 0) {
 		t.Fatal("End: unknown call")
 	}
-	fps := e.Take()
+	fps := e.Take(false)
 	if len(fps) != 1 || len(fps[0].Syscalls) != 1 || fps[0].Syscalls[0].Name != SyscallName(59) {
 		t.Fatalf("footprint %+v: want the execve counted in its first epoch, a minute before its end", fps)
 	}
 	clock = clock.Add(2 * keepEpochs)
-	e.Take()
+	e.Take(false)
 	if len(e.epochs)+len(e.reads)+len(e.writes)+len(e.answered) != 0 {
 		t.Errorf("left after everything was taken and went stale: %d epochs, %d read and %d write mark lists, %d spans",
 			len(e.epochs), len(e.reads), len(e.writes), len(e.answered))
@@ -221,8 +228,144 @@ func TestEngineUnknownGeneration(t *testing.T) {
 	if !e.End(CallRef{"s", "1"}, tx, 0, 310) {
 		t.Fatal("End: unknown call")
 	}
-	fps := e.Take()
+	fps := e.Take(false)
 	if len(fps) != 1 || len(fps[0].Files) != 1 || fps[0].Files[0].Path != "/x" {
 		t.Fatalf("footprints %+v: want one with /x", fps)
+	}
+}
+
+// overlapOnThreads feeds e two calls of root 100 that overlap, as a server that reads on its main thread (100) and
+// runs each call on a worker that writes its answer (201 for call A, 202 for call B): in the epoch both cover, each
+// worker opens a file (B's by a child process it started), and the main thread reads; A's worker goes on after its
+// answer began (in an epoch only B covers). bAnswered says whether B's answer comes.
+func overlapOnThreads(e *Engine, threadBound, bAnswered bool) {
+	const root = 100
+	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
+	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
+	call := func(id string) Call {
+		return Call{Ref: CallRef{Session: "s", ID: id}, ID: []byte(id), Method: "tools/call", Tool: id, ThreadBound: threadBound}
+	}
+	file := func(pid, owner int, epoch uint64, path string) {
+		e.Event(&capture.Event{Kind: capture.KindFPFile, Pid: pid,
+			FP: capture.Footprint{Root: root, Epoch: epoch, Owner: owner, Result: 3, Data: []byte(path)}})
+	}
+	e.Begin(call("A"), root, in, 1, 10)
+	e.Begin(call("B"), root, in, 1, 20)
+	feedThreadMark(e, root, 100, in, 1, true, 10, 1) // A read: epoch 1 is A's alone
+	file(root, 201, 1, "/a-alone")
+	feedThreadMark(e, root, 100, in, 1, true, 20, 2) // B read: epoch 2 is A's and B's
+	file(root, 201, 2, "/a")
+	file(300, 202, 2, "/b-child")
+	e.Counters([]capture.SyscallCount{
+		{Root: root, Pid: root, Owner: 100, Epoch: 2, Nr: 0, Count: 1},
+		{Root: root, Pid: root, Owner: 201, Epoch: 2, Nr: 1, Count: 4},
+		{Root: root, Pid: 300, Owner: 202, Epoch: 2, Nr: 59, Count: 1},
+	}, []capture.CPUCount{
+		{Root: root, Pid: root, Owner: 201, Epoch: 2, UserNs: 7e6, RuntimeNs: 7e6},
+		{Root: root, Pid: 300, Owner: 202, Epoch: 2, UserNs: 11e6, RuntimeNs: 11e6},
+	})
+	feedThreadMark(e, root, 201, out, 1, false, 0, 3) // A answered by 201, which then finishes: B's work no more
+	e.End(CallRef{"s", "A"}, out, 1, 0)
+	file(root, 201, 3, "/a-tail")
+	if bAnswered {
+		feedThreadMark(e, root, 202, out, 1, false, 30, 4) // B answered by 202
+		e.End(CallRef{"s", "B"}, out, 1, 30)
+	}
+}
+
+// paths returns the files of f, each with ":shared" when its row is shared.
+func paths(f record.Footprint) []string {
+	var out []string
+	for _, x := range f.Files {
+		p := x.Path
+		if x.Shared {
+			p += ":shared"
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestEngineThreadBound: calls of a thread-bound server that overlap are split by the thread that wrote each answer:
+// a worker's work (and its child's) goes to its call alone, the main thread's is shared, an epoch one call covers
+// alone is that call's, and a call's footprint waits for the answers of the calls it overlaps.
+func TestEngineThreadBound(t *testing.T) {
+	e := New(0)
+	overlapOnThreads(e, true, false)
+	if fps := e.Take(false); len(fps) != 0 {
+		t.Fatalf("A's footprint written while B, which overlaps it, runs: %+v", fps)
+	}
+	feedThreadMark(e, 100, 202, stream.Key{Kind: stream.KindPipe, Ino: 2}, 1, false, 30, 4)
+	e.End(CallRef{"s", "B"}, stream.Key{Kind: stream.KindPipe, Ino: 2}, 1, 30)
+	fps := e.Take(false)
+	if len(fps) != 2 {
+		t.Fatalf("%d footprints, want 2", len(fps))
+	}
+	for _, f := range fps {
+		var want []string
+		var cpu float64
+		switch string(f.ID) {
+		case "A":
+			want, cpu = []string{"/a", "/a-alone"}, 7
+		case "B":
+			want, cpu = []string{"/b-child"}, 11
+		}
+		if got := paths(f); !slices.Equal(got, want) {
+			t.Errorf("call %s: files %v, want %v", f.ID, got, want)
+		}
+		if !f.ByThread || !f.Shared || f.UserCPUMs != cpu {
+			t.Errorf("call %s: by_thread %v, shared %v, user CPU %.0f ms; want true, true (the main thread's read), %.0f",
+				f.ID, f.ByThread, f.Shared, f.UserCPUMs, cpu)
+		}
+		for _, s := range f.Syscalls {
+			if s.Shared != (s.Name == SyscallName(0)) {
+				t.Errorf("call %s: syscall row %+v; only the main thread's read is shared", f.ID, s)
+			}
+		}
+	}
+}
+
+// TestEngineThreadBoundUnanswered: when a call that overlaps stays unanswered past holdFor, its writer is unknown and
+// nothing of the overlap can be split: it is shared.
+func TestEngineThreadBoundUnanswered(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	e := New(0)
+	e.now = func() time.Time { return clock }
+	overlapOnThreads(e, true, false)
+	if fps := e.Take(false); len(fps) != 0 {
+		t.Fatalf("footprints %+v, want none yet", fps)
+	}
+	clock = clock.Add(holdFor)
+	fps := e.Take(false)
+	if len(fps) != 1 || fps[0].ByThread {
+		t.Fatalf("footprints %+v, want A's, not split by thread", fps)
+	}
+	if got, want := paths(fps[0]), []string{"/a:shared", "/a-alone", "/b-child:shared"}; !slices.Equal(got, want) {
+		t.Errorf("files %v, want %v", got, want)
+	}
+}
+
+// TestEngineNotThreadBound: the same calls on a server whose runtime moves tasks between threads (Go) share the
+// whole overlap, and are not held back.
+func TestEngineNotThreadBound(t *testing.T) {
+	e := New(0)
+	overlapOnThreads(e, false, false)
+	fps := e.Take(false)
+	if len(fps) != 1 || fps[0].ByThread || !fps[0].Shared {
+		t.Fatalf("footprints %+v, want A's, shared, not split by thread", fps)
+	}
+	if got, want := paths(fps[0]), []string{"/a:shared", "/a-alone", "/b-child:shared"}; !slices.Equal(got, want) {
+		t.Errorf("files %v, want %v", got, want)
+	}
+}
+
+func TestThreadBound(t *testing.T) {
+	for exe, want := range map[string]bool{
+		"/usr/bin/python3.11": true, "/root/.pyenv/versions/3.13.1/bin/python3.13t": true, "/usr/bin/python": true,
+		"/usr/bin/node": false, "/usr/local/bin/server-go": false, "/usr/bin/python3-config": false, "": false,
+	} {
+		if got := ThreadBound(exe); got != want {
+			t.Errorf("ThreadBound(%q) = %v, want %v", exe, got, want)
+		}
 	}
 }

@@ -31,10 +31,13 @@ type CUDAProber interface {
 type fpState struct {
 	engine *footprint.Engine
 	roots  map[int]bool // servers made roots by user space, until they exit (a later process may reuse the pid)
-	due    bool         // a call was answered: drain the kernel's counters and write what is complete
-	lastAt uint64       // when the counters were last drained (kernel clock)
-	errors uint64
-	count  uint64 // footprints written
+	// threadBound holds the roots whose runtime keeps each task on one thread (footprint.ThreadBound), found from
+	// their executable when they were made roots.
+	threadBound map[int]bool
+	due         bool   // a call was answered: drain the kernel's counters and write what is complete
+	lastAt      uint64 // when the counters were last drained (kernel clock)
+	errors      uint64
+	count       uint64 // footprints written
 }
 
 // footprintMethods are the calls that get a footprint.
@@ -80,11 +83,14 @@ func (m *Monitor) fpCall(rec *record.Message, pos fpPos, at bool) {
 		// request the server read before it became a root gets no footprint.
 		if !fp.roots[server] {
 			fp.roots[server] = m.fpRoot(server, rec.To.Comm)
+			if fp.roots[server] {
+				fp.threadBound[server] = footprint.ThreadBound(m.opts.Proc.Exe(server))
+			}
 		}
 		if at && footprintMethod(rec.Method) {
 			fp.engine.Begin(footprint.Call{
 				Ref: footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, ID: rec.ID, Method: rec.Method,
-				Tool: rec.Tool, Client: rec.From, Server: rec.To,
+				Tool: rec.Tool, Client: rec.From, Server: rec.To, ThreadBound: fp.threadBound[server],
 			}, server, pos.key, pos.gen, pos.offset)
 		}
 	case record.TypeResponse:
@@ -173,7 +179,7 @@ const (
 )
 
 // fpFlush drains the kernel's counters when a call was answered (or a second has passed) and writes the
-// footprints that are complete.
+// footprints that are complete; force (at the end) drains now and writes every footprint held back.
 func (m *Monitor) fpFlush(force bool) {
 	fp := m.fp
 	if fp == nil {
@@ -194,7 +200,7 @@ func (m *Monitor) fpFlush(force bool) {
 		return
 	}
 	fp.engine.Counters(sys, cpu)
-	for _, f := range fp.engine.Take() {
+	for _, f := range fp.engine.Take(force) {
 		fp.count++
 		if err := output.WriteFootprint(m.opts.Sink, &f); err != nil && m.err == nil {
 			m.err = fmt.Errorf("write footprint: %w", err)

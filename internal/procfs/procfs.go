@@ -36,6 +36,15 @@ func (p FS) Comm(pid int) string {
 	return strings.TrimSuffix(string(b), "\n")
 }
 
+// Exe returns the path of a process's executable, or "" when the process is gone (or is a kernel thread).
+func (p FS) Exe(pid int) string {
+	path, err := os.Readlink(filepath.Join(p.Root, strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return ""
+	}
+	return path
+}
+
 // Proc is one entry of the process table.
 type Proc struct {
 	Pid, PPid int

@@ -218,10 +218,14 @@ type Footprint struct {
 	Client    Endpoint        `json:"client"`
 	Server    Endpoint        `json:"server"`
 	StartedAt time.Time       `json:"started_at"` // the server's read of the request
-	// Shared is set when another call of the same server overlapped this one and the server does not run calls on
-	// threads of their own: what happened during the overlap is in the footprint of every call that overlapped,
-	// each row marked shared.
-	Shared      bool               `json:"shared,omitempty"`
+	// Shared is set when another call of the same server overlapped this one and some of what happened during the
+	// overlap could not be given to one call: it is in the footprint of every call that overlapped, in rows marked
+	// shared.
+	Shared bool `json:"shared,omitempty"`
+	// ByThread is set when calls overlapped on a server that runs each task on one thread (CPython): what a thread
+	// did for the one call whose answer it wrote is that call's alone (rows not shared), and only what the server's
+	// other threads did is shared.
+	ByThread    bool               `json:"by_thread,omitempty"`
 	UserCPUMs   float64            `json:"user_cpu_ms"`
 	SysCPUMs    float64            `json:"sys_cpu_ms"`
 	Syscalls    []FootprintSyscall `json:"syscalls,omitempty"`

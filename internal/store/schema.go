@@ -48,7 +48,7 @@ var footprintHead = []Column{
 	{Name: "id", Type: "INTEGER", Constraint: "PRIMARY KEY", Doc: "Row id."},
 	{Name: "call_id", Type: "INTEGER", Constraint: "NOT NULL REFERENCES tool_calls(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED", Doc: "The tool call (`tool_calls.id`) this row belongs to."},
 	{Name: "pid", Type: "INTEGER", Constraint: "NOT NULL", Doc: "The process (of the server's process tree) that did it."},
-	{Name: "shared", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "1 when the event could not be attributed to this call alone (concurrent calls on one server thread pool): it is then recorded for each overlapping call."},
+	{Name: "shared", Type: "INTEGER", Constraint: "NOT NULL DEFAULT 0", Doc: "1 when calls of the same server overlapped and the event could not be given to this call alone: it is then recorded for each overlapping call. On a server that keeps each task on one thread (CPython), what the thread that answered a call (or a process it started) did is that call's alone (0); the server's other threads' work is shared."},
 }
 
 func footprint(name, doc string, cols ...Column) Table {

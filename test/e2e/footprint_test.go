@@ -115,8 +115,8 @@ func TestFootprintServerFilesystem(t *testing.T) {
 }
 
 // TestFootprintConcurrentCallsShared has the go-sdk client send two slow calls at once: the go-sdk server runs them
-// at the same time, on no thread of their own, so what happened while both ran belongs to neither alone: both
-// footprints are marked shared, never given silently to one.
+// at the same time, on goroutines that move between threads, so what happened while both ran belongs to neither
+// alone: both footprints are marked shared, never given silently to one, and not split by thread.
 func TestFootprintConcurrentCallsShared(t *testing.T) {
 	requireBPF(t)
 	res := watch(t, 60*time.Second, noDB, testEnv.gopeer, "client-modern", "-steps", "pair", "--", testEnv.gopeer, "server-modern")
@@ -127,14 +127,74 @@ func TestFootprintConcurrentCallsShared(t *testing.T) {
 		t.Fatalf("%d footprints, want 2: %+v", len(res.fps), res.fps)
 	}
 	for _, f := range res.fps {
-		if f.Tool != "slow" || !f.Shared {
-			t.Errorf("footprint of %s id %s: shared %v, want shared", f.Tool, f.ID, f.Shared)
+		if f.Tool != "slow" || !f.Shared || f.ByThread {
+			t.Errorf("footprint of %s id %s: shared %v, by thread %v; want shared, not by thread", f.Tool, f.ID, f.Shared, f.ByThread)
 		}
-		for _, s := range f.Syscalls {
-			if !s.Shared {
-				t.Errorf("footprint of id %s: syscall row %s not marked shared", f.ID, s.Name)
-				break
+		if !slices.ContainsFunc(f.Syscalls, func(s record.FootprintSyscall) bool { return s.Shared }) {
+			t.Errorf("footprint of id %s: no syscall row marked shared: %+v", f.ID, f.Syscalls)
+		}
+	}
+}
+
+// TestFootprintConcurrentCallsByThread has a Python server that runs each tools/call on a thread of its own answer
+// two calls at once: each call's thread opens the call's file and starts a cat that reads another, while both calls
+// run. CPython keeps each task on one thread, so each footprint holds its own thread's files and program, not
+// shared, and nothing of the other call's; what the main thread did meanwhile is shared.
+func TestFootprintConcurrentCallsByThread(t *testing.T) {
+	requireBPF(t)
+	py := requireProgram(t, "python3", "the thread-per-call server")
+	dir := t.TempDir()
+	files := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}
+	for _, f := range files {
+		for _, p := range []string{f, f + ".child"} {
+			if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+				t.Fatal(err)
 			}
+		}
+	}
+	script := filepath.Join(testEnv.repo, "test", "peers", "pythreads", "pythreads.py")
+	res := watch(t, 60*time.Second, noDB, py, script, "client", files[0], files[1])
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	if len(res.fps) != 2 {
+		t.Fatalf("%d footprints, want 2: %+v", len(res.fps), res.fps)
+	}
+	for _, f := range res.fps {
+		own, other := files[0], files[1]
+		if string(f.ID) == "3" {
+			own, other = other, own
+		}
+		if f.Tool != "touch" || !f.ByThread || f.Server.Pid == 0 {
+			t.Errorf("footprint of %s id %s by %+v: by thread %v, want true", f.Tool, f.ID, f.Server, f.ByThread)
+		}
+		mine := map[string]bool{}
+		for _, x := range f.Files {
+			switch {
+			case strings.HasPrefix(x.Path, other):
+				t.Errorf("call %s: holds %s, the other call's (row %+v)", f.ID, x.Path, x)
+			case x.Path == own && x.Pid == f.Server.Pid || x.Path == own+".child" && x.Pid != f.Server.Pid:
+				if x.Shared {
+					t.Errorf("call %s: its own file %s marked shared", f.ID, x.Path)
+				}
+				mine[x.Path] = true
+			}
+		}
+		if !mine[own] || !mine[own+".child"] {
+			t.Errorf("call %s: files %+v; want %s opened by the server and %s.child by its cat", f.ID, f.Files, own, own)
+		}
+		var cats int
+		for _, x := range f.Execs {
+			if filepath.Base(x.Filename) != "cat" {
+				continue
+			}
+			cats++
+			if x.Shared || !slices.Contains(x.Argv, own+".child") || x.ExitCode == nil || *x.ExitCode != 0 {
+				t.Errorf("call %s: program %+v; want its own cat of %s.child, not shared, exit 0", f.ID, x, own)
+			}
+		}
+		if cats != 1 {
+			t.Errorf("call %s: %d cat programs, want its own one: %+v", f.ID, cats, f.Execs)
 		}
 	}
 }

@@ -13,9 +13,10 @@
 //
 // Hooks and cost:
 //   - tp_btf/sys_enter and tp_btf/sys_exit (the raw syscall tracepoints, called directly): every syscall on the
-//     host. For a process outside every tree they leave after one hash lookup (mcps_fp_tasks). For a process inside one: a thread-state lookup at entry; at
-//     exit, the root's epoch, one counter update (mcps_fp_syscalls: per root, process, epoch, syscall and errno) and one
-//     CPU update (mcps_fp_cpus). Opens, connects and listens add one ring-buffer record each.
+//     host. For a process outside every tree they leave after one hash lookup (mcps_fp_tasks). For a process inside
+//     one: a thread-state lookup at entry; at exit, the root's epoch, one counter update (mcps_fp_syscalls: per root,
+//     process, epoch, syscall, errno and the thread of the root the work was done for, fp_owner) and one CPU update
+//     (mcps_fp_cpus). Opens, connects and listens add one ring-buffer record each.
 //   - tp_btf/sched_switch: every context switch; one lookup, and a CPU update for a thread of a tree, so that a
 //     thread that computes without syscalls is still accounted to the epoch it ran in.
 //   - tp_btf/sched_process_fork, tp_btf/sched_process_exec, tracepoint/sched/sched_process_exit: one lookup each.
@@ -39,10 +40,11 @@ static __always_inline bool fp_write_nr(__s64 nr)
 	       nr == NR_pwritev || nr == NR_pwritev2;
 }
 
-// fp_event reserves a full record of kind (file, socket, exec, exit) in root's current epoch.
-static __always_inline struct mcps_fp_rec *fp_event(__u8 kind, __u32 root)
+// fp_event reserves a full record of kind (file, socket, exec, exit) in root's current epoch, done for the root's
+// thread owner.
+static __always_inline struct mcps_fp_rec *fp_event(__u8 kind, __u32 root, __u32 owner)
 {
-	return fp_record(kind, root, fp_epoch(root), sizeof(struct mcps_fp_rec), NULL);
+	return fp_record(kind, root, owner, fp_epoch(root), sizeof(struct mcps_fp_rec), NULL);
 }
 
 // fp_mark advances the root's epoch when fd is an MCP stdio stream, first accounting the CPU the thread used in the
@@ -61,7 +63,7 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &root);
 	if (!r)
 		return;
-	fp_account_cpu((struct task_struct *)bpf_get_current_task(), root, root, th);
+	fp_account_cpu((struct task_struct *)bpf_get_current_task(), root, root, (__u32)bpf_get_current_pid_tgid(), th);
 	// A write is marked where its bytes will start. A read is marked at the position it reached: counted from the
 	// root's first marked read, which takes it from what was written less what still waits in the pipe's buffers
 	// or the socket's queue (st->read holds the position + 1; 0: not taken yet).
@@ -106,11 +108,11 @@ int BPF_PROG(mcps_fp_sys_enter, struct pt_regs *regs, long nr)
 }
 
 // fp_count adds one call of nr, which returned ret after ns, to the counters of the tree's current epoch.
-static __always_inline void fp_count(__u32 root, __u32 tgid, __s64 nr, __s64 ret, __u64 ns)
+static __always_inline void fp_count(__u32 root, __u32 tgid, __u32 owner, __s64 nr, __s64 ret, __u64 ns)
 {
 	struct mcps_fp_sys_key k = {
 		.root = root, .tgid = tgid, .epoch = fp_epoch(root), .nr = nr,
-		.err = (ret < 0 && ret >= -4095) ? -ret : 0,
+		.err = (ret < 0 && ret >= -4095) ? -ret : 0, .owner = owner,
 	};
 	struct mcps_fp_count zero = {};
 	struct mcps_fp_count *c = fp_counter(&mcps_fp_syscalls, &k, &zero);
@@ -173,7 +175,7 @@ static __always_inline __u32 fp_dir_path(struct dentry *d, struct vfsmount *vfs,
 // fp_file reports an open: the path as passed, its flags, and the result; for a relative path also the directory
 // it is relative to (the working directory, or dirfd's), resolved in the kernel at the open's return, so that a
 // process that changes directory or exits right after does not make it unknowable.
-static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
+static __always_inline void fp_file(__u32 root, __u32 owner, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
 {
 	__u64 path = th->args[1];
 	__u32 flags = th->args[2];
@@ -188,7 +190,7 @@ static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps
 		bpf_probe_read_user(&how_flags, sizeof(how_flags), (const void *)th->args[2]);
 		flags = how_flags;
 	}
-	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_FILE, root);
+	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_FILE, root, owner);
 	if (!rec)
 		return;
 	rec->result = ret;
@@ -223,9 +225,9 @@ static __always_inline void fp_file(__u32 root, __s64 nr, __s64 ret, struct mcps
 }
 
 // fp_socket reports a connect (the address passed) or a listen (the socket's local address).
-static __always_inline void fp_socket(__u32 root, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
+static __always_inline void fp_socket(__u32 root, __u32 owner, __s64 nr, __s64 ret, struct mcps_fp_thread *th)
 {
-	struct mcps_fp_rec *rec = fp_event(nr == NR_connect ? MCPS_EV_FP_CONNECT : MCPS_EV_FP_LISTEN, root);
+	struct mcps_fp_rec *rec = fp_event(nr == NR_connect ? MCPS_EV_FP_CONNECT : MCPS_EV_FP_LISTEN, root, owner);
 	if (!rec)
 		return;
 	rec->result = ret;
@@ -282,14 +284,15 @@ int BPF_PROG(mcps_fp_sys_exit, struct pt_regs *regs, long ret)
 		return 0; // the entry was not seen: the thread joined the tree inside this syscall (fork's child, exec)
 	__s64 nr = th->nr;
 	th->nr = -1;
-	fp_count(root, tgid, nr, ret, bpf_ktime_get_ns() - th->enter_ns);
+	__u32 owner = fp_owner(t, tgid, tid);
+	fp_count(root, tgid, owner, nr, ret, bpf_ktime_get_ns() - th->enter_ns);
 	if (nr == NR_openat || nr == NR_open || nr == NR_creat || nr == NR_openat2)
-		fp_file(root, nr, ret, th);
+		fp_file(root, owner, nr, ret, th);
 	else if (nr == NR_connect || (nr == NR_listen && ret == 0))
-		fp_socket(root, nr, ret, th);
+		fp_socket(root, owner, nr, ret, th);
 	else if (root == tgid && ret > 0 && fp_read_nr(nr))
 		fp_mark(root, th->args[0], false, ret, th);
-	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, root, th);
+	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, root, owner, th);
 	return 0;
 }
 
@@ -303,7 +306,7 @@ int BPF_PROG(mcps_fp_switch, bool preempt, struct task_struct *prev, struct task
 	__u32 tid = prev->pid;
 	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
 	if (th)
-		fp_account_cpu(prev, tgid, t->root, th);
+		fp_account_cpu(prev, tgid, t->root, fp_owner(t, tgid, tid), th);
 	return 0;
 }
 
@@ -314,7 +317,9 @@ int BPF_PROG(mcps_fp_fork, struct task_struct *parent, struct task_struct *child
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &ptgid);
 	if (!t)
 		return 0;
-	struct mcps_fp_task ct = {.root = t->root};
+	// A process started by a thread of the root works for that thread (a server that runs each call on a thread of
+	// its own starts a call's programs from it); one started further down inherits its parent's.
+	struct mcps_fp_task ct = {.root = t->root, .owner = fp_owner(t, ptgid, parent->pid)};
 	__u32 ctgid = child->tgid, ctid = child->pid;
 	struct mcps_fp_thread fresh = {.nr = -1};
 	bpf_map_update_elem(&mcps_fp_threads, &ctid, &fresh, BPF_ANY);
@@ -330,7 +335,7 @@ int BPF_PROG(mcps_fp_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t)
 		return 0;
-	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_EXEC, t->root);
+	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_EXEC, t->root, fp_owner(t, tgid, p->pid));
 	if (!rec)
 		return 0;
 	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
@@ -356,15 +361,15 @@ int mcps_fp_exit(void *ctx)
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t)
 		return 0;
-	__u32 root = t->root;
+	__u32 root = t->root, owner = fp_owner(t, tgid, tid);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
 	if (th)
-		fp_account_cpu(task, tgid, root, th);
+		fp_account_cpu(task, tgid, root, owner, th);
 	bpf_map_delete_elem(&mcps_fp_threads, &tid);
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_EXIT, root);
+	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_EXIT, root, owner);
 	if (rec) {
 		rec->result = BPF_CORE_READ(task, exit_code);
 		bpf_ringbuf_submit(rec, 0);
@@ -383,14 +388,15 @@ int mcps_fp_exit(void *ctx)
 // milliseconds) are not counted; the cookie needs Linux 5.15.
 static __always_inline int fp_cuda_call(struct pt_regs *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t)
 		return 0;
-	__u32 root = t->root;
+	__u32 root = t->root, owner = fp_owner(t, tgid, (__u32)id);
 	if (mcps_preempt_kfuncs) // a uprobe program: see TLS_UNPREEMPTED in tls.c
 		bpf_preempt_disable();
-	fp_count(root, tgid, MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
+	fp_count(root, tgid, owner, MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_enable();
 	return 0;

@@ -78,7 +78,7 @@ struct mcps_fp_rec {
 	__u32 nr;     // the syscall (file, connect, listen)
 	__u32 flags;  // file: open flags
 	__u32 len;    // bytes of data used
-	__u32 _pad;
+	__u32 owner;  // the thread of the root it was done for (fp_owner); marks: the root's thread
 	__u8 data[MCPS_FP_DATA]; // file: from the middle, the path as passed (len bytes); at the start, the components of
 	                         // the directory a relative one is relative to, innermost first, each NUL-ended (ppid - 1
 	                         // bytes); exec: the filename, NUL, then argv as the process holds it (NUL-separated);
@@ -89,7 +89,8 @@ struct mcps_fp_rec {
 
 struct mcps_fp_task {
 	__u32 root;
-	__u32 _pad;
+	__u32 owner; // a process under the root: the thread of the root that started its line (0: unknown, a process the
+	             // root had started before it became one); the root itself: 0 (each of its threads owns its own work)
 };
 
 struct mcps_fp_root {
@@ -115,7 +116,10 @@ struct mcps_fp_sys_key {
 	__u32 tgid;
 	__u64 epoch;
 	__u32 nr;
-	__s32 err; // 0, or the errno of failed calls
+	__s32 err;   // 0, or the errno of failed calls
+	__u32 owner; // fp_owner: the thread of the root the work was done for, so that user space can split concurrent
+	             // calls of a server that runs each on a thread of its own
+	__u32 _pad;
 };
 
 struct mcps_fp_count {
@@ -127,6 +131,8 @@ struct mcps_fp_cpu_key {
 	__u32 root;
 	__u32 tgid;
 	__u64 epoch;
+	__u32 owner; // as in mcps_fp_sys_key
+	__u32 _pad;
 };
 
 struct mcps_fp_cpu {
@@ -178,6 +184,19 @@ struct {
 	__type(value, struct mcps_fp_cpu);
 } mcps_fp_cpus SEC(".maps");
 
+// fp_owner returns the thread of the root that work by thread tid of process tgid (a member of t's tree) is done for:
+// tid itself in the root, else the thread of the root that started the process's line (at fork, mcps_fp_fork). No
+// lookup: the caller has t.
+static __always_inline __u32 fp_owner(const struct mcps_fp_task *t, __u32 tgid, __u32 tid)
+{
+	// Both loaded before the choice: else the compiler may pick between the pointers (a map value's and a task's)
+	// and load once, which the verifier refuses ("same insn cannot be used with different pointers").
+	__u32 owner = t->owner;
+	barrier_var(owner);
+	barrier_var(tid);
+	return t->root == tgid ? tid : owner;
+}
+
 static __always_inline __u64 fp_epoch(__u32 root)
 {
 	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &root);
@@ -199,7 +218,8 @@ static __always_inline void *fp_counter(void *map, const void *key, const void *
 
 // fp_account_cpu adds what task ran since th's snapshot to the CPU counters of its tree's epoch. The epoch is
 // looked up only when there is something to add (a thread switched out often ran no tick since).
-static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid, __u32 root, struct mcps_fp_thread *th)
+static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid, __u32 root, __u32 owner,
+					   struct mcps_fp_thread *th)
 {
 	__u64 ut, st, rt;
 	if (mcps_task_btf && task == (struct task_struct *)bpf_get_current_task()) {
@@ -219,7 +239,7 @@ static __always_inline void fp_account_cpu(struct task_struct *task, __u32 tgid,
 	th->runtime = rt;
 	if (!du && !ds && !dr)
 		return;
-	struct mcps_fp_cpu_key k = {.root = root, .tgid = tgid, .epoch = fp_epoch(root)};
+	struct mcps_fp_cpu_key k = {.root = root, .tgid = tgid, .epoch = fp_epoch(root), .owner = owner};
 	struct mcps_fp_cpu zero = {};
 	struct mcps_fp_cpu *c = fp_counter(&mcps_fp_cpus, &k, &zero);
 	if (!c)
@@ -248,9 +268,10 @@ static __always_inline struct mcps_fp_thread *fp_thread(__u32 tid)
 }
 
 
-// fp_record reserves a record of kind for the current process of tree root, in epoch, with its fixed part filled:
-// size is MCPS_FP_FIXED for a mark (no data) or sizeof(struct mcps_fp_rec); key names a mark's stream.
-static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root, __u64 epoch, __u64 size,
+// fp_record reserves a record of kind for the current process of tree root, done for the root's thread owner, in
+// epoch, with its fixed part filled: size is MCPS_FP_FIXED for a mark (no data) or sizeof(struct mcps_fp_rec); key
+// names a mark's stream.
+static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root, __u32 owner, __u64 epoch, __u64 size,
 						     const struct mcps_stream_key *key)
 {
 	struct mcps_fp_rec *rec = bpf_ringbuf_reserve(&mcps_events, size, 0);
@@ -266,17 +287,18 @@ static __always_inline struct mcps_fp_rec *fp_record(__u8 kind, __u32 root, __u6
 	rec->nr = 0;
 	rec->flags = 0;
 	rec->len = 0;
-	rec->_pad = 0;
+	rec->owner = owner;
 	return rec;
 }
 
 // fp_boundary ends the current epoch of root r (accounted CPU first, by the caller) and reports the boundary: the
-// stream offset the root's read reached, or where its write will start.
+// stream offset the root's read reached, or where its write will start. The current thread is the root's.
 static __always_inline void fp_boundary(struct mcps_fp_root *r, __u32 root, const struct mcps_stream_key *key, __u64 gen,
 					__u64 offset, bool write)
 {
 	__u64 epoch = reserve(&r->epoch, 1) + 1;
-	struct mcps_fp_rec *rec = fp_record(MCPS_EV_FP_MARK, root, epoch, MCPS_FP_FIXED, key);
+	struct mcps_fp_rec *rec =
+		fp_record(MCPS_EV_FP_MARK, root, (__u32)bpf_get_current_pid_tgid(), epoch, MCPS_FP_FIXED, key);
 	if (!rec)
 		return;
 	rec->hdr.gen = gen;
@@ -305,7 +327,7 @@ static __always_inline void fp_root_boundary(struct mcps_fp_root *r, __u64 id, c
 	struct mcps_fp_thread *th = fp_thread((__u32)id);
 	if (!th)
 		return;
-	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, tgid, th);
+	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, tgid, (__u32)id, th);
 	fp_boundary(r, tgid, key, gen, offset, write);
 }
 
