@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/mcpscope/mcpscope/internal/bpf"
 )
 
 // BenchmarkHookCost measures what the programs cost a process that is not MCP at all: `dd bs=1` writing one byte
@@ -96,5 +98,52 @@ func BenchmarkHookCost(b *testing.B) {
 	}
 	if len(variants) == 3 {
 		b.ReportMetric(median(times["fentry"])/median(times["tracepoint"]), "fentry/tracepoint")
+	}
+}
+
+// BenchmarkDrainFootprint measures DrainFootprint taking 20,000 ended syscall counters out of the kernel's map (a
+// busy server's threads over a second of epochs): read and deleted in batches, and key by key (the fallback for a
+// kernel that refuses batch operations). Reported per counter.
+//
+//	go test -run '^$' -bench DrainFootprint ./internal/capture
+func BenchmarkDrainFootprint(b *testing.B) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			b.Fatal("needs root to load BPF programs")
+		}
+		b.Skip("needs root to load BPF programs")
+	}
+	c, err := Open(Config{Footprint: true, RingBufferBytes: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const entries = 20000
+	keys := make([]bpf.FPSysKey, entries)
+	vals := make([]bpf.FPCount, entries)
+	for i := range keys {
+		// A root that is no root: every epoch has ended.
+		keys[i] = bpf.FPSysKey{Root: 1 << 30, Tgid: uint32(1000 + i%50), Owner: uint32(i % 20), Epoch: uint64(i / 1000), Nr: uint32(i % 37)}
+		vals[i] = bpf.FPCount{Count: 1, Ns: 100}
+	}
+	for _, mode := range []struct {
+		name     string
+		keyByKey bool
+	}{{"batch", false}, {"key-by-key", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			c.fp.keyByKey = mode.keyByKey
+			for b.Loop() {
+				b.StopTimer()
+				if _, err := c.fp.Syscalls.BatchUpdate(keys, vals, nil); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				sys, _, err := c.DrainFootprint()
+				if err != nil || len(sys) != entries {
+					b.Fatalf("drained %d counters, %v; want %d", len(sys), err, entries)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*entries), "ns/counter")
+		})
 	}
 }

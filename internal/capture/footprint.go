@@ -33,6 +33,10 @@ type footprintMaps struct {
 	Tasks    *ebpf.Map `ebpf:"mcps_fp_tasks"`
 	Syscalls *ebpf.Map `ebpf:"mcps_fp_syscalls"`
 	CPUs     *ebpf.Map `ebpf:"mcps_fp_cpus"`
+
+	// keyByKey is set once the kernel refused a batch operation on the counter maps: they are then walked and
+	// deleted one key at a time (two syscalls per entry instead of one per drainBatch entries).
+	keyByKey bool
 }
 
 func (m *footprintMaps) close() error {
@@ -150,46 +154,84 @@ func (c *Capture) DrainFootprint() ([]SyscallCount, []CPUCount, error) {
 		}
 		return epoch < cur
 	}
-	var sys []SyscallCount
-	var sk bpf.FPSysKey
-	var sv bpf.FPCount
-	var sysDone []bpf.FPSysKey
-	it := c.fp.Syscalls.Iterate()
-	for it.Next(&sk, &sv) {
-		if !ended(sk.Root, sk.Epoch) {
-			continue
-		}
-		sys = append(sys, SyscallCount{Root: int(sk.Root), Pid: int(sk.Tgid), Owner: int(sk.Owner), Epoch: sk.Epoch, Nr: int(sk.Nr),
-			Errno: int(sk.Err), Count: sv.Count, Ns: sv.Ns})
-		sysDone = append(sysDone, sk)
+	sk, sv, err := drainEnded[bpf.FPSysKey, bpf.FPCount](c.fp, c.fp.Syscalls, func(k bpf.FPSysKey) bool { return ended(k.Root, k.Epoch) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("drain the footprint syscall counters: %w", err)
 	}
-	if err := it.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read the footprint syscall counters: %w", err)
+	sys := make([]SyscallCount, len(sk))
+	for i, k := range sk {
+		sys[i] = SyscallCount{Root: int(k.Root), Pid: int(k.Tgid), Owner: int(k.Owner), Epoch: k.Epoch, Nr: int(k.Nr),
+			Errno: int(k.Err), Count: sv[i].Count, Ns: sv[i].Ns}
 	}
-	var cpu []CPUCount
-	var ck bpf.FPCPUKey
-	var cv bpf.FPCPU
-	var cpuDone []bpf.FPCPUKey
-	it = c.fp.CPUs.Iterate()
-	for it.Next(&ck, &cv) {
-		if !ended(ck.Root, ck.Epoch) {
-			continue
-		}
-		cpu = append(cpu, CPUCount{Root: int(ck.Root), Pid: int(ck.Tgid), Owner: int(ck.Owner), Epoch: ck.Epoch, UserNs: cv.UserNs,
-			SysNs: cv.SysNs, RuntimeNs: cv.RuntimeNs})
-		cpuDone = append(cpuDone, ck)
+	ck, cv, err := drainEnded[bpf.FPCPUKey, bpf.FPCPU](c.fp, c.fp.CPUs, func(k bpf.FPCPUKey) bool { return ended(k.Root, k.Epoch) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("drain the footprint CPU counters: %w", err)
 	}
-	if err := it.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read the footprint CPU counters: %w", err)
-	}
-	// Deleted after the walks: deleting while iterating a hash map can make the walk restart or skip.
-	for _, k := range sysDone {
-		_ = c.fp.Syscalls.Delete(k)
-	}
-	for _, k := range cpuDone {
-		_ = c.fp.CPUs.Delete(k)
+	cpu := make([]CPUCount, len(ck))
+	for i, k := range ck {
+		cpu[i] = CPUCount{Root: int(k.Root), Pid: int(k.Tgid), Owner: int(k.Owner), Epoch: k.Epoch,
+			UserNs: cv[i].UserNs, SysNs: cv[i].SysNs, RuntimeNs: cv[i].RuntimeNs}
 	}
 	return sys, cpu, nil
+}
+
+// drainBatch is how many entries one batch lookup reads. A hash bucket holding more than that would make the
+// kernel refuse the batch (ENOSPC); buckets hold a few entries.
+const drainBatch = 1024
+
+// drainEnded takes out of counter map m the entries whose key has ended: read in batches of drainBatch (one
+// syscall each; hash maps have batch operations since Linux 5.6), else key by key; deleted after the walk, in one
+// batch, since deleting while walking a hash map can make the walk restart or skip. A counter incremented between
+// the read and the delete loses that increment (the epoch has ended: only a thread still inside a syscall begun in
+// it can).
+func drainEnded[K comparable, V any](fp *footprintMaps, m *ebpf.Map, ended func(K) bool) ([]K, []V, error) {
+	var keys []K
+	var vals []V
+	batched := !fp.keyByKey
+	if batched {
+		var cursor ebpf.MapBatchCursor
+		ks, vs := make([]K, drainBatch), make([]V, drainBatch)
+		for {
+			n, err := m.BatchLookup(&cursor, ks, vs, nil)
+			for i := range n {
+				if ended(ks[i]) {
+					keys, vals = append(keys, ks[i]), append(vals, vs[i])
+				}
+			}
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				break
+			}
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				fp.keyByKey, batched = true, false
+				keys, vals = keys[:0], vals[:0]
+				break
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if !batched {
+		var k K
+		var v V
+		it := m.Iterate()
+		for it.Next(&k, &v) {
+			if ended(k) {
+				keys, vals = append(keys, k), append(vals, v)
+			}
+		}
+		if err := it.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	done := 0
+	if batched && len(keys) > 0 {
+		done, _ = m.BatchDelete(keys, nil) // stops at a key gone meanwhile: the rest one by one
+	}
+	for _, k := range keys[done:] {
+		_ = m.Delete(k)
+	}
+	return keys, vals, nil
 }
 
 // Footprints reports whether the capture records footprints (Config.Footprint).

@@ -85,6 +85,10 @@ collect:
 				if e.FP.Root != root {
 					t.Errorf("record of kind %d from pid %d names root %d, want %d", e.Kind, e.Pid, e.FP.Root, root)
 				}
+				// The shell has one thread: everything in its tree is done for it, down to chroot's children.
+				if e.FP.Owner != root {
+					t.Errorf("record of kind %d from pid %d names owner %d, want the root's thread %d", e.Kind, e.Pid, e.FP.Owner, root)
+				}
 				pids[e.Pid] = true
 			}
 			switch e.Kind {
@@ -149,8 +153,8 @@ collect:
 	var execves, enoent uint64
 	var runtime uint64
 	for _, s := range sys {
-		if s.Root != root || !pids[s.Pid] {
-			t.Errorf("syscall counter of pid %d root %d: not of the tree", s.Pid, s.Root)
+		if s.Root != root || !pids[s.Pid] || s.Owner != root {
+			t.Errorf("syscall counter of pid %d root %d owner %d: not of the tree's one thread", s.Pid, s.Root, s.Owner)
 		}
 		if s.Nr == syscall.SYS_EXECVE && s.Errno == 0 {
 			execves += s.Count
@@ -160,6 +164,9 @@ collect:
 		}
 	}
 	for _, u := range cpu {
+		if u.Owner != root {
+			t.Errorf("CPU counter of pid %d names owner %d, want %d", u.Pid, u.Owner, root)
+		}
 		runtime += u.RuntimeNs
 	}
 	if execves != 7 {
@@ -176,4 +183,63 @@ collect:
 		t.Errorf("second drain: %d syscall and %d CPU counters, %v; want none", len(sys), len(cpu), err)
 	}
 	_ = bpf.FPMarkRead
+}
+
+// TestDrainFootprintEndedOnly: both ways of draining (in batches, and key by key where the kernel refuses batches)
+// take exactly the counters of ended epochs (of a root that is gone, and below a live root's current epoch) and
+// leave the current epoch's in the map.
+func TestDrainFootprintEndedOnly(t *testing.T) {
+	requireRoot(t)
+	c, err := Open(Config{Footprint: true, RingBufferBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const gone, live = 1 << 30, 1<<30 + 1
+	if err := c.fp.Roots.Put(uint32(live), bpf.FPRoot{Epoch: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, keyByKey := range []bool{false, true} {
+		c.fp.keyByKey = keyByKey
+		var keys []bpf.FPSysKey
+		var vals []bpf.FPCount
+		for i := range 3000 { // more than one batch
+			root := uint32(gone)
+			if i%2 == 1 {
+				root = live
+			}
+			keys = append(keys, bpf.FPSysKey{Root: root, Tgid: 7, Owner: uint32(i % 3), Epoch: uint64(i % 7), Nr: uint32(i)})
+			vals = append(vals, bpf.FPCount{Count: uint64(i), Ns: 1})
+		}
+		if _, err := c.fp.Syscalls.BatchUpdate(keys, vals, nil); err != nil {
+			t.Fatal(err)
+		}
+		sys, _, err := c.DrainFootprint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, k := range keys {
+			if k.Root == gone || k.Epoch < 5 {
+				want++
+			}
+		}
+		for _, s := range sys {
+			if s.Root == live && s.Epoch >= 5 || s.Count != uint64(s.Nr) || s.Owner != s.Nr%3 {
+				t.Errorf("key by key %v: drained %+v, of a current epoch or garbled", keyByKey, s)
+			}
+		}
+		var left []bpf.FPSysKey
+		var k bpf.FPSysKey
+		var v bpf.FPCount
+		for it := c.fp.Syscalls.Iterate(); it.Next(&k, &v); {
+			left = append(left, k)
+		}
+		if len(sys) != want || len(left) != len(keys)-want {
+			t.Errorf("key by key %v: drained %d, left %d; want %d and %d", keyByKey, len(sys), len(left), want, len(keys)-want)
+		}
+		for _, k := range left {
+			_ = c.fp.Syscalls.Delete(k)
+		}
+	}
 }
