@@ -31,6 +31,7 @@ type traceOptions struct {
 	noDB     bool
 	dbMaxMB  int
 	portable bool
+	cudaLibs []string
 }
 
 func newTraceCmd(streams IO) *cobra.Command {
@@ -74,6 +75,7 @@ shown as mcpscope show prints it), or, with --no-db, written as one JSONL footpr
 	f.StringVar(&o.db, "db", "", "record into the SQLite database at `PATH` (default: where watch records)")
 	f.BoolVar(&o.noDB, "no-db", false, "write the footprint as JSONL on stdout instead of recording it")
 	f.IntVar(&o.dbMaxMB, "db-max-mb", 1024, "cap the database at this many MiB, deleting the oldest data first (0: no cap)")
+	f.StringArrayVar(&o.cudaLibs, "cuda-lib", nil, "count the CUDA driver calls into the libcuda at `PATH` from the start, like the host's installed ones (repeatable; others are counted from when a traced process opens them)")
 	f.BoolVar(&o.portable, "portable", false, "use only the code paths of the oldest supported kernel")
 	_ = f.MarkHidden("portable")
 	cmd.MarkFlagsMutuallyExclusive("db", "no-db")
@@ -98,13 +100,16 @@ func runTrace(ctx context.Context, o *traceOptions, command []string) error {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
 	defer capt.Close()
+	cuda, err := preloadCUDA(capt, o.cudaLibs, o.io.Err)
+	if err != nil {
+		return err
+	}
 	roots, child, err := o.roots(capt, command)
 	if err != nil {
 		return err
 	}
 	engine := footprint.New(monitor.ClockOffset())
 	var engineMu sync.Mutex
-	cuda := capture.NewCUDAProber(capt, procfs.Default())
 	for _, r := range roots {
 		o.logCUDA(cuda.Mapped(append(r.members, r.pid)...))
 	}

@@ -42,6 +42,7 @@ type watchOptions struct {
 	noHTTP       bool
 	noTLS        bool
 	noFootprint  bool
+	cudaLibs     []string
 	portable     bool
 	noRedact     bool
 	debugEvents  string // hidden: log every TCP and TLS event the kernel delivers, to diagnose capture
@@ -69,6 +70,7 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.BoolVar(&o.noHTTP, "no-http", false, "do not follow MCP over TCP (Streamable HTTP, HTTP+SSE); stdio only")
 	f.BoolVar(&o.noTLS, "no-tls", false, "do not probe TLS libraries (OpenSSL, Node.js) for HTTPS plaintext")
 	f.BoolVar(&o.noFootprint, "no-footprint", false, "do not record what each tool call made its server do (syscalls, files, programs, connections, CPU)")
+	f.StringArrayVar(&o.cudaLibs, "cuda-lib", nil, "count the CUDA driver calls of tool calls into the libcuda at `PATH` from the start, like the host's installed ones (repeatable; others are counted from when a server opens them)")
 	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
 	f.BoolVar(&o.portable, "portable", false, "use only the code paths of the oldest supported kernel (tracepoints, CO-RE reads, perf-event uprobes): to compare with the fast paths")
 	_ = f.MarkHidden("portable")
@@ -86,12 +88,33 @@ func footprinter(capt *capture.Capture) monitor.Footprinter {
 	return capt
 }
 
-// cudaProber returns what counts the CUDA driver calls of footprint trees, or nil without footprints.
-func cudaProber(capt *capture.Capture) monitor.CUDAProber {
+// preloadCUDA returns what counts the CUDA driver calls of footprint trees, with the CUDA driver libraries at libs
+// (--cuda-lib) and the host's installed ones probed already (each logged to log), or nil without footprints.
+func preloadCUDA(capt *capture.Capture, libs []string, log io.Writer) (*capture.CUDAProber, error) {
 	if !capt.Footprints() {
+		if len(libs) > 0 {
+			return nil, errors.New("--cuda-lib counts the CUDA driver calls of tool calls: it needs footprints (drop --no-footprint)")
+		}
+		return nil, nil
+	}
+	p := capture.NewCUDAProber(capt, procfs.Default())
+	probed, err := p.Preload(libs...)
+	for _, path := range probed {
+		fmt.Fprintf(log, "mcpscope: counting the CUDA driver calls of %s\n", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--cuda-lib: %w", err)
+	}
+	return p, nil
+}
+
+// cudaProber is p as the monitor's CUDAProber: nil when p is (a nil *capture.CUDAProber inside the interface would
+// not be nil).
+func cudaProber(p *capture.CUDAProber) monitor.CUDAProber {
+	if p == nil {
 		return nil
 	}
-	return capture.NewCUDAProber(capt, procfs.Default())
+	return p
 }
 
 func newWatchCmd(streams IO) *cobra.Command {
@@ -165,6 +188,10 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		first, _, _ := strings.Cut(fb, "\n")
 		fmt.Fprintf(o.io.Err, "mcpscope: warning: the kernel refused the fast paths; using the portable ones (same records, higher cost): %s\n", first)
 	}
+	cuda, err := preloadCUDA(capt, o.cudaLibs, o.io.Err)
+	if err != nil {
+		return err
+	}
 	if err := o.traceExisting(capt); err != nil {
 		return err
 	}
@@ -211,7 +238,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		Stream:      stream.Config{MaxMessage: o.maxMessageMB << 20},
 		NoRedact:    o.noRedact,
 		Footprints:  footprinter(capt),
-		CUDA:        cudaProber(capt),
+		CUDA:        cudaProber(cuda),
 		Tap:         tap,
 		KernelStats: func() map[string]uint64 {
 			counters := map[string]uint64{}

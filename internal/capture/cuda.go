@@ -1,9 +1,11 @@
 package capture
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -188,4 +190,75 @@ func (p *CUDAProber) probe(pid int, path string) (string, []string, error) {
 		return "", nil, err
 	}
 	return host, funcs, nil
+}
+
+// cudaDirs are where drivers install libcuda beside the linker's cache: distribution packages, NVIDIA's runfile and
+// CUDA toolkit (compat), the NVIDIA container toolkit, WSL.
+var cudaDirs = []string{
+	"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64",
+	"/usr/local/cuda/lib64", "/usr/local/cuda/compat", "/usr/local/nvidia/lib64", "/usr/lib/wsl/lib",
+}
+
+// InstalledCUDADrivers returns the libcuda files of this host (its mount namespace): those the dynamic linker's
+// cache names (`ldconfig -p`) and those in the usual directories (cudaDirs).
+func InstalledCUDADrivers() []string {
+	var paths []string
+	if out, err := exec.Command("ldconfig", "-p").Output(); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			_, path, ok := strings.Cut(sc.Text(), " => ")
+			if ok && IsCUDADriver(path) {
+				paths = append(paths, path)
+			}
+		}
+	}
+	for _, dir := range cudaDirs {
+		found, _ := filepath.Glob(filepath.Join(dir, "libcuda.so*"))
+		paths = append(paths, found...)
+	}
+	return paths
+}
+
+// Preload probes, before any process opens them, the CUDA driver libraries at paths (the user's) and those
+// installed on the host (InstalledCUDADrivers), so that a program's first calls (cuInit right after loading the
+// library) are counted too, not only those after the monitor saw the library opened. Each file is probed once,
+// whatever its names. It returns the files probed; the error names the paths that could not be (a user's path that
+// is no CUDA driver; installed libraries that fail are skipped, and counted on open as before).
+func (p *CUDAProber) Preload(paths ...string) ([]string, error) {
+	var probed []string
+	var errs []error
+	try := func(path string, mustProbe bool) {
+		resolved, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			if mustProbe {
+				errs = append(errs, fmt.Errorf("CUDA driver library %s: %w", path, err))
+			}
+			return
+		}
+		if abs, err := filepath.Abs(resolved); err == nil {
+			resolved = abs
+		}
+		if p.done[resolved] {
+			p.done[path] = true
+			return
+		}
+		if _, err := p.capt.AttachCUDA(resolved); err != nil {
+			if mustProbe {
+				errs = append(errs, err)
+			}
+			return
+		}
+		p.done[resolved], p.done[path] = true, true
+		probed = append(probed, resolved)
+	}
+	for _, path := range paths {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		try(path, true)
+	}
+	for _, path := range InstalledCUDADrivers() {
+		try(path, false)
+	}
+	return probed, errors.Join(errs...)
 }

@@ -109,8 +109,8 @@ func TestTracePidIntoStore(t *testing.T) {
 	}
 }
 
-// cudaScript loads the CUDA driver library given as argv[1], waits for mcpscope to probe it (a real program spends
-// far longer in cuInit), then calls cuInit once, cuMemAlloc_v2 three times and cuLaunchKernel five times. Without a
+// cudaScript loads the CUDA driver library given as argv[1], waits argv[2] seconds (for mcpscope to probe it when it
+// sees the open; a real program spends far longer in cuInit), then calls cuInit once, cuMemAlloc_v2 three times and cuLaunchKernel five times. Without a
 // GPU the driver answers CUDA_ERROR_NO_DEVICE and kin; the calls still happen, and they are what is counted.
 const cudaScript = `
 import ctypes, sys, time
@@ -125,46 +125,60 @@ for _ in range(5):
 `
 
 // TestTraceCUDADriverCalls traces a Python program that calls into NVIDIA's CUDA driver library (Debian's libcuda1,
-// fetched by make test-deps): mcpscope sees the library opened, probes its driver functions, and the footprint
-// counts each function's calls (gpu rows of kind driver_call), beside the library load.
+// fetched by make test-deps) and checks that the footprint counts each function's calls (gpu rows of kind
+// driver_call), beside the library load. "on open": mcpscope sees the library opened and probes it then (the program
+// waits a moment before its first call); "from the start": --cuda-lib has it probed before the program runs, which
+// calls cuInit the instant the library is loaded.
 func TestTraceCUDADriverCalls(t *testing.T) {
 	requireBPF(t)
 	lib := filepath.Join(testEnv.repo, "test", "cuda", "lib", "libcuda.so.1")
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("the CUDA driver library is missing (%v): run `make test-deps`", err)
 	}
-	cmd := exec.Command(testEnv.mcpscope, "trace", "--no-db", "--", "python3", "-c", cudaScript, lib,
-		strconv.FormatFloat(scaled(time.Second).Seconds(), 'f', 1, 64))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("mcpscope trace: %v; stderr:\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "counting the CUDA driver calls of "+lib) {
-		t.Errorf("the log does not say the library was probed:\n%s", stderr.String())
-	}
-	var f record.Footprint
-	if err := json.Unmarshal(out, &f); err != nil {
-		t.Fatalf("output %q: %v, want one footprint record", out, err)
-	}
-	calls := map[string]uint64{}
-	var loaded bool
-	for _, g := range f.GPU {
-		switch g.Kind {
-		case "driver_call":
-			calls[g.Detail] += g.Count
-		case "library":
-			loaded = loaded || strings.HasSuffix(g.Detail, "libcuda.so.1")
-		}
-	}
-	want := map[string]uint64{"cuInit": 1, "cuMemAlloc_v2": 3, "cuLaunchKernel": 5}
-	for name, n := range want {
-		if calls[name] != n {
-			t.Errorf("%s called %d times in the footprint, want %d; gpu rows %+v", name, calls[name], n, f.GPU)
-		}
-	}
-	if !loaded {
-		t.Errorf("gpu rows %+v: want the library load of libcuda.so.1", f.GPU)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		wait  time.Duration
+	}{
+		{"on open", nil, scaled(time.Second)},
+		{"from the start", []string{"--cuda-lib", lib}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{"trace", "--no-db"}, tc.flags...), "--", "python3", "-c", cudaScript, lib,
+				strconv.FormatFloat(tc.wait.Seconds(), 'f', 1, 64))
+			cmd := exec.Command(testEnv.mcpscope, args...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("mcpscope trace: %v; stderr:\n%s", err, stderr.String())
+			}
+			if strings.Count(stderr.String(), "counting the CUDA driver calls of "+lib) != 1 {
+				t.Errorf("the log does not say once that the library was probed:\n%s", stderr.String())
+			}
+			var f record.Footprint
+			if err := json.Unmarshal(out, &f); err != nil {
+				t.Fatalf("output %q: %v, want one footprint record", out, err)
+			}
+			calls := map[string]uint64{}
+			var loaded bool
+			for _, g := range f.GPU {
+				switch g.Kind {
+				case "driver_call":
+					calls[g.Detail] += g.Count
+				case "library":
+					loaded = loaded || strings.HasSuffix(g.Detail, "libcuda.so.1")
+				}
+			}
+			want := map[string]uint64{"cuInit": 1, "cuMemAlloc_v2": 3, "cuLaunchKernel": 5}
+			for name, n := range want {
+				if calls[name] != n {
+					t.Errorf("%s called %d times in the footprint, want %d; gpu rows %+v", name, calls[name], n, f.GPU)
+				}
+			}
+			if !loaded {
+				t.Errorf("gpu rows %+v: want the library load of libcuda.so.1", f.GPU)
+			}
+		})
 	}
 }
