@@ -43,10 +43,10 @@ func TestFootprintGoServer(t *testing.T) {
 	measuredUser, measuredSys := workMeasured(t, res.stderr)
 	checkWorkFootprint(t, fp, server, file, port, measuredUser, measuredSys, true)
 
-	// Nothing of work in add's footprint.
-	// add's own CPU is the SDK's handling: a few ms here, some 30 ms under emulation (the kernel matrix).
-	if len(add.Execs)+len(add.Files)+len(add.Connections) != 0 || add.UserCPUMs > 20*float64(scaled(time.Second)/time.Second) {
-		t.Errorf("add's footprint holds work's: %+v", add)
+	// Nothing of work in add's footprint. add's own CPU is the SDK's handling of a first call: a few ms here, 30 to
+	// 85 ms under emulation (the kernel matrix, 5.10 and 7.2); work's 300 ms would more than double it.
+	if len(add.Execs)+len(add.Files)+len(add.Connections) != 0 || add.UserCPUMs+add.SysCPUMs > (measuredUser+measuredSys)/2 {
+		t.Errorf("add's footprint holds work's (work measured %.0f ms itself): %+v", measuredUser+measuredSys, add)
 	}
 
 	// The store holds the same.
