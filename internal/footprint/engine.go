@@ -337,7 +337,7 @@ func (e *Engine) prune() {
 	cut := now.Add(-keepEpochs)
 	firstRunning := map[int]uint64{} // per root, the first epoch of its calls still running
 	for ref, p := range e.calls {
-		if p.begun.Before(now.Add(-keepCalls)) {
+		if !p.answered && p.begun.Before(now.Add(-keepCalls)) { // an answered one is held by Take, briefly
 			delete(e.calls, ref)
 			continue
 		}

@@ -369,3 +369,20 @@ func TestThreadBound(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineThreadBoundLongCall: a long call of a thread-bound server, held for the answer of a call that overlaps
+// it, is not pruned as stale meanwhile (it began longer ago than keepCalls).
+func TestEngineThreadBoundLongCall(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	e := New(0)
+	e.now = func() time.Time { return clock }
+	overlapOnThreads(e, true, false)
+	clock = clock.Add(keepCalls + time.Second) // A ran for ten minutes
+	if fps := e.Take(false); len(fps) != 0 {
+		t.Fatalf("footprints %+v, want none yet: B runs", fps)
+	}
+	clock = clock.Add(holdFor)
+	if fps := e.Take(false); len(fps) != 1 || string(fps[0].ID) != "A" {
+		t.Fatalf("footprints %+v, want A's", fps)
+	}
+}
