@@ -387,25 +387,41 @@ type covering struct {
 	unknown bool // a call not answered yet (its writer unknown) covers it
 }
 
-// coveringCalls returns the calls of p's root that cover epoch ep (p included). A call covers its epochs and the one
-// its answer's write began, in which its thread finishes the write: that is not the work of the calls still running.
-func (e *Engine) coveringCalls(p *pendingCall, ep uint64) covering {
-	c := covering{writers: map[int]int{}}
+// others returns the spans of the calls of p's root other than p that cover any epoch of p (an unanswered one ends
+// never, writer 0): one scan of the answered and running calls per footprint, however many epochs p has. A call
+// covers its epochs and the one its answer's write began, in which its thread finishes the write: that is not the
+// work of the calls still running.
+func (e *Engine) others(p *pendingCall) []span {
+	var out []span
 	for _, a := range e.answered {
-		if a.root == p.root && a.start <= ep && ep <= a.end {
-			c.calls++
-			c.writers[a.writer]++
+		if a.root == p.root && a.start < p.end && p.start <= a.end {
+			out = append(out, a)
 		}
 	}
 	for _, q := range e.calls {
-		if q.root != p.root || q.start == 0 || q.start > ep || q.answered && ep > q.end {
+		if q == p || q.root != p.root || q.start == 0 || q.start >= p.end || q.answered && q.end < p.start {
 			continue
 		}
-		c.calls++
-		if q.answered {
-			c.writers[q.writer]++
-		} else {
-			c.unknown = true
+		end, writer := q.end, q.writer
+		if !q.answered {
+			end, writer = ^uint64(0), 0
+		}
+		out = append(out, span{root: q.root, start: q.start, end: end, writer: writer})
+	}
+	return out
+}
+
+// coveringCalls returns what is known of the calls that cover epoch ep: p and those of others that do.
+func coveringCalls(p *pendingCall, others []span, ep uint64) covering {
+	c := covering{calls: 1}
+	for _, o := range others {
+		if o.start <= ep && ep <= o.end {
+			if c.writers == nil { // only for epochs shared: most have none
+				c.writers = map[int]int{p.writer: 1}
+			}
+			c.calls++
+			c.writers[o.writer]++
+			c.unknown = c.unknown || o.writer == 0
 		}
 	}
 	return c
@@ -468,12 +484,13 @@ func (e *Engine) footprint(p *pendingCall) record.Footprint {
 	execs := map[int]*record.FootprintExec{}
 	execAt := map[int]uint64{} // when each exec of the call happened, for its duration
 	var user, sys64, run uint64
+	others := e.others(p)
 	for ep := p.start; ep < p.end; ep++ {
 		d := e.epochs[epochKey{p.root, ep}]
 		if d == nil {
 			continue
 		}
-		cover := e.coveringCalls(p, ep)
+		cover := coveringCalls(p, others, ep)
 		take := func(owner int) (mine, shared bool) {
 			mine, shared = share(p, cover, owner)
 			f.Shared = f.Shared || mine && shared

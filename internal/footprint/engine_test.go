@@ -2,6 +2,7 @@ package footprint
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -384,5 +385,40 @@ func TestEngineThreadBoundLongCall(t *testing.T) {
 	clock = clock.Add(holdFor)
 	if fps := e.Take(false); len(fps) != 1 || string(fps[0].ID) != "A" {
 		t.Fatalf("footprints %+v, want A's", fps)
+	}
+}
+
+// BenchmarkEngineSequentialCalls feeds the engine one call after another (each read and answered over 34 epochs,
+// with a counter; taken 16 at a time), as a busy server's stream of quick tool calls: the spans of the calls taken in the
+// last keepEpochs pile up (20,000 here), and each footprint must not scan them once per epoch.
+//
+//	go test -run '^$' -bench EngineSequentialCalls ./internal/footprint
+func BenchmarkEngineSequentialCalls(b *testing.B) {
+	const root = 100
+	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
+	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
+	e := New(0)
+	var epoch, offset uint64
+	i := 0
+	for b.Loop() {
+		i++
+		id := strconv.Itoa(i)
+		offset += 100
+		e.Begin(Call{Ref: CallRef{"s", id}, ID: []byte(id), Method: "tools/call"}, root, in, 1, offset)
+		epoch++
+		feedMark(e, root, in, 1, true, offset, epoch)
+		e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: epoch, Nr: 0, Count: 1}}, nil)
+		for range 32 { // the tool reads 32 times from the stream meanwhile (a large request, notifications)
+			epoch++
+			feedMark(e, root, in, 2, true, offset, epoch)
+		}
+		epoch++
+		feedMark(e, root, out, 1, false, offset, epoch)
+		e.End(CallRef{"s", id}, out, 1, offset)
+		if i%16 == 0 { // the monitor drains and takes every 50 ms at most: some 16 calls at 300 calls/s
+			if fps := e.Take(false); len(fps) != 16 {
+				b.Fatalf("%d footprints, want 16", len(fps))
+			}
+		}
 	}
 }
