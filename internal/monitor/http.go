@@ -871,20 +871,14 @@ func (m *Monitor) endpoints(c *tcpConn) (client, server record.Endpoint) {
 		if !haveClient {
 			missing, other = c.client, c.server
 		}
-		ino := m.opts.Proc.TCPSocketInode(missing, other)
-		if ino == 0 && haveClient {
-			ino = m.opts.Proc.TCPListenerInode(missing) // the connection may be gone; the server's listener is not
-		}
-		if ino != 0 {
-			if pids := m.opts.Proc.Holders("socket", ino); len(pids) > 0 {
-				c.peer = record.Endpoint{Pid: pids[0], Comm: m.comm(pids[0]), Addr: missing.String()}
-				m.http.counts.PeerFromProc++
-				if haveClient {
-					if m.http.servers == nil {
-						m.http.servers = map[netip.AddrPort]record.Endpoint{}
-					}
-					m.http.servers[c.server] = c.peer
+		if pid := m.socketHolder(missing, other, haveClient); pid != 0 {
+			c.peer = record.Endpoint{Pid: pid, Comm: m.comm(pid), Addr: missing.String()}
+			m.http.counts.PeerFromProc++
+			if haveClient {
+				if m.http.servers == nil {
+					m.http.servers = map[netip.AddrPort]record.Endpoint{}
 				}
+				m.http.servers[c.server] = c.peer
 			}
 		}
 	}
@@ -896,6 +890,26 @@ func (m *Monitor) endpoints(c *tcpConn) (client, server record.Endpoint) {
 		}
 	}
 	return client, server
+}
+
+// socketHolder returns the process holding the socket at local connected to remote, or, for a server
+// (listener true), the process holding its listener, or 0. The connection may be gone by the time its messages are
+// decoded, or be closing: the kernel still lists a socket its process has just closed, so a listed socket that no
+// process holds sends the search on to the listener, which outlives the connection.
+func (m *Monitor) socketHolder(local, remote netip.AddrPort, listener bool) int {
+	holder := func(ino uint64) int {
+		if ino == 0 {
+			return 0
+		}
+		if pids := m.opts.Proc.Holders("socket", ino); len(pids) > 0 {
+			return pids[0]
+		}
+		return 0
+	}
+	if pid := holder(m.opts.Proc.TCPSocketInode(local, remote)); pid != 0 || !listener {
+		return pid
+	}
+	return holder(m.opts.Proc.TCPListenerInode(local))
 }
 
 // local reports whether the far end b of a connection from a is on this host.

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -703,5 +705,41 @@ func TestTLSCloseHoldsOnlyItsSocket(t *testing.T) {
 			ids = append(ids, string(r.ID))
 		}
 		t.Errorf("http records after the wait %+v; messages %v", sink.https, ids)
+	}
+}
+
+// TestSocketHolderClosingConnection names a loopback server whose socket for the connection is still listed in
+// /proc/net/tcp but already closed by it (the race that left the first exchanges of a short connection without
+// their server): the search goes on to the listener's holder.
+func TestSocketHolderClosingConnection(t *testing.T) {
+	proc := t.TempDir()
+	const serverPid = 42
+	server, client := netip.MustParseAddrPort("127.0.0.1:8080"), netip.MustParseAddrPort("127.0.0.1:53458")
+	tcp := "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
+		"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 222 1\n" +
+		"   1: 0100007F:1F90 0100007F:D0D2 08 00000000:00000000 00:00000000 00000000     0        0 111 1\n"
+	fdDir := filepath.Join(proc, strconv.Itoa(serverPid), "fd")
+	for _, err := range []error{
+		os.MkdirAll(filepath.Join(proc, "net"), 0o755),
+		os.WriteFile(filepath.Join(proc, "net", "tcp"), []byte(tcp), 0o644),
+		os.MkdirAll(fdDir, 0o755),
+		os.Symlink("socket:[222]", filepath.Join(fdDir, "3")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(Options{Sink: &fpSink{}, Controller: &fakeController{}, Proc: procfs.FS{Root: proc}})
+	if got := m.socketHolder(server, client, true); got != serverPid {
+		t.Errorf("server of a closing connection: pid %d, want the listener's %d", got, serverPid)
+	}
+	if got := m.socketHolder(server, client, false); got != 0 {
+		t.Errorf("holder of the closed socket itself: pid %d, want none", got)
+	}
+	if err := os.Symlink("socket:[111]", filepath.Join(fdDir, "4")); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.socketHolder(server, client, false); got != serverPid {
+		t.Errorf("holder of the open socket: pid %d, want %d", got, serverPid)
 	}
 }
