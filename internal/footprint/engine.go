@@ -96,6 +96,13 @@ type epochKey struct {
 	epoch uint64
 }
 
+// epochAge queues an epoch for prune: it is not looked at again before at+keepEpochs, so that prune costs what it
+// drops, not what is kept.
+type epochAge struct {
+	key epochKey
+	at  time.Time
+}
+
 // epochData is what the kernel reported for one epoch of one root.
 type epochData struct {
 	sys     []capture.SyscallCount
@@ -135,9 +142,11 @@ type Engine struct {
 	reads, writes map[streamGen]*marks
 	lastGen       map[stream.Key]uint64 // per stream, the generation of its latest mark (Begin and End with gen 0)
 	epochs        map[epochKey]*epochData
+	epochAges     []epochAge // every key of epochs once, in the order they were last looked at by prune
 	calls         map[CallRef]*pendingCall
-	answered      []span // epochs of calls already taken, for the overlap check of calls still running
-	clockOffset   int64  // CLOCK_MONOTONIC to Unix ns
+	unresolved    map[stream.Key][]*pendingCall // calls whose request's read mark has not come yet, by stream
+	answered      map[int][]span                // per root, the epochs of calls already taken, by end: for the overlap check
+	clockOffset   int64                         // CLOCK_MONOTONIC to Unix ns
 	now           func() time.Time
 }
 
@@ -145,7 +154,8 @@ type Engine struct {
 func New(clockOffset int64) *Engine {
 	return &Engine{
 		reads: map[streamGen]*marks{}, writes: map[streamGen]*marks{}, lastGen: map[stream.Key]uint64{},
-		epochs: map[epochKey]*epochData{}, calls: map[CallRef]*pendingCall{},
+		epochs: map[epochKey]*epochData{}, calls: map[CallRef]*pendingCall{}, answered: map[int][]span{},
+		unresolved:  map[stream.Key][]*pendingCall{},
 		clockOffset: clockOffset, now: time.Now,
 	}
 }
@@ -210,11 +220,13 @@ func (e *Engine) marksOf(all map[streamGen]*marks, sg streamGen) []mark {
 func (e *Engine) epoch(root int, epoch uint64) *epochData {
 	k := epochKey{root, epoch}
 	d := e.epochs[k]
+	now := e.now()
 	if d == nil {
 		d = &epochData{}
 		e.epochs[k] = d
+		e.epochAges = append(e.epochAges, epochAge{k, now})
 	}
-	d.seen = e.now()
+	d.seen = now
 	return d
 }
 
@@ -235,14 +247,31 @@ func (e *Engine) Counters(sys []capture.SyscallCount, cpu []capture.CPUCount) {
 func (e *Engine) Begin(c Call, root int, k stream.Key, gen, end uint64) {
 	p := &pendingCall{call: c, root: root, req: streamGen{k, gen}, reqEnd: end, begun: e.now()}
 	e.calls[c.Ref] = p
-	e.resolveStart(p)
+	if e.resolveStart(p); p.start == 0 {
+		e.unresolved[k] = append(e.unresolved[k], p)
+	}
 }
 
+// resolveStarts looks for the starts of the calls waiting on a read mark of stream sg, and forgets those found or
+// gone.
 func (e *Engine) resolveStarts(sg streamGen) {
-	for _, p := range e.calls {
-		if p.start == 0 && p.req.key == sg.key && (p.req.gen == sg.gen || p.req.gen == 0) {
+	waiting := e.unresolved[sg.key]
+	if len(waiting) == 0 {
+		return
+	}
+	waiting = slices.DeleteFunc(waiting, func(p *pendingCall) bool {
+		if e.calls[p.call.Ref] != p {
+			return true
+		}
+		if p.req.gen == sg.gen || p.req.gen == 0 {
 			e.resolveStart(p)
 		}
+		return p.start != 0
+	})
+	if len(waiting) == 0 {
+		delete(e.unresolved, sg.key)
+	} else {
+		e.unresolved[sg.key] = waiting
 	}
 }
 
@@ -313,7 +342,7 @@ func (e *Engine) Take(final bool) []record.Footprint {
 	for _, ref := range done {
 		p := e.calls[ref]
 		if p.start != 0 {
-			e.answered = append(e.answered, span{p.root, p.start, p.end, p.writer, now})
+			e.addAnswered(span{p.root, p.start, p.end, p.writer, now})
 		}
 		delete(e.calls, ref)
 	}
@@ -351,9 +380,37 @@ func (e *Engine) prune() {
 		f, ok := firstRunning[root]
 		return ok && f < end
 	}
-	e.answered = slices.DeleteFunc(e.answered, func(a span) bool { return a.at.Before(cut) && !needed(a.root, a.end) })
-	for k, d := range e.epochs {
-		if d.seen.Before(cut) && !needed(k.root, k.epoch+1) {
+	for root, spans := range e.answered {
+		// By end: the first are those no running call needs, and the oldest but for calls held a while by Take.
+		i := 0
+		for i < len(spans) && spans[i].at.Before(cut) && !needed(root, spans[i].end) {
+			i++
+		}
+		if i == len(spans) {
+			delete(e.answered, root)
+		} else if i > 0 {
+			e.answered[root] = slices.Delete(spans, 0, i)
+		}
+	}
+	for k, waiting := range e.unresolved {
+		waiting = slices.DeleteFunc(waiting, func(p *pendingCall) bool { return e.calls[p.call.Ref] != p })
+		if len(waiting) == 0 {
+			delete(e.unresolved, k)
+		} else {
+			e.unresolved[k] = waiting
+		}
+	}
+	for len(e.epochAges) > 0 && e.epochAges[0].at.Before(cut) {
+		k := e.epochAges[0].key
+		e.epochAges = e.epochAges[1:]
+		d := e.epochs[k]
+		switch {
+		case d == nil:
+		case !d.seen.Before(cut):
+			e.epochAges = append(e.epochAges, epochAge{k, d.seen})
+		case needed(k.root, k.epoch+1):
+			e.epochAges = append(e.epochAges, epochAge{k, now})
+		default:
 			delete(e.epochs, k)
 		}
 	}
@@ -367,6 +424,16 @@ func (e *Engine) prune() {
 			}
 		}
 	}
+}
+
+// addAnswered keeps the span of a call just taken, in the order of its end: calls are mostly taken in that order.
+func (e *Engine) addAnswered(a span) {
+	spans := e.answered[a.root]
+	i := len(spans)
+	for i > 0 && spans[i-1].end > a.end {
+		i--
+	}
+	e.answered[a.root] = slices.Insert(spans, i, a)
 }
 
 // overlapsRunning returns whether a call of p's root that is not answered yet covers an epoch of p.
@@ -393,8 +460,10 @@ type covering struct {
 // work of the calls still running.
 func (e *Engine) others(p *pendingCall) []span {
 	var out []span
-	for _, a := range e.answered {
-		if a.root == p.root && a.start < p.end && p.start <= a.end {
+	spans := e.answered[p.root]
+	first, _ := slices.BinarySearchFunc(spans, p.start, func(a span, start uint64) int { return cmp.Compare(a.end, start) })
+	for _, a := range spans[first:] { // those that end before p starts are left out by the search
+		if a.start < p.end {
 			out = append(out, a)
 		}
 	}
