@@ -109,8 +109,8 @@ func runChecks(ctx context.Context) []checkResult {
 	out = append(out, checkRingBuffer())
 	out = append(out, checkTracefs())
 	out = append(out, checkCapture(ctx)...)
-	out = append(out, checkFootprint(ctx))
-	out = append(out, checkUprobe())
+	footprints, cuda := checkFootprint(ctx)
+	out = append(out, footprints, checkUprobe(), cuda)
 	out = append(out, checkFentry())
 	out = append(out, checkKprobe())
 	return out
@@ -265,14 +265,25 @@ func checkCapture(ctx context.Context) []checkResult {
 
 // checkFootprint loads the footprint programs and records the footprint of a shell that starts cat: the exec must
 // be reported, with the tree's root.
-func checkFootprint(ctx context.Context) checkResult {
-	r := checkResult{name: "footprints (syscalls, files, programs, CPU of each call)", required: false}
+// The capabilities checkFootprint reports.
+const (
+	footprintCheckName = "footprints (syscalls, files, programs, CPU of each call)"
+	cudaCheckName      = "CUDA driver calls (footprints)"
+)
+
+// checkFootprint checks that a footprint tree's exec is reported, and, with the same programs, CUDA counting.
+func checkFootprint(ctx context.Context) (footprints, cuda checkResult) {
 	capt, err := capture.Open(capture.Config{Filter: true, Footprint: true, RingBufferBytes: 1 << 20})
 	if err != nil {
-		r.detail = err.Error() + " (watch runs without footprints)"
-		return r
+		r := checkResult{name: footprintCheckName, detail: err.Error() + " (watch runs without footprints)"}
+		return r, checkResult{name: cudaCheckName, detail: "needs footprints (see above)"}
 	}
 	defer capt.Close()
+	return checkFootprintTree(ctx, capt), checkCUDA(capt)
+}
+
+func checkFootprintTree(ctx context.Context, capt *capture.Capture) checkResult {
+	r := checkResult{name: footprintCheckName, required: false}
 	child, err := startCommand([]string{"sh", "-c", "cat /dev/null"}, IO{In: bytes.NewReader(nil), Out: io.Discard, Err: io.Discard})
 	if err != nil {
 		r.detail = err.Error()
@@ -372,6 +383,28 @@ func checkUprobe() checkResult {
 	r.detail = "attached to this executable; no TLS library found to probe, so HTTPS will not be seen"
 	if targets := capture.FindTLSTargets(procfs.Default()); len(targets) > 0 {
 		r.detail = "attached to this executable; watch probes " + strings.Join(targets, ", ")
+	}
+	return r
+}
+
+// checkCUDA says whose CUDA driver calls the footprints of capt count from the start: it probes the host's
+// installed libcuda files as watch and trace do, before any process loads them (others are probed when a traced
+// process opens them).
+func checkCUDA(capt *capture.Capture) checkResult {
+	r := checkResult{name: cudaCheckName, required: false}
+	if err := capt.CUDACounting(); err != nil {
+		r.detail = err.Error() + "; GPU device opens and CUDA libraries loaded are still recorded"
+		return r
+	}
+	r.ok = true
+	probed, err := capture.NewCUDAProber(capt, procfs.Default()).Preload()
+	switch {
+	case err != nil:
+		r.detail = err.Error()
+	case len(probed) == 0:
+		r.detail = "no CUDA driver installed in the usual places: counted in a libcuda a traced process opens (--cuda-lib PATH probes one from the start)"
+	default:
+		r.detail = "counted from the start in " + strings.Join(probed, ", ") + "; in any other libcuda when a traced process opens it"
 	}
 	return r
 }

@@ -100,7 +100,7 @@ func runTrace(ctx context.Context, o *traceOptions, command []string) error {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
 	defer capt.Close()
-	cuda, err := preloadCUDA(capt, o.cudaLibs, o.io.Err)
+	cuda, err := preloadCUDA(capt, o.cudaLibs, o.io.Err, "") // trace opens the capture with footprints or fails
 	if err != nil {
 		return err
 	}

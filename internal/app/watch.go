@@ -89,11 +89,12 @@ func footprinter(capt *capture.Capture) monitor.Footprinter {
 }
 
 // preloadCUDA returns what counts the CUDA driver calls of footprint trees, with the CUDA driver libraries at libs
-// (--cuda-lib) and the host's installed ones probed already (each logged to log), or nil without footprints.
-func preloadCUDA(capt *capture.Capture, libs []string, log io.Writer) (*capture.CUDAProber, error) {
+// (--cuda-lib) and the host's installed ones probed already (each logged to log), or nil without footprints;
+// footprintsOff says why there are none, for the user who asked for libs.
+func preloadCUDA(capt *capture.Capture, libs []string, log io.Writer, footprintsOff string) (*capture.CUDAProber, error) {
 	if !capt.Footprints() {
 		if len(libs) > 0 {
-			return nil, errors.New("--cuda-lib counts the CUDA driver calls of tool calls: it needs footprints (drop --no-footprint)")
+			return nil, fmt.Errorf("--cuda-lib counts the CUDA driver calls of tool calls, which needs footprints: %s", footprintsOff)
 		}
 		return nil, nil
 	}
@@ -188,7 +189,11 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 		first, _, _ := strings.Cut(fb, "\n")
 		fmt.Fprintf(o.io.Err, "mcpscope: warning: the kernel refused the fast paths; using the portable ones (same records, higher cost): %s\n", first)
 	}
-	cuda, err := preloadCUDA(capt, o.cudaLibs, o.io.Err)
+	footprintsOff := "drop --no-footprint"
+	if !o.noFootprint {
+		footprintsOff = "the footprint programs did not load on this kernel (see the warning above and `mcpscope check`)"
+	}
+	cuda, err := preloadCUDA(capt, o.cudaLibs, o.io.Err, footprintsOff)
 	if err != nil {
 		return err
 	}

@@ -65,14 +65,23 @@ func keepCUDAProbeKind(spec *ebpf.CollectionSpec, multi bool) {
 	}
 }
 
+// CUDACounting says why this capture cannot count CUDA driver calls, or nil when it can: its kernel kept a CUDA
+// program (uprobe_multi, or perf-event uprobes with attach cookies) and footprints are on.
+func (c *Capture) CUDACounting() error {
+	if c.fp == nil || c.coll.Programs[cudaMultiProg] == nil && c.coll.Programs[cudaProg] == nil {
+		return errors.New("counting CUDA driver calls needs uprobes with attach cookies (Linux 5.15) and footprints on")
+	}
+	return nil
+}
+
 // AttachCUDA probes the CUDA driver API functions that the library at path (a libcuda) defines, so that the calls of
 // processes in footprint trees are counted; once per file. It returns the functions probed.
 func (c *Capture) AttachCUDA(path string) ([]string, error) {
+	if err := c.CUDACounting(); err != nil {
+		return nil, err
+	}
 	multi := c.coll.Programs[cudaMultiProg]
 	single := c.coll.Programs[cudaProg]
-	if multi == nil && single == nil {
-		return nil, errors.New("counting CUDA driver calls needs uprobes with attach cookies (Linux 5.15) and footprints on")
-	}
 	id, err := fileID(path)
 	if err != nil {
 		return nil, err

@@ -30,14 +30,18 @@ type CUDAProber interface {
 // fpState is the footprint stage: the servers seen, and the engine that gives calls their footprint.
 type fpState struct {
 	engine *footprint.Engine
-	roots  map[int]bool // servers made roots by user space, until they exit (a later process may reuse the pid)
-	// threadBound holds the roots whose runtime keeps each task on one thread (footprint.ThreadBound), found from
-	// their executable when they were made roots.
-	threadBound map[int]bool
-	due         bool   // a call was answered: drain the kernel's counters and write what is complete
-	lastAt      uint64 // when the counters were last drained (kernel clock)
-	errors      uint64
-	count       uint64 // footprints written
+	roots  map[int]fpServer // servers made roots by user space, until they exit (a later process may reuse the pid)
+	due    bool             // a call was answered: drain the kernel's counters and write what is complete
+	lastAt uint64           // when the counters were last drained (kernel clock)
+	errors uint64
+	count  uint64 // footprints written
+}
+
+// fpServer is what is known of a server made a root.
+type fpServer struct {
+	// threadBound: its runtime keeps each task on one thread (footprint.ThreadBound), found from its executable when
+	// it was made a root.
+	threadBound bool
 }
 
 // footprintMethods are the calls that get a footprint.
@@ -81,16 +85,13 @@ func (m *Monitor) fpCall(rec *record.Message, pos fpPos, at bool) {
 		// stdio stream that opened a session, or of an HTTP/1 MCP request or HTTP/2 preface (not of anything that
 		// looks like JSON-RPC: a junk flood into cat would count every syscall and mark every read). A call whose
 		// request the server read before it became a root gets no footprint.
-		if !fp.roots[server] {
-			fp.roots[server] = m.fpRoot(server, rec.To.Comm)
-			if fp.roots[server] {
-				fp.threadBound[server] = footprint.ThreadBound(m.opts.Proc.Exe(server))
-			}
+		if _, ok := fp.roots[server]; !ok && m.fpRoot(server, rec.To.Comm) {
+			fp.roots[server] = fpServer{threadBound: footprint.ThreadBound(m.opts.Proc.Exe(server))}
 		}
 		if at && footprintMethod(rec.Method) {
 			fp.engine.Begin(footprint.Call{
 				Ref: footprint.CallRef{Session: rec.Session, ID: string(rec.ID)}, ID: rec.ID, Method: rec.Method,
-				Tool: rec.Tool, Client: rec.From, Server: rec.To, ThreadBound: fp.threadBound[server],
+				Tool: rec.Tool, Client: rec.From, Server: rec.To, ThreadBound: fp.roots[server].threadBound,
 			}, server, pos.key, pos.gen, pos.offset)
 		}
 	case record.TypeResponse:
@@ -163,8 +164,8 @@ func (m *Monitor) fpNotServer(c *tcpConn) {
 		return
 	}
 	for _, s := range c.sockets {
-		if pid := s.ep.Pid; s.role == sockRoleServer && pid != 0 && !m.fp.roots[pid] {
-			if err := m.opts.Footprints.ForgetFootprintRoot(pid); err != nil {
+		if _, root := m.fp.roots[s.ep.Pid]; s.role == sockRoleServer && s.ep.Pid != 0 && !root {
+			if err := m.opts.Footprints.ForgetFootprintRoot(s.ep.Pid); err != nil {
 				m.fp.errors++
 			}
 		}

@@ -141,7 +141,7 @@ func New(opts Options) *Monitor {
 	}
 	m.reasm = stream.New(opts.Stream, m.onFrame)
 	if opts.Footprints != nil {
-		m.fp = &fpState{engine: footprint.New(opts.ClockOffset), roots: map[int]bool{}, threadBound: map[int]bool{}}
+		m.fp = &fpState{engine: footprint.New(opts.ClockOffset), roots: map[int]fpServer{}}
 	}
 	return m
 }
@@ -426,7 +426,6 @@ func (m *Monitor) processExited(pid int, at uint64) {
 	delete(m.comms, pid)
 	if m.fp != nil {
 		delete(m.fp.roots, pid)
-		delete(m.fp.threadBound, pid)
 	}
 }
 
