@@ -327,18 +327,58 @@ func NewConn(cfg Config, emit func(httpmsg.Event)) *Conn {
 	return c
 }
 
-// AwaitsRequest tells whether b, the next bytes of the server's direction, start with a HEADERS frame on a client
-// stream newer than any the client's direction has sent on: an answer whose request has not been parsed yet, because
-// capture reported the client's write late. A caller that can hold b back a moment pairs them. Bytes that do not
-// start a frame where the parser expects one (mid-frame, after a loss) do not tell.
+// AwaitsRequest tells whether b, the next bytes of the server's direction, hold a HEADERS frame on a client stream
+// newer than any the client's direction has sent on: an answer whose request has not been parsed yet, because
+// capture reported the client's write late. A caller that can hold b back a moment pairs them. b is walked frame by
+// frame from where the parser expects the next frame to start (past the rest of a frame begun in earlier bytes):
+// a server answering two streams in one write, or a chunk that ends inside a frame, still tells. Bytes whose
+// frame boundaries the parser does not know (before the preface, while it searches for a frame after a loss, inside
+// a header block) do not tell.
 func (c *Conn) AwaitsRequest(b []byte) bool {
 	s := &c.sides[ServerToClient]
-	if s.preface > 0 || s.skip > 0 || s.resync || s.inBlock || len(s.buf) > 0 || !LooksLikeFrame(b) ||
-		http2.FrameType(b[3]) != http2.FrameHeaders {
+	if s.preface > 0 || s.resync || s.inBlock {
 		return false
 	}
-	id := binary.BigEndian.Uint32(b[5:9]) & 0x7fffffff
-	return id%2 == 1 && id > c.maxClientStream
+	next := int64(0) // where the next frame starts in b
+	switch {
+	case s.skip > 0:
+		next = s.skip
+	case len(s.buf) >= frameHeaderLen:
+		next = int64(frameHeaderLen + frameLen(s.buf) - len(s.buf))
+	case len(s.buf) > 0:
+		have := len(s.buf)
+		if len(b) < frameHeaderLen-have {
+			return false
+		}
+		hdr := append(s.buf[:have:have], b[:frameHeaderLen-have]...)
+		if !LooksLikeFrame(hdr) {
+			return false
+		}
+		if awaited(hdr, c.maxClientStream) {
+			return true
+		}
+		next = int64(frameHeaderLen + frameLen(hdr) - have)
+	}
+	for next+frameHeaderLen <= int64(len(b)) {
+		hdr := b[next : next+frameHeaderLen]
+		if !LooksLikeFrame(hdr) {
+			return false
+		}
+		if awaited(hdr, c.maxClientStream) {
+			return true
+		}
+		next += int64(frameHeaderLen + frameLen(hdr))
+	}
+	return false
+}
+
+// awaited tells whether the frame header hdr is a HEADERS frame on a client stream newer than maxClient.
+func awaited(hdr []byte, maxClient uint32) bool {
+	if http2.FrameType(hdr[3]) != http2.FrameHeaders {
+		return false
+	}
+	id := binary.BigEndian.Uint32(hdr[5:9]) & 0x7fffffff
+	return id%2 == 1 && id > maxClient
 }
 
 // Stats returns the counters.

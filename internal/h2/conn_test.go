@@ -400,3 +400,48 @@ func TestAwaitsRequest(t *testing.T) {
 		t.Error("an answer on an even (server) stream awaits")
 	}
 }
+
+// TestAwaitsRequestWalksFrames: the answer on a new stream need not be the first frame of the server's bytes: after
+// a DATA frame of another stream in the same write, or after the rest of a frame the previous chunk began (its
+// payload, or even part of its header), it still awaits its request; a walk that meets bytes that are no frame
+// stops.
+func TestAwaitsRequestWalksFrames(t *testing.T) {
+	w := newWire(true)
+	w.headers(0, 1, true, ":method", "GET", ":path", "/a", ":scheme", "http")
+	w.flush()
+	c := NewConn(Config{}, func(httpmsg.Event) {})
+	for _, ch := range w.chunks {
+		c.Feed(ch.Dir, ch.Off, ch.Data, time.Unix(0, 0))
+	}
+	server := func(write func()) []byte {
+		write()
+		b := bytes.Clone(w.buf[1].Bytes())
+		w.buf[1].Reset()
+		return b
+	}
+	answer3 := server(func() {
+		w.fr[1].WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: w.block(1, ":status", "200"), EndHeaders: true})
+	})
+	data1 := server(func() { w.fr[1].WriteData(1, false, []byte("some bytes of stream 1")) })
+	both := append(bytes.Clone(data1), answer3...)
+	if !c.AwaitsRequest(both) {
+		t.Error("DATA of stream 1, then HEADERS of the new stream 3: does not await")
+	}
+	if c.AwaitsRequest(append(bytes.Clone(data1), "not a frame at all"...)) {
+		t.Error("DATA of stream 1, then bytes that are no frame: awaits")
+	}
+	pos := c.sides[ServerToClient].pos
+	for _, cut := range []int{4, frameHeaderLen + 5} { // inside the DATA frame's header; inside its payload
+		c2 := NewConn(Config{}, func(httpmsg.Event) {})
+		for _, ch := range w.chunks {
+			c2.Feed(ch.Dir, ch.Off, ch.Data, time.Unix(0, 0))
+		}
+		c2.Feed(ServerToClient, pos, both[:cut], time.Unix(0, 0))
+		if !c2.AwaitsRequest(both[cut:]) {
+			t.Errorf("a chunk that ends %d bytes into the DATA frame, then its rest and stream 3's HEADERS: does not await", cut)
+		}
+		if c2.AwaitsRequest(data1[cut:]) {
+			t.Errorf("the rest of the DATA frame begun %d bytes before: awaits", cut)
+		}
+	}
+}
