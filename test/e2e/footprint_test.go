@@ -199,6 +199,55 @@ func TestFootprintConcurrentCallsByThread(t *testing.T) {
 	}
 }
 
+// TestFootprintChildOutlivesCall: a tool starts a child and answers at once; the child reads a file a second later,
+// when no call runs, and then a second call reads another. The first call's footprint holds the child's program
+// with no exit code (it ran on after the call), the second call's holds its own file only: what the child did
+// between the calls is in no footprint.
+func TestFootprintChildOutlivesCall(t *testing.T) {
+	requireBPF(t)
+	py := requireProgram(t, "python3", "the test's own Python MCP server")
+	dir := t.TempDir()
+	late, file := filepath.Join(dir, "late"), filepath.Join(dir, "file")
+	for _, f := range []string{late, file} {
+		if err := os.WriteFile(f, []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := filepath.Join(testEnv.repo, "test", "peers", "pythreads", "pythreads.py")
+	res := watch(t, 60*time.Second, noDB, py, script, "linger", late, file)
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	if len(res.fps) != 2 || res.fps[0].Tool != "linger" || res.fps[1].Tool != "read" {
+		t.Fatalf("footprints %+v, want linger's then read's", res.fps)
+	}
+	linger, read := res.fps[0], res.fps[1]
+	var sh *record.FootprintExec
+	for i, x := range linger.Execs {
+		if filepath.Base(x.Filename) == "sh" && slices.Contains(x.Argv, late) {
+			sh = &linger.Execs[i]
+		}
+	}
+	if sh == nil || sh.ExitCode != nil || sh.DurationMs != nil || sh.Shared {
+		t.Errorf("linger's programs %+v: want its sh, running on after the call (no exit code, no duration), not shared", linger.Execs)
+	}
+	for _, f := range []record.Footprint{linger, read} {
+		for _, x := range f.Files {
+			if x.Path == late {
+				t.Errorf("%s's footprint holds %s, read by the lingering child between the calls: %+v", f.Tool, late, x)
+			}
+		}
+		for _, x := range f.Execs {
+			if filepath.Base(x.Filename) == "cat" {
+				t.Errorf("%s's footprint holds the lingering child's cat, started between the calls: %+v", f.Tool, x)
+			}
+		}
+	}
+	if len(read.Execs) != 0 || !slices.ContainsFunc(read.Files, func(x record.FootprintFile) bool { return x.Path == file && !x.Shared }) {
+		t.Errorf("read's footprint: programs %+v, files %+v; want no program and its own %s", read.Execs, read.Files, file)
+	}
+}
+
 // workMeasured returns the CPU the work tool measured itself, from the report gopeer's client wrote in output (its
 // stdout: the JSON object of its steps).
 func workMeasured(t *testing.T, output string) (user, sys float64) {
