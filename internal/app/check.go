@@ -334,7 +334,7 @@ func hookDetail(f capture.FastPaths) string {
 		}
 	}
 	if f.Compat {
-		b.WriteString("; compat object (this kernel has no BPF atomic fetch-and-add, added in 5.12)")
+		b.WriteString("; compat object (this kernel has no BPF atomic fetch-and-add, 5.12, or no callbacks, 5.13)")
 	}
 	return b.String()
 }

@@ -125,17 +125,27 @@ const (
 )
 
 // Spec returns the main object, not yet loaded, with the per-CPU scratch maps sized for this machine. Kernels before
-// 5.12 refuse it (it uses atomic fetch-and-add, see reserve in c/mcps.h); they load CompatSpec.
+// 5.13 refuse it (it uses atomic fetch-and-add, 5.12, see reserve in c/mcps.h, and a bpf_for_each_map_elem callback,
+// 5.13, in the --debug-events walk); they load CompatSpec.
 func Spec() (*ebpf.CollectionSpec, error) { return specFrom(loadMcps) }
 
-// CompatSpec returns the object for kernels without atomic fetch-and-add. It loads on every supported kernel.
+// CompatSpec returns the object for kernels without atomic fetch-and-add or callbacks. It loads on every supported
+// kernel.
 func CompatSpec() (*ebpf.CollectionSpec, error) { return specFrom(loadMcpscompat) }
 
-// NoAtomicFetch tells whether err is the verifier's refusal of atomic fetch-and-add (Linux < 5.12): load CompatSpec.
-// (A probe program with the instruction is no guide: Debian's 5.10 accepts it in a socket filter and refuses it in
-// mcpscope's programs.)
-func NoAtomicFetch(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "BPF_STX uses reserved fields")
+// NeedsCompat tells whether err is a kernel's refusal of the main object for a feature it lacks and CompatSpec does
+// without: atomic fetch-and-add ("BPF_STX uses reserved fields", Linux < 5.12) or a callback subprogram, which an
+// older verifier does not count ("number of funcs in func_info doesn't match number of subprogs", < 5.13). Which of
+// the two a kernel reports depends on the program it verifies first (a collection loads its programs in no set
+// order), so both must send the load to CompatSpec. (A probe program with the instruction is no guide: Debian's
+// 5.10 accepts atomic fetch-and-add in a socket filter and refuses it in mcpscope's programs.)
+func NeedsCompat(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "BPF_STX uses reserved fields") ||
+		strings.Contains(msg, "number of funcs in func_info doesn't match number of subprogs")
 }
 
 func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, error) {

@@ -114,7 +114,7 @@ func Open(cfg Config) (*Capture, error) {
 			c.fast.Compat = cfg.Portable || i == 1
 			break
 		}
-		if !bpf.NoAtomicFetch(err) || i == len(specs)-1 {
+		if !bpf.NeedsCompat(err) || i == len(specs)-1 {
 			return nil, err
 		}
 	}

@@ -63,8 +63,8 @@ type FastPaths struct {
 	// PreemptOff: copies run with preemption off (the kfuncs bpf_preempt_disable/enable, Linux 6.11+), so that a
 	// program is rarely preempted midway and its next run on that CPU skipped.
 	PreemptOff bool
-	// Compat: the kernel has no atomic fetch-and-add (before 5.12), so the compat object is loaded (see reserve in
-	// c/mcps.h).
+	// Compat: the kernel has no atomic fetch-and-add (before 5.12) or no callback subprograms (before 5.13), so the
+	// compat object is loaded (see reserve in c/mcps.h and bpf.NeedsCompat).
 	Compat bool
 	// Fallback says why the helper fast paths the kernel advertised were not used (the verifier refused them).
 	Fallback string
@@ -105,7 +105,7 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 			fast.Fentry = true
 			return coll, links, fast, nil
 		}
-		if cfg.Hooks == HooksFentry || bpf.NoAtomicFetch(err) {
+		if cfg.Hooks == HooksFentry || bpf.NeedsCompat(err) {
 			return nil, nil, fast, fmt.Errorf("fentry/fexit programs: %w", err)
 		}
 		fast.FentryUnavailable = err.Error()
@@ -117,7 +117,7 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 	}
 tracepoints:
 	coll, links, err := loadWith(spec, false, fast)
-	if err != nil && (fast.TaskBTF || fast.RdonlyCast || fast.PreemptOff) && !bpf.NoAtomicFetch(err) {
+	if err != nil && (fast.TaskBTF || fast.RdonlyCast || fast.PreemptOff) && !bpf.NeedsCompat(err) {
 		// A kernel can advertise a helper or kfunc and still refuse it in these programs (a verifier limit, a
 		// backported helper without the BTF it needs). The portable path needs neither.
 		fast = FastPaths{FentryUnavailable: fast.FentryUnavailable, Fallback: err.Error()}
