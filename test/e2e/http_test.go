@@ -104,9 +104,11 @@ func (w *lineWriter) String() string {
 	return w.buf.String()
 }
 
-// wait returns the first line containing want, failing the test after timeout or if the process exits first.
+// wait returns the first line containing want, failing the test after timeout (scaled under emulation: a node
+// server took over 30 s to start in a 5.10 guest) or if the process exits first.
 func (w *lineWriter) wait(t *testing.T, timeout time.Duration, exited <-chan struct{}, what string) string {
 	t.Helper()
+	timeout = scaled(timeout)
 	select {
 	case l := <-w.line:
 		return l
