@@ -72,7 +72,7 @@ func main() {
 	}
 	flag.StringVar(&o.kernels, "kernels", "all", `kernels to run: "all", "ci" (the oldest and the newest), or names from: `+kernelNames())
 	flag.StringVar(&o.cache, "cache", defCache, "where kernels are downloaded and unpacked (default: $MCPSCOPE_KERNEL_CACHE or /var/cache/mcpscope-kernels)")
-	flag.DurationVar(&o.timeout, "timeout", 90*time.Minute, "per kernel: the guest is killed after this long, and the kernel fails")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Hour, "per kernel: the guest is killed after this long, and the kernel fails")
 	flag.IntVar(&o.jobs, "jobs", 2, "kernels booted at once (each guest uses one host core)")
 	flag.StringVar(&o.docs, "docs", "", `write the support matrix to this file (make test-kernels: docs/kernels.md)`)
 	flag.BoolVar(&o.refresh, "refresh", false, "update the package lists and resolve each kernel again (the newest sid kernel changes)")
