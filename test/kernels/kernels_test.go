@@ -216,3 +216,16 @@ func TestHooksFromReadyLine(t *testing.T) {
 		t.Errorf("hooks %q, want fentry/fexit", m)
 	}
 }
+
+// TestTimedOut: a test binary cut by its -test.timeout is reported with the limit and the test it was in, from the
+// real output of a 7.2 guest (test2json framing and all), not as a goroutine dump.
+func TestTimedOut(t *testing.T) {
+	out := "\x16=== RUN   TestGoClientServerEverything\n--- PASS: TestGoClientServerEverything (125.35s)\n" +
+		"\x16=== RUN   TestModernEraGoSDK\npanic: test timed out after 30m0s\n\trunning tests:\n\t\tTestModernEraGoSDK (1m2s)\n\ngoroutine 1 [running]:\n"
+	if after, running := timedOut(out); after != "30m0s" || running != "TestModernEraGoSDK" {
+		t.Errorf("timedOut = %q, %q; want 30m0s, TestModernEraGoSDK", after, running)
+	}
+	if after, _ := timedOut("--- FAIL: TestX (1.00s)\nFAIL\n"); after != "" {
+		t.Errorf("timedOut of a plain failure = %q", after)
+	}
+}

@@ -234,7 +234,9 @@ func collect(ctx context.Context, name, dir string, p plan.Plan, res plan.Result
 				s.Err = "did not run"
 			} else {
 				parseTestOutput(ctx, &s)
-				if sr.ExitCode != 0 && len(s.Failed) == 0 {
+				if after, running := timedOut(readFile(s.Output)); after != "" {
+					s.Err = fmt.Sprintf("timed out after %s in %s; the tests after it did not run", after, running)
+				} else if sr.ExitCode != 0 && len(s.Failed) == 0 {
 					s.Err = fmt.Sprintf("exit status %d %s without a failing test: %s", sr.ExitCode, sr.Error, tail(s.Output, 8))
 				}
 			}
@@ -329,6 +331,26 @@ func sortResults(rs []*kernelResult) {
 		return slices.IndexFunc(catalogue, func(k kernel) bool { return k.name == name })
 	}
 	slices.SortFunc(rs, func(a, b *kernelResult) int { return index(a.Name) - index(b.Name) })
+}
+
+// timeoutRE and runRE find a test binary's -test.timeout panic and the tests it started.
+var (
+	timeoutRE = regexp.MustCompile(`panic: test timed out after (\S+)`)
+	runRE     = regexp.MustCompile(`(?m)=== RUN\s+(\S+)\s*$`)
+)
+
+// timedOut returns, when a test binary's output ends in its -test.timeout panic, the limit and the test that was
+// running (the last one started).
+func timedOut(output string) (after, running string) {
+	m := timeoutRE.FindStringSubmatch(output)
+	if m == nil {
+		return "", ""
+	}
+	running = "?"
+	if runs := runRE.FindAllStringSubmatch(output, -1); len(runs) > 0 {
+		running = runs[len(runs)-1][1]
+	}
+	return m[1], running
 }
 
 // hooksRE finds the hook set in mcpscope's ready line: "mcpscope: ready: watching … (hooks: fentry/fexit)".
