@@ -125,13 +125,14 @@ type mcpsMcpsFpTask struct {
 }
 
 type mcpsMcpsFpThread struct {
-	_       structs.HostLayout
-	EnterNs uint64
-	Args    [3]uint64
-	Utime   uint64
-	Stime   uint64
-	Runtime uint64
-	Nr      int64
+	_         structs.HostLayout
+	EnterNs   uint64
+	Args      [3]uint64
+	Utime     uint64
+	Stime     uint64
+	Runtime   uint64
+	Nr        int64
+	ExecEpoch uint64
 }
 
 type mcpsMcpsGoCallKey struct {

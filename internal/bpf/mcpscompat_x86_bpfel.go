@@ -78,13 +78,14 @@ type mcpscompatMcpsFpTask struct {
 }
 
 type mcpscompatMcpsFpThread struct {
-	_       structs.HostLayout
-	EnterNs uint64
-	Args    [3]uint64
-	Utime   uint64
-	Stime   uint64
-	Runtime uint64
-	Nr      int64
+	_         structs.HostLayout
+	EnterNs   uint64
+	Args      [3]uint64
+	Utime     uint64
+	Stime     uint64
+	Runtime   uint64
+	Nr        int64
+	ExecEpoch uint64
 }
 
 type mcpscompatMcpsGoCallKey struct {

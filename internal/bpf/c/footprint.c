@@ -19,7 +19,8 @@
 //     (mcps_fp_cpus). Opens, connects and listens add one ring-buffer record each.
 //   - tp_btf/sched_switch: every context switch; one lookup, and a CPU update for a thread of a tree, so that a
 //     thread that computes without syscalls is still accounted to the epoch it ran in.
-//   - tp_btf/sched_process_fork, tp_btf/sched_process_exec, tracepoint/sched/sched_process_exit: one lookup each.
+//   - tp_btf/sched_process_fork, tp_btf/sched_process_exec, tracepoint/sched/sched_process_exit: one lookup each for
+//     a process outside every tree.
 //
 // Limits: a path is reported as the process passed it, and a relative one with the directory it is relative to
 // (walked in the kernel up to the process's root); each cut at MCPS_FP_DATA / 2 bytes, argv likewise. CPU time is the
@@ -103,15 +104,17 @@ int BPF_PROG(mcps_fp_sys_enter, struct pt_regs *regs, long nr)
 	}
 	if (write)
 		fp_mark(root, th->args[0], true, 0, th);
+	if (nr == NR_execve || nr == NR_execveat)
+		th->exec_epoch = fp_epoch(root) + 1;
 	th->enter_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
-// fp_count adds one call of nr, which returned ret after ns, to the counters of the tree's current epoch.
-static __always_inline void fp_count(__u32 root, __u32 tgid, __u32 owner, __s64 nr, __s64 ret, __u64 ns)
+// fp_count adds one call of nr, which returned ret after ns, to the counters of the tree's epoch.
+static __always_inline void fp_count(__u32 root, __u32 tgid, __u32 owner, __u64 epoch, __s64 nr, __s64 ret, __u64 ns)
 {
 	struct mcps_fp_sys_key k = {
-		.root = root, .tgid = tgid, .epoch = fp_epoch(root), .nr = nr,
+		.root = root, .tgid = tgid, .epoch = epoch, .nr = nr,
 		.err = (ret < 0 && ret >= -4095) ? -ret : 0, .owner = owner,
 	};
 	struct mcps_fp_count zero = {};
@@ -285,7 +288,9 @@ int BPF_PROG(mcps_fp_sys_exit, struct pt_regs *regs, long ret)
 	__s64 nr = th->nr;
 	th->nr = -1;
 	__u32 owner = fp_owner(t, tgid, tid);
-	fp_count(root, tgid, owner, nr, ret, bpf_ktime_get_ns() - th->enter_ns);
+	__u64 epoch = th->exec_epoch ? th->exec_epoch - 1 : fp_epoch(root);
+	th->exec_epoch = 0;
+	fp_count(root, tgid, owner, epoch, nr, ret, bpf_ktime_get_ns() - th->enter_ns);
 	if (nr == NR_openat || nr == NR_open || nr == NR_creat || nr == NR_openat2)
 		fp_file(root, owner, nr, ret, th);
 	else if (nr == NR_connect || (nr == NR_listen && ret == 0))
@@ -335,7 +340,13 @@ int BPF_PROG(mcps_fp_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t)
 		return 0;
-	struct mcps_fp_rec *rec = fp_event(MCPS_EV_FP_EXEC, t->root, fp_owner(t, tgid, p->pid));
+	// Charged to the epoch in which the execve began (mcps_fp_thread.exec_epoch), under the thread's id from before
+	// the exec (a thread other than the leader takes the leader's id in it).
+	__u32 tid = old_pid;
+	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
+	__u64 epoch = th && th->exec_epoch ? th->exec_epoch - 1 : fp_epoch(t->root);
+	struct mcps_fp_rec *rec =
+		fp_record(MCPS_EV_FP_EXEC, t->root, fp_owner(t, tgid, p->pid), epoch, sizeof(struct mcps_fp_rec), NULL);
 	if (!rec)
 		return 0;
 	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
@@ -396,7 +407,7 @@ static __always_inline int fp_cuda_call(struct pt_regs *ctx)
 	__u32 root = t->root, owner = fp_owner(t, tgid, (__u32)id);
 	if (mcps_preempt_kfuncs) // a uprobe program: see TLS_UNPREEMPTED in tls.c
 		bpf_preempt_disable();
-	fp_count(root, tgid, owner, MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
+	fp_count(root, tgid, owner, fp_epoch(root), MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_enable();
 	return 0;

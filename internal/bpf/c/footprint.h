@@ -24,6 +24,7 @@ const volatile __u8 mcps_fp_on = 0;
 #define NR_sendmsg 46
 #define NR_recvmsg 47
 #define NR_listen 50
+#define NR_execve 59
 #define NR_creat 85
 #define NR_openat 257
 #define NR_preadv 295
@@ -31,6 +32,7 @@ const volatile __u8 mcps_fp_on = 0;
 #define NR_preadv2 327
 #define NR_pwritev2 328
 #define NR_openat2 437
+#define NR_execveat 322
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_read 63
 #define NR_write 64
@@ -45,6 +47,7 @@ const volatile __u8 mcps_fp_on = 0;
 #define NR_sendmsg 211
 #define NR_recvmsg 212
 #define NR_listen 201
+#define NR_execve 221
 #define NR_creat -1
 #define NR_openat 56
 #define NR_preadv 69
@@ -52,6 +55,7 @@ const volatile __u8 mcps_fp_on = 0;
 #define NR_preadv2 286
 #define NR_pwritev2 287
 #define NR_openat2 437
+#define NR_execveat 281
 #else
 #error "unsupported architecture"
 #endif
@@ -103,6 +107,11 @@ struct mcps_fp_thread {
 	__u64 args[3];
 	__u64 utime, stime, runtime;
 	__s64 nr; // -1: not in a syscall
+	// In an execve: 1 + the root's epoch at its entry, which the exec and the syscall are charged to (0: none). The
+	// thread that started the program may go on as soon as the new program's memory replaces the old (a vfork
+	// parent, or a close-on-exec pipe that Python's and Go's spawners wait on closes there), and the exec
+	// tracepoint fires after that: a server that answers at once would otherwise leave the exec to the next epoch.
+	__u64 exec_epoch;
 };
 
 // Counters of mcps_fp_syscalls whose nr is at or past MCPS_FP_NR_CUDA are calls of the CUDA driver API, not

@@ -10,8 +10,8 @@ The tool `touch` opens `file`, has `cat` read `child_file` (a child process star
 until the other call has done the same (both calls are in flight: their epochs overlap), sleeps `ms`, and answers
 from its thread. The main thread only reads requests and starts threads.
 
-The tool `linger` starts `sh -c 'echo started; sleep S; cat LATE'` and answers once it started: a child that outlives its call and reads
-`late` after it. The tool `read` opens `file`. The linger client calls linger, waits until the child has read LATE
+The tool `linger` starts `sh -c 'sleep S; cat LATE'` and answers as soon as Popen returns: a child that outlives its
+call and reads `late` after it. The tool `read` opens `file`. The linger client calls linger, waits until the child has read LATE
 (S + 1 s), then calls read: a call that runs after the lingering child did its work, with no call in between
 (TestFootprintChildOutlivesCall).
 """
@@ -49,12 +49,10 @@ def serve():
 
     def linger(req):
         args = req["params"]["arguments"]
-        # Not waited for: it runs on after the call's answer, reparented when the server exits. Its first line says
-        # it runs: Popen returns as soon as exec closed the child's close-on-exec pipe, before the exec is complete
-        # (and reported by the kernel's exec tracepoint), and the answer must follow the exec.
-        child = subprocess.Popen(["sh", "-c", 'echo started; sleep "$1"; cat "$0" >/dev/null', args["late"],
-                                  str(args["seconds"])], stdout=subprocess.PIPE)
-        child.stdout.readline()
+        # Not waited for: it runs on after the call's answer, reparented when the server exits. The answer is sent as
+        # soon as Popen returns, which it does when exec closed the child's close-on-exec pipe, before the exec is
+        # complete and reported by the kernel's exec tracepoint: the exec must still be the call's.
+        subprocess.Popen(["sh", "-c", 'sleep "$1"; cat "$0" >/dev/null', args["late"], str(args["seconds"])])
         send({"jsonrpc": "2.0", "id": req["id"], "result": {"content": [{"type": "text", "text": "started"}]}})
 
     def read(req):
