@@ -397,14 +397,17 @@ func checkCUDA(capt *capture.Capture) checkResult {
 		return r
 	}
 	r.ok = true
-	probed, err := capture.NewCUDAProber(capt, procfs.Default()).Preload()
+	probed, skipped, _ := capture.NewCUDAProber(capt, procfs.Default()).Preload() // no user's paths: no error
 	switch {
-	case err != nil:
-		r.detail = err.Error()
-	case len(probed) == 0:
+	case len(probed) == 0 && skipped == nil:
 		r.detail = "no CUDA driver installed in the usual places: counted in a libcuda a traced process opens (--cuda-lib PATH probes one from the start)"
+	case len(probed) == 0:
+		r.detail = "no installed CUDA driver could be probed (" + skipped.Error() + "): counted in a libcuda a traced process opens if it can be probed then"
 	default:
 		r.detail = "counted from the start in " + strings.Join(probed, ", ") + "; in any other libcuda when a traced process opens it"
+		if skipped != nil {
+			r.detail += "; not in " + skipped.Error()
+		}
 	}
 	return r
 }

@@ -99,9 +99,12 @@ func preloadCUDA(capt *capture.Capture, libs []string, log io.Writer, footprints
 		return nil, nil
 	}
 	p := capture.NewCUDAProber(capt, procfs.Default())
-	probed, err := p.Preload(libs...)
+	probed, skipped, err := p.Preload(libs...)
 	for _, path := range probed {
 		fmt.Fprintf(log, "mcpscope: counting the CUDA driver calls of %s\n", path)
+	}
+	if skipped != nil {
+		fmt.Fprintf(log, "mcpscope: CUDA driver calls: %v (tried again when a traced process opens it)\n", skipped)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--cuda-lib: %w", err)

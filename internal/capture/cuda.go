@@ -231,18 +231,17 @@ func InstalledCUDADrivers() []string {
 // Preload probes, before any process opens them, the CUDA driver libraries at paths (the user's) and those
 // installed on the host (InstalledCUDADrivers), so that a program's first calls (cuInit right after loading the
 // library) are counted too, not only those after the monitor saw the library opened. Each file is probed once,
-// whatever its names. It returns the files probed; the error names the paths that could not be (a user's path that
-// is no CUDA driver; installed libraries that fail are skipped, and counted on open as before).
-func (p *CUDAProber) Preload(paths ...string) ([]string, error) {
-	var probed []string
-	var errs []error
-	try := func(path string, mustProbe bool) {
+// whatever its names. It returns the files probed; err names the user's paths that could not be (a path that is no
+// CUDA driver), skipped the installed libraries that could not be (tried again when a traced process opens them).
+func (p *CUDAProber) Preload(paths ...string) (probed []string, skipped, err error) {
+	var errs, skips []error
+	try := func(path string, users bool) {
 		resolved, err := filepath.EvalSymlinks(path)
 		if err != nil {
-			if mustProbe {
+			if users {
 				errs = append(errs, fmt.Errorf("CUDA driver library %s: %w", path, err))
 			}
-			return
+			return // an installed name whose file is gone: nothing to probe
 		}
 		if abs, err := filepath.Abs(resolved); err == nil {
 			resolved = abs
@@ -252,8 +251,10 @@ func (p *CUDAProber) Preload(paths ...string) ([]string, error) {
 			return
 		}
 		if _, err := p.capt.AttachCUDA(resolved); err != nil {
-			if mustProbe {
+			if users {
 				errs = append(errs, err)
+			} else {
+				skips = append(skips, err)
 			}
 			return
 		}
@@ -269,5 +270,5 @@ func (p *CUDAProber) Preload(paths ...string) ([]string, error) {
 	for _, path := range InstalledCUDADrivers() {
 		try(path, false)
 	}
-	return probed, errors.Join(errs...)
+	return probed, errors.Join(skips...), errors.Join(errs...)
 }

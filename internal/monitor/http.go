@@ -901,15 +901,30 @@ func (m *Monitor) socketHolder(local, remote netip.AddrPort, listener bool) int 
 		if ino == 0 {
 			return 0
 		}
-		if pids := m.opts.Proc.Holders("socket", ino); len(pids) > 0 {
-			return pids[0]
-		}
-		return 0
+		return likelyServer(m.opts.Proc.Holders("socket", ino))
 	}
 	if pid := holder(m.opts.Proc.TCPSocketInode(local, remote)); pid != 0 || !listener {
 		return pid
 	}
 	return holder(m.opts.Proc.TCPListenerInode(local))
+}
+
+// likelyServer picks, of the processes holding one socket, the one to name: a listener is held by several where init
+// passed it to a service (systemd's socket activation: PID 1 keeps its copy) or a server forked its workers after
+// opening it (nginx, gunicorn). Init is never the server when another holds the socket; of the rest the lowest pid,
+// usually the process that opened it (a pre-fork master: which worker accepted a connection it cannot tell). 0 for
+// none.
+func likelyServer(pids []int) int {
+	best := 0
+	for _, pid := range pids {
+		if pid == 1 && len(pids) > 1 {
+			continue
+		}
+		if best == 0 || pid < best {
+			best = pid
+		}
+	}
+	return best
 }
 
 // local reports whether the far end b of a connection from a is on this host.

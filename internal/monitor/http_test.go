@@ -742,4 +742,39 @@ func TestSocketHolderClosingConnection(t *testing.T) {
 	if got := m.socketHolder(server, client, false); got != serverPid {
 		t.Errorf("holder of the open socket: pid %d, want %d", got, serverPid)
 	}
+	// The listener passed by init (socket activation) and shared with the server's pre-forked worker: the server.
+	for _, fd := range []struct {
+		pid int
+		fd  string
+	}{{1, "7"}, {serverPid + 1, "3"}} {
+		dir := filepath.Join(proc, strconv.Itoa(fd.pid), "fd")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("socket:[222]", filepath.Join(dir, fd.fd)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(fdDir, "4")); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.socketHolder(server, client, true); got != serverPid {
+		t.Errorf("server of a listener held by init, the server and its worker: pid %d, want the server's %d", got, serverPid)
+	}
+}
+
+func TestLikelyServer(t *testing.T) {
+	for _, tc := range []struct {
+		pids []int
+		want int
+	}{
+		{nil, 0},
+		{[]int{1}, 1}, // init's own socket
+		{[]int{1, 900, 77}, 77},
+		{[]int{120, 1200, 13}, 13},
+	} {
+		if got := likelyServer(tc.pids); got != tc.want {
+			t.Errorf("likelyServer(%v) = %d, want %d", tc.pids, got, tc.want)
+		}
+	}
 }
