@@ -1,5 +1,5 @@
 // Package bpf holds mcpscope's kernel programs (c/*.c) and their bpf2go-generated loaders: two objects (mcps, and
-// mcpscompat for kernels before 5.12; see Spec), each per architecture (*_x86_bpfel.go/.o for amd64,
+// mcpscompat for kernels before 5.13; see Spec), each per architecture (*_x86_bpfel.go/.o for amd64,
 // *_arm64_bpfel.go/.o for arm64, chosen by build tags; the C differs only by __TARGET_ARCH_* and
 // headers/vmlinux_<arch>.h, made from real kernels' BTF by headers/gen-vmlinux.sh). The generated files are committed
 // so that `go build` needs only Go; `make generate` rebuilds them with clang. This file gives the generated,
@@ -7,10 +7,13 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 )
 
 //go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags ${BPF_CFLAGS} -target amd64,arm64 -type mcps_event_hdr -type mcps_stream_key -type mcps_stream -type mcps_stat -type mcps_event_kind -type mcps_stream_kind -type mcps_stream_state -type mcps_tcp_conn -type mcps_fp_rec -type mcps_fp_mark_dir -type mcps_fp_nr_space -type mcps_fp_sys_key -type mcps_fp_count -type mcps_fp_cpu_key -type mcps_fp_cpu -type mcps_fp_root -type mcps_fp_task mcps c/mcpscope.c -- -I./headers
@@ -139,6 +142,9 @@ func CompatSpec() (*ebpf.CollectionSpec, error) { return specFrom(loadMcpscompat
 // the two a kernel reports depends on the program it verifies first (a collection loads its programs in no set
 // order), so both must send the load to CompatSpec. (A probe program with the instruction is no guide: Debian's
 // 5.10 accepts atomic fetch-and-add in a socket filter and refuses it in mcpscope's programs.)
+//
+// KernelLacksMain answers before any load where the kernel can be asked: it is the usual way in, NeedsCompat the
+// fallback for a kernel that has the helper and still refuses the object.
 func NeedsCompat(err error) bool {
 	if err == nil {
 		return false
@@ -146,6 +152,15 @@ func NeedsCompat(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "BPF_STX uses reserved fields") ||
 		strings.Contains(msg, "number of funcs in func_info doesn't match number of subprogs")
+}
+
+// KernelLacksMain tells whether the kernel lacks bpf_for_each_map_elem (Linux 5.13), which the main object calls
+// and which came after atomic fetch-and-add (5.12), its other need: such a kernel refuses the main object, so
+// CompatSpec is loaded without spending a second on verifying the main one first. It asks the kernel with
+// cilium/ebpf's helper probe (a program that calls the helper), not an instruction probe, which a kernel can
+// accept in one program type and refuse in mcpscope's (see NeedsCompat). A probe that cannot decide says false.
+func KernelLacksMain() bool {
+	return errors.Is(features.HaveProgramHelper(ebpf.TracePoint, asm.FnForEachMapElem), ebpf.ErrNotSupported)
 }
 
 func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, error) {

@@ -90,8 +90,11 @@ func Open(cfg Config) (*Capture, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("lift the memlock limit for BPF maps: %w", err)
 	}
-	specs := []func() (*ebpf.CollectionSpec, error){bpf.Spec, bpf.CompatSpec}
-	if cfg.Portable {
+	specs := []struct {
+		load   func() (*ebpf.CollectionSpec, error)
+		compat bool
+	}{{bpf.Spec, false}, {bpf.CompatSpec, true}}
+	if cfg.Portable || bpf.KernelLacksMain() {
 		specs = specs[1:]
 	}
 	if cfg.RingBufferBytes == 0 {
@@ -101,8 +104,8 @@ func Open(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", n, os.Getpagesize())
 	}
 	c := &Capture{filter: cfg.Filter}
-	for i, load := range specs {
-		spec, err := load()
+	for i, obj := range specs {
+		spec, err := obj.load()
 		if err != nil {
 			return nil, fmt.Errorf("read the compiled BPF programs: %w", err)
 		}
@@ -111,7 +114,7 @@ func Open(cfg Config) (*Capture, error) {
 		}
 		c.coll, c.links, c.fast, err = loadAndAttach(spec, cfg)
 		if err == nil {
-			c.fast.Compat = cfg.Portable || i == 1
+			c.fast.Compat = obj.compat
 			break
 		}
 		if !bpf.NeedsCompat(err) || i == len(specs)-1 {

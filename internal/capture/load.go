@@ -64,7 +64,7 @@ type FastPaths struct {
 	// program is rarely preempted midway and its next run on that CPU skipped.
 	PreemptOff bool
 	// Compat: the kernel has no atomic fetch-and-add (before 5.12) or no callback subprograms (before 5.13), so the
-	// compat object is loaded (see reserve in c/mcps.h and bpf.NeedsCompat).
+	// compat object is loaded (see reserve in c/mcps.h, bpf.KernelLacksMain and bpf.NeedsCompat).
 	Compat bool
 	// Fallback says why the helper fast paths the kernel advertised were not used (the verifier refused them).
 	Fallback string
