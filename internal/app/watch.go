@@ -475,7 +475,8 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 			by = append(by, fmt.Sprintf("%s %d", name, n))
 		}
 		slices.Sort(by)
-		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (the program was already running on the same CPU: %s); messages may be missing\n",
+		// Worded without "already": stderr has exactly one line with the word ready in it, and users grep for it.
+		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (a preempted run of the program had not finished on that CPU: %s); messages may be missing\n",
 			ks.SkippedRuns, strings.Join(by, ", "))
 	}
 }
