@@ -270,5 +270,19 @@ func (p *CUDAProber) Preload(paths ...string) (probed []string, skipped, err err
 	for _, path := range InstalledCUDADrivers() {
 		try(path, false)
 	}
-	return probed, errors.Join(skips...), errors.Join(errs...)
+	return probed, oneLine(skips), errors.Join(errs...)
+}
+
+// oneLine joins errs as one error on one line ("; " between them, not errors.Join's newlines): skipped libraries are
+// logged as one line and shown in a cell of check's table. Each stays reachable with errors.Is and errors.As.
+func oneLine(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	format := strings.Repeat("%w; ", len(errs))
+	args := make([]any, len(errs))
+	for i, err := range errs {
+		args[i] = err
+	}
+	return fmt.Errorf(format[:len(format)-2], args...)
 }
