@@ -466,8 +466,8 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
 	}
 	if n := ks.TLSUnreturned + ks.TLSUnentered + ks.MapRefused; n > 0 {
-		fmt.Fprintf(o.io.Err, "mcpscope: LOST the bytes of %d calls: %d TLS calls whose return the kernel never reported, %d whose entry it never reported, %d whose state it refused to store; TLS connections restarted at the gap\n",
-			n, ks.TLSUnreturned, ks.TLSUnentered, ks.MapRefused)
+		fmt.Fprintf(o.io.Err, "mcpscope: LOST the bytes of %d calls: %d TLS calls whose return the kernel never reported, %d whose entry it never reported (%d bytes), %d whose state it refused to store; TLS connections restarted at the gap where known\n",
+			n, ks.TLSUnreturned, ks.TLSUnentered, ks.TLSUnenteredBytes, ks.MapRefused)
 	}
 	if ks.SkippedRuns > 0 {
 		by := make([]string, 0, len(ks.SkippedBy))

@@ -90,19 +90,20 @@ const (
 
 // Counters of the mcps_stats map (enum mcps_stat), by index.
 const (
-	StatLostRecords   = uint32(mcpsMcpsStatMCPS_STAT_LOST_RECORDS)
-	StatLostBytes     = uint32(mcpsMcpsStatMCPS_STAT_LOST_BYTES)
-	StatFaultBytes    = uint32(mcpsMcpsStatMCPS_STAT_FAULT_BYTES)
-	StatTooLongBytes  = uint32(mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES)
-	StatLostEvents    = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
-	StatStreams       = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
-	StatIovLostBytes  = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
-	StatBusyBytes     = uint32(mcpsMcpsStatMCPS_STAT_BUSY_BYTES)
-	StatFPLost        = uint32(mcpsMcpsStatMCPS_STAT_FP_LOST)
-	StatTLSUnreturned = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED)
-	StatTLSUnentered  = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED)
-	StatMapRefused    = uint32(mcpsMcpsStatMCPS_STAT_MAP_REFUSED)
-	StatCount         = uint32(mcpsMcpsStatMCPS_STAT_MAX)
+	StatLostRecords       = uint32(mcpsMcpsStatMCPS_STAT_LOST_RECORDS)
+	StatLostBytes         = uint32(mcpsMcpsStatMCPS_STAT_LOST_BYTES)
+	StatFaultBytes        = uint32(mcpsMcpsStatMCPS_STAT_FAULT_BYTES)
+	StatTooLongBytes      = uint32(mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES)
+	StatLostEvents        = uint32(mcpsMcpsStatMCPS_STAT_LOST_EVENTS)
+	StatStreams           = uint32(mcpsMcpsStatMCPS_STAT_STREAMS)
+	StatIovLostBytes      = uint32(mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES)
+	StatBusyBytes         = uint32(mcpsMcpsStatMCPS_STAT_BUSY_BYTES)
+	StatFPLost            = uint32(mcpsMcpsStatMCPS_STAT_FP_LOST)
+	StatTLSUnreturned     = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED)
+	StatTLSUnentered      = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED)
+	StatMapRefused        = uint32(mcpsMcpsStatMCPS_STAT_MAP_REFUSED)
+	StatTLSUnenteredBytes = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED_BYTES)
+	StatCount             = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 
 // tracepointSlots is MCPS_TP_SLOTS in c/mcps.h: scratch slots per CPU of the syscall tracepoint programs.

@@ -150,19 +150,20 @@ type mcpsMcpsPeek struct {
 type mcpsMcpsStat uint32
 
 const (
-	mcpsMcpsStatMCPS_STAT_LOST_RECORDS   mcpsMcpsStat = 0
-	mcpsMcpsStatMCPS_STAT_LOST_BYTES     mcpsMcpsStat = 1
-	mcpsMcpsStatMCPS_STAT_FAULT_BYTES    mcpsMcpsStat = 2
-	mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES mcpsMcpsStat = 3
-	mcpsMcpsStatMCPS_STAT_LOST_EVENTS    mcpsMcpsStat = 4
-	mcpsMcpsStatMCPS_STAT_STREAMS        mcpsMcpsStat = 5
-	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES mcpsMcpsStat = 6
-	mcpsMcpsStatMCPS_STAT_BUSY_BYTES     mcpsMcpsStat = 7
-	mcpsMcpsStatMCPS_STAT_FP_LOST        mcpsMcpsStat = 8
-	mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED mcpsMcpsStat = 9
-	mcpsMcpsStatMCPS_STAT_TLS_UNENTERED  mcpsMcpsStat = 10
-	mcpsMcpsStatMCPS_STAT_MAP_REFUSED    mcpsMcpsStat = 11
-	mcpsMcpsStatMCPS_STAT_MAX            mcpsMcpsStat = 12
+	mcpsMcpsStatMCPS_STAT_LOST_RECORDS        mcpsMcpsStat = 0
+	mcpsMcpsStatMCPS_STAT_LOST_BYTES          mcpsMcpsStat = 1
+	mcpsMcpsStatMCPS_STAT_FAULT_BYTES         mcpsMcpsStat = 2
+	mcpsMcpsStatMCPS_STAT_TOO_LONG_BYTES      mcpsMcpsStat = 3
+	mcpsMcpsStatMCPS_STAT_LOST_EVENTS         mcpsMcpsStat = 4
+	mcpsMcpsStatMCPS_STAT_STREAMS             mcpsMcpsStat = 5
+	mcpsMcpsStatMCPS_STAT_IOV_LOST_BYTES      mcpsMcpsStat = 6
+	mcpsMcpsStatMCPS_STAT_BUSY_BYTES          mcpsMcpsStat = 7
+	mcpsMcpsStatMCPS_STAT_FP_LOST             mcpsMcpsStat = 8
+	mcpsMcpsStatMCPS_STAT_TLS_UNRETURNED      mcpsMcpsStat = 9
+	mcpsMcpsStatMCPS_STAT_TLS_UNENTERED       mcpsMcpsStat = 10
+	mcpsMcpsStatMCPS_STAT_MAP_REFUSED         mcpsMcpsStat = 11
+	mcpsMcpsStatMCPS_STAT_TLS_UNENTERED_BYTES mcpsMcpsStat = 12
+	mcpsMcpsStatMCPS_STAT_MAX                 mcpsMcpsStat = 13
 )
 
 type mcpsMcpsStream struct {
@@ -233,6 +234,13 @@ type mcpsMcpsTlsKey struct {
 	Ssl  uint64
 	Tgid uint32
 	Pad  uint32
+}
+
+type mcpsMcpsTlsLast struct {
+	_     structs.HostLayout
+	Ssl   uint64
+	Tgid  uint32
+	Write uint32
 }
 
 type mcpsMcpsTlsSock struct {
@@ -307,6 +315,7 @@ const (
 	mcpsMapMcpsStreams              = "mcps_streams"
 	mcpsMapMcpsTlsCalls             = "mcps_tls_calls"
 	mcpsMapMcpsTlsGoCalls           = "mcps_tls_go_calls"
+	mcpsMapMcpsTlsLast              = "mcps_tls_last"
 	mcpsMapMcpsTlsOver              = "mcps_tls_over"
 	mcpsMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpsMapMcpsTlsSocks             = "mcps_tls_socks"
@@ -577,6 +586,7 @@ type mcpsMapSpecs struct {
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.MapSpec `ebpf:"mcps_tls_go_calls"`
+	McpsTlsLast              *ebpf.MapSpec `ebpf:"mcps_tls_last"`
 	McpsTlsOver              *ebpf.MapSpec `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
@@ -667,6 +677,7 @@ type mcpsMaps struct {
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.Map `ebpf:"mcps_tls_go_calls"`
+	McpsTlsLast              *ebpf.Map `ebpf:"mcps_tls_last"`
 	McpsTlsOver              *ebpf.Map `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
@@ -714,6 +725,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsStreams,
 		m.McpsTlsCalls,
 		m.McpsTlsGoCalls,
+		m.McpsTlsLast,
 		m.McpsTlsOver,
 		m.McpsTlsPending,
 		m.McpsTlsSocks,

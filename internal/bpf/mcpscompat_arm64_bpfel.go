@@ -140,6 +140,13 @@ type mcpscompatMcpsTlsKey struct {
 	Pad  uint32
 }
 
+type mcpscompatMcpsTlsLast struct {
+	_     structs.HostLayout
+	Ssl   uint64
+	Tgid  uint32
+	Write uint32
+}
+
 type mcpscompatMcpsTlsSock struct {
 	_   structs.HostLayout
 	Sk  uint64
@@ -212,6 +219,7 @@ const (
 	mcpscompatMapMcpsStreams              = "mcps_streams"
 	mcpscompatMapMcpsTlsCalls             = "mcps_tls_calls"
 	mcpscompatMapMcpsTlsGoCalls           = "mcps_tls_go_calls"
+	mcpscompatMapMcpsTlsLast              = "mcps_tls_last"
 	mcpscompatMapMcpsTlsOver              = "mcps_tls_over"
 	mcpscompatMapMcpsTlsPending           = "mcps_tls_pending"
 	mcpscompatMapMcpsTlsSocks             = "mcps_tls_socks"
@@ -482,6 +490,7 @@ type mcpscompatMapSpecs struct {
 	McpsStreams              *ebpf.MapSpec `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.MapSpec `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.MapSpec `ebpf:"mcps_tls_go_calls"`
+	McpsTlsLast              *ebpf.MapSpec `ebpf:"mcps_tls_last"`
 	McpsTlsOver              *ebpf.MapSpec `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.MapSpec `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.MapSpec `ebpf:"mcps_tls_socks"`
@@ -572,6 +581,7 @@ type mcpscompatMaps struct {
 	McpsStreams              *ebpf.Map `ebpf:"mcps_streams"`
 	McpsTlsCalls             *ebpf.Map `ebpf:"mcps_tls_calls"`
 	McpsTlsGoCalls           *ebpf.Map `ebpf:"mcps_tls_go_calls"`
+	McpsTlsLast              *ebpf.Map `ebpf:"mcps_tls_last"`
 	McpsTlsOver              *ebpf.Map `ebpf:"mcps_tls_over"`
 	McpsTlsPending           *ebpf.Map `ebpf:"mcps_tls_pending"`
 	McpsTlsSocks             *ebpf.Map `ebpf:"mcps_tls_socks"`
@@ -619,6 +629,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsStreams,
 		m.McpsTlsCalls,
 		m.McpsTlsGoCalls,
+		m.McpsTlsLast,
 		m.McpsTlsOver,
 		m.McpsTlsPending,
 		m.McpsTlsSocks,

@@ -214,6 +214,7 @@ func (c *Capture) Run(ctx context.Context) error {
 			c.detach()
 			draining = true
 		}
+		began := MonotonicNow()
 		c.reader.SetDeadline(time.Now().Add(pollInterval))
 		err := c.reader.ReadInto(&rec)
 		if err != nil {
@@ -221,6 +222,9 @@ func (c *Capture) Run(ctx context.Context) error {
 				if draining {
 					return nil
 				}
+				mark := c.get(0)
+				*mark = Event{Kind: KindWatermark, Time: began, buf: mark.buf[:0]}
+				c.events <- mark
 				continue
 			}
 			if errors.Is(err, ringbuf.ErrClosed) {

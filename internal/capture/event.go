@@ -34,6 +34,13 @@ const (
 	// call pending), Gen the call's key (goroutine or thread), Offset the buffer, Lost the length asked (entries) or
 	// the result register (returns), TLSHit the rest. The monitor ignores it.
 	KindTLSHit = bpf.EventTLSHit
+
+	// KindWatermark is not a kernel record: Run sends one each time it finds the ring buffer empty, with Time the
+	// moment that read began, so every record the kernel committed before Time came before it. Consumers that hold
+	// records back for others still to come (the monitor's reorder and late-return holds) measure their waits on
+	// it rather than on the wall clock: a reader that fell behind never ends a wait before it has read what the
+	// wait was for.
+	KindWatermark = 255
 )
 
 // TLSHit is the body of a KindTLSHit record.

@@ -20,8 +20,11 @@ type Stats struct {
 	// unknown, and their stream restarted (user space counts a restart and parses past the gap).
 	TLSUnreturned uint64
 	// TLSUnentered counts Go TLS calls of traced processes that moved bytes but whose entry was never seen (they
-	// began before the probes were attached, or the entry's run was skipped): lost, on a connection unknown.
-	TLSUnentered uint64
+	// began before the probes were attached, or the entry's program did not run): lost. Where the thread's last
+	// socket syscall names the connection (a call under way when the probes were attached does not), its stream
+	// restarted, and user space marks the message they were part of truncated.
+	TLSUnentered      uint64
+	TLSUnenteredBytes uint64 // the bytes those calls moved
 	// MapRefused counts calls (writes, reads, TLS calls) whose state the kernel refused to store at their entry: a
 	// hash map update failed (on kernels with resilient spinlocks, 6.15+, a bucket lock held too long times out).
 	// Their bytes are lost; a TLS stream restarts.
@@ -45,18 +48,19 @@ func (s Stats) Undelivered() uint64 {
 func (c *Capture) Stats() (Stats, error) {
 	var s Stats
 	vals := map[uint32]*uint64{
-		bpf.StatLostRecords:   &s.LostRecords,
-		bpf.StatLostBytes:     &s.LostBytes,
-		bpf.StatFaultBytes:    &s.FaultBytes,
-		bpf.StatTooLongBytes:  &s.TooLongBytes,
-		bpf.StatIovLostBytes:  &s.IovLostBytes,
-		bpf.StatBusyBytes:     &s.BusyBytes,
-		bpf.StatLostEvents:    &s.LostEvents,
-		bpf.StatFPLost:        &s.FPLost,
-		bpf.StatTLSUnreturned: &s.TLSUnreturned,
-		bpf.StatTLSUnentered:  &s.TLSUnentered,
-		bpf.StatMapRefused:    &s.MapRefused,
-		bpf.StatStreams:       &s.Streams,
+		bpf.StatLostRecords:       &s.LostRecords,
+		bpf.StatLostBytes:         &s.LostBytes,
+		bpf.StatFaultBytes:        &s.FaultBytes,
+		bpf.StatTooLongBytes:      &s.TooLongBytes,
+		bpf.StatIovLostBytes:      &s.IovLostBytes,
+		bpf.StatBusyBytes:         &s.BusyBytes,
+		bpf.StatLostEvents:        &s.LostEvents,
+		bpf.StatFPLost:            &s.FPLost,
+		bpf.StatTLSUnreturned:     &s.TLSUnreturned,
+		bpf.StatTLSUnentered:      &s.TLSUnentered,
+		bpf.StatTLSUnenteredBytes: &s.TLSUnenteredBytes,
+		bpf.StatMapRefused:        &s.MapRefused,
+		bpf.StatStreams:           &s.Streams,
 	}
 	for idx, dst := range vals {
 		var perCPU []uint64
@@ -87,20 +91,21 @@ func (c *Capture) Stats() (Stats, error) {
 // Counters returns the counters by the names used in JSONL stats records (docs/jsonl.md).
 func (s Stats) Counters() map[string]uint64 {
 	return map[string]uint64{
-		"kernel_lost_records":      s.LostRecords,
-		"kernel_lost_bytes":        s.LostBytes,
-		"kernel_fault_bytes":       s.FaultBytes,
-		"kernel_too_long_bytes":    s.TooLongBytes,
-		"kernel_iov_lost_bytes":    s.IovLostBytes,
-		"kernel_busy_bytes":        s.BusyBytes,
-		"kernel_lost_events":       s.LostEvents,
-		"kernel_footprint_lost":    s.FPLost,
-		"kernel_tls_unreturned":    s.TLSUnreturned,
-		"kernel_tls_unentered":     s.TLSUnentered,
-		"kernel_map_refused":       s.MapRefused,
-		"kernel_streams":           s.Streams,
-		"malformed_records":        s.Malformed,
-		"kernel_skipped_runs":      s.SkippedRuns,
-		"kernel_undelivered_bytes": s.Undelivered(),
+		"kernel_lost_records":        s.LostRecords,
+		"kernel_lost_bytes":          s.LostBytes,
+		"kernel_fault_bytes":         s.FaultBytes,
+		"kernel_too_long_bytes":      s.TooLongBytes,
+		"kernel_iov_lost_bytes":      s.IovLostBytes,
+		"kernel_busy_bytes":          s.BusyBytes,
+		"kernel_lost_events":         s.LostEvents,
+		"kernel_footprint_lost":      s.FPLost,
+		"kernel_tls_unreturned":      s.TLSUnreturned,
+		"kernel_tls_unentered":       s.TLSUnentered,
+		"kernel_tls_unentered_bytes": s.TLSUnenteredBytes,
+		"kernel_map_refused":         s.MapRefused,
+		"kernel_streams":             s.Streams,
+		"malformed_records":          s.Malformed,
+		"kernel_skipped_runs":        s.SkippedRuns,
+		"kernel_undelivered_bytes":   s.Undelivered(),
 	}
 }

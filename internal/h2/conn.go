@@ -219,10 +219,11 @@ type side struct {
 	pos     int64
 	t       time.Time
 
-	preface int  // client: preface bytes still expected
-	resync  bool // searching for a frame boundary
-	lostAny bool // capture lost bytes of this direction
-	buf     []byte
+	preface   int  // client: preface bytes still expected
+	resync    bool // searching for a frame boundary
+	restarted bool // the next gap is a loss of unknown length (Conn.Restart)
+	lostAny   bool // capture lost bytes of this direction
+	buf       []byte
 
 	// skip counts the rest of a frame damaged by a gap; skipHdr is its header.
 	skip    int64
@@ -424,6 +425,16 @@ func (c *Conn) Feed(dir Dir, off int64, data []byte, t time.Time) {
 	s.feed(data)
 }
 
+// Restart declares that the bytes of direction dir fed next do not continue those fed before: capture lost some,
+// how many is unknown (the kernel restarted the stream), and the next chunk's offset leaves a gap of at least one
+// byte. No frame length can be trusted across it: the parser searches the next frame boundary, and the bodies in
+// progress are marked truncated.
+func (c *Conn) Restart(dir Dir) {
+	if dir <= ServerToClient {
+		c.sides[dir].restarted = true
+	}
+}
+
 // Close ends the connection: messages in progress are delivered incomplete.
 func (c *Conn) Close(t time.Time) {
 	for d := range c.sides {
@@ -612,6 +623,16 @@ func (s *side) gap(n int64) {
 	c := s.c
 	c.stats.Lost += n
 	s.lostAny = true
+	if s.restarted {
+		// How many bytes were lost is unknown: no frame's length can be trusted to find the next one.
+		s.restarted = false
+		if s.skip > 0 {
+			s.damagedFrameLost(n)
+			s.skip = 0
+		}
+		s.lostFrames()
+		return
+	}
 	if s.skip > 0 {
 		if n < s.skip {
 			s.skip -= n
@@ -644,7 +665,13 @@ func (s *side) gap(n int64) {
 			return
 		}
 	}
-	// Frames may have been lost whole: search the next boundary, and stop trusting the header compression state.
+	s.lostFrames()
+}
+
+// lostFrames handles a loss that may have taken frames whole: it searches the next frame boundary, stops trusting
+// the header compression state, and marks every body in progress truncated.
+func (s *side) lostFrames() {
+	c := s.c
 	c.stats.Skipped += int64(len(s.buf))
 	s.buf = s.buf[:0]
 	s.preface = 0

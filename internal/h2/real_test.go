@@ -474,3 +474,43 @@ func TestRealMCPBigEchoAnyChunking(t *testing.T) {
 		t.Errorf("the 1 MiB echo's answer whole %d times, the last call's answer %d times; want 1 and 1", whole, after)
 	}
 }
+
+// TestRealH2CRestartInData: the kernel lost a piece of a DATA frame of unknown length (a TLS call never seen whole:
+// its stream restarted), so the bytes after it arrive one byte past the last, and Restart says the length is not
+// that. The parser trusts no frame length across it: the request is marked truncated, the parser finds the next
+// frame boundary, and the next request's body still arrives.
+func TestRealH2CRestartInData(t *testing.T) {
+	big := strings.Repeat("y", 5000)
+	conns := record(t, handler(), func(base string, c *http.Client) {
+		do(t, c, "POST", base+"/json", strings.NewReader(big))
+		do(t, c, "POST", base+"/json", strings.NewReader(`{"after":1}`))
+	})
+	client := conns[0].Stream(ClientToServer)
+	i := bytes.Index(client, []byte(big))
+	var evs []httpmsg.Event
+	conn := NewConn(Config{}, func(e httpmsg.Event) { evs = append(evs, e) })
+	t0 := time.Unix(0, 0)
+	lo, hi := int64(i+2000), int64(i+2100)
+	var shift int64 // the offsets after the loss continue one byte past the last fed, as the monitor numbers them
+	for n, c := range httpmsgtest.Replay(conns[0], nil, 0) {
+		at := t0.Add(time.Duration(n))
+		if c.Dir == ClientToServer && c.Off < lo && c.Off+int64(len(c.Data)) > hi {
+			conn.Feed(c.Dir, c.Off, c.Data[:lo-c.Off], at)
+			conn.Restart(c.Dir)
+			shift = hi - lo - 1
+			conn.Feed(c.Dir, hi-shift, c.Data[hi-c.Off:], at)
+			continue
+		}
+		off := c.Off
+		if c.Dir == ClientToServer {
+			off -= shift
+		}
+		conn.Feed(c.Dir, off, c.Data, at)
+	}
+	conn.Close(t0.Add(time.Hour))
+	got := filter(summaries(evs), "request")
+	slices.Sort(got) // the truncated request ends at the close, after the next one
+	if len(got) != 2 || !strings.HasPrefix(got[0], "request [1] POST /json truncated") || !strings.HasPrefix(got[1], `request [3] ? body="{\"after\":1}"`) {
+		t.Fatalf("requests %q", got)
+	}
+}

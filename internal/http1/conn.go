@@ -157,6 +157,17 @@ func (c *Conn) Feed(dir Dir, off int64, data []byte, t time.Time) {
 	p.feed(data)
 }
 
+// Restart declares that the bytes of direction dir fed next do not continue those fed before: capture lost some,
+// how many is unknown (the kernel restarted the stream), and the next chunk's offset leaves a gap of at least one
+// byte. A body of known length cannot keep its framing across such a gap: its message ends truncated and the
+// parser resynchronises at the next start line. (A body that runs until the close, such as an SSE stream without
+// chunking, goes on, its event in progress marked.)
+func (c *Conn) Restart(dir Dir) {
+	if dir <= ServerToClient {
+		c.dirs[dir].restarted = true
+	}
+}
+
 // Close ends both directions (the connection closed): a response whose body runs until the close is complete;
 // any other message in progress is delivered as incomplete.
 func (c *Conn) Close(t time.Time) {

@@ -57,6 +57,9 @@ type parser struct {
 
 	held      []byte           // stPaused
 	pausedFor *httpmsg.Message // stPaused: the request whose answer decides
+
+	// restarted: the next gap is a loss of unknown length (Conn.Restart), however long its offsets say it is.
+	restarted bool
 }
 
 func (p *parser) stats() *Stats { return &p.c.stats }
@@ -765,12 +768,14 @@ func (p *parser) decodeGzip(m *httpmsg.Message) {
 	m.Body = out
 }
 
-// gap accounts for n bytes capture lost at p.pos.
+// gap accounts for n bytes capture lost at p.pos (after Restart: at least one, how many is unknown).
 func (p *parser) gap(n int64) {
 	p.stats().Lost += n
+	unknown := p.restarted
+	p.restarted = false
 	switch p.state {
 	case stBody, stChunkData:
-		if n <= p.remaining {
+		if n <= p.remaining && !unknown {
 			// The loss is inside a body of known length: the framing survives.
 			p.msg.AddLost(n)
 			p.remaining -= n
@@ -792,7 +797,7 @@ func (p *parser) gap(n int64) {
 			}
 			return
 		}
-		p.msg.AddLost(p.remaining)
+		p.msg.AddLost(min(n, p.remaining))
 		p.finish(true)
 	case stUntilClose:
 		p.msg.AddLost(n)

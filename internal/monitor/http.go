@@ -63,6 +63,7 @@ const peerLookupEvery = uint64(time.Second)
 // httpParser is what http1.Conn and h2.Conn have in common.
 type httpParser interface {
 	Feed(dir httpmsg.Dir, off int64, data []byte, t time.Time)
+	Restart(dir httpmsg.Dir) // the next bytes of dir follow a loss of unknown length
 	Close(t time.Time)
 }
 
@@ -404,12 +405,15 @@ func (m *Monitor) tcpData(p *tcpPending) {
 		h.counts.DuplicateBytes += uint64(len(p.data))
 		return
 	}
-	if p.gen != src.gen {
+	restarted := p.gen != src.gen
+	if restarted {
 		src.gen, src.base = p.gen, src.end+1
 		h.counts.Restarts++
 	}
 	if c.parser == nil {
 		c.parser = m.newParser(c, p.data)
+	} else if restarted {
+		c.parser.Restart(dir)
 	}
 	off := src.base + int64(p.off)
 	c.feedTime = m.wallTime(p.at)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -578,6 +579,57 @@ func TestTLSObjectReusedByNextConnection(t *testing.T) {
 	}
 }
 
+// TestTLSRestartMarksTruncated: a TLS call whose bytes the kernel lost (a return or an entry never seen) restarts its
+// stream in the kernel (tls_restart): the next bytes come in a new generation from offset 0. The response they were
+// part of is recorded truncated, never spliced around the hole as if whole, and the request after it parses.
+func TestTLSRestartMarksTruncated(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	remote := netip.MustParseAddrPort("203.0.113.7:443")
+	c := &tcpPeer{ino: 1<<63 | 78, pid: client, comm: "gopeer"}
+	m.Handle(tcpConnEvent(c, stream.KindTLSTx, clientAddr, remote, 1000))
+	m.Handle(c.tls(stream.KindTLSTx, &c.sent, 1100, post("/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`)))
+	body := `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", 300) + `"}]}}`
+	resp := jsonResponse("", body)
+	cut := len(resp) - 200
+	m.Handle(c.tls(stream.KindTLSRx, &c.received, 1200, resp[:cut]))
+	// resp[cut:cut+100] was lost with its call; the rest comes in the stream's next generation.
+	c.received = 0
+	rest := c.tls(stream.KindTLSRx, &c.received, 1300, resp[cut+100:])
+	rest.Gen = 2
+	m.Handle(rest)
+	m.Handle(c.tls(stream.KindTLSTx, &c.sent, 1400, post("/mcp", "", `{"jsonrpc":"2.0","id":2,"method":"ping"}`)))
+	pong := c.tls(stream.KindTLSRx, &c.received, 1500, jsonResponse("", `{"jsonrpc":"2.0","id":2,"result":{}}`))
+	pong.Gen = 2
+	m.Handle(pong)
+	m.tick(1_000_000_000)
+	var cutShort, ping, pongRec *record.Message
+	for i := range sink.msgs {
+		r := &sink.msgs[i]
+		switch {
+		case r.Truncated:
+			cutShort = r
+		case r.Type == record.TypeRequest && r.Method == "ping":
+			ping = r
+		case r.Type == record.TypeResponse && r.Method == "ping":
+			pongRec = r
+		}
+	}
+	if cutShort == nil || cutShort.LostBytes == 0 {
+		t.Errorf("no record says the response that lost 100 bytes is truncated: %+v", sink.msgs)
+	}
+	for _, r := range sink.msgs {
+		if r.Type == record.TypeResponse && string(r.ID) == "1" && !r.Truncated {
+			t.Errorf("the response that lost 100 bytes is recorded whole: %d bytes %s", r.Size, r.Message)
+		}
+	}
+	if ping == nil || pongRec == nil || pongRec.LatencyMs == nil {
+		t.Errorf("the exchange after the gap was not recorded whole and paired: %+v", sink.msgs)
+	}
+	if c := m.Counters(); c["http_restarts"] != 1 {
+		t.Errorf("counters %v", c)
+	}
+}
+
 // TestHTTPAnswerReportedBeforeRequest: on a loaded machine the client's write of a request can be reported (at its
 // return) after the server's answer was read, by more than the reorder hold. The answer waits for the request it
 // answers, and the two pair.
@@ -643,6 +695,53 @@ func TestTLSLateReturnAfterClose(t *testing.T) {
 		if h.Event == "unanswered" && h.LatencyMs == nil && h.RequestSize > 0 && h.Time.UnixNano() < 3_550 {
 			t.Errorf("call 7 reported unanswered: %+v", h)
 		}
+	}
+}
+
+// chanSource is a Source fed by a test.
+type chanSource chan *capture.Event
+
+func (c chanSource) Events() <-chan *capture.Event { return c }
+func (chanSource) Release(*capture.Event)          {}
+
+// TestHoldsFollowTheReaderNotTheClock: a reader behind the kernel (a loaded machine) must not end the wait for a
+// late TLS return because the wall clock moved on: once the source sends watermarks, the holds measure time by what
+// was read. Here the connection's end is read, then ticks run for longer than ReaderWait before the late response is
+// read: it still belongs to the connection and pairs with its request, instead of arriving after the connection
+// ended (orphaned, the request unanswered), as it did when a CI machine fell behind.
+func TestHoldsFollowTheReaderNotTheClock(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	src := make(chanSource)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(src) }()
+	base := capture.MonotonicNow()
+	obj := &tcpPeer{ino: 1<<63 | 43, pid: client, comm: "gopeer"}
+	tx, rx := stream.Key{Kind: stream.KindTLSTx, Ino: obj.ino}, stream.Key{Kind: stream.KindTLSRx, Ino: obj.ino}
+	src <- &capture.Event{Kind: capture.KindWatermark, Time: base}
+	conn := tcpConnEvent(obj, stream.KindTLSTx, clientAddr, serverAddr, base+1_000)
+	conn.Gen = base + 500
+	src <- conn
+	req := data(tx, client, "gopeer", 0, base+2_000, post("/mcp", "", `{"jsonrpc":"2.0","id":7,"method":"ping"}`))
+	req.Gen = base + 500
+	src <- req
+	src <- &capture.Event{Kind: capture.KindClose, Stream: tx, Gen: base + 500, Time: base + 3_000, Pid: client}
+	time.Sleep(3 * m.opts.ReaderWait / 2) // ticks every 20 ms meanwhile
+	late := data(rx, client, "gopeer", 0, base+2_500, jsonResponse("", `{"jsonrpc":"2.0","id":7,"result":{}}`))
+	late.Gen = base + 1_900 // the receiving side's generation began before the close
+	src <- late
+	close(src)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, r := range sink.msgs {
+		types = append(types, fmt.Sprintf("%s %s paired=%v", r.Type, r.ID, r.LatencyMs != nil))
+	}
+	if want := []string{"request 7 paired=false", "response 7 paired=true"}; !slices.Equal(types, want) {
+		t.Errorf("messages %v, want %v; http %+v", types, want, sink.https)
+	}
+	if c := m.Counters(); c["http_orphan_bytes"] != 0 {
+		t.Errorf("counters %v", c)
 	}
 }
 

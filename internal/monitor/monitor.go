@@ -81,10 +81,12 @@ type Monitor struct {
 	comms   map[int]string // comm by pid, from kernel records
 	queue   []pending      // frames (and session ends) waiting, in write order, for the reorder hold and their reader
 	counts  Counts
-	err     error // first sink error
-	now     uint64
-	http    httpStage
-	fp      *fpState // nil without Options.Footprints
+	err     error  // first sink error
+	now     uint64 // CLOCK_MONOTONIC ns: the latest record or watermark, or the wall clock until a watermark came
+	// watermarked: the source sends capture.KindWatermark records, and ticks no longer move now.
+	watermarked bool
+	http        httpStage
+	fp          *fpState // nil without Options.Footprints
 }
 
 // Counts are the monitor's own counters.
@@ -158,7 +160,11 @@ func (m *Monitor) Run(src Source) error {
 				return m.err
 			}
 		case <-tick.C:
-			m.tick(monotonicNow())
+			now := m.now
+			if !m.watermarked {
+				now = capture.MonotonicNow()
+			}
+			m.tick(now)
 		}
 	}
 }
@@ -188,6 +194,13 @@ func (m *Monitor) consume(src Source, events <-chan *capture.Event, e *capture.E
 func (m *Monitor) Handle(e *capture.Event) { m.handle(e) }
 
 func (m *Monitor) handle(e *capture.Event) {
+	if e.Kind == capture.KindWatermark {
+		// From the first watermark on, time moves only as far as the source has read: the holds below wait for
+		// records, and a wall clock would end them early whenever reading falls behind (a loaded machine).
+		m.watermarked = true
+		m.now = max(m.now, e.Time)
+		return
+	}
 	if m.opts.Tap != nil {
 		m.opts.Tap(e)
 	}

@@ -90,7 +90,8 @@ enum mcps_stat {
 	MCPS_STAT_TLS_UNRETURNED = 9, // TLS calls whose return was never seen (a skipped run): their stream restarted
 	MCPS_STAT_TLS_UNENTERED = 10, // TLS calls of traced processes that moved bytes but whose entry was never seen
 	MCPS_STAT_MAP_REFUSED = 11,   // calls whose state the kernel refused to store (a contended map lock): lost
-	MCPS_STAT_MAX = 12,
+	MCPS_STAT_TLS_UNENTERED_BYTES = 12, // the bytes of the MCPS_STAT_TLS_UNENTERED calls
+	MCPS_STAT_MAX = 13,
 };
 
 struct mcps_stream_key {
@@ -171,14 +172,39 @@ const volatile __u8 mcps_task_btf = 0;
 // weak so that kernels without it still load the programs; the branch that calls it is dead code there.
 const volatile __u8 mcps_rdonly_cast = 0;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-// 1 where the kfuncs bpf_preempt_disable and _enable are callable (6.11+). Programs on faultable syscall tracepoints,
-// fentry and uprobes run preemptibly on such kernels, and the kernel never runs one program twice at once on a CPU: a
-// copy preempted midway makes the same program's next run on that CPU be skipped (a read or write lost with no
-// trace but a counter). The copy loop runs with preemption off there (copy_run), which shrinks that window to the few
-// instructions around it.
+// 1 where the kfuncs bpf_preempt_disable and _enable are callable (6.11+): see UNPREEMPTED.
 const volatile __u8 mcps_preempt_kfuncs = 0;
 extern void bpf_preempt_disable(void) __ksym __weak;
 extern void bpf_preempt_enable(void) __ksym __weak;
+
+// UNPREEMPTED: programs that the kernel runs preemptibly hold preemption off from (nearly) their first to their last
+// instruction where the kfuncs exist. On 6.11+ kernels with faultable syscall tracepoints those are the raw (tp_btf)
+// syscall tracepoint, fentry/fexit and uprobe programs; the kernel never runs one program twice at once on a CPU, so
+// a run preempted midway makes that program's next runs on the CPU be skipped, and a preempted perf-event uprobe run
+// holds the CPU's bpf_prog_active, which skips every classic tracepoint program there meanwhile. In a 7.2 guest under
+// qemu a watch counted 51 to 566 skipped runs (kernel_skipped_runs), mostly of mcps_fp_sys_enter/exit and the fentry
+// programs, each a syscall or a write lost. Classic syscall tracepoint programs already run with preemption off.
+// Tail calls cannot be made with it off: copy_run turns it on just before each. Cost: two kfunc calls per run.
+static __always_inline void preempt_off(void)
+{
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_disable();
+}
+
+static __always_inline void preempt_on(void)
+{
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
+}
+
+// UNPREEMPTED(call) evaluates call, an int, with preemption off (see above).
+#define UNPREEMPTED(call)                                                                                          \
+	({                                                                                                          \
+		preempt_off();                                                                                      \
+		int __unpreempted_ret = (call);                                                                     \
+		preempt_on();                                                                                       \
+		__unpreempted_ret;                                                                                  \
+	})
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -315,7 +315,11 @@ struct {
 
 // copy_run copies what one program run can of the write in a, through the record slot of this CPU in scratch, then
 // continues in the program that progs holds. Each kind of hook has its own prog array (a tail call must stay within
-// one program type and attach point) and its own scratch (see mcps_scratch).
+// one program type and attach point) and its own scratch (see mcps_scratch). It is entered with preemption off
+// (UNPREEMPTED) and turns it on: a tail call cannot be made with it off. Held off from the record's first header byte
+// to its output, it also keeps another copy on this CPU from writing into the same slot (the compat object's one
+// slot per CPU, on a kernel that runs uprobe programs preemptibly: a 7.2 guest under --portable output one write's
+// record twice and lost a read's).
 static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32 tid, struct mcps_write_args *a)
 {
 	__u32 idx = a->slot * mcps_ncpu + (a->slot_held ? a->slot_cpu : bpf_get_smp_processor_id());
@@ -327,21 +331,15 @@ static __always_inline int copy_run(void *ctx, void *progs, void *scratch, __u32
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
 	if (st && st->gen != a->gen)
 		st = NULL;
-	// Preemption off from the record's first header byte to its output: preempted in between, another copy on this
-	// CPU could write into the same slot (the compat object's one slot per CPU, on a kernel that runs uprobe programs
-	// preemptibly: a 7.2 guest under --portable output one write's record twice and lost a read's).
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_disable();
 	fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
 	ev->hdr.ts = a->enter_ts;
 	ev->hdr.gen = a->gen;
-	bool more = copy_chunks(a, ev, st);
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
-	if (more) {
+	if (copy_chunks(a, ev, st)) {
 		if (a->runs < MAX_CONTINUATIONS) {
 			a->runs++;
+			preempt_on();
 			bpf_tail_call(ctx, progs, 0);
+			preempt_off(); // the tail call failed
 		}
 		// No continuation left (or the tail call failed): count the rest as lost.
 		lose(st, MCPS_STAT_TOO_LONG_BYTES, a->total - a->done);
@@ -350,6 +348,7 @@ done:
 	if (a->slot_held)
 		tlsm_release(a->slot, a->slot_cpu);
 	bpf_map_delete_elem(&mcps_write_args, &tid);
+	preempt_on();
 	return 0;
 }
 
@@ -357,9 +356,12 @@ done:
 static __always_inline int copy_more(void *ctx, void *progs, void *scratch)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	preempt_off();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
-	if (!a)
+	if (!a) {
+		preempt_on();
 		return 0;
+	}
 	return copy_run(ctx, progs, scratch, tid, a);
 }
 
@@ -367,21 +369,20 @@ static __always_inline int copy_more(void *ctx, void *progs, void *scratch)
 SEC("tracepoint")
 int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs, &mcps_scratch); }
 
-// write_exit runs when a write-family syscall returns ret (or a read of a TCP stream: the bytes received): it reserves
-// the range of the stream and copies it.
-static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u32 slot, __s64 ret)
+// write_exit_prepare reserves the range of the stream for a write-family syscall that returned ret (or a read of a
+// TCP stream: the bytes received), and returns the copy's arguments, or NULL when there is nothing to copy.
+static __always_inline struct mcps_write_args *write_exit_prepare(__u32 tid, __u32 slot, __s64 ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
 	if (!a)
-		return 0;
+		return NULL;
 	if (ret <= 0) {
 		bpf_map_delete_elem(&mcps_write_args, &tid);
-		return 0;
+		return NULL;
 	}
 	if (a->classify && !tcp_classify_received(a, ret)) {
 		bpf_map_delete_elem(&mcps_write_args, &tid);
-		return 0;
+		return NULL;
 	}
 	// Reserve the stream range for this write. The entry may have been evicted while a blocking write waited;
 	// then a new generation starts here, at the start of this write, which began a message.
@@ -392,7 +393,7 @@ static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u
 		st = bpf_map_lookup_elem(&mcps_streams, &a->key);
 		if (!st) {
 			bpf_map_delete_elem(&mcps_write_args, &tid);
-			return 0;
+			return NULL;
 		}
 	}
 	// Received bytes are dated when the read returns them: a blocking read began before its peer even wrote, and
@@ -410,6 +411,20 @@ static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u
 	a->runs = 0;
 	a->slot = slot;
 	mark_participant(bpf_get_current_pid_tgid() >> 32);
+	return a;
+}
+
+// write_exit runs when a write-family syscall returns ret (or a read of a TCP stream): it reserves the range of the
+// stream and copies it (UNPREEMPTED up to each tail call: copy_run).
+static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u32 slot, __s64 ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	preempt_off();
+	struct mcps_write_args *a = write_exit_prepare(tid, slot, ret);
+	if (!a) {
+		preempt_on();
+		return 0;
+	}
 	return copy_run(ctx, progs, scratch, tid, a);
 }
 

@@ -163,10 +163,10 @@ static __always_inline void tls_mark_write(__u32 tgid, __u64 ssl)
 	fp_write_mark(&key);
 }
 
-// tls_restart restarts the stream a TLS call of ssl moved bytes on (write: its sending side) when the call's bytes
+// tls_restart_stream restarts the stream a TLS call of ssl moved bytes on (write: its sending side) when the call's bytes
 // are lost and how many is unknown, and counts it in stat: the stream takes a new generation, which user space counts
 // (http_restarts) and parses past as a gap, instead of splicing what follows onto what came before.
-static __noinline void tls_restart(__u32 tgid, __u64 ssl, __u32 write, __u32 stat)
+static __always_inline void tls_restart_stream(__u32 tgid, __u64 ssl, __u32 write, __u32 stat)
 {
 	stat_add(stat, 1);
 	struct mcps_stream_key key = {.ino = tls_stream_ino(tgid, ssl), .kind = write ? MCPS_STREAM_TLS_TX : MCPS_STREAM_TLS_RX};
@@ -175,6 +175,13 @@ static __noinline void tls_restart(__u32 tgid, __u64 ssl, __u32 write, __u32 sta
 		return;
 	struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
 	bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
+}
+
+// tls_restart is tls_restart_stream as a function of its own (the entry programs' verifier budget); the Go return
+// program inlines it (a call would add its frame to the program's, past the 512-byte stack).
+static __noinline void tls_restart(__u32 tgid, __u64 ssl, __u32 write, __u32 stat)
+{
+	tls_restart_stream(tgid, ssl, write, stat);
 }
 
 // tls_unreturned handles a call whose return was never seen, found when the same thread (goroutine, for Go) calls
@@ -221,8 +228,7 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
-	if (mcps_preempt_kfuncs) // TLS_UNPREEMPTED
-		bpf_preempt_disable();
+	preempt_off(); // TLS_UNPREEMPTED
 	struct mcps_tls_call c = {
 		.ssl = PT_REGS_PARM1(ctx),
 		.buf = PT_REGS_PARM2(ctx),
@@ -245,8 +251,7 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_
 		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
 	}
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
+	preempt_on();
 	return 0;
 }
 
@@ -501,8 +506,7 @@ static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struc
 	return ap;
 }
 
-// tls_copy copies what tls_prepare set up: with preemption on, since the copy continues by tail calls (copy_run
-// holds it off around each piece).
+// tls_copy copies what tls_prepare set up; entered with preemption off, which copy_run turns on for its tail calls.
 static __always_inline int tls_copy(struct pt_regs *ctx, __u32 tid, struct mcps_write_args *ap, bool multi)
 {
 	if (!multi)
@@ -636,8 +640,7 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	__u32 tgid = id >> 32;
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
-	if (mcps_preempt_kfuncs) // TLS_UNPREEMPTED
-		bpf_preempt_disable();
+	preempt_off(); // TLS_UNPREEMPTED
 	struct mcps_tls_call c = {
 		.ssl = GO_ARG1(ctx),
 		.buf = GO_ARG2(ctx),
@@ -667,8 +670,7 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 		tls_classify_write(tgid, c.ssl, c.buf, c.len);
 		tls_mark_write(tgid, c.ssl);
 	}
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
+	preempt_on();
 	return 0;
 }
 
@@ -700,6 +702,26 @@ static __noinline void go_call_search(struct pt_regs *ctx, const struct mcps_go_
 }
 #endif
 
+// tls_go_unentered handles n bytes moved by a Go call whose entry was never seen: it began before the probes were
+// attached (a Read blocked for the next request), or, in a 7.2 guest under qemu, its entry program did not run (no
+// hit of any kind logged for it). They are counted (calls and bytes), and the stream of the connection whose socket
+// the thread last read or wrote, if its TLS object is known, restarts, so that user space marks the message they
+// were part of truncated instead of splicing the bytes around the hole. The socket syscall of the call itself names
+// it (Read and Write make theirs on the thread they return on); a call that began before the probes read or wrote a
+// connection whose object is not known yet, which is only counted. Limits: a Read served from bytes already
+// decrypted makes no syscall, and a goroutine moved to another thread between its syscall and its return; then the
+// thread's last connection may be another one's.
+static __always_inline void tls_go_unentered(__u64 id, __s64 n)
+{
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	stat_add(MCPS_STAT_TLS_UNENTERED_BYTES, n);
+	struct mcps_tls_last *last = bpf_map_lookup_elem(&mcps_tls_last, &tid);
+	if (last && last->tgid == tgid)
+		tls_restart_stream(tgid, last->ssl, last->write, MCPS_STAT_TLS_UNENTERED);
+	else
+		stat_add(MCPS_STAT_TLS_UNENTERED, 1);
+}
+
 // tls_go_ret_prepare handles a return of Write or Read: n, the bytes moved, is in the first result register.
 static __always_inline struct mcps_write_args *tls_go_ret_prepare(struct pt_regs *ctx, __u64 id, bool multi)
 {
@@ -707,10 +729,8 @@ static __always_inline struct mcps_write_args *tls_go_ret_prepare(struct pt_regs
 	__s64 n = (__s64)GO_ARG1(ctx);
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_go_calls, &gk);
 	if (!c) {
-		// Bytes moved by a call whose entry was not seen (it began before the probes, or its entry's run was
-		// skipped): which connection's is unknown, so they are only counted.
 		if (n > 0 && !tls_stopped() && traced_process(gk.tgid)) {
-			stat_add(MCPS_STAT_TLS_UNENTERED, 1);
+			tls_go_unentered(id, n);
 			if (mcps_debug_tls) {
 				tls_hit(ctx, MCPS_TLS_HIT_RET_NONE, gk.g, NULL, n);
 #ifdef MCPS_MAP_WALK
@@ -732,16 +752,17 @@ static __always_inline struct mcps_write_args *tls_go_ret_prepare(struct pt_regs
 }
 
 // tls_return runs at the return of a TLS read or write (go: Go's Read or Write; else SSL_read, SSL_write and kin),
-// with preemption off (TLS_UNPREEMPTED) up to the copy. go and multi are constants: one inlined copy per program.
+// with preemption off (TLS_UNPREEMPTED) but for the copy's tail calls. go and multi are constants: one inlined copy per program.
 static __always_inline int tls_return(struct pt_regs *ctx, bool go, bool multi)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_disable();
+	preempt_off();
 	struct mcps_write_args *ap = go ? tls_go_ret_prepare(ctx, id, multi) : tls_exit_prepare(ctx, id, multi);
-	if (mcps_preempt_kfuncs)
-		bpf_preempt_enable();
-	return ap ? tls_copy(ctx, (__u32)id, ap, multi) : 0;
+	if (!ap) {
+		preempt_on();
+		return 0;
+	}
+	return tls_copy(ctx, (__u32)id, ap, multi);
 }
 
 SEC("uprobe")

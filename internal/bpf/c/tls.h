@@ -2,7 +2,8 @@
 //
 // What the syscall hooks do for TLS capture (tls.c): while a thread is inside SSL_read or SSL_write, the socket
 // syscalls it makes are those of the SSL object's connection, which joins the object to its TCP socket. Cost with
-// mcps_tls_on unset: nothing; with it set, one lookup in mcps_tls_calls per TCP socket read or write.
+// mcps_tls_on unset: nothing; with it set, two loads and a lookup in mcps_tls_over and in mcps_tls_calls per TCP
+// socket read or write (and one in mcps_tls_last for a socket under a TLS object).
 #pragma once
 
 #include "mcps.h"
@@ -65,6 +66,23 @@ struct {
 	__type(key, __u64); // the struct sock
 	__type(value, struct mcps_tls_key);
 } mcps_tls_over SEC(".maps");
+
+// The TLS connection whose socket each thread last read or wrote: it names the connection of a Go call whose entry
+// was never seen (tls_go_unentered in tls.c), since Read and Write make their socket syscalls on the thread they
+// return on. Set from the socket syscalls of sockets under a known TLS object; a lookup per TCP socket syscall, an
+// update only when the thread moves to another connection or direction.
+struct mcps_tls_last {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 write;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); // thread id
+	__type(value, struct mcps_tls_last);
+} mcps_tls_last SEC(".maps");
 
 // SSL objects that moved plaintext without a syscall inside the call (a library using memory BIOs, such as Node.js):
 // the thread's next TCP write, which carries the ciphertext of that SSL_write, names their socket.
@@ -151,12 +169,23 @@ static __always_inline void tls_set_socket(__u32 tgid, __u64 ssl, __u64 sk, __u6
 
 // tls_note_socket joins the SSL object the current thread is inside (if any), or whose SSL_write it just returned
 // from without a syscall (write: this is a write), to the TCP socket of file.
+// Also notes, for the thread, the TLS object over the socket (mcps_tls_last).
 static __always_inline void tls_note_socket(struct file *file, bool write)
 {
 	if (!mcps_tls_on)
 		return;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	__u64 sk = (__u64)BPF_CORE_READ(sock, sk);
+	struct mcps_tls_key *over = bpf_map_lookup_elem(&mcps_tls_over, &sk);
+	if (over && over->tgid == tgid) {
+		struct mcps_tls_last *last = bpf_map_lookup_elem(&mcps_tls_last, &tid);
+		if (!last || last->ssl != over->ssl || last->tgid != tgid || last->write != write) {
+			struct mcps_tls_last now = {.ssl = over->ssl, .tgid = tgid, .write = write};
+			bpf_map_update_elem(&mcps_tls_last, &tid, &now, BPF_ANY);
+		}
+	}
 	struct mcps_tls_call *c = bpf_map_lookup_elem(&mcps_tls_calls, &tid);
 	__u64 ssl;
 	if (c) {
@@ -168,6 +197,5 @@ static __always_inline void tls_note_socket(struct file *file, bool write)
 		ssl = *pending;
 		bpf_map_delete_elem(&mcps_tls_pending, &tid);
 	}
-	struct socket *sock = BPF_CORE_READ(file, private_data);
-	tls_set_socket(tgid, ssl, (__u64)BPF_CORE_READ(sock, sk), BPF_CORE_READ(file, f_inode, i_ino));
+	tls_set_socket(tgid, ssl, sk, BPF_CORE_READ(file, f_inode, i_ino));
 }
