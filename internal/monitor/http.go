@@ -905,7 +905,7 @@ func (m *Monitor) socketHolder(local, remote netip.AddrPort, listener bool) int 
 		if ino == 0 {
 			return 0
 		}
-		return likelyServer(m.opts.Proc.Holders("socket", ino))
+		return likelyServer(m.opts.Proc.Holders("socket", ino), m.opts.Proc.Parent)
 	}
 	if pid := holder(m.opts.Proc.TCPSocketInode(local, remote)); pid != 0 || !listener {
 		return pid
@@ -915,20 +915,30 @@ func (m *Monitor) socketHolder(local, remote netip.AddrPort, listener bool) int 
 
 // likelyServer picks, of the processes holding one socket, the one to name: a listener is held by several where init
 // passed it to a service (systemd's socket activation: PID 1 keeps its copy) or a server forked its workers after
-// opening it (nginx, gunicorn). Init is never the server when another holds the socket; of the rest the lowest pid,
-// usually the process that opened it (a pre-fork master: which worker accepted a connection it cannot tell). 0 for
-// none.
-func likelyServer(pids []int) int {
-	best := 0
+// opening it (nginx, gunicorn). Init is never the server when another holds the socket; of the rest, the one whose
+// parent holds none (the process that opened it and forked the others: a pre-fork master, since which worker
+// accepted a connection cannot be told), and the lowest pid where that does not decide (parents unknown, or several
+// unrelated holders). parent returns a process's parent (false: unknown). 0 for none.
+func likelyServer(pids []int, parent func(pid int) (int, bool)) int {
+	var holders []int
 	for _, pid := range pids {
-		if pid == 1 && len(pids) > 1 {
-			continue
-		}
-		if best == 0 || pid < best {
-			best = pid
+		if pid != 1 || len(pids) == 1 {
+			holders = append(holders, pid)
 		}
 	}
-	return best
+	var roots []int
+	for _, pid := range holders {
+		if pp, ok := parent(pid); !ok || !slices.Contains(holders, pp) {
+			roots = append(roots, pid)
+		}
+	}
+	if len(roots) == 0 { // cannot happen in a tree; keep every holder
+		roots = holders
+	}
+	if len(roots) == 0 {
+		return 0
+	}
+	return slices.Min(roots)
 }
 
 // local reports whether the far end b of a connection from a is on this host.

@@ -871,8 +871,13 @@ func TestLikelyServer(t *testing.T) {
 		{[]int{1}, 1}, // init's own socket
 		{[]int{1, 900, 77}, 77},
 		{[]int{120, 1200, 13}, 13},
+		{[]int{300, 4000, 301}, 4000}, // pids wrapped: the master 4000 forked its workers 300 and 301 after the wrap
+		{[]int{1, 4000, 300}, 4000},
+		{[]int{500, 600}, 500}, // two unrelated holders (a socket passed over a Unix socket): the lowest
 	} {
-		if got := likelyServer(tc.pids); got != tc.want {
+		parents := map[int]int{300: 4000, 301: 4000, 4000: 1, 500: 1, 600: 2}
+		parent := func(pid int) (int, bool) { pp, ok := parents[pid]; return pp, ok }
+		if got := likelyServer(tc.pids, parent); got != tc.want {
 			t.Errorf("likelyServer(%v) = %d, want %d", tc.pids, got, tc.want)
 		}
 	}

@@ -45,6 +45,19 @@ func (p FS) Exe(pid int) string {
 	return path
 }
 
+// Parent returns the parent of pid, false when pid is gone or its stat cannot be read.
+func (p FS) Parent(pid int) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, false
+	}
+	proc, err := parseStat(pid, b)
+	if err != nil {
+		return 0, false
+	}
+	return proc.PPid, true
+}
+
 // Proc is one entry of the process table.
 type Proc struct {
 	Pid, PPid int

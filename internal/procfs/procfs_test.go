@@ -65,3 +65,12 @@ func TestStreamFDsAndHolders(t *testing.T) {
 		t.Fatal("Comm of self is empty")
 	}
 }
+
+func TestParent(t *testing.T) {
+	if pp, ok := Default().Parent(os.Getpid()); !ok || pp != os.Getppid() {
+		t.Errorf("Parent(self) = %d, %v; want %d, true", pp, ok, os.Getppid())
+	}
+	if _, ok := (FS{Root: t.TempDir()}).Parent(1); ok {
+		t.Error("Parent of a process with no stat: ok")
+	}
+}

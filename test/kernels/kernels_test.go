@@ -225,6 +225,17 @@ func TestTimedOut(t *testing.T) {
 	if after, running := timedOut(out); after != "30m0s" || running != "TestModernEraGoSDK" {
 		t.Errorf("timedOut = %q, %q; want 30m0s, TestModernEraGoSDK", after, running)
 	}
+	// Subtests: the panic lists the parent and the subtest that hung, not the subtest started last.
+	out = "=== RUN   TestHTTPSGoSDK\n=== RUN   TestHTTPSGoSDK/a\n=== RUN   TestHTTPSGoSDK/b\n--- PASS: TestHTTPSGoSDK/b (1.00s)\n" +
+		"panic: test timed out after 30m0s\n\trunning tests:\n\t\tTestHTTPSGoSDK (30m0s)\n\t\tTestHTTPSGoSDK/a (29m0s)\n\ngoroutine 1 [running]:\n"
+	if _, running := timedOut(out); running != "TestHTTPSGoSDK, TestHTTPSGoSDK/a" {
+		t.Errorf("running %q, want TestHTTPSGoSDK, TestHTTPSGoSDK/a", running)
+	}
+	// An older panic without the list: the tests started and never ended.
+	out = "=== RUN   TestA\n=== RUN   TestB\n--- PASS: TestB (1.00s)\npanic: test timed out after 5m0s\n\ngoroutine 1 [running]:\n"
+	if _, running := timedOut(out); running != "TestA" {
+		t.Errorf("running %q, want TestA", running)
+	}
 	if after, _ := timedOut("--- FAIL: TestX (1.00s)\nFAIL\n"); after != "" {
 		t.Errorf("timedOut of a plain failure = %q", after)
 	}

@@ -333,24 +333,42 @@ func sortResults(rs []*kernelResult) {
 	slices.SortFunc(rs, func(a, b *kernelResult) int { return index(a.Name) - index(b.Name) })
 }
 
-// timeoutRE and runRE find a test binary's -test.timeout panic and the tests it started.
+// timeoutRE finds a test binary's -test.timeout panic, runningRE the tests its panic lists as running ("running
+// tests:" then one "\t\tName (duration)" line each, Go 1.20+), and runRE the tests the output says were started.
 var (
 	timeoutRE = regexp.MustCompile(`panic: test timed out after (\S+)`)
+	runningRE = regexp.MustCompile(`(?m)^\t\t(\S+) \([^)]*\)$`)
 	runRE     = regexp.MustCompile(`(?m)=== RUN\s+(\S+)\s*$`)
 )
 
-// timedOut returns, when a test binary's output ends in its -test.timeout panic, the limit and the test that was
-// running (the last one started).
+// timedOut returns, when a test binary's output ends in its -test.timeout panic, the limit and the tests that were
+// running: those the panic lists, else those started and never ended (subtests and parallel tests interleave, so
+// the last one started need not be the one stuck).
 func timedOut(output string) (after, running string) {
-	m := timeoutRE.FindStringSubmatch(output)
+	m := timeoutRE.FindStringSubmatchIndex(output)
 	if m == nil {
 		return "", ""
 	}
-	running = "?"
-	if runs := runRE.FindAllStringSubmatch(output, -1); len(runs) > 0 {
-		running = runs[len(runs)-1][1]
+	after = output[m[2]:m[3]]
+	var names []string
+	if _, list, ok := strings.Cut(output[m[1]:], "running tests:\n"); ok {
+		list, _, _ = strings.Cut(list, "\n\n")
+		for _, r := range runningRE.FindAllStringSubmatch(list+"\n", -1) {
+			names = append(names, r[1])
+		}
 	}
-	return m[1], running
+	if len(names) == 0 {
+		for _, r := range runRE.FindAllStringSubmatch(output[:m[0]], -1) {
+			if !strings.Contains(output, "--- PASS: "+r[1]+" ") && !strings.Contains(output, "--- FAIL: "+r[1]+" ") &&
+				!strings.Contains(output, "--- SKIP: "+r[1]+" ") {
+				names = append(names, r[1])
+			}
+		}
+	}
+	if len(names) == 0 {
+		return after, "?"
+	}
+	return after, strings.Join(names, ", ")
 }
 
 // hooksRE finds the hook set in mcpscope's ready line: "mcpscope: ready: watching … (hooks: fentry/fexit)".
