@@ -412,6 +412,7 @@ const (
 	mcpsVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpsVarMcpsTaskBtf              = "mcps_task_btf"
 	mcpsVarMcpsTcpOn                = "mcps_tcp_on"
+	mcpsVarMcpsTlsGoSeen            = "mcps_tls_go_seen"
 	mcpsVarMcpsTlsOn                = "mcps_tls_on"
 	mcpsVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
 	mcpsVarMcpsUnusedFpMarkDir      = "mcps_unused_fp_mark_dir"
@@ -610,6 +611,7 @@ type mcpsVariableSpecs struct {
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
+	McpsTlsGoSeen         *ebpf.VariableSpec `ebpf:"mcps_tls_go_seen"`
 	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_mark_dir"`
@@ -750,6 +752,7 @@ type mcpsVariables struct {
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
+	McpsTlsGoSeen         *ebpf.Variable `ebpf:"mcps_tls_go_seen"`
 	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.Variable `ebpf:"mcps_unused_fp_mark_dir"`

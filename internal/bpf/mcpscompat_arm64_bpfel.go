@@ -316,6 +316,7 @@ const (
 	mcpscompatVarMcpsSelfTgid             = "mcps_self_tgid"
 	mcpscompatVarMcpsTaskBtf              = "mcps_task_btf"
 	mcpscompatVarMcpsTcpOn                = "mcps_tcp_on"
+	mcpscompatVarMcpsTlsGoSeen            = "mcps_tls_go_seen"
 	mcpscompatVarMcpsTlsOn                = "mcps_tls_on"
 	mcpscompatVarMcpsUnusedEventKind      = "mcps_unused_event_kind"
 	mcpscompatVarMcpsUnusedFpMarkDir      = "mcps_unused_fp_mark_dir"
@@ -514,6 +515,7 @@ type mcpscompatVariableSpecs struct {
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.VariableSpec `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.VariableSpec `ebpf:"mcps_tcp_on"`
+	McpsTlsGoSeen         *ebpf.VariableSpec `ebpf:"mcps_tls_go_seen"`
 	McpsTlsOn             *ebpf.VariableSpec `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.VariableSpec `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.VariableSpec `ebpf:"mcps_unused_fp_mark_dir"`
@@ -654,6 +656,7 @@ type mcpscompatVariables struct {
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
 	McpsTaskBtf           *ebpf.Variable `ebpf:"mcps_task_btf"`
 	McpsTcpOn             *ebpf.Variable `ebpf:"mcps_tcp_on"`
+	McpsTlsGoSeen         *ebpf.Variable `ebpf:"mcps_tls_go_seen"`
 	McpsTlsOn             *ebpf.Variable `ebpf:"mcps_tls_on"`
 	McpsUnusedEventKind   *ebpf.Variable `ebpf:"mcps_unused_event_kind"`
 	McpsUnusedFpMarkDir   *ebpf.Variable `ebpf:"mcps_unused_fp_mark_dir"`

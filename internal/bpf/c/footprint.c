@@ -54,7 +54,7 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 {
 	struct mcps_stream_key key;
 	struct file *file = fd_to_file(fd);
-	if (!stream_of_file(file, false, write, &key))
+	if (!stream_of_file(file, false, write, &key, NULL))
 		return;
 	if (key.kind != MCPS_STREAM_PIPE && key.kind != MCPS_STREAM_UNIX)
 		return;

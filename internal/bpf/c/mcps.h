@@ -393,7 +393,9 @@ static __always_inline __u64 socket_ino(struct sock *sk)
 // anything but a pipe or a connected Unix socket. Cost: a chain of CO-RE reads, no map lookup.
 //
 // trusted says file is a BTF pointer the verifier knows (an fentry/fexit argument): its fields are then plain loads.
-static __always_inline bool stream_of_file(struct file *file, bool trusted, bool write, struct mcps_stream_key *key)
+// For a TCP socket, *tcp_sk (if tcp_sk is not NULL) receives its struct sock.
+static __always_inline bool stream_of_file(struct file *file, bool trusted, bool write, struct mcps_stream_key *key,
+					   __u64 *tcp_sk)
 {
 	if (!file)
 		return false;
@@ -423,6 +425,8 @@ static __always_inline bool stream_of_file(struct file *file, bool trusted, bool
 	if (mcps_tcp_on && (family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP) {
 		key->kind = write ? MCPS_STREAM_TCP_TX : MCPS_STREAM_TCP_RX;
 		key->ino = BPF_CORE_READ(inode, i_ino);
+		if (tcp_sk)
+			*tcp_sk = (__u64)sk;
 		return true;
 	}
 	if (family != AF_UNIX)

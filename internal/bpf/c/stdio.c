@@ -123,12 +123,13 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		return 0;
 	bool traced = traced_process(tgid);
 	struct mcps_stream_key key;
+	__u64 sk = 0;
 	if (!trusted)
 		file = fd_to_file(fd);
-	if (!stream_of_file(file, trusted, true, &key))
+	if (!stream_of_file(file, trusted, true, &key, &sk))
 		return 0;
 	if (key.kind == MCPS_STREAM_TCP_TX)
-		tls_note_socket(file, true);
+		tls_note_socket(file, sk, true);
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!traced && !st) // filter mode: only streams a traced process reads
 		return 0;
@@ -370,12 +371,10 @@ SEC("tracepoint")
 int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs, &mcps_scratch); }
 
 // write_exit_prepare reserves the range of the stream for a write-family syscall that returned ret (or a read of a
-// TCP stream: the bytes received), and returns the copy's arguments, or NULL when there is nothing to copy.
-static __always_inline struct mcps_write_args *write_exit_prepare(__u32 tid, __u32 slot, __s64 ret)
+// TCP stream: the bytes received) whose entry saved a, and returns a, or NULL when there is nothing to copy.
+static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_write_args *a, __u32 tid, __u32 slot,
+							      __s64 ret)
 {
-	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
-	if (!a)
-		return NULL;
 	if (ret <= 0) {
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return NULL;
@@ -419,8 +418,11 @@ static __always_inline struct mcps_write_args *write_exit_prepare(__u32 tid, __u
 static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u32 slot, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
+	if (!a)
+		return 0; // not a write to an MCP stream: one lookup, preemption untouched
 	preempt_off();
-	struct mcps_write_args *a = write_exit_prepare(tid, slot, ret);
+	a = write_exit_prepare(a, tid, slot, ret);
 	if (!a) {
 		preempt_on();
 		return 0;
@@ -457,12 +459,13 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted,
 		return 0;
 	bool traced = traced_process(tgid);
 	struct mcps_stream_key key;
+	__u64 sk = 0;
 	if (!trusted)
 		file = fd_to_file(fd);
-	if (!stream_of_file(file, trusted, false, &key))
+	if (!stream_of_file(file, trusted, false, &key, &sk))
 		return 0;
 	if (key.kind == MCPS_STREAM_TCP_RX)
-		tls_note_socket(file, false);
+		tls_note_socket(file, sk, false);
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (key.kind == MCPS_STREAM_TCP_RX)
 		return tcp_read_enter(&key, st, traced, fd, (__u64)file, buf, iov, vlen);
@@ -532,7 +535,7 @@ static __always_inline int close_enter(__u32 fd)
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFIFO && !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
 		return 0; // the read end of a pipe
 	struct mcps_stream_key key;
-	if (!stream_of_file(file, false, true, &key))
+	if (!stream_of_file(file, false, true, &key, NULL))
 		return 0;
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!st || st->state != MCPS_STATE_MCP)

@@ -641,6 +641,8 @@ static __always_inline int tls_go_enter(struct pt_regs *ctx, __u32 write)
 	if (tgid == mcps_self_tgid || !traced_process(tgid) || tls_stopped())
 		return 0;
 	preempt_off(); // TLS_UNPREEMPTED
+	if (!mcps_tls_go_seen)
+		mcps_tls_go_seen = 1;
 	struct mcps_tls_call c = {
 		.ssl = GO_ARG1(ctx),
 		.buf = GO_ARG2(ctx),

@@ -2,8 +2,8 @@
 //
 // What the syscall hooks do for TLS capture (tls.c): while a thread is inside SSL_read or SSL_write, the socket
 // syscalls it makes are those of the SSL object's connection, which joins the object to its TCP socket. Cost with
-// mcps_tls_on unset: nothing; with it set, two loads and a lookup in mcps_tls_over and in mcps_tls_calls per TCP
-// socket read or write (and one in mcps_tls_last for a socket under a TLS object).
+// mcps_tls_on unset: nothing; with it set, a lookup in mcps_tls_calls per TCP socket read or write, and once a Go
+// TLS call was seen one in mcps_tls_over too (and one in mcps_tls_last for a socket under a TLS object).
 #pragma once
 
 #include "mcps.h"
@@ -83,6 +83,10 @@ struct {
 	__type(key, __u32); // thread id
 	__type(value, struct mcps_tls_last);
 } mcps_tls_last SEC(".maps");
+
+// Set at the first Go crypto/tls call seen: until then the socket syscalls skip mcps_tls_last (a host without Go
+// TLS programs pays one load for it).
+volatile __u8 mcps_tls_go_seen;
 
 // SSL objects that moved plaintext without a syscall inside the call (a library using memory BIOs, such as Node.js):
 // the thread's next TCP write, which carries the ciphertext of that SSL_write, names their socket.
@@ -169,16 +173,14 @@ static __always_inline void tls_set_socket(__u32 tgid, __u64 ssl, __u64 sk, __u6
 
 // tls_note_socket joins the SSL object the current thread is inside (if any), or whose SSL_write it just returned
 // from without a syscall (write: this is a write), to the TCP socket of file.
-// Also notes, for the thread, the TLS object over the socket (mcps_tls_last).
-static __always_inline void tls_note_socket(struct file *file, bool write)
+// Also notes, where Go's crypto/tls is probed, the TLS object over the socket sk for the thread (mcps_tls_last).
+static __always_inline void tls_note_socket(struct file *file, __u64 sk, bool write)
 {
 	if (!mcps_tls_on)
 		return;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, tgid = id >> 32;
-	struct socket *sock = BPF_CORE_READ(file, private_data);
-	__u64 sk = (__u64)BPF_CORE_READ(sock, sk);
-	struct mcps_tls_key *over = bpf_map_lookup_elem(&mcps_tls_over, &sk);
+	struct mcps_tls_key *over = mcps_tls_go_seen ? bpf_map_lookup_elem(&mcps_tls_over, &sk) : NULL;
 	if (over && over->tgid == tgid) {
 		struct mcps_tls_last *last = bpf_map_lookup_elem(&mcps_tls_last, &tid);
 		if (!last || last->ssl != over->ssl || last->tgid != tgid || last->write != write) {
