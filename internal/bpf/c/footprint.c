@@ -81,10 +81,14 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 
 // Raw BTF tracepoints (tp_btf): the kernel calls them directly, without the perf-event set-up of a classic
 // tracepoint, which cost every process on the host ~0.2 µs per syscall and program (docs/benchmarks.md).
-// A program on every syscall leaves after one lookup for a process outside the trees; the rest runs UNPREEMPTED.
-static __always_inline int fp_sys_enter(struct mcps_fp_task *t, __u64 id, struct pt_regs *regs, long nr)
+SEC("tp_btf/sys_enter")
+int BPF_PROG(mcps_fp_sys_enter, struct pt_regs *regs, long nr)
 {
+	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
 	__u32 root = t->root;
 	struct mcps_fp_thread *th = fp_thread((__u32)id);
 	if (!th)
@@ -104,17 +108,6 @@ static __always_inline int fp_sys_enter(struct mcps_fp_task *t, __u64 id, struct
 		th->exec_epoch = fp_epoch(root) + 1;
 	th->enter_ns = bpf_ktime_get_ns();
 	return 0;
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(mcps_fp_sys_enter, struct pt_regs *regs, long nr)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
-	if (!t)
-		return 0;
-	return UNPREEMPTED(fp_sys_enter(t, id, regs, nr));
 }
 
 // fp_count adds one call of nr, which returned ret after ns, to the counters of the tree's epoch.
@@ -279,9 +272,14 @@ static __always_inline void fp_socket(__u32 root, __u32 owner, __s64 nr, __s64 r
 	bpf_ringbuf_submit(rec, 0);
 }
 
-static __always_inline int fp_sys_exit(struct mcps_fp_task *t, __u64 id, long ret)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(mcps_fp_sys_exit, struct pt_regs *regs, long ret)
 {
+	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
+	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
+	if (!t)
+		return 0;
 	__u32 root = t->root;
 	__u32 tid = (__u32)id;
 	struct mcps_fp_thread *th = bpf_map_lookup_elem(&mcps_fp_threads, &tid);
@@ -301,17 +299,6 @@ static __always_inline int fp_sys_exit(struct mcps_fp_task *t, __u64 id, long re
 		fp_mark(root, th->args[0], false, ret, th);
 	fp_account_cpu((struct task_struct *)bpf_get_current_task(), tgid, root, owner, th);
 	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(mcps_fp_sys_exit, struct pt_regs *regs, long ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
-	if (!t)
-		return 0;
-	return UNPREEMPTED(fp_sys_exit(t, id, ret));
 }
 
 SEC("tp_btf/sched_switch")
@@ -418,9 +405,11 @@ static __always_inline int fp_cuda_call(struct pt_regs *ctx)
 	if (!t)
 		return 0;
 	__u32 root = t->root, owner = fp_owner(t, tgid, (__u32)id);
-	preempt_off(); // a uprobe program: UNPREEMPTED
+	if (mcps_preempt_kfuncs) // a uprobe program: see TLS_UNPREEMPTED in tls.c
+		bpf_preempt_disable();
 	fp_count(root, tgid, owner, fp_epoch(root), MCPS_FP_NR_CUDA + (__u32)bpf_get_attach_cookie(ctx), 0, 0);
-	preempt_on();
+	if (mcps_preempt_kfuncs)
+		bpf_preempt_enable();
 	return 0;
 }
 

@@ -172,19 +172,16 @@ const volatile __u8 mcps_task_btf = 0;
 // weak so that kernels without it still load the programs; the branch that calls it is dead code there.
 const volatile __u8 mcps_rdonly_cast = 0;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-// 1 where the kfuncs bpf_preempt_disable and _enable are callable (6.11+): see UNPREEMPTED.
+// 1 where the kfuncs bpf_preempt_disable and _enable are callable (6.11+): see preempt_off.
 const volatile __u8 mcps_preempt_kfuncs = 0;
 extern void bpf_preempt_disable(void) __ksym __weak;
 extern void bpf_preempt_enable(void) __ksym __weak;
 
-// UNPREEMPTED: programs that the kernel runs preemptibly hold preemption off from (nearly) their first to their last
-// instruction where the kfuncs exist. On 6.11+ kernels with faultable syscall tracepoints those are the raw (tp_btf)
-// syscall tracepoint, fentry/fexit and uprobe programs; the kernel never runs one program twice at once on a CPU, so
-// a run preempted midway makes that program's next runs on the CPU be skipped, and a preempted perf-event uprobe run
-// holds the CPU's bpf_prog_active, which skips every classic tracepoint program there meanwhile. In a 7.2 guest under
-// qemu a watch counted 51 to 566 skipped runs (kernel_skipped_runs), mostly of mcps_fp_sys_enter/exit and the fentry
-// programs, each a syscall or a write lost. Classic syscall tracepoint programs already run with preemption off.
-// Tail calls cannot be made with it off: copy_run turns it on just before each. Cost: two kfunc calls per run.
+// preempt_off and preempt_on hold preemption off where the kfuncs exist, so that a run's per-CPU state (a scratch
+// slot, the registers and call keys of a TLS probe) is not another run's meanwhile (TLS_UNPREEMPTED in tls.c; a
+// copy, from its stream's reservation to each tail call: copy_run). They do not keep the kernel from skipping runs (kernel_skipped_runs): a preemption requested meanwhile
+// happens at preempt_on, still inside the kernel's per-program guard. Holding the footprint and fentry programs
+// whole so was tried in a 7.2 guest: 738 runs skipped in one session, as many as without.
 static __always_inline void preempt_off(void)
 {
 	if (mcps_preempt_kfuncs)
@@ -196,15 +193,6 @@ static __always_inline void preempt_on(void)
 	if (mcps_preempt_kfuncs)
 		bpf_preempt_enable();
 }
-
-// UNPREEMPTED(call) evaluates call, an int, with preemption off (see above).
-#define UNPREEMPTED(call)                                                                                          \
-	({                                                                                                          \
-		preempt_off();                                                                                      \
-		int __unpreempted_ret = (call);                                                                     \
-		preempt_on();                                                                                       \
-		__unpreempted_ret;                                                                                  \
-	})
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -317,7 +317,7 @@ struct {
 // copy_run copies what one program run can of the write in a, through the record slot of this CPU in scratch, then
 // continues in the program that progs holds. Each kind of hook has its own prog array (a tail call must stay within
 // one program type and attach point) and its own scratch (see mcps_scratch). It is entered with preemption off
-// (UNPREEMPTED) and turns it on: a tail call cannot be made with it off. Held off from the record's first header byte
+// (preempt_off) and turns it on: a tail call cannot be made with it off. Held off from the record's first header byte
 // to its output, it also keeps another copy on this CPU from writing into the same slot (the compat object's one
 // slot per CPU, on a kernel that runs uprobe programs preemptibly: a 7.2 guest under --portable output one write's
 // record twice and lost a read's).
@@ -414,7 +414,7 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 }
 
 // write_exit runs when a write-family syscall returns ret (or a read of a TCP stream): it reserves the range of the
-// stream and copies it (UNPREEMPTED up to each tail call: copy_run).
+// stream and copies it, with preemption off up to each tail call (copy_run).
 static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u32 slot, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();

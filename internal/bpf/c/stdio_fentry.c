@@ -28,9 +28,7 @@
 // kernel, not preemption: a copy can be preempted and another task on the same CPU can run a program meanwhile. The
 // kernel never runs the same program twice at once on one CPU (it skips the second run and counts it, which mcpscope
 // reports as kernel_skipped_runs; a tail call keeps its caller's guard), so a scratch slot per hook and CPU is never
-// shared by two copies in flight. (Tracepoint programs run with preemption disabled and share mcps_scratch.) Where
-// the kfuncs exist, the programs hold preemption off themselves (UNPREEMPTED in mcps.h), so that a run preempted
-// midway does not make the hook's next runs on its CPU be skipped.
+// shared by two copies in flight. (Tracepoint programs run with preemption disabled and share mcps_scratch.)
 #define COPY_PROGS(hook)                                                                                              \
 	struct {                                                                                                      \
 		__uint(type, BPF_MAP_TYPE_PROG_ARRAY);                                                                \
@@ -60,7 +58,7 @@ COPY_PROGS(__sys_recvmsg)
 SEC("fentry/vfs_write")
 int BPF_PROG(mcps_fentry_vfs_write, struct file *file, const char *buf, size_t count, loff_t *pos)
 {
-	return UNPREEMPTED(write_enter(0, file, true, (__u64)buf, count, 0, 0));
+	return write_enter(0, file, true, (__u64)buf, count, 0, 0);
 }
 
 SEC("fexit/vfs_write")
@@ -73,7 +71,7 @@ SEC("fentry/vfs_writev")
 int BPF_PROG(mcps_fentry_vfs_writev, struct file *file, const struct iovec *vec, unsigned long vlen, loff_t *pos,
 	     rwf_t flags)
 {
-	return UNPREEMPTED(write_enter(0, file, true, (__u64)vec, 0, 1, vlen));
+	return write_enter(0, file, true, (__u64)vec, 0, 1, vlen);
 }
 
 SEC("fexit/vfs_writev")
@@ -87,7 +85,7 @@ SEC("fentry/__sys_sendto")
 int BPF_PROG(mcps_fentry_sendto, int fd, void *buff, size_t len, unsigned int flags, struct sockaddr *addr,
 	     int addr_len)
 {
-	return UNPREEMPTED(write_enter(fd, NULL, false, (__u64)buff, len, 0, 0));
+	return write_enter(fd, NULL, false, (__u64)buff, len, 0, 0);
 }
 
 SEC("fexit/__sys_sendto")
@@ -103,7 +101,7 @@ int BPF_PROG(mcps_fentry_sendmsg, int fd, struct user_msghdr *umsg, unsigned int
 	struct user_msghdr msg = {};
 	if (bpf_probe_read_user(&msg, sizeof(msg), umsg))
 		return 0;
-	return UNPREEMPTED(write_enter(fd, NULL, false, (__u64)msg.msg_iov, 0, 1, msg.msg_iovlen));
+	return write_enter(fd, NULL, false, (__u64)msg.msg_iov, 0, 1, msg.msg_iovlen);
 }
 
 SEC("fexit/__sys_sendmsg")
@@ -116,20 +114,17 @@ int BPF_PROG(mcps_fexit_sendmsg, int fd, struct user_msghdr *umsg, unsigned int 
 SEC("fentry/vfs_read")
 int BPF_PROG(mcps_fentry_vfs_read, struct file *file, char *buf)
 {
-	return UNPREEMPTED(read_enter(0, file, true, (__u64)buf, 0, 0));
+	return read_enter(0, file, true, (__u64)buf, 0, 0);
 }
 
 SEC("fentry/vfs_readv")
 int BPF_PROG(mcps_fentry_vfs_readv, struct file *file, const struct iovec *vec, unsigned long vlen)
 {
-	return UNPREEMPTED(read_enter(0, file, true, (__u64)vec, 1, vlen));
+	return read_enter(0, file, true, (__u64)vec, 1, vlen);
 }
 
 SEC("fentry/__sys_recvfrom")
-int BPF_PROG(mcps_fentry_recvfrom, int fd, void *ubuf)
-{
-	return UNPREEMPTED(read_enter(fd, NULL, false, (__u64)ubuf, 0, 0));
-}
+int BPF_PROG(mcps_fentry_recvfrom, int fd, void *ubuf) { return read_enter(fd, NULL, false, (__u64)ubuf, 0, 0); }
 
 SEC("fentry/__sys_recvmsg")
 int BPF_PROG(mcps_fentry_recvmsg, int fd, struct user_msghdr *umsg)
@@ -137,7 +132,7 @@ int BPF_PROG(mcps_fentry_recvmsg, int fd, struct user_msghdr *umsg)
 	struct user_msghdr msg = {};
 	if (mcps_tcp_on && bpf_probe_read_user(&msg, sizeof(msg), umsg))
 		return 0;
-	return UNPREEMPTED(read_enter(fd, NULL, false, (__u64)msg.msg_iov, 1, msg.msg_iovlen));
+	return read_enter(fd, NULL, false, (__u64)msg.msg_iov, 1, msg.msg_iovlen);
 }
 
 // Exits of the reads of TCP streams (loaded only with mcps_tcp_on).
@@ -170,4 +165,4 @@ int BPF_PROG(mcps_tcp_fexit_recvmsg, int fd, struct user_msghdr *umsg, unsigned 
 
 // The function close(2) calls: file_close_fd (6.8+) or close_fd; user space sets the attach point.
 SEC("fentry/close_fd")
-int BPF_PROG(mcps_fentry_close, unsigned int fd) { return UNPREEMPTED(close_enter(fd)); }
+int BPF_PROG(mcps_fentry_close, unsigned int fd) { return close_enter(fd); }
