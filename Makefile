@@ -30,6 +30,8 @@ run: build
 # on libssl, and wget, the one on GnuTLS; NVIDIA's CUDA driver library, whose calls a footprint test counts (no GPU needed; nothing installed).
 test-deps: $(NODE_DIR)/node_modules/.package-lock.json $(CUDA_DIR)/libcuda.so.1
 	command -v python3 >/dev/null && command -v curl >/dev/null && command -v wget >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 curl wget)
+	# BoringSSL (Debian's Android build of it) and a C compiler, for the BoringSSL client of the HTTPS tests
+	test -e /usr/include/android/openssl/is_boringssl.h && command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq android-libboringssl-dev gcc)
 $(CUDA_DIR)/libcuda.so.1: test/cuda/fetch-libcuda.sh
 	test/cuda/fetch-libcuda.sh $(CUDA_DIR)
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json

@@ -333,8 +333,14 @@ func fileID(path string) ([2]uint64, error) {
 }
 
 // executable adds a program about to be started (watch's COMMAND): it returns the path once, if the program is a
-// target, so it can be probed before its first TLS call.
-func (f *tlsFinder) executable(path string) []string { return f.judge(path) }
+// target, and the TLS libraries it loads from its own run path, so they can be probed before its first TLS call.
+func (f *tlsFinder) executable(path string) []string {
+	out := f.judge(path)
+	for _, lib := range runpathTLSLibs(path, func(p string) string { return p }) {
+		out = append(out, f.judge(lib)...)
+	}
+	return out
+}
 
 // find returns the targets not returned before. Shared libraries and Node.js are probed for every process; a
 // process's own executable (a Go program) only when the process is traced: each Go program costs uprobes of its own
@@ -382,6 +388,14 @@ func (f *tlsFinder) process(p procfs.Proc) []string {
 	root := filepath.Join(dir, "root")
 	for _, lib := range mappedTLSLibs(f.proc, p.Pid) {
 		out = append(out, f.judge(hostPath(root, lib))...)
+	}
+	if exe != "" {
+		// A process that just exec'd maps its libraries only once the dynamic linker runs; those it finds through
+		// its run path (not the linker's cache, probed at start) are named from its ELF header now, before its
+		// first TLS call rather than at the next rescan.
+		for _, lib := range runpathTLSLibs(exe, func(p string) string { return hostPath(root, p) }) {
+			out = append(out, f.judge(lib)...)
+		}
 	}
 	if exe != "" && (seen.traced || p.Comm == "node" || p.Comm == "nodejs") {
 		out = append(out, f.judge(hostPath(root, exe))...)
@@ -459,6 +473,51 @@ func mappedFiles(proc procfs.FS, pid int, match func(base string) bool) []string
 		path := fields[5]
 		if match(filepath.Base(path)) && !slices.Contains(out, path) {
 			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// runpathTLSLibs lists the TLS libraries (isTLSLib) the executable exe needs that its DT_RUNPATH or DT_RPATH names a
+// directory for ($ORIGIN is the executable's directory), as the dynamic linker would find them: in the first
+// directory holding the library. exe is as its process sees it, and host maps such a path to one this process can
+// open (through /proc/PID/root for another mount namespace); the libraries are returned so mapped. Libraries found
+// through the linker's cache are not listed (ldconfigTLSLibs has them).
+func runpathTLSLibs(exe string, host func(string) string) []string {
+	f, err := elf.Open(host(exe))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	needed, _ := f.DynString(elf.DT_NEEDED)
+	var tls []string
+	for _, name := range needed {
+		if isTLSLib(name) {
+			tls = append(tls, name)
+		}
+	}
+	if len(tls) == 0 {
+		return nil
+	}
+	var dirs []string
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		paths, _ := f.DynString(tag)
+		for _, p := range paths {
+			for _, d := range strings.Split(p, ":") {
+				d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", filepath.Dir(exe))
+				if d != "" {
+					dirs = append(dirs, d)
+				}
+			}
+		}
+	}
+	var out []string
+	for _, name := range tls {
+		for _, d := range dirs {
+			if st, err := os.Stat(host(filepath.Join(d, name))); err == nil && st.Mode().IsRegular() {
+				out = append(out, host(filepath.Join(d, name)))
+				break
+			}
 		}
 	}
 	return out

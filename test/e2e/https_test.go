@@ -193,6 +193,61 @@ func checkWgetSession(t *testing.T, front httpServer, flags []string) {
 	checkTLSJoined(t, res)
 }
 
+// boringSSLDir is where Debian's android-libboringssl(-dev) puts BoringSSL (libssl.so.0) and its headers.
+const boringSSLDir, boringSSLHeaders = "/usr/lib/x86_64-linux-gnu/android", "/usr/include/android"
+
+// TestHTTPSBoringSSLClient runs test/peers/boringclient, a C client on BoringSSL (Debian's android-libboringssl,
+// libssl.so.0, which has SSL_read and SSL_write but no _ex variants), against server-everything behind a TLS front:
+// the same records as over OpenSSL and GnuTLS, a 1 MiB echo whole.
+func TestHTTPSBoringSSLClient(t *testing.T) {
+	requireBPF(t)
+	requireNode(t)
+	cc := requireProgram(t, "cc", "building the BoringSSL client")
+	if _, err := os.Stat(filepath.Join(boringSSLHeaders, "openssl", "is_boringssl.h")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("BoringSSL is needed for the BoringSSL client: run `make test-deps` (%v)", err)
+		}
+		t.Skip("BoringSSL (android-libboringssl-dev) not installed")
+	}
+	dir := t.TempDir()
+	client := filepath.Join(dir, "boringclient")
+	build := exec.Command(cc, "-O2", "-I"+boringSSLHeaders, "-o", client,
+		filepath.Join(testEnv.repo, "test", "peers", "boringclient", "boringclient.c"),
+		"-L"+boringSSLDir, "-lssl", "-Wl,-rpath,"+boringSSLDir)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the BoringSSL client: %v\n%s", err, out)
+	}
+	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
+	const big = 1 << 20
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"boringclient","version":"1"}}}`
+	echo := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", big) + `"}}}`
+	for name, content := range map[string]string{"initialize.json": initialize, "echo.json": echo} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, port, err := net.SplitHostPort(front.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := watch(t, 90*time.Second, noDB, client, host, port, "/mcp",
+		filepath.Join(dir, "initialize.json"), filepath.Join(dir, "echo.json"))
+	if res.exitCode != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
+	}
+	if !strings.Contains(res.stderr, boringSSLDir+"/libssl.so.0 (SSL_write, SSL_read)") {
+		t.Errorf("the log does not say BoringSSL was probed:\n%s", res.stderr)
+	}
+	checkHTTPBasics(t, res, front, "boringclient")
+	c2s, s2c := byDirection(res.records)
+	checkSequence(t, "client to server", c2s, []wire{
+		{typ: "request", method: "initialize", id: "1", size: len(initialize)},
+		{typ: "request", method: "tools/call", id: "2", size: len(echo), tool: "echo"},
+	})
+	checkEchoAnswered(t, res, s2c, big)
+	checkTLSJoined(t, res)
+}
+
 // checkEchoAnswered checks the server-to-client records of an initialize then echo session: both answers, the echo
 // of big bytes whole.
 func checkEchoAnswered(t *testing.T, res watchResult, s2c []record.Message, big int) {
