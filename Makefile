@@ -14,6 +14,7 @@ BPF_CLANG ?= clang
 BPF_CFLAGS ?= -O2 -g -Wall -Werror
 NODE_DIR  := test/node
 CUDA_DIR  := test/cuda/lib
+SSL11_DIR := test/ssl11/lib
 STATICCHECK_VERSION := v0.7.0
 
 .PHONY: all build run test test-deps unit e2e lint generate generate-deps vmlinux bench fuzz clean test-kernels test-kernels-ci
@@ -28,12 +29,14 @@ run: build
 
 # npm peers used by the end-to-end tests, pinned by test/node/package-lock.json; python3 and curl, the HTTPS clients
 # on libssl, and wget, the one on GnuTLS; NVIDIA's CUDA driver library, whose calls a footprint test counts (no GPU needed; nothing installed).
-test-deps: $(NODE_DIR)/node_modules/.package-lock.json $(CUDA_DIR)/libcuda.so.1
+test-deps: $(NODE_DIR)/node_modules/.package-lock.json $(CUDA_DIR)/libcuda.so.1 $(SSL11_DIR)/libssl.so.1.1
 	command -v python3 >/dev/null && command -v curl >/dev/null && command -v wget >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 curl wget)
-	# BoringSSL (Debian's Android build of it) and a C compiler, for the BoringSSL client of the HTTPS tests
-	test -e /usr/include/android/openssl/is_boringssl.h && command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq android-libboringssl-dev gcc)
+	# BoringSSL (Debian's Android build of it), OpenSSL's headers and a C compiler, for the C clients of the HTTPS tests
+	test -e /usr/include/android/openssl/is_boringssl.h && test -e /usr/include/openssl/ssl.h && command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq android-libboringssl-dev libssl-dev gcc)
 $(CUDA_DIR)/libcuda.so.1: test/cuda/fetch-libcuda.sh
 	test/cuda/fetch-libcuda.sh $(CUDA_DIR)
+$(SSL11_DIR)/libssl.so.1.1: test/ssl11/fetch-libssl11.sh
+	test/ssl11/fetch-libssl11.sh $(SSL11_DIR)
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error

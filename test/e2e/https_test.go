@@ -196,30 +196,47 @@ func checkWgetSession(t *testing.T, front httpServer, flags []string) {
 // boringSSLDir is where Debian's android-libboringssl(-dev) puts BoringSSL (libssl.so.0) and its headers.
 const boringSSLDir, boringSSLHeaders = "/usr/lib/x86_64-linux-gnu/android", "/usr/include/android"
 
-// TestHTTPSBoringSSLClient runs test/peers/boringclient, a C client on BoringSSL (Debian's android-libboringssl,
-// libssl.so.0, which has SSL_read and SSL_write but no _ex variants), against server-everything behind a TLS front:
-// the same records as over OpenSSL and GnuTLS, a 1 MiB echo whole.
-func TestHTTPSBoringSSLClient(t *testing.T) {
+// TestHTTPSCClients runs test/peers/sslclient, a C client on the OpenSSL API, built against BoringSSL (Debian's
+// android-libboringssl, libssl.so.0: SSL_read and SSL_write, no _ex variants) and against OpenSSL 1.1 (bullseye's
+// libssl.so.1.1, fetched by `make test-deps`), against server-everything behind a TLS front: the same records as over
+// OpenSSL 3 and GnuTLS, a 1 MiB echo whole. Neither library is in the linker's cache: each is found through the
+// client's run path, before its first request.
+func TestHTTPSCClients(t *testing.T) {
 	requireBPF(t)
 	requireNode(t)
-	cc := requireProgram(t, "cc", "building the BoringSSL client")
-	if _, err := os.Stat(filepath.Join(boringSSLHeaders, "openssl", "is_boringssl.h")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("BoringSSL is needed for the BoringSSL client: run `make test-deps` (%v)", err)
-		}
-		t.Skip("BoringSSL (android-libboringssl-dev) not installed")
+	cc := requireProgram(t, "cc", "building the C clients")
+	ssl11 := filepath.Join(testEnv.repo, "test", "ssl11", "lib")
+	for _, lib := range []struct {
+		name, need, lib string
+		flags           []string
+	}{
+		{"boringssl", filepath.Join(boringSSLHeaders, "openssl", "is_boringssl.h"), filepath.Join(boringSSLDir, "libssl.so.0"),
+			[]string{"-I" + boringSSLHeaders, "-L" + boringSSLDir, "-lssl", "-Wl,-rpath," + boringSSLDir}},
+		{"openssl-1.1", filepath.Join(ssl11, "libssl.so.1.1"), filepath.Join(ssl11, "libssl.so.1.1"),
+			[]string{"-L" + ssl11, "-l:libssl.so.1.1", "-l:libcrypto.so.1.1", "-Wl,--disable-new-dtags,-rpath," + ssl11}},
+	} {
+		t.Run(lib.name, func(t *testing.T) {
+			if _, err := os.Stat(lib.need); err != nil {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("%s is needed: run `make test-deps` (%v)", lib.name, err)
+				}
+				t.Skipf("%s not installed: run `make test-deps`", lib.name)
+			}
+			dir := t.TempDir()
+			client := filepath.Join(dir, "sslclient")
+			args := append([]string{"-O2", "-o", client, filepath.Join(testEnv.repo, "test", "peers", "sslclient", "sslclient.c")}, lib.flags...)
+			if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+				t.Fatalf("build the client: %v\n%s", err, out)
+			}
+			checkCClientSession(t, client, dir, lib.lib)
+		})
 	}
-	dir := t.TempDir()
-	client := filepath.Join(dir, "boringclient")
-	build := exec.Command(cc, "-O2", "-I"+boringSSLHeaders, "-o", client,
-		filepath.Join(testEnv.repo, "test", "peers", "boringclient", "boringclient.c"),
-		"-L"+boringSSLDir, "-lssl", "-Wl,-rpath,"+boringSSLDir)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the BoringSSL client: %v\n%s", err, out)
-	}
+}
+
+func checkCClientSession(t *testing.T, client, dir, lib string) {
 	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
 	const big = 1 << 20
-	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"boringclient","version":"1"}}}`
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sslclient","version":"1"}}}`
 	echo := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", big) + `"}}}`
 	for name, content := range map[string]string{"initialize.json": initialize, "echo.json": echo} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
@@ -235,10 +252,10 @@ func TestHTTPSBoringSSLClient(t *testing.T) {
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}
-	if !strings.Contains(res.stderr, boringSSLDir+"/libssl.so.0 (SSL_write, SSL_read)") {
-		t.Errorf("the log does not say BoringSSL was probed:\n%s", res.stderr)
+	if !strings.Contains(res.stderr, lib+" (SSL_write") {
+		t.Errorf("the log does not say %s was probed:\n%s", lib, res.stderr)
 	}
-	checkHTTPBasics(t, res, front, "boringclient")
+	checkHTTPBasics(t, res, front, "sslclient")
 	c2s, s2c := byDirection(res.records)
 	checkSequence(t, "client to server", c2s, []wire{
 		{typ: "request", method: "initialize", id: "1", size: len(initialize)},

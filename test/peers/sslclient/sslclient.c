@@ -1,10 +1,10 @@
-// boringclient: a Streamable HTTP client over BoringSSL (Debian's android-libboringssl: libssl.so.0), for the
-// end-to-end tests. It POSTs initialize, then the tools/call in a file with the session id it got, each on a TLS
-// connection of its own (HTTP/1.1, Connection: close), and checks that the answer echoes: the traffic mcpscope must
-// see through its SSL_write/SSL_read uprobes on BoringSSL.
+// sslclient: a Streamable HTTP client on the OpenSSL API, built against BoringSSL (Debian's android-libboringssl:
+// libssl.so.0) or OpenSSL 1.1 (libssl.so.1.1, which bookworm no longer ships) for the end-to-end tests. It POSTs
+// initialize, then the tools/call in a file with the session id it got, each on a TLS connection of its own
+// (HTTP/1.1, Connection: close, certificates not checked), and checks that the answer echoes: the traffic mcpscope
+// must see through its SSL_write/SSL_read uprobes on those libraries. test/peers/README.md has the build commands.
 //
-//	cc -I/usr/include/android -o boringclient boringclient.c -L/usr/lib/x86_64-linux-gnu/android -lssl -Wl,-rpath,/usr/lib/x86_64-linux-gnu/android
-//	boringclient 127.0.0.1 PORT /mcp INITIALIZE.json CALL.json
+//	sslclient 127.0.0.1 PORT /mcp INITIALIZE.json CALL.json
 //
 // Exit status 0 when the answer to the call contains "Echo: "; 1 with a message on stderr otherwise.
 #define _GNU_SOURCE
@@ -19,7 +19,7 @@
 
 static void die(const char *what)
 {
-	fprintf(stderr, "boringclient: %s\n", what);
+	fprintf(stderr, "sslclient: %s\n", what);
 	exit(1);
 }
 
@@ -96,7 +96,7 @@ static char *post(const char *host, int port, const char *path, const char *sid,
 int main(int argc, char **argv)
 {
 	if (argc != 6)
-		die("usage: boringclient HOST PORT PATH INITIALIZE.json CALL.json");
+		die("usage: sslclient HOST PORT PATH INITIALIZE.json CALL.json");
 	const char *host = argv[1], *path = argv[3];
 	int port = atoi(argv[2]);
 	size_t n;
