@@ -31,8 +31,11 @@ run: build
 # on libssl, and wget, the one on GnuTLS; NVIDIA's CUDA driver library, whose calls a footprint test counts (no GPU needed; nothing installed).
 test-deps: $(NODE_DIR)/node_modules/.package-lock.json $(CUDA_DIR)/libcuda.so.1 $(SSL11_DIR)/libssl.so.1.1
 	command -v python3 >/dev/null && command -v curl >/dev/null && command -v wget >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 curl wget)
-	# BoringSSL (Debian's Android build of it), OpenSSL's headers and a C compiler, for the C clients of the HTTPS tests
-	test -e /usr/include/android/openssl/is_boringssl.h && test -e /usr/include/openssl/ssl.h && command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq android-libboringssl-dev libssl-dev gcc)
+	# BoringSSL (Debian's Android build of it), OpenSSL's headers and a C compiler, for the C clients of the HTTPS
+	# tests; each installed only if missing (installing libssl-dev again would upgrade the system's libssl3)
+	test -e /usr/include/android/openssl/is_boringssl.h || (apt-get update -qq && apt-get install -y -qq android-libboringssl-dev)
+	test -e /usr/include/openssl/ssl.h || (apt-get update -qq && apt-get install -y -qq libssl-dev)
+	command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc)
 $(CUDA_DIR)/libcuda.so.1: test/cuda/fetch-libcuda.sh
 	test/cuda/fetch-libcuda.sh $(CUDA_DIR)
 $(SSL11_DIR)/libssl.so.1.1: test/ssl11/fetch-libssl11.sh
