@@ -436,12 +436,22 @@ func hasTLSFuncs(path string) bool {
 	return err == nil
 }
 
-// hostPath names path, as a process sees it, from this process: through /proc/PID/root when that is not our root.
+// hostPath names path, as a process sees it, from this process: through root (/proc/PID/root) unless the process
+// shares this one's mount namespace and root directory. The link's target alone does not tell: a process in another
+// mount namespace (a container, `unshare -m`) has a root that reads "/" too, over files this process cannot see.
 func hostPath(root, path string) string {
-	if target, err := os.Readlink(root); err == nil && target == "/" {
+	if target, err := os.Readlink(root); err == nil && target == "/" && sameMountNamespace(filepath.Dir(root)) {
 		return path
 	}
 	return filepath.Join(root, path)
+}
+
+// sameMountNamespace tells whether the process whose /proc directory is dir is in this process's mount namespace;
+// true when either namespace cannot be read (a /proc without ns links, as in tests).
+func sameMountNamespace(dir string) bool {
+	theirs, err1 := os.Readlink(filepath.Join(dir, "ns", "mnt"))
+	ours, err2 := os.Readlink("/proc/self/ns/mnt")
+	return err1 != nil || err2 != nil || theirs == ours
 }
 
 // isTLSLib tells whether a file's base name is that of a TLS library probed: OpenSSL's libssl.so.*, GnuTLS's

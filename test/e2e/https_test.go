@@ -228,12 +228,42 @@ func TestHTTPSCClients(t *testing.T) {
 			if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
 				t.Fatalf("build the client: %v\n%s", err, out)
 			}
-			checkCClientSession(t, client, dir, lib.lib)
+			checkCClientSession(t, []string{client}, dir, lib.lib)
 		})
 	}
+	// The OpenSSL 1.1 client in a mount namespace of its own, where its libraries sit on a tmpfs mounted over a
+	// directory that is empty for the monitor: found through /proc/PID/root, at the client's exec. The client is
+	// exec'd by a child of watch's COMMAND, so it is probed after its exec, not before its start: it waits 500 ms
+	// before its first request (a program's TLS calls before its probes are attached are not seen: docs/kernel.md).
+	t.Run("openssl-1.1-other-mount-namespace", func(t *testing.T) {
+		unshare := requireProgram(t, "unshare", "a mount namespace of its own")
+		if _, err := os.Stat(filepath.Join(ssl11, "libssl.so.1.1")); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("OpenSSL 1.1 is needed: run `make test-deps` (%v)", err)
+			}
+			t.Skip("OpenSSL 1.1 not fetched: run `make test-deps`")
+		}
+		dir := t.TempDir()
+		libs := filepath.Join(dir, "nslib") // empty here; the namespace mounts its libraries over it
+		if err := os.Mkdir(libs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		client := filepath.Join(dir, "sslclient")
+		build := exec.Command(cc, "-O2", "-o", client, filepath.Join(testEnv.repo, "test", "peers", "sslclient", "sslclient.c"),
+			"-L"+ssl11, "-l:libssl.so.1.1", "-l:libcrypto.so.1.1", "-Wl,--disable-new-dtags,-rpath,"+libs)
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build the client: %v\n%s", err, out)
+		}
+		enter := []string{unshare, "--mount", "--propagation", "private", "sh", "-c",
+			`mount -t tmpfs tmpfs "$1" && cp "$2/libssl.so.1.1" "$2/libcrypto.so.1.1" "$1/" && shift 2 && SSLCLIENT_WAIT_MS=500 exec "$@"`,
+			"sh", libs, ssl11, client}
+		checkCClientSession(t, enter, dir, "/root"+filepath.Join(libs, "libssl.so.1.1"))
+	})
 }
 
-func checkCClientSession(t *testing.T, client, dir, lib string) {
+// checkCClientSession runs the C client (client: the command that runs it, without its arguments) under watch, and
+// checks its records and that lib (the end of the probed library's path) was probed.
+func checkCClientSession(t *testing.T, client []string, dir, lib string) {
 	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
 	const big = 1 << 20
 	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sslclient","version":"1"}}}`
@@ -247,8 +277,8 @@ func checkCClientSession(t *testing.T, client, dir, lib string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := watch(t, 90*time.Second, noDB, client, host, port, "/mcp",
-		filepath.Join(dir, "initialize.json"), filepath.Join(dir, "echo.json"))
+	command := append(slices.Clone(client), host, port, "/mcp", filepath.Join(dir, "initialize.json"), filepath.Join(dir, "echo.json"))
+	res := watch(t, 90*time.Second, noDB, command...)
 	if res.exitCode != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 	}

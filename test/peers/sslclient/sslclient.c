@@ -6,7 +6,9 @@
 //
 //	sslclient 127.0.0.1 PORT /mcp INITIALIZE.json CALL.json
 //
-// Exit status 0 when the answer to the call contains "Echo: "; 1 with a message on stderr otherwise.
+// Exit status 0 when the answer to the call contains "Echo: "; 1 with a message on stderr otherwise. With
+// SSLCLIENT_WAIT_MS set it waits that long before its first request: a program exec'd by a watched process is
+// probed some milliseconds after its exec (docs/kernel.md), and this client would otherwise be done by then.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -97,6 +99,9 @@ int main(int argc, char **argv)
 {
 	if (argc != 6)
 		die("usage: sslclient HOST PORT PATH INITIALIZE.json CALL.json");
+	const char *wait = getenv("SSLCLIENT_WAIT_MS");
+	if (wait)
+		usleep(atoi(wait) * 1000);
 	const char *host = argv[1], *path = argv[3];
 	int port = atoi(argv[2]);
 	size_t n;
