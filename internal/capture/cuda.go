@@ -189,7 +189,7 @@ func (p *CUDAProber) Mapped(pids ...int) ([]string, error) {
 }
 
 func (p *CUDAProber) probe(pid int, path string) (string, []string, error) {
-	host := hostPath(filepath.Join(p.proc.Root, fmt.Sprint(pid), "root"), path)
+	host := hostView(filepath.Join(p.proc.Root, fmt.Sprint(pid), "root"))(path)
 	if p.done[host] {
 		return "", nil, nil
 	}

@@ -300,6 +300,15 @@ type tlsFinder struct {
 	pids    map[int]procSeen     // processes already looked at, as they were then
 	judged  map[[2]uint64]bool   // files already judged, by device and inode: a file is a target at most once
 	paths   map[string][2]uint64 // path -> file, to skip a path's stat and judgement
+	// runpaths caches, by executable file and the directory its processes see it in ($ORIGIN), where the dynamic
+	// linker would look for its TLS libraries (runpathCandidates): every process of a program shares one read of
+	// its ELF header.
+	runpaths map[runpathKey][][]string
+}
+
+type runpathKey struct {
+	file   [2]uint64
+	origin string
 }
 
 // procSeen is what the finder saw of a process: a process that execs, or that becomes traced, is looked at again.
@@ -309,7 +318,8 @@ type procSeen struct {
 }
 
 func newTLSFinder(proc procfs.FS, traced func(int) bool) *tlsFinder {
-	f := &tlsFinder{proc: proc, traced: traced, pids: map[int]procSeen{}, judged: map[[2]uint64]bool{}, paths: map[string][2]uint64{}}
+	f := &tlsFinder{proc: proc, traced: traced, pids: map[int]procSeen{}, judged: map[[2]uint64]bool{},
+		paths: map[string][2]uint64{}, runpaths: map[runpathKey][][]string{}}
 	if self, err := fileID("/proc/self/exe"); err == nil {
 		f.judged[self] = true // the monitor's TLS is its own business (the programs skip it anyway)
 	}
@@ -336,7 +346,7 @@ func fileID(path string) ([2]uint64, error) {
 // target, and the TLS libraries it loads from its own run path, so they can be probed before its first TLS call.
 func (f *tlsFinder) executable(path string) []string {
 	out := f.judge(path)
-	for _, lib := range runpathTLSLibs(path, func(p string) string { return p }) {
+	for _, lib := range f.runpathTLSLibs(path, hostView("/proc/self/root")) {
 		out = append(out, f.judge(lib)...)
 	}
 	return out
@@ -385,20 +395,20 @@ func (f *tlsFinder) process(p procfs.Proc) []string {
 	}
 	f.pids[p.Pid] = seen
 	var out []string
-	root := filepath.Join(dir, "root")
+	host := hostView(filepath.Join(dir, "root"))
 	for _, lib := range mappedTLSLibs(f.proc, p.Pid) {
-		out = append(out, f.judge(hostPath(root, lib))...)
+		out = append(out, f.judge(host(lib))...)
 	}
 	if exe != "" {
 		// A process that just exec'd maps its libraries only once the dynamic linker runs; those it finds through
 		// its run path (not the linker's cache, probed at start) are named from its ELF header now, before its
 		// first TLS call rather than at the next rescan.
-		for _, lib := range runpathTLSLibs(exe, func(p string) string { return hostPath(root, p) }) {
+		for _, lib := range f.runpathTLSLibs(exe, host) {
 			out = append(out, f.judge(lib)...)
 		}
 	}
 	if exe != "" && (seen.traced || p.Comm == "node" || p.Comm == "nodejs") {
-		out = append(out, f.judge(hostPath(root, exe))...)
+		out = append(out, f.judge(host(exe))...)
 	}
 	return out
 }
@@ -436,14 +446,15 @@ func hasTLSFuncs(path string) bool {
 	return err == nil
 }
 
-// hostPath names path, as a process sees it, from this process: through root (/proc/PID/root) unless the process
-// shares this one's mount namespace and root directory. The link's target alone does not tell: a process in another
-// mount namespace (a container, `unshare -m`) has a root that reads "/" too, over files this process cannot see.
-func hostPath(root, path string) string {
+// hostView returns the function that names a path, as the process whose root link is root (/proc/PID/root) sees
+// it, from this process: through root unless the process shares this one's mount namespace and root directory. The
+// link's target alone does not tell: a process in another mount namespace (a container, `unshare -m`) has a root
+// that reads "/" too, over files this process cannot see. The links are read once, here.
+func hostView(root string) func(path string) string {
 	if target, err := os.Readlink(root); err == nil && target == "/" && sameMountNamespace(filepath.Dir(root)) {
-		return path
+		return func(path string) string { return path }
 	}
-	return filepath.Join(root, path)
+	return func(path string) string { return filepath.Join(root, path) }
 }
 
 // sameMountNamespace tells whether the process whose /proc directory is dir is in this process's mount namespace;
@@ -489,48 +500,65 @@ func mappedFiles(proc procfs.FS, pid int, match func(base string) bool) []string
 }
 
 // runpathTLSLibs lists the TLS libraries (isTLSLib) the executable exe needs that its DT_RUNPATH or DT_RPATH names a
-// directory for ($ORIGIN is the executable's directory), as the dynamic linker would find them: in the first
-// directory holding the library. exe is as its process sees it, and host maps such a path to one this process can
-// open (through /proc/PID/root for another mount namespace); the libraries are returned so mapped. Libraries found
-// through the linker's cache are not listed (ldconfigTLSLibs has them).
-func runpathTLSLibs(exe string, host func(string) string) []string {
-	f, err := elf.Open(host(exe))
+// directory for, as the dynamic linker would find them: in the first directory holding the library. exe is as its
+// process sees it, and host maps such a path to one this process can open (hostView); the libraries are returned so
+// mapped. Libraries found through the linker's cache are not listed (ldconfigTLSLibs has them).
+func (f *tlsFinder) runpathTLSLibs(exe string, host func(string) string) []string {
+	id, err := fileID(host(exe))
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	needed, _ := f.DynString(elf.DT_NEEDED)
-	var tls []string
-	for _, name := range needed {
-		if isTLSLib(name) {
-			tls = append(tls, name)
-		}
-	}
-	if len(tls) == 0 {
-		return nil
-	}
-	var dirs []string
-	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
-		paths, _ := f.DynString(tag)
-		for _, p := range paths {
-			for _, d := range strings.Split(p, ":") {
-				d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", filepath.Dir(exe))
-				if d != "" {
-					dirs = append(dirs, d)
-				}
-			}
-		}
+	key := runpathKey{file: id, origin: filepath.Dir(exe)}
+	libs, ok := f.runpaths[key]
+	if !ok {
+		libs = runpathCandidates(host(exe), key.origin)
+		f.runpaths[key] = libs
 	}
 	var out []string
-	for _, name := range tls {
-		for _, d := range dirs {
-			if st, err := os.Stat(host(filepath.Join(d, name))); err == nil && st.Mode().IsRegular() {
-				out = append(out, host(filepath.Join(d, name)))
+	for _, candidates := range libs {
+		for _, path := range candidates {
+			if st, err := os.Stat(host(path)); err == nil && st.Mode().IsRegular() {
+				out = append(out, host(path))
 				break
 			}
 		}
 	}
 	return out
+}
+
+// runpathCandidates reads the ELF file at path and returns, for each TLS library it needs, where its DT_RUNPATH and
+// DT_RPATH say to look, in order ($ORIGIN, the executable's directory as its process sees it, is origin); nil when
+// it needs none.
+func runpathCandidates(path, origin string) [][]string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	needed, _ := f.DynString(elf.DT_NEEDED)
+	var dirs []string
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		paths, _ := f.DynString(tag)
+		for _, p := range paths {
+			for _, d := range strings.Split(p, ":") {
+				if d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", origin); d != "" {
+					dirs = append(dirs, d)
+				}
+			}
+		}
+	}
+	var libs [][]string
+	for _, name := range needed {
+		if !isTLSLib(name) || len(dirs) == 0 {
+			continue
+		}
+		candidates := make([]string, len(dirs))
+		for i, d := range dirs {
+			candidates[i] = filepath.Join(d, name)
+		}
+		libs = append(libs, candidates)
+	}
+	return libs
 }
 
 // ldconfigTLSLibs lists the TLS libraries the dynamic linker's cache knows.
