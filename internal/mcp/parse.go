@@ -272,12 +272,7 @@ type errorFields struct {
 func (s *scanner) parseMessage(p *Parsed, depth int) error {
 	start := s.pos
 	var f fields
-	more, err := s.openObject()
-	for more && err == nil {
-		var name []byte
-		if name, err = s.memberName(); err != nil {
-			break
-		}
+	err := s.members(func(name []byte) (err error) {
 		switch string(name) {
 		case "jsonrpc":
 			f.hasJSONRPC = true
@@ -288,36 +283,22 @@ func (s *scanner) parseMessage(p *Parsed, depth int) error {
 		case "method":
 			f.hasMethod = true
 			f.method, err = s.stringValue(depth)
-		case "params":
+		case "params": // positional params (an array) are JSON-RPC but not MCP; nothing to label
 			f.params = paramFields{}
-			if s.peekIs('{') {
-				err = s.parseParams(&f.params, depth+1)
-			} else { // positional params (an array) are JSON-RPC but not MCP; nothing to label
-				err = s.skipValue(depth)
-			}
+			_, err = s.parseParams(&f.params, depth)
 		case "result":
 			f.hasResult = true
 			f.result = resultFields{}
-			if s.peekIs('{') {
-				err = s.parseResult(&f.result, depth+1)
-			} else {
-				err = s.skipValue(depth)
-			}
+			_, err = s.parseResult(&f.result, depth)
 		case "error":
 			f.hasError = true
 			f.error = errorFields{}
-			if f.errorIsObject = s.peekIs('{'); f.errorIsObject {
-				err = s.parseError(&f.error, depth+1)
-			} else {
-				err = s.skipValue(depth)
-			}
+			f.errorIsObject, err = s.parseError(&f.error, depth)
 		default:
 			err = s.skipValue(depth)
 		}
-		if err == nil {
-			more, err = s.nextMember()
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -330,177 +311,150 @@ func (s *scanner) peekIs(c byte) bool {
 	return s.pos < len(s.data) && s.data[s.pos] == c
 }
 
-// parseParams reads params (the object at s.pos, at depth).
-func (s *scanner) parseParams(f *paramFields, depth int) error {
+// members reads the object at s.pos member by member: it reads each member's name and calls value, which must
+// consume the member's value. It returns the first error of either.
+func (s *scanner) members(value func(name []byte) error) error {
 	more, err := s.openObject()
 	for more && err == nil {
 		var name []byte
 		if name, err = s.memberName(); err != nil {
 			break
 		}
-		switch string(name) {
-		case "name":
-			f.name, err = s.stringValue(depth)
-		case "uri":
-			f.uri, err = s.stringValue(depth)
-		case "protocolVersion":
-			f.protocolVersion, err = s.stringValue(depth)
-		case "progressToken":
-			f.progressToken, err = s.rawValue(depth)
-		case "requestId":
-			f.requestID, err = s.rawValue(depth)
-		case "requestState":
-			f.requestState, err = s.stringValue(depth)
-		case "inputResponses":
-			f.inputResponseKeys = nil
-			if f.hasInputResponses = s.peekIs('{'); f.hasInputResponses {
-				f.inputResponseKeys, err = s.objectKeys(depth + 1)
-			} else {
-				err = s.skipValue(depth)
-			}
-		case "ref":
-			f.ref = refFields{}
-			if s.peekIs('{') {
-				err = s.parseRef(&f.ref, depth+1)
-			} else {
-				err = s.skipValue(depth)
-			}
-		case "_meta":
-			f.meta = metaFields{}
-			if s.peekIs('{') {
-				err = s.parseMeta(&f.meta, depth+1)
-			} else {
-				err = s.skipValue(depth)
-			}
-		default:
-			err = s.skipValue(depth)
-		}
-		if err == nil {
+		if err = value(name); err == nil {
 			more, err = s.nextMember()
 		}
 	}
 	return err
+}
+
+// object reads the value at s.pos, a member of an object at depth: member by member as members does if it is an
+// object (value then reads at depth+1), and otherwise validates and skips it, so that a peer's odd field type never
+// rejects the whole message. It reports whether the value was an object.
+func (s *scanner) object(depth int, value func(name []byte) error) (bool, error) {
+	if !s.peekIs('{') {
+		return false, s.skipValue(depth)
+	}
+	return true, s.members(value)
+}
+
+// parseParams reads params, a member of the message object at depth.
+func (s *scanner) parseParams(f *paramFields, depth int) (bool, error) {
+	inner := depth + 1
+	return s.object(depth, func(name []byte) (err error) {
+		switch string(name) {
+		case "name":
+			f.name, err = s.stringValue(inner)
+		case "uri":
+			f.uri, err = s.stringValue(inner)
+		case "protocolVersion":
+			f.protocolVersion, err = s.stringValue(inner)
+		case "progressToken":
+			f.progressToken, err = s.rawValue(inner)
+		case "requestId":
+			f.requestID, err = s.rawValue(inner)
+		case "requestState":
+			f.requestState, err = s.stringValue(inner)
+		case "inputResponses":
+			f.hasInputResponses, err = s.objectKeys(inner, &f.inputResponseKeys)
+		case "ref":
+			f.ref = refFields{}
+			_, err = s.parseRef(&f.ref, inner)
+		case "_meta":
+			f.meta = metaFields{}
+			_, err = s.parseMeta(&f.meta, inner)
+		default:
+			err = s.skipValue(inner)
+		}
+		return err
+	})
 }
 
 // parseRef reads completion/complete params.ref: {type:"ref/prompt", name} or {type:"ref/resource", uri}.
-func (s *scanner) parseRef(f *refFields, depth int) error {
-	more, err := s.openObject()
-	for more && err == nil {
-		var name []byte
-		if name, err = s.memberName(); err != nil {
-			break
-		}
+func (s *scanner) parseRef(f *refFields, depth int) (bool, error) {
+	inner := depth + 1
+	return s.object(depth, func(name []byte) (err error) {
 		switch string(name) {
 		case "type":
-			f.typ, err = s.stringValue(depth)
+			f.typ, err = s.stringValue(inner)
 		case "name":
-			f.name, err = s.stringValue(depth)
+			f.name, err = s.stringValue(inner)
 		case "uri":
-			f.uri, err = s.stringValue(depth)
+			f.uri, err = s.stringValue(inner)
 		default:
-			err = s.skipValue(depth)
+			err = s.skipValue(inner)
 		}
-		if err == nil {
-			more, err = s.nextMember()
-		}
-	}
-	return err
+		return err
+	})
 }
 
 // parseMeta reads params._meta.
-func (s *scanner) parseMeta(f *metaFields, depth int) error {
-	more, err := s.openObject()
-	for more && err == nil {
-		var name []byte
-		if name, err = s.memberName(); err != nil {
-			break
-		}
+func (s *scanner) parseMeta(f *metaFields, depth int) (bool, error) {
+	inner := depth + 1
+	return s.object(depth, func(name []byte) (err error) {
 		switch string(name) {
 		case "progressToken":
-			f.progressToken, err = s.rawValue(depth)
+			f.progressToken, err = s.rawValue(inner)
 		case "io.modelcontextprotocol/protocolVersion":
-			f.protocolVersion, err = s.stringValue(depth)
+			f.protocolVersion, err = s.stringValue(inner)
 		case "io.modelcontextprotocol/subscriptionId":
-			f.subscriptionID, err = s.rawValue(depth)
+			f.subscriptionID, err = s.rawValue(inner)
 		default:
-			err = s.skipValue(depth)
+			err = s.skipValue(inner)
 		}
-		if err == nil {
-			more, err = s.nextMember()
-		}
-	}
-	return err
+		return err
+	})
 }
 
-// parseResult reads result.
-func (s *scanner) parseResult(f *resultFields, depth int) error {
-	more, err := s.openObject()
-	for more && err == nil {
-		var name []byte
-		if name, err = s.memberName(); err != nil {
-			break
-		}
+// parseResult reads result, a member of the message object at depth.
+func (s *scanner) parseResult(f *resultFields, depth int) (bool, error) {
+	inner := depth + 1
+	return s.object(depth, func(name []byte) (err error) {
 		switch string(name) {
 		case "isError":
 			var raw []byte
-			if raw, err = s.rawValue(depth); err == nil {
+			if raw, err = s.rawValue(inner); err == nil {
 				f.isErrorSet = raw[0] == 't' || raw[0] == 'f'
 				f.isError = raw[0] == 't'
 			}
 		case "resultType":
-			f.resultType, err = s.stringValue(depth)
+			f.resultType, err = s.stringValue(inner)
 		case "protocolVersion":
-			f.protocolVersion, err = s.stringValue(depth)
+			f.protocolVersion, err = s.stringValue(inner)
 		case "requestState":
-			f.reqState, err = s.stringValue(depth)
+			f.reqState, err = s.stringValue(inner)
 		case "inputRequests":
-			f.inputRequestKeys = nil
-			if s.peekIs('{') {
-				f.inputRequestKeys, err = s.objectKeys(depth + 1)
-			} else {
-				err = s.skipValue(depth)
-			}
+			_, err = s.objectKeys(inner, &f.inputRequestKeys)
 		case "supportedVersions":
 			f.supportedVersions = nil
 			if s.peekIs('[') {
-				f.supportedVersions, err = s.stringArray(depth+1, maxSupportedVersions)
+				f.supportedVersions, err = s.stringArray(inner+1, maxSupportedVersions)
 			} else {
-				err = s.skipValue(depth)
+				err = s.skipValue(inner)
 			}
 		default:
-			err = s.skipValue(depth)
+			err = s.skipValue(inner)
 		}
-		if err == nil {
-			more, err = s.nextMember()
-		}
-	}
-	return err
+		return err
+	})
 }
 
-// parseError reads a JSON-RPC error object.
-func (s *scanner) parseError(f *errorFields, depth int) error {
-	more, err := s.openObject()
-	for more && err == nil {
-		var name []byte
-		if name, err = s.memberName(); err != nil {
-			break
-		}
+// parseError reads a JSON-RPC error object, a member of the message object at depth.
+func (s *scanner) parseError(f *errorFields, depth int) (bool, error) {
+	inner := depth + 1
+	return s.object(depth, func(name []byte) (err error) {
 		switch string(name) {
 		case "code":
 			var raw []byte
-			if raw, err = s.rawValue(depth); err == nil {
+			if raw, err = s.rawValue(inner); err == nil {
 				f.code = errorCode(raw)
 			}
 		case "message":
-			f.message, err = s.stringValue(depth)
+			f.message, err = s.stringValue(inner)
 		default:
-			err = s.skipValue(depth)
+			err = s.skipValue(inner)
 		}
-		if err == nil {
-			more, err = s.nextMember()
-		}
-	}
-	return err
+		return err
+	})
 }
 
 // errorCode reads an error code: an integer, or a number with an integral value (-32601.0). Anything else reads
@@ -519,31 +473,27 @@ func errorCode(raw []byte) int64 {
 	return int64(f)
 }
 
-// objectKeys reads the object at s.pos (at depth) and returns its member names, sorted and distinct; nil when
-// there are more than maxCollectedKeys.
-func (s *scanner) objectKeys(depth int) ([]string, error) {
-	var keys []string
+// objectKeys reads the value at s.pos, a member of an object at depth, into keys: an object's member names, sorted
+// and distinct (nil when there are more than maxCollectedKeys); nil for any other value. It reports whether the
+// value was an object.
+func (s *scanner) objectKeys(depth int, keys *[]string) (bool, error) {
+	var names []string
 	tooMany := false
-	more, err := s.openObject()
-	for more && err == nil {
-		var name []byte
-		if name, err = s.memberName(); err != nil {
-			break
-		}
-		if len(keys) < maxCollectedKeys {
-			keys = append(keys, string(name))
+	isObject, err := s.object(depth, func(name []byte) error {
+		if len(names) < maxCollectedKeys {
+			names = append(names, string(name))
 		} else {
 			tooMany = true
 		}
-		if err = s.skipValue(depth); err == nil {
-			more, err = s.nextMember()
-		}
-	}
+		return s.skipValue(depth + 1)
+	})
+	*keys = nil
 	if err != nil || tooMany {
-		return nil, err
+		return isObject, err
 	}
-	slices.Sort(keys)
-	return slices.Compact(keys), nil
+	slices.Sort(names)
+	*keys = slices.Compact(names)
+	return isObject, nil
 }
 
 // stringArray reads the array at s.pos (at depth) and returns up to limit of its string elements.

@@ -349,14 +349,45 @@ func TestParseErrorWording(t *testing.T) {
 	}
 }
 
-func TestParseDeepNestingWithinLimit(t *testing.T) {
-	n := maxDepth - 3 // the message, params and x take three levels
-	frame := `{"jsonrpc":"2.0","method":"a","params":{"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}`
-	if _, err := Parse([]byte(frame)); err != nil {
-		t.Fatalf("Parse: %v", err)
+// TestParseNestingLimitEverywhere nests arrays under every member the parser reads by name, up to the limit and one
+// past it: the parser must count the levels it descends itself exactly as encoding/json counts them.
+func TestParseNestingLimitEverywhere(t *testing.T) {
+	paths := []struct {
+		name          string
+		before, after string
+		levels        int // the containers the frame opens around the nested arrays
+	}{
+		{"params", `{"jsonrpc":"2.0","method":"a","params":{"x":`, `}}`, 2},
+		{"params._meta", `{"jsonrpc":"2.0","method":"a","params":{"_meta":{"x":`, `}}}`, 3},
+		{"params._meta.progressToken", `{"jsonrpc":"2.0","method":"a","params":{"_meta":{"progressToken":`, `}}}`, 3},
+		{"params.ref", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"x":`, `}}}`, 3},
+		{"params.ref.name", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"name":`, `}}}`, 3},
+		{"params.inputResponses", `{"jsonrpc":"2.0","id":1,"method":"a","params":{"inputResponses":{"x":`, `}}}`, 3},
+		{"params.name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":`, `}}`, 2},
+		{"result", `{"jsonrpc":"2.0","id":1,"result":{"x":`, `}}`, 2},
+		{"result.inputRequests", `{"jsonrpc":"2.0","id":1,"result":{"inputRequests":{"x":`, `}}}`, 3},
+		{"result.supportedVersions", `{"jsonrpc":"2.0","id":1,"result":{"supportedVersions":[`, `]}}`, 3},
+		{"error", `{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m","data":`, `}}`, 2},
+		{"error.code", `{"jsonrpc":"2.0","id":1,"error":{"message":"m","code":`, `}}`, 2},
+		{"batch params", `[{"jsonrpc":"2.0","method":"a","params":{"x":`, `}}]`, 3},
+		{"batch params._meta", `[{"jsonrpc":"2.0","method":"a","params":{"_meta":{"x":`, `}}}]`, 4},
 	}
-	if !json.Valid([]byte(frame)) {
-		t.Fatal("encoding/json disagrees")
+	for _, path := range paths {
+		for _, extra := range []int{0, 1} {
+			n := maxDepth - path.levels + extra
+			frame := path.before + strings.Repeat("[", n) + strings.Repeat("]", n) + path.after
+			_, err := Parse([]byte(frame))
+			if valid := json.Valid([]byte(frame)); valid != (extra == 0) {
+				t.Fatalf("%s, %d levels: json.Valid = %t; the test's level count is off", path.name, n+path.levels, valid)
+			}
+			if extra == 0 && err != nil {
+				t.Errorf("%s, %d levels (the limit): %v", path.name, n+path.levels, err)
+			}
+			if extra == 1 && (err == nil || !strings.Contains(err.Error(), "nesting deeper than")) {
+				t.Errorf("%s, %d levels (one past the limit): err = %v, want nesting deeper than %d levels",
+					path.name, n+path.levels, err, maxDepth)
+			}
+		}
 	}
 }
 
