@@ -36,9 +36,9 @@ test-deps: $(NODE_DIR)/node_modules/.package-lock.json $(CUDA_DIR)/libcuda.so.1 
 	test -e /usr/include/android/openssl/is_boringssl.h || (apt-get update -qq && apt-get install -y -qq android-libboringssl-dev)
 	test -e /usr/include/openssl/ssl.h || (apt-get update -qq && apt-get install -y -qq libssl-dev)
 	command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc)
-$(CUDA_DIR)/libcuda.so.1: test/cuda/fetch-libcuda.sh
+$(CUDA_DIR)/libcuda.so.1: test/cuda/fetch-libcuda.sh test/fetch-deb.sh
 	test/cuda/fetch-libcuda.sh $(CUDA_DIR)
-$(SSL11_DIR)/libssl.so.1.1: test/ssl11/fetch-libssl11.sh
+$(SSL11_DIR)/libssl.so.1.1: test/ssl11/fetch-libssl11.sh test/fetch-deb.sh
 	test/ssl11/fetch-libssl11.sh $(SSL11_DIR)
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)

@@ -277,27 +277,35 @@ func TestRealH2CStreamBegunBeforeCapture(t *testing.T) {
 	}
 }
 
-// TestRealH2CGapInData loses bytes inside a DATA frame: the frame's stream is marked, the framing and the header
-// compression state survive, and later streams decode normally.
-func TestRealH2CGapInData(t *testing.T) {
+// recordLossInBody records a 5000-byte POST, then a small one, over h2c, and returns the connection and the client
+// stream's offsets [lo, hi) of 100 bytes in the middle of the large body: the bytes the tests below lose.
+func recordLossInBody(t *testing.T) (conn *httpmsgtest.Conn, lo, hi int64) {
+	t.Helper()
 	big := strings.Repeat("y", 5000)
 	conns := record(t, handler(), func(base string, c *http.Client) {
 		do(t, c, "POST", base+"/json", strings.NewReader(big))
 		do(t, c, "POST", base+"/json", strings.NewReader(`{"after":1}`))
 	})
-	client := conns[0].Stream(ClientToServer)
-	i := bytes.Index(client, []byte(big))
+	i := int64(bytes.Index(conns[0].Stream(ClientToServer), []byte(big)))
+	return conns[0], i + 2000, i + 2100
+}
+
+// spans reports whether c is a client chunk that holds all of [lo, hi) and more on both sides.
+func spans(c httpmsgtest.Chunk, lo, hi int64) bool {
+	return c.Dir == ClientToServer && c.Off < lo && c.Off+int64(len(c.Data)) > hi
+}
+
+// TestRealH2CGapInData loses bytes inside a DATA frame: the frame's stream is marked, the framing and the header
+// compression state survive, and later streams decode normally.
+func TestRealH2CGapInData(t *testing.T) {
+	conn, lo, hi := recordLossInBody(t)
 	var chunks []httpmsgtest.Chunk
-	for _, c := range httpmsgtest.Replay(conns[0], nil, 0) {
-		if c.Dir == ClientToServer {
-			// Drop 100 bytes in the middle of the large body.
-			lo, hi := int64(i+2000), int64(i+2100)
-			if c.Off < lo && c.Off+int64(len(c.Data)) > hi {
-				chunks = append(chunks,
-					httpmsgtest.Chunk{Dir: c.Dir, Off: c.Off, Data: c.Data[:lo-c.Off]},
-					httpmsgtest.Chunk{Dir: c.Dir, Off: hi, Data: c.Data[hi-c.Off:]})
-				continue
-			}
+	for _, c := range httpmsgtest.Replay(conn, nil, 0) {
+		if spans(c, lo, hi) {
+			chunks = append(chunks,
+				httpmsgtest.Chunk{Dir: c.Dir, Off: c.Off, Data: c.Data[:lo-c.Off]},
+				httpmsgtest.Chunk{Dir: c.Dir, Off: hi, Data: c.Data[hi-c.Off:]})
+			continue
 		}
 		chunks = append(chunks, c)
 	}
@@ -480,21 +488,14 @@ func TestRealMCPBigEchoAnyChunking(t *testing.T) {
 // that. The parser trusts no frame length across it: the request is marked truncated, the parser finds the next
 // frame boundary, and the next request's body still arrives.
 func TestRealH2CRestartInData(t *testing.T) {
-	big := strings.Repeat("y", 5000)
-	conns := record(t, handler(), func(base string, c *http.Client) {
-		do(t, c, "POST", base+"/json", strings.NewReader(big))
-		do(t, c, "POST", base+"/json", strings.NewReader(`{"after":1}`))
-	})
-	client := conns[0].Stream(ClientToServer)
-	i := bytes.Index(client, []byte(big))
+	recorded, lo, hi := recordLossInBody(t)
 	var evs []httpmsg.Event
 	conn := NewConn(Config{}, func(e httpmsg.Event) { evs = append(evs, e) })
 	t0 := time.Unix(0, 0)
-	lo, hi := int64(i+2000), int64(i+2100)
 	var shift int64 // the offsets after the loss continue one byte past the last fed, as the monitor numbers them
-	for n, c := range httpmsgtest.Replay(conns[0], nil, 0) {
+	for n, c := range httpmsgtest.Replay(recorded, nil, 0) {
 		at := t0.Add(time.Duration(n))
-		if c.Dir == ClientToServer && c.Off < lo && c.Off+int64(len(c.Data)) > hi {
+		if spans(c, lo, hi) {
 			conn.Feed(c.Dir, c.Off, c.Data[:lo-c.Off], at)
 			conn.Restart(c.Dir)
 			shift = hi - lo - 1

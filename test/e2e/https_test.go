@@ -166,14 +166,9 @@ func TestHTTPSGnuTLSClient(t *testing.T) {
 
 func checkWgetSession(t *testing.T, front httpServer, flags []string) {
 	dir := t.TempDir()
-	const big = 1 << 20
-	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"wget","version":"1"}}}`
-	echo := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", big) + `"}}}`
-	files := map[string]string{"client.sh": wgetClient, "initialize.json": initialize, "echo.json": echo}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	session := writeEchoSession(t, dir, "wget")
+	if err := os.WriteFile(filepath.Join(dir, "client.sh"), []byte(wgetClient), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	res := watch(t, 90*time.Second, flags, "sh", filepath.Join(dir, "client.sh"), front.url,
 		filepath.Join(dir, "initialize.json"), filepath.Join(dir, "echo.json"), filepath.Join(dir, "answer"))
@@ -183,14 +178,7 @@ func checkWgetSession(t *testing.T, front httpServer, flags []string) {
 	if !strings.Contains(res.stderr, "libgnutls.so") || !strings.Contains(res.stderr, "gnutls_record_send") {
 		t.Errorf("the log does not say GnuTLS was probed:\n%s", res.stderr)
 	}
-	checkHTTPBasics(t, res, front, "wget")
-	c2s, s2c := byDirection(res.records)
-	checkSequence(t, "client to server", c2s, []wire{
-		{typ: "request", method: "initialize", id: "1", size: len(initialize)},
-		{typ: "request", method: "tools/call", id: "2", size: len(echo), tool: "echo"},
-	})
-	checkEchoAnswered(t, res, s2c, big)
-	checkTLSJoined(t, res)
+	session.check(t, res, front, "wget")
 }
 
 // boringSSLDir is where Debian's android-libboringssl(-dev) puts BoringSSL (libssl.so.0) and its headers.
@@ -265,14 +253,7 @@ func TestHTTPSCClients(t *testing.T) {
 // checks its records and that lib (the end of the probed library's path) was probed.
 func checkCClientSession(t *testing.T, client []string, dir, lib string) {
 	front := startTLSFront(t, startServerEverythingHTTP(t, "streamableHttp"))
-	const big = 1 << 20
-	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sslclient","version":"1"}}}`
-	echo := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", big) + `"}}}`
-	for name, content := range map[string]string{"initialize.json": initialize, "echo.json": echo} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	session := writeEchoSession(t, dir, "sslclient")
 	host, port, err := net.SplitHostPort(front.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -285,13 +266,44 @@ func checkCClientSession(t *testing.T, client []string, dir, lib string) {
 	if !strings.Contains(res.stderr, lib+" (SSL_write") {
 		t.Errorf("the log does not say %s was probed:\n%s", lib, res.stderr)
 	}
-	checkHTTPBasics(t, res, front, "sslclient")
+	session.check(t, res, front, "sslclient")
+}
+
+// echoSession is an initialize then a 1 MiB echo, the session the HTTPS clients that read their requests from files
+// run (initialize.json and echo.json).
+type echoSession struct {
+	initialize, echo string
+}
+
+// echoSessionBig is the size of the echoed text.
+const echoSessionBig = 1 << 20
+
+// writeEchoSession writes the session's requests, from a client named name, into dir.
+func writeEchoSession(t *testing.T, dir, name string) echoSession {
+	t.Helper()
+	s := echoSession{
+		initialize: `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"` + name + `","version":"1"}}}`,
+		echo:       `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", echoSessionBig) + `"}}}`,
+	}
+	for file, content := range map[string]string{"initialize.json": s.initialize, "echo.json": s.echo} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// check checks the records of the session, run by comm through front: both requests exactly, both answers, the
+// echo whole, all TLS plaintext joined to its connection.
+func (s echoSession) check(t *testing.T, res watchResult, front httpServer, comm string) {
+	t.Helper()
+	checkHTTPBasics(t, res, front, comm)
 	c2s, s2c := byDirection(res.records)
 	checkSequence(t, "client to server", c2s, []wire{
-		{typ: "request", method: "initialize", id: "1", size: len(initialize)},
-		{typ: "request", method: "tools/call", id: "2", size: len(echo), tool: "echo"},
+		{typ: "request", method: "initialize", id: "1", size: len(s.initialize)},
+		{typ: "request", method: "tools/call", id: "2", size: len(s.echo), tool: "echo"},
 	})
-	checkEchoAnswered(t, res, s2c, big)
+	checkEchoAnswered(t, res, s2c, echoSessionBig)
 	checkTLSJoined(t, res)
 }
 
