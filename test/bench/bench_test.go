@@ -424,9 +424,10 @@ func BenchmarkGoPair(b *testing.B) {
 }
 
 // BenchmarkSyscallFloor: dd with one-byte writes, with nothing attached, with empty programs on mcpscope's
-// tracepoints, with mcpscope watching everything without footprints (--no-footprint) and with them (the default,
-// which adds the raw syscall tracepoints); to /dev/null and into a pipe. dd is in no footprint tree: this is the
-// cost every other process on the host pays.
+// tracepoints, with mcpscope watching everything without footprints (--no-footprint), with empty programs on those
+// and on the raw syscall tracepoints too (the hooks of the default watch), and with mcpscope's default watch (which
+// adds its footprint programs there); to /dev/null and into a pipe. dd is in no footprint tree: this is the cost
+// every other process on the host pays. Each watch is compared with the floor of its own hooks.
 func BenchmarkSyscallFloor(b *testing.B) {
 	setup(b, false)
 	dir := b.TempDir()
@@ -447,7 +448,7 @@ func BenchmarkSyscallFloor(b *testing.B) {
 		}
 		return time.Since(start).Seconds()
 	}
-	type series struct{ none, empty, nofp, mcps []float64 }
+	type series struct{ none, empty, nofp, emptyAll, mcps []float64 }
 	res := make([]series, len(variants))
 	for _, v := range variants {
 		run(strings.Replace(v.sh, "count="+strconv.Itoa(ddCount), "count=100000", 1)) // warm-up
@@ -456,14 +457,20 @@ func BenchmarkSyscallFloor(b *testing.B) {
 		for j, v := range variants {
 			res[j].none = append(res[j].none, run(v.sh))
 		}
-		ep, err := attachEmpty(names)
-		if err != nil {
-			b.Fatal(err)
+		for _, raw := range []bool{false, true} {
+			ep, err := attachEmpty(names, raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for j, v := range variants {
+				if raw {
+					res[j].emptyAll = append(res[j].emptyAll, run(v.sh))
+				} else {
+					res[j].empty = append(res[j].empty, run(v.sh))
+				}
+			}
+			ep.Close()
 		}
-		for j, v := range variants {
-			res[j].empty = append(res[j].empty, run(v.sh))
-		}
-		ep.Close()
 		w := startWatch(b, filepath.Join(dir, fmt.Sprintf("dd-nofp-%d.jsonl", i)), "--no-footprint")
 		for j, v := range variants {
 			res[j].nofp = append(res[j].nofp, run(v.sh))
@@ -476,11 +483,14 @@ func BenchmarkSyscallFloor(b *testing.B) {
 		w.stop(b)
 	}
 	for j, v := range variants {
-		a, e, n, m := median(res[j].none), median(res[j].empty), median(res[j].nofp), median(res[j].mcps)
-		b.Logf("%s seconds: none [%s] empty [%s] mcpscope --no-footprint [%s] mcpscope [%s]", v.name,
-			fmtRuns3(res[j].none), fmtRuns3(res[j].empty), fmtRuns3(res[j].nofp), fmtRuns3(res[j].mcps))
-		b.Logf("%s median s: none %.3f empty %.3f no-footprint %.3f mcpscope %.3f; empty/none %.3f no-footprint/none %.3f mcpscope/none %.3f mcpscope/no-footprint %.3f",
-			v.name, a, e, n, m, e/a, n/a, m/a, m/n)
+		a, e, n, ea, m := median(res[j].none), median(res[j].empty), median(res[j].nofp), median(res[j].emptyAll), median(res[j].mcps)
+		b.Logf("%s seconds: none [%s] empty [%s] mcpscope --no-footprint [%s] empty+raw [%s] mcpscope [%s]", v.name,
+			fmtRuns3(res[j].none), fmtRuns3(res[j].empty), fmtRuns3(res[j].nofp), fmtRuns3(res[j].emptyAll), fmtRuns3(res[j].mcps))
+		b.Logf("%s median s: none %.3f empty %.3f no-footprint %.3f empty+raw %.3f mcpscope %.3f; no-footprint/empty %.3f mcpscope/empty+raw %.3f mcpscope/no-footprint %.3f",
+			v.name, a, e, n, ea, m, n/e, m/ea, m/n)
+		b.ReportMetric(ea, v.name+"_emptyraw_s")
+		b.ReportMetric(n/e, v.name+"_nofootprint/empty")
+		b.ReportMetric(m/ea, v.name+"_mcpscope/emptyraw")
 		b.ReportMetric(n, v.name+"_nofootprint_s")
 		b.ReportMetric(m/n, v.name+"_footprint/nofootprint")
 		b.ReportMetric(a, v.name+"_none_s")
@@ -488,7 +498,6 @@ func BenchmarkSyscallFloor(b *testing.B) {
 		b.ReportMetric(m, v.name+"_mcpscope_s")
 		b.ReportMetric(e/a, v.name+"_empty/none")
 		b.ReportMetric(m/a, v.name+"_mcpscope/none")
-		b.ReportMetric(m/e, v.name+"_mcpscope/empty")
 	}
 }
 

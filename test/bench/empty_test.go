@@ -40,11 +40,13 @@ func syscallTracepoints() ([]string, error) {
 // first thing a filtering program does) and returns 0.
 type emptyPrograms struct {
 	m     *ebpf.Map
-	prog  *ebpf.Program
+	progs []*ebpf.Program
 	links []link.Link
 }
 
-func attachEmpty(names []string) (*emptyPrograms, error) {
+// attachEmpty attaches the empty program to the syscalls/* tracepoints names and, with rawSyscalls, to the raw
+// tracepoints sys_enter and sys_exit as tp_btf programs, where watch attaches its footprint programs.
+func attachEmpty(names []string, rawSyscalls bool) (*emptyPrograms, error) {
 	// On a fresh boot tracefs is not mounted until mcpscope first runs; these programs may attach before it.
 	if _, err := mcpcapture.EnsureTracefs(); err != nil {
 		return nil, err
@@ -54,11 +56,9 @@ func attachEmpty(names []string) (*emptyPrograms, error) {
 		return nil, fmt.Errorf("create map: %w", err)
 	}
 	e := &emptyPrograms{m: m}
-	e.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:    "bench_empty",
-		Type:    ebpf.TracePoint,
-		License: "GPL",
-		Instructions: asm.Instructions{
+	load := func(spec *ebpf.ProgramSpec) (*ebpf.Program, error) {
+		spec.License = "GPL"
+		spec.Instructions = asm.Instructions{
 			asm.FnGetCurrentPidTgid.Call(),
 			asm.RSh.Imm(asm.R0, 32),
 			asm.StoreMem(asm.RFP, -4, asm.R0, asm.Word),
@@ -68,19 +68,42 @@ func attachEmpty(names []string) (*emptyPrograms, error) {
 			asm.FnMapLookupElem.Call(),
 			asm.Mov.Imm(asm.R0, 0),
 			asm.Return(),
-		},
-	})
+		}
+		prog, err := ebpf.NewProgram(spec)
+		if err != nil {
+			return nil, fmt.Errorf("load empty program %s: %w", spec.Name, err)
+		}
+		e.progs = append(e.progs, prog)
+		return prog, nil
+	}
+	prog, err := load(&ebpf.ProgramSpec{Name: "bench_empty", Type: ebpf.TracePoint})
 	if err != nil {
 		e.Close()
-		return nil, fmt.Errorf("load empty program: %w", err)
+		return nil, err
 	}
 	for _, name := range names {
-		l, err := link.Tracepoint("syscalls", name, e.prog, nil)
+		l, err := link.Tracepoint("syscalls", name, prog, nil)
 		if err != nil {
 			e.Close()
 			return nil, fmt.Errorf("attach syscalls/%s: %w", name, err)
 		}
 		e.links = append(e.links, l)
+	}
+	if !rawSyscalls {
+		return e, nil
+	}
+	for _, tp := range []string{"sys_enter", "sys_exit"} {
+		prog, err := load(&ebpf.ProgramSpec{Name: "bench_" + tp, Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: tp})
+		if err == nil {
+			var l link.Link
+			if l, err = link.AttachTracing(link.TracingOptions{Program: prog}); err == nil {
+				e.links = append(e.links, l)
+			}
+		}
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("attach tp_btf/%s: %w", tp, err)
+		}
 	}
 	return e, nil
 }
@@ -89,8 +112,8 @@ func (e *emptyPrograms) Close() {
 	for _, l := range e.links {
 		l.Close()
 	}
-	if e.prog != nil {
-		e.prog.Close()
+	for _, p := range e.progs {
+		p.Close()
 	}
 	e.m.Close()
 }
