@@ -98,7 +98,7 @@ var badCases = []badCase{
 func startBadServer(t *testing.T) httpServer {
 	t.Helper()
 	stdout, stderr := newLineWriter("http://"), newLineWriter("")
-	cmd, exited := startProcess(t, testEnv.gopeer, []string{"http-badserver", "-lifetime", "3m"}, nil, stdout, stderr)
+	cmd, exited := startProcess(t, testEnv.gopeer, []string{"http-badserver", "-lifetime", scaled(3 * time.Minute).String()}, nil, stdout, stderr)
 	line := strings.TrimSpace(stdout.wait(t, 30*time.Second, exited, "gopeer http-badserver"))
 	u, err := url.Parse(line)
 	if err != nil {

@@ -201,7 +201,7 @@ func waitAccepting(t *testing.T, addr string, exited <-chan struct{}) {
 func startGopeerServerHTTP(t *testing.T, bin, transport, era string, extra ...string) httpServer {
 	t.Helper()
 	stdout, stderr := newLineWriter("://"), newLineWriter("")
-	args := append([]string{"server-http", "-transport", transport, "-era", era, "-lifetime", "3m"}, extra...)
+	args := append([]string{"server-http", "-transport", transport, "-era", era, "-lifetime", scaled(3 * time.Minute).String()}, extra...)
 	cmd, exited := startProcess(t, bin, args, nil, stdout, stderr)
 	line := strings.TrimSpace(stdout.wait(t, 30*time.Second, exited, "gopeer server-http"))
 	u, err := url.Parse(line)
@@ -977,7 +977,7 @@ func TestHTTPSPeersStartedBeforeMonitor(t *testing.T) {
 // good at their first plaintext, and the records named no client.
 func TestHTTPSJoinedMidFrame(t *testing.T) {
 	requireBPF(t)
-	res, srv, clientPid := peersBeforeMonitor(t, "mcps-msrv", "mcps-mcli", []string{"-tls"}, []string{"client-h2-midframe", "-timeout", "2m"})
+	res, srv, clientPid := peersBeforeMonitor(t, "mcps-msrv", "mcps-mcli", []string{"-tls"}, []string{"client-h2-midframe", "-timeout", scaled(2 * time.Minute).String()})
 
 	c2s, s2c := byDirection(res.records)
 	method := func(recs []record.Message, m string) []record.Message {
@@ -1010,7 +1010,7 @@ func TestHTTPSJoinedMidFrame(t *testing.T) {
 // peersStartedBeforeMonitor runs the go-sdk session of the two tests above with the monitor started after
 // initialize; serverFlags go to the server (-tls).
 func peersStartedBeforeMonitor(t *testing.T, serverFlags ...string) (watchResult, httpServer) {
-	res, srv, _ := peersBeforeMonitor(t, "mcps-hsrv", "mcps-hcli", serverFlags, []string{"client-http", "-wait-signal", "-timeout", "2m"})
+	res, srv, _ := peersBeforeMonitor(t, "mcps-hsrv", "mcps-hcli", serverFlags, []string{"client-http", "-wait-signal", "-timeout", scaled(2 * time.Minute).String()})
 	return res, srv
 }
 

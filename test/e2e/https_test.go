@@ -580,7 +580,7 @@ func TestHTTPSGoClientExecAfterMonitor(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	mon := startBackground(t, "watch", "--no-db", "--comm", "mcps-gocli", "-o", out)
 	clientOut, clientErr := newLineWriter(""), newLineWriter("waiting for SIGUSR1")
-	client, exited := startProcess(t, clientBin, []string{"client-http", "-http1", "-wait-signal", "-fresh-conns", "-timeout", "2m", srv.url}, nil, clientOut, clientErr)
+	client, exited := startProcess(t, clientBin, []string{"client-http", "-http1", "-wait-signal", "-fresh-conns", "-timeout", scaled(2 * time.Minute).String(), srv.url}, nil, clientOut, clientErr)
 	clientErr.wait(t, 30*time.Second, exited, "gopeer client-http")
 	time.Sleep(time.Second)
 	res := resumeClient(t, client, exited, clientErr, mon, out)
