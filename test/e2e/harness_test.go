@@ -162,6 +162,7 @@ func watchTo(t *testing.T, out string, timeout time.Duration, flags []string, co
 	cmd.Stdout = &stderr
 	err := cmd.Run()
 	res := watchResult{stderr: stderr.String()}
+	explainSkips(t, func() string { return res.stderr })
 	if ctx.Err() != nil {
 		t.Fatalf("mcpscope did not finish within %v; stderr:\n%s", timeout, res.stderr)
 	}
@@ -268,6 +269,7 @@ func startBackground(t *testing.T, args ...string) *background {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.cmd.Process.Kill() })
+	explainSkips(t, func() string { return strings.Join(b.log, "\n") })
 	b.lines = bufio.NewScanner(stderr)
 	for b.lines.Scan() {
 		b.log = append(b.log, b.lines.Text())
@@ -296,6 +298,22 @@ func (b *background) interrupt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit after SIGINT: %v; stderr:\n%s", err, strings.Join(b.log, "\n"))
 	}
+}
+
+// explainSkips repeats, if the test fails, the monitor's line about program runs the kernel skipped (log returns
+// its log so far): on a preemptible kernel under emulation (docs/kernel.md, "Skipped runs on preemptible kernels")
+// that, rather than the code under test, can be why a record is missing; the log itself is not always printed.
+func explainSkips(t *testing.T, log func() string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for line := range strings.Lines(log()) {
+			if strings.Contains(line, "the kernel SKIPPED") {
+				t.Log(strings.TrimSpace(line))
+			}
+		}
+	})
 }
 
 // scaled stretches a test's limit by MCPSCOPE_E2E_TIMEOUT_SCALE (a number, default 1). The kernel-matrix runner sets it
