@@ -414,8 +414,12 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 }
 
 // write_exit runs when a write-family syscall returns ret (or a read of a TCP stream): it reserves the range of the
-// stream and copies it, with preemption off up to each tail call (copy_run).
-static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u32 slot, __s64 ret)
+// stream, then tail-calls the copy program of its hook (copy_more), which copies it with preemption off up to each
+// tail call (copy_run). The copy is not inlined here: verified inside every exit program, and from each state the
+// reservation left, it made each of them about 596,000 instructions for the verifier (196,000 without it); every
+// watch start paid that 19 times (docs/kernel.md, "Verification cost"). The tail call costs a captured write one
+// more program entry and one more lookup of its arguments; a write to anything else never gets here.
+static __always_inline int write_exit(void *ctx, void *progs, __u32 slot, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
@@ -423,28 +427,33 @@ static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u
 		return 0; // not a write to an MCP stream: one lookup, preemption untouched
 	preempt_off();
 	a = write_exit_prepare(a, tid, slot, ret);
-	if (!a) {
-		preempt_on();
+	preempt_on();
+	if (!a)
 		return 0;
-	}
-	return copy_run(ctx, progs, scratch, tid, a);
+	bpf_tail_call(ctx, progs, 0);
+	// The copy program is missing from the prog array (user space fills it before attaching): the reserved range is
+	// counted as lost, so that the stream's offsets stay exact and the message is marked truncated.
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	lose(st && st->gen == a->gen ? st : NULL, MCPS_STAT_TOO_LONG_BYTES, a->total);
+	bpf_map_delete_elem(&mcps_write_args, &tid);
+	return 0;
 }
 
 // All write-family syscalls end the same way; one body serves them (sys_exit_* share the context layout).
 SEC("tracepoint/syscalls/sys_exit_write")
-int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 0, ctx->ret); }
+int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 0, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwrite64")
-int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 1, ctx->ret); }
+int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 1, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 2, ctx->ret); }
+int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 2, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 3, ctx->ret); }
+int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 3, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev")
-int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 4, ctx->ret); }
+int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 4, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev2")
-int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 5, ctx->ret); }
+int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 5, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 6, ctx->ret); }
+int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 6, ctx->ret); }
 
 // read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
 // its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are
@@ -514,13 +523,13 @@ int mcps_enter_recvmsg(struct sys_enter_ctx *ctx)
 
 // Exits of the reads of TCP streams (loaded only with mcps_tcp_on; pread* cannot read a socket).
 SEC("tracepoint/syscalls/sys_exit_read")
-int mcps_tcp_exit_read(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 7, ctx->ret); }
+int mcps_tcp_exit_read(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 7, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int mcps_tcp_exit_readv(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 8, ctx->ret); }
+int mcps_tcp_exit_readv(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 8, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int mcps_tcp_exit_recvfrom(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 9, ctx->ret); }
+int mcps_tcp_exit_recvfrom(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 9, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int mcps_tcp_exit_recvmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 10, ctx->ret); }
+int mcps_tcp_exit_recvmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 10, ctx->ret); }
 
 // close of the writing end of an MCP stream: user space flushes a partial message and frees the stream once its
 // writer is gone. (Files closed by exit are reported through the process exit instead.)
