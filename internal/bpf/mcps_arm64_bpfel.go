@@ -144,7 +144,7 @@ type mcpsMcpsGoCallKey struct {
 
 type mcpsMcpsPeek struct {
 	_ structs.HostLayout
-	B [1024]int8
+	B [1040]int8
 }
 
 type mcpsMcpsStat uint32

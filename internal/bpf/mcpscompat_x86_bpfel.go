@@ -97,7 +97,7 @@ type mcpscompatMcpsGoCallKey struct {
 
 type mcpscompatMcpsPeek struct {
 	_ structs.HostLayout
-	B [1024]int8
+	B [1040]int8
 }
 
 type mcpscompatMcpsStream struct {

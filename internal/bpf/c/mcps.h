@@ -178,10 +178,11 @@ extern void bpf_preempt_disable(void) __ksym __weak;
 extern void bpf_preempt_enable(void) __ksym __weak;
 
 // preempt_off and preempt_on hold preemption off where the kfuncs exist, so that a run's per-CPU state (a scratch
-// slot, the registers and call keys of a TLS probe) is not another run's meanwhile (TLS_UNPREEMPTED in tls.c; a
-// copy, from its stream's reservation to each tail call: copy_run). They do not keep the kernel from skipping runs (kernel_skipped_runs): a preemption requested meanwhile
-// happens at preempt_on, still inside the kernel's per-program guard. Holding the footprint and fentry programs
-// whole so was tried in a 7.2 guest: 738 runs skipped in one session, as many as without.
+// slot, the registers and call keys of a TLS probe) is not another run's meanwhile (TLS_UNPREEMPTED in tls.c; each
+// piece of a copy, from its record's first byte to its output or tail call: copy_run). They do not keep the kernel
+// from skipping runs (kernel_skipped_runs): a preemption requested meanwhile happens at preempt_on, still inside the
+// kernel's per-program guard. Holding the footprint and fentry programs whole so was tried in a 7.2 guest: 738 runs
+// skipped in one session, as many as without.
 static __always_inline void preempt_off(void)
 {
 	if (mcps_preempt_kfuncs)

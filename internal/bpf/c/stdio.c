@@ -152,7 +152,11 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 			.state = MCPS_STATE_MCP,
 			.init = mcps_fp_on && key.kind != MCPS_STREAM_TCP_TX && opens_session(first, first_len),
 		};
-		__u32 candidate_reader = st ? st->reader : 0;
+		// Looked up again, not kept from st across the scans above: the verifier walks a scan once for every
+		// distinct state that reaches it, and a stream not yet seen and a candidate stream would be two (each
+		// walk of the HTTP scan is some 150,000 instructions).
+		struct mcps_stream *candidate = bpf_map_lookup_elem(&mcps_streams, &key);
+		__u32 candidate_reader = candidate ? candidate->reader : 0;
 		fresh.reader = candidate_reader;
 		bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
 		stat_add(MCPS_STAT_STREAMS, 1);
@@ -366,6 +370,26 @@ static __always_inline int copy_more(void *ctx, void *progs, void *scratch)
 	return copy_run(ctx, progs, scratch, tid, a);
 }
 
+// copy_start hands the write in a, its stream range reserved, to the copy program of the hook (copy_more) by a tail
+// call, with preemption on. The copy is not inlined in the programs that reserve: verified inside each of them, and
+// from each state the reservation left, it made every exit program about 596,000 instructions for the verifier
+// (196,000 without it) and every TLS return program about 450,000; every watch start paid that for each of them
+// (docs/kernel.md, "Verification cost"). The tail call costs a captured write one more program entry and one more
+// lookup of its arguments. A TLS copy keeps its scratch slot meanwhile (slot_held); the others take their CPU's slot
+// in copy_run, preemption off.
+static __always_inline int copy_start(void *ctx, void *progs, __u32 tid, struct mcps_write_args *a)
+{
+	bpf_tail_call(ctx, progs, 0);
+	// The copy program is missing from the prog array (user space fills it before attaching): the reserved range is
+	// counted as lost, so that the stream's offsets stay exact and the message is marked truncated.
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	lose(st && st->gen == a->gen ? st : NULL, MCPS_STAT_TOO_LONG_BYTES, a->total);
+	if (a->slot_held)
+		tlsm_release(a->slot, a->slot_cpu);
+	bpf_map_delete_elem(&mcps_write_args, &tid);
+	return 0;
+}
+
 // Entered through mcps_copy_progs only, never attached.
 SEC("tracepoint")
 int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs, &mcps_scratch); }
@@ -414,11 +438,7 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 }
 
 // write_exit runs when a write-family syscall returns ret (or a read of a TCP stream): it reserves the range of the
-// stream, then tail-calls the copy program of its hook (copy_more), which copies it with preemption off up to each
-// tail call (copy_run). The copy is not inlined here: verified inside every exit program, and from each state the
-// reservation left, it made each of them about 596,000 instructions for the verifier (196,000 without it); every
-// watch start paid that 19 times (docs/kernel.md, "Verification cost"). The tail call costs a captured write one
-// more program entry and one more lookup of its arguments; a write to anything else never gets here.
+// stream, then tail-calls the copy program of its hook (copy_start). A write to anything else leaves after one lookup.
 static __always_inline int write_exit(void *ctx, void *progs, __u32 slot, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -430,13 +450,7 @@ static __always_inline int write_exit(void *ctx, void *progs, __u32 slot, __s64 
 	preempt_on();
 	if (!a)
 		return 0;
-	bpf_tail_call(ctx, progs, 0);
-	// The copy program is missing from the prog array (user space fills it before attaching): the reserved range is
-	// counted as lost, so that the stream's offsets stay exact and the message is marked truncated.
-	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
-	lose(st && st->gen == a->gen ? st : NULL, MCPS_STAT_TOO_LONG_BYTES, a->total);
-	bpf_map_delete_elem(&mcps_write_args, &tid);
-	return 0;
+	return copy_start(ctx, progs, tid, a);
 }
 
 // All write-family syscalls end the same way; one body serves them (sys_exit_* share the context layout).

@@ -215,8 +215,8 @@ enum tls_len_form {
 };
 
 // TLS_UNPREEMPTED: the entry and return programs run with preemption off from their first to their last
-// instruction (the returns up to the copy, whose tail calls cannot run with it off: copy_run holds it off around each
-// piece). Where uprobe programs run preemptibly and without a per-CPU recursion guard (Debian's 7.2: PREEMPT_DYNAMIC,
+// instruction (the returns up to the reservation of the stream range: the copy follows in a tail call, which cannot
+// be made with it off, and copy_run holds it off around each piece). Where uprobe programs run preemptibly and without a per-CPU recursion guard (Debian's 7.2: PREEMPT_DYNAMIC,
 // uprobe programs under tasks-trace RCU), two runs of one program interleave on a CPU, and in a 7.2 guest under qemu
 // their values went wrong mid-run: registers and call keys that were another run's, calls stored and not found at
 // their return, a connection reported under another object's number right after an entry's guarded part. Holding
@@ -268,7 +268,6 @@ static __always_inline bool tls_sibling_is_mcp(const struct mcps_stream_key *key
 
 static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struct mcps_tls_call *call, __u64 n,
 							   bool multi);
-static __always_inline int tls_copy(struct pt_regs *ctx, __u32 tid, struct mcps_write_args *ap, bool multi);
 
 // tls_exit_prepare handles a return of SSL_read/SSL_write (and kin): the call it ends, and the copy of its bytes.
 static __always_inline struct mcps_write_args *tls_exit_prepare(struct pt_regs *ctx, __u64 id, bool multi)
@@ -506,13 +505,6 @@ static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struc
 	return ap;
 }
 
-// tls_copy copies what tls_prepare set up; entered with preemption off, which copy_run turns on for its tail calls.
-static __always_inline int tls_copy(struct pt_regs *ctx, __u32 tid, struct mcps_write_args *ap, bool multi)
-{
-	if (!multi)
-		return copy_run(ctx, &mcps_copy_progs_tls, &mcps_scratch_tls, tid, ap);
-	return copy_run(ctx, &mcps_copy_progs_tlsm, &mcps_scratch_tlsm, tid, ap);
-}
 
 // The fields of the tracepoint sock/inet_sock_set_state used here (stable since 4.16).
 struct inet_sock_state_ctx {
@@ -753,18 +745,18 @@ static __always_inline struct mcps_write_args *tls_go_ret_prepare(struct pt_regs
 	return tls_prepare(id, &call, n, multi);
 }
 
-// tls_return runs at the return of a TLS read or write (go: Go's Read or Write; else SSL_read, SSL_write and kin),
-// with preemption off (TLS_UNPREEMPTED) but for the copy's tail calls. go and multi are constants: one inlined copy per program.
+// tls_return runs at the return of a TLS read or write (go: Go's Read or Write; else SSL_read, SSL_write and kin):
+// it reserves the range of the call's stream with preemption off, then tail-calls the copy program of its kind of
+// probe (copy_start). go and multi are constants.
 static __always_inline int tls_return(struct pt_regs *ctx, bool go, bool multi)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	preempt_off();
 	struct mcps_write_args *ap = go ? tls_go_ret_prepare(ctx, id, multi) : tls_exit_prepare(ctx, id, multi);
-	if (!ap) {
-		preempt_on();
+	preempt_on();
+	if (!ap)
 		return 0;
-	}
-	return tls_copy(ctx, (__u32)id, ap, multi);
+	return copy_start(ctx, multi ? (void *)&mcps_copy_progs_tlsm : (void *)&mcps_copy_progs_tls, (__u32)id, ap);
 }
 
 SEC("uprobe")

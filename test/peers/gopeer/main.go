@@ -154,6 +154,10 @@ type wireMsg struct {
 	// Token is params.progressToken of notifications/progress.
 	Token any    `json:"progress_token,omitempty"`
 	Step  string `json:"-"`
+	// Written is set once the message is on the wire: at once for one
+	// read, when the transport's Write returns for one sent (recorded
+	// before it, to keep the order of a request and its response).
+	Written bool `json:"-"`
 }
 
 type recorder struct {
@@ -178,9 +182,10 @@ func (r *recorder) setStep(s string) {
 
 func idKey(dir string, id any) string { return fmt.Sprintf("%s/%T/%v", dir, id, id) }
 
-func (r *recorder) add(dir string, msg jsonrpc.Message) {
+// add records msg, sent in direction dir, and returns its sequence number.
+func (r *recorder) add(dir string, msg jsonrpc.Message, written bool) int {
 	data, err := jsonrpc.EncodeMessage(msg)
-	w := wireMsg{Dir: dir, Bytes: len(data) + 1}
+	w := wireMsg{Dir: dir, Bytes: len(data) + 1, Written: written}
 	if err != nil {
 		w.Bytes = -1
 	}
@@ -240,12 +245,26 @@ func (r *recorder) add(dir string, msg jsonrpc.Message) {
 		w.ReqMethod = r.reqs[idKey(other, w.ID)]
 	}
 	r.msgs = append(r.msgs, w)
-	close(r.changed)
-	r.changed = make(chan struct{})
+	r.notify()
 	if r.verbose {
 		b, _ := json.Marshal(w)
 		fmt.Fprintf(os.Stderr, "gopeer: wire %s\n", b)
 	}
+	return w.Seq
+}
+
+// written marks message seq as on the wire.
+func (r *recorder) written(seq int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs[seq-1].Written = true
+	r.notify()
+}
+
+// notify wakes the waiters of waitFor; r.mu is held.
+func (r *recorder) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
 }
 
 // snapshot returns a copy of all messages recorded so far.
@@ -321,14 +340,18 @@ func (c *recConn) Close() error {
 func (c *recConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	msg, err := c.Connection.Read(ctx)
 	if err == nil {
-		c.rec.add("s>c", msg)
+		c.rec.add("s>c", msg, true)
 	}
 	return msg, err
 }
 
 func (c *recConn) Write(ctx context.Context, msg jsonrpc.Message) error {
-	c.rec.add("c>s", msg)
-	return c.Connection.Write(ctx, msg)
+	seq := c.rec.add("c>s", msg, false)
+	err := c.Connection.Write(ctx, msg)
+	if err == nil {
+		c.rec.written(seq)
+	}
+	return err
 }
 
 // ---------------------------------------------------------------------------
@@ -600,7 +623,7 @@ func runClient(args []string) (err error) {
 				return "", errors.New("server did not send roots/list within 3s")
 			}
 			if _, ok := rec.waitFor(3*time.Second, func(m wireMsg) bool {
-				return m.Dir == "c>s" && m.Kind == "result" && fmt.Sprint(m.ID) == fmt.Sprint(req.ID)
+				return m.Dir == "c>s" && m.Kind == "result" && fmt.Sprint(m.ID) == fmt.Sprint(req.ID) && m.Written
 			}); !ok {
 				return "", errors.New("client did not answer roots/list")
 			}
@@ -678,9 +701,11 @@ func runClient(args []string) (err error) {
 			if !errors.Is(err, context.Canceled) {
 				return "", fmt.Errorf("want context.Canceled, got %v", err)
 			}
-			// The SDK sends notifications/cancelled from a goroutine.
+			// The SDK sends notifications/cancelled from a goroutine: wait
+			// until it is written, or the next step's request may be
+			// written first (the monitor then rightly reports that order).
 			n, ok := rec.waitFor(2*time.Second, func(m wireMsg) bool {
-				return m.Dir == "c>s" && m.Method == "notifications/cancelled"
+				return m.Dir == "c>s" && m.Method == "notifications/cancelled" && m.Written
 			})
 			if !ok {
 				return "", errors.New("SDK did not send notifications/cancelled")
@@ -740,7 +765,7 @@ func runClient(args []string) (err error) {
 				slowDone <- out{res, err}
 			}()
 			slowReq, ok := rec.waitFor(2*time.Second, func(m wireMsg) bool {
-				return m.Seq > before && m.Dir == "c>s" && m.Kind == "request" && m.Method == "tools/call"
+				return m.Seq > before && m.Dir == "c>s" && m.Kind == "request" && m.Method == "tools/call" && m.Written
 			})
 			if !ok {
 				return "", errors.New("slow call was not sent")
@@ -1131,7 +1156,7 @@ func runClientModern(args []string) (err error) {
 				return "", fmt.Errorf("want context.Canceled, got %v", err)
 			}
 			n, ok := rec.waitFor(2*time.Second, func(m wireMsg) bool {
-				return m.Dir == "c>s" && m.Method == "notifications/cancelled"
+				return m.Dir == "c>s" && m.Method == "notifications/cancelled" && m.Written
 			})
 			if !ok {
 				return "", errors.New("SDK did not send notifications/cancelled")
