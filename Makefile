@@ -62,9 +62,9 @@ test: test-deps lint
 # 6.1, 6.12 and the newest (sid) under qemu, records compared with the host's. test-kernels rewrites
 # docs/kernels.md and measures the hook sets' cost per kernel; test-kernels-ci runs the oldest and the newest
 # kernel only, without the benchmark. Kernels are cached in $MCPSCOPE_KERNEL_CACHE (default
-# /var/cache/mcpscope-kernels). Under software emulation each guest took about 80 min on a 2-vCPU VM (2026-11-29, most
-# of it the verifier at every watch start, since cut by a third: docs/kernel.md), two at a time: test-kernels needed
-# about 3 h there, test-kernels-ci about 1.5 h.
+# /var/cache/mcpscope-kernels). Under software emulation on a 2-vCPU VM, two guests at a time, each guest took about
+# 80 min on 2026-11-29 and 40-45 min on 2026-11-30, after the verifier's work at every watch start was halved
+# (docs/kernel.md, "Verification cost"): test-kernels needs about 1.5 h there, test-kernels-ci about 45 min.
 test-kernels: test-deps
 	$(GO) run ./test/kernels -kernels all -docs docs/kernels.md
 

@@ -194,9 +194,21 @@ func dropTCPOnly(spec *ebpf.CollectionSpec) {
 // array mcps_copy_progs<hook>, never attached.
 const copyMorePrefix = "mcps_copy_more"
 
-// attach installs the copy continuations and links every other program to the hook its ELF section names. On error
-// it closes the links it made.
+// attach installs the copy continuations, then links every other program to the hook its ELF section names. On
+// error it closes the links it made. The copies come first: an exit program attached before its hook's copy program
+// is installed would count the writes it sees meanwhile as lost (its tail call fails).
 func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, error) {
+	for name := range spec.Programs {
+		if hook, ok := strings.CutPrefix(name, copyMorePrefix); ok {
+			progs := coll.Maps["mcps_copy_progs"+hook]
+			if progs == nil {
+				return nil, fmt.Errorf("program %s: no prog array mcps_copy_progs%s", name, hook)
+			}
+			if err := progs.Update(uint32(0), coll.Programs[name], ebpf.UpdateAny); err != nil {
+				return nil, fmt.Errorf("install the copy continuation %s: %w", name, err)
+			}
+		}
+	}
 	var links []link.Link
 	fail := func(err error) ([]link.Link, error) {
 		for _, l := range links {
@@ -206,15 +218,8 @@ func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, erro
 	}
 	for name, ps := range spec.Programs {
 		prog := coll.Programs[name]
-		if hook, ok := strings.CutPrefix(name, copyMorePrefix); ok {
-			progs := coll.Maps["mcps_copy_progs"+hook]
-			if progs == nil {
-				return fail(fmt.Errorf("program %s: no prog array mcps_copy_progs%s", name, hook))
-			}
-			if err := progs.Update(uint32(0), prog, ebpf.UpdateAny); err != nil {
-				return fail(fmt.Errorf("install the copy continuation %s: %w", name, err))
-			}
-			continue
+		if strings.HasPrefix(name, copyMorePrefix) {
+			continue // installed above
 		}
 		if isUprobe(ps) {
 			continue // attached per library by AttachTLS
