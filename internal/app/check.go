@@ -110,7 +110,7 @@ func runChecks(ctx context.Context) []checkResult {
 	out = append(out, checkTracefs())
 	out = append(out, checkCapture(ctx)...)
 	footprints, cuda := checkFootprint(ctx)
-	out = append(out, footprints, checkUprobe(), cuda)
+	out = append(out, footprints, checkHTTPPrograms(), checkUprobe(), cuda)
 	out = append(out, checkFentry())
 	out = append(out, checkKprobe())
 	return out
@@ -355,6 +355,28 @@ func helperDetail(f capture.FastPaths) (bool, string) {
 		d += "; refused by the verifier, portable path used: " + first
 	}
 	return f.TaskBTF || f.RdonlyCast || f.PreemptOff, d
+}
+
+// checkHTTPPrograms loads the TCP and TLS programs watch adds for the HTTP transports and HTTPS (the checks above
+// load the stdio set only), and, should the kernel refuse them, the TCP ones alone, as watch would.
+func checkHTTPPrograms() checkResult {
+	r := checkResult{name: "HTTP and HTTPS programs (optional)", required: false}
+	capt, err := capture.Open(capture.Config{Filter: true, TCP: true, TLS: true, RingBufferBytes: 1 << 20})
+	if err == nil {
+		capt.Close()
+		r.ok = true
+		r.detail = "the TCP and TLS programs load (watch captures HTTP and, through the uprobes below, HTTPS)"
+		return r
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	capt, err2 := capture.Open(capture.Config{Filter: true, TCP: true, RingBufferBytes: 1 << 20})
+	if err2 != nil {
+		r.detail = "refused (watch runs with neither; --no-http says so up front): " + first
+		return r
+	}
+	capt.Close()
+	r.detail = "the TCP programs load, the TLS ones are refused (watch captures HTTP but not HTTPS): " + first
+	return r
 }
 
 // returnZero is the smallest program: r0 = 0; exit.

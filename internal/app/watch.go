@@ -88,6 +88,42 @@ func footprinter(capt *capture.Capture) monitor.Footprinter {
 	return capt
 }
 
+// openDegraded opens the capture of cfg; should the kernel refuse it, it tries again with the optional program
+// groups off, footprints first, then HTTPS (arm64 kernels before 6.0 refuse the TLS programs: docs/kernel.md,
+// Limits), then both: they are worth having, not worth going without messages. It warns about what it turned off,
+// with the kernel's reason, and returns the configuration that loaded. Its error is the first refusal.
+func openDegraded(cfg capture.Config, warn io.Writer) (*capture.Capture, capture.Config, error) {
+	capt, err := capture.Open(cfg)
+	if err == nil {
+		return capt, cfg, nil
+	}
+	noFootprint, noTLS := cfg, cfg
+	noFootprint.Footprint = false
+	noTLS.TLS = false
+	neither := noTLS
+	neither.Footprint = false
+	https := cfg.TCP && cfg.TLS
+	for _, try := range []struct {
+		cfg     capture.Config
+		without string
+		applies bool
+	}{
+		{noFootprint, "footprints", cfg.Footprint},
+		{noTLS, "HTTPS", https},
+		{neither, "footprints and HTTPS", cfg.Footprint && https},
+	} {
+		if !try.applies {
+			continue
+		}
+		if c, err2 := capture.Open(try.cfg); err2 == nil {
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			fmt.Fprintf(warn, "mcpscope: warning: the kernel refused mcpscope's programs; watching without %s: %s\n", try.without, first)
+			return c, try.cfg, nil
+		}
+	}
+	return nil, cfg, err
+}
+
 // preloadCUDA returns what counts the CUDA driver calls of footprint trees, with the CUDA driver libraries at libs
 // (--cuda-lib) and the host's installed ones probed already (each logged to log), or nil without footprints;
 // footprintsOff says why there are none, for the user who asked for libs.
@@ -173,17 +209,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	}
 	cfg := capture.Config{Filter: filter, RingBufferBytes: o.ringBufferMB << 20, Hooks: hooks, TCP: !o.noHTTP, TLS: !o.noTLS,
 		Footprint: !o.noFootprint, Portable: o.portable, DebugTLS: o.debugEvents != ""}
-	capt, err := capture.Open(cfg)
-	if err != nil && cfg.Footprint {
-		// Footprints are worth having, not worth going without messages: try once more without them.
-		without := cfg
-		without.Footprint = false
-		if c, err2 := capture.Open(without); err2 == nil {
-			first, _, _ := strings.Cut(err.Error(), "\n")
-			fmt.Fprintf(o.io.Err, "mcpscope: warning: the footprint programs did not load, watching without footprints: %s\n", first)
-			capt, err = c, nil
-		}
-	}
+	capt, cfg, err := openDegraded(cfg, o.io.Err)
 	if err != nil {
 		return fmt.Errorf("%w\n(run `mcpscope check` to see which capability is missing)", err)
 	}
@@ -205,7 +231,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	}
 	tlsCtx, stopTLS := context.WithCancel(context.Background())
 	defer stopTLS()
-	https := !o.noHTTP && !o.noTLS && o.attachTLS(tlsCtx, capt, command)
+	https := cfg.TCP && cfg.TLS && o.attachTLS(tlsCtx, capt, command)
 	db, err := o.openDB(ctx)
 	if err != nil {
 		return err

@@ -42,6 +42,12 @@ func TestCheck(t *testing.T) {
 	if works[cuda] && !works[uprobes] {
 		t.Errorf("%s works, but not uprobes, which it needs", cuda)
 	}
+	// Every kernel the tests run on (the host, the matrix's guests) loads the TCP and TLS programs: the HTTPS tests
+	// need them.
+	const web = "HTTP and HTTPS programs (optional)"
+	if !works[web] {
+		t.Errorf("%s: does not work here, where the HTTPS tests pass:\n%s", web, out)
+	}
 }
 
 // TestCUDALibNeedsFootprints: --cuda-lib without footprints is refused with the reason, before anything runs.
