@@ -376,6 +376,19 @@ __noinline int tls_plaintext_opens(__u64 ubuf, __u64 len)
 	       looks_like_h2_frame(ubuf, len);
 }
 
+// tls_opens calls tls_plaintext_opens from a program that holds preemption off (TLS_UNPREEMPTED), turning it on for
+// the call: kernels from 6.11 (the kfuncs) until the rule was relaxed refuse a global function call with it off
+// ("global function calls are not allowed with preemption disabled"; the 6.12 guest of the kernel matrix refused
+// every TLS program so, and watch fell back to the portable path). Meanwhile another run on this CPU may take the
+// scan's scratch buffer: at worst one misjudged connection, as for a preempted fentry program (tcp.h).
+static __always_inline bool tls_opens(__u64 ubuf, __u64 len)
+{
+	preempt_on();
+	bool opens = tls_plaintext_opens(ubuf, len);
+	preempt_off();
+	return opens;
+}
+
 // tls_new_stream makes key an MCP stream and, when its socket (sk) is known, reports its connection.
 static __always_inline void tls_new_stream(const struct mcps_stream_key *key, const struct mcps_tls_sock *sk)
 {
@@ -403,7 +416,7 @@ static __always_inline void tls_classify_write(__u32 tgid, __u64 ssl, __u64 buf,
 	bool retry = st && st->state == MCPS_STATE_QUARANTINE && st->offset < TLS_JUDGE_TRIES;
 	if ((st && st->state != MCPS_STATE_CLOSED && !retry) || bpf_map_lookup_elem(&mcps_quarantine, &key))
 		return;
-	if (!tls_plaintext_opens(buf, len))
+	if (!tls_opens(buf, len))
 		return;
 	struct mcps_tls_key k = {.ssl = ssl, .tgid = tgid};
 	tls_new_stream(&key, bpf_map_lookup_elem(&mcps_tls_socks, &k));
@@ -435,7 +448,7 @@ static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struc
 	if (!st || (st->state != MCPS_STATE_MCP && !late)) {
 		if (bpf_map_lookup_elem(&mcps_quarantine, &key)) // user space set it aside
 			return NULL;
-		if (!tls_sibling_is_mcp(&key) && !tls_plaintext_opens(call->buf, n)) {
+		if (!tls_sibling_is_mcp(&key) && !tls_opens(call->buf, n)) {
 			if (st && st->state == MCPS_STATE_QUARANTINE) {
 				st->offset++;
 			} else {
