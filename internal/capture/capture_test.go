@@ -217,6 +217,30 @@ func concat(chunks map[uint64][]byte) []byte {
 	return out
 }
 
+// TestWatchSetKeepsFastPaths loads what watch loads by default (stdio, TCP, TLS and footprints) and fails where the
+// kernel advertised a hook set or helper fast path and then refused it for these programs: watch would quietly run on
+// a slower path with the same records, which no capture test sees. TestCaptureStreams loads the stdio set only; the
+// 6.12 guest of the kernel matrix refused the TLS programs' fast paths that way while every capture test passed.
+func TestWatchSetKeepsFastPaths(t *testing.T) {
+	requireRoot(t)
+	c, err := Open(Config{TCP: true, TLS: true, Footprint: true, RingBufferBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fast := c.FastPaths()
+	t.Logf("fast paths: %+v", fast)
+	if fast.Fallback != "" {
+		t.Errorf("the kernel advertised fast paths the verifier then refused: %s", fast.Fallback)
+	}
+	if strings.Contains(fast.FentryUnavailable, "verifier") {
+		t.Errorf("the kernel attaches fentry programs but its verifier refused ours: %s", fast.FentryUnavailable)
+	}
+	if want := probeHelpers(); fast.TaskBTF != want.TaskBTF || fast.RdonlyCast != want.RdonlyCast || fast.PreemptOff != want.PreemptOff {
+		t.Errorf("fast paths in use %+v, the kernel advertises %+v", fast, want)
+	}
+}
+
 func TestCaptureStreams(t *testing.T) {
 	requireRoot(t)
 	want := bytes.Join(testMessages(), nil)

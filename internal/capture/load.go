@@ -85,7 +85,8 @@ func (f FastPaths) Hooks() Hooks {
 var closeFuncs = []string{"file_close_fd", "close_fd"}
 
 // loadAndAttach loads and attaches one program set: fentry/fexit where cfg and the kernel allow, else the syscall
-// tracepoints, each with the helper fast paths the kernel advertises and, should the verifier refuse those, without.
+// tracepoints, each with the helper fast paths the kernel advertises and, should the verifier refuse those, without
+// (loadHookSet).
 func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []link.Link, FastPaths, error) {
 	var fast FastPaths
 	if !cfg.Portable {
@@ -98,15 +99,15 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 		if err := ProbeFentry(); err != nil && cfg.Hooks == HooksAuto {
 			// Refused for a trivial program: do not spend a second verifying the whole set to learn the same.
 			fast.FentryUnavailable = err.Error()
-			goto tracepoints
+			return loadHookSet(spec, false, fast)
 		}
-		coll, links, err := loadWith(spec, true, fast)
+		coll, links, used, err := loadHookSet(spec, true, fast)
 		if err == nil {
-			fast.Fentry = true
-			return coll, links, fast, nil
+			used.Fentry = true
+			return coll, links, used, nil
 		}
 		if cfg.Hooks == HooksFentry || bpf.NeedsCompat(err) {
-			return nil, nil, fast, fmt.Errorf("fentry/fexit programs: %w", err)
+			return nil, nil, used, fmt.Errorf("fentry/fexit programs: %w", err)
 		}
 		fast.FentryUnavailable = err.Error()
 		if errors.Is(err, unix.EPERM) {
@@ -115,13 +116,20 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 			fast.FentryUnavailable = "the kernel refuses fentry/fexit programs (operation not permitted)"
 		}
 	}
-tracepoints:
-	coll, links, err := loadWith(spec, false, fast)
+	return loadHookSet(spec, false, fast)
+}
+
+// loadHookSet loads and attaches one hook set (fentry or the syscall tracepoints) with the helper fast paths in fast,
+// and, should the verifier refuse them, without: a kernel can advertise a helper or kfunc and still refuse it in
+// these programs (a verifier limit, a backported helper without the BTF it needs, a rule such as 6.12's against
+// global function calls with preemption off). The fentry set is retried so too, before the tracepoints: without the
+// fast paths it still costs less than the tracepoints with them (docs/kernels.md: fentry/tracepoints 0.58 to 0.92),
+// and 6.12 lost its fentry path to one such refusal. It returns the fast paths used.
+func loadHookSet(spec *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf.Collection, []link.Link, FastPaths, error) {
+	coll, links, err := loadWith(spec, fentry, fast)
 	if err != nil && (fast.TaskBTF || fast.RdonlyCast || fast.PreemptOff) && !bpf.NeedsCompat(err) {
-		// A kernel can advertise a helper or kfunc and still refuse it in these programs (a verifier limit, a
-		// backported helper without the BTF it needs). The portable path needs neither.
 		fast = FastPaths{FentryUnavailable: fast.FentryUnavailable, Fallback: err.Error()}
-		coll, links, err = loadWith(spec, false, fast)
+		coll, links, err = loadWith(spec, fentry, fast)
 	}
 	return coll, links, fast, err
 }
