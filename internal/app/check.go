@@ -329,7 +329,7 @@ func hookDetail(f capture.FastPaths) string {
 	} else {
 		b.WriteString("syscall tracepoints")
 		if f.FentryUnavailable != "" {
-			first, _, _ := strings.Cut(f.FentryUnavailable, "\n")
+			first := firstLine(f.FentryUnavailable)
 			b.WriteString(" (fentry/fexit not used: " + first + ")")
 		}
 	}
@@ -351,7 +351,7 @@ func helperDetail(f capture.FastPaths) (bool, string) {
 		yes(f.RdonlyCast, "direct file/inode loads", "bpf_rdonly_cast, 6.2+") + "; " +
 		yes(f.PreemptOff, "copies with preemption off", "bpf_preempt_disable, 6.11+")
 	if f.Fallback != "" {
-		first, _, _ := strings.Cut(f.Fallback, "\n")
+		first := firstLine(f.Fallback)
 		d += "; refused by the verifier, portable path used: " + first
 	}
 	return f.TaskBTF || f.RdonlyCast || f.PreemptOff, d
@@ -368,10 +368,10 @@ func checkHTTPPrograms() checkResult {
 		r.detail = "the TCP and TLS programs load (watch captures HTTP and, through the uprobes below, HTTPS)"
 		return r
 	}
-	first, _, _ := strings.Cut(err.Error(), "\n")
+	first := firstLine(err.Error())
 	capt, err2 := capture.Open(capture.Config{Filter: true, TCP: true, RingBufferBytes: 1 << 20})
 	if err2 != nil {
-		r.detail = "refused (watch runs with neither; --no-http says so up front): " + first
+		r.detail = "refused (watch fails to start unless run with --no-http, which captures stdio only): " + first
 		return r
 	}
 	capt.Close()
@@ -462,6 +462,12 @@ func checkKprobe() checkResult {
 	r.ok = true
 	r.detail = "attached to vfs_write (not needed)"
 	return r
+}
+
+// firstLine is the first line of s: a one-line summary of an error whose next lines are a verifier log.
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 // kernelSaid drops cilium/ebpf's memlock hint from an EPERM: BPF memory is charged to the cgroup on the kernels

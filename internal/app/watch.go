@@ -116,8 +116,8 @@ func openDegraded(cfg capture.Config, warn io.Writer) (*capture.Capture, capture
 			continue
 		}
 		if c, err2 := capture.Open(try.cfg); err2 == nil {
-			first, _, _ := strings.Cut(err.Error(), "\n")
-			fmt.Fprintf(warn, "mcpscope: warning: the kernel refused mcpscope's programs; watching without %s: %s\n", try.without, first)
+			fmt.Fprintf(warn, "mcpscope: warning: the kernel refused mcpscope's programs; watching without %s: %s\n",
+				try.without, firstLine(err.Error()))
 			return c, try.cfg, nil
 		}
 	}
@@ -215,8 +215,7 @@ func runWatch(ctx context.Context, o *watchOptions, command []string) error {
 	}
 	defer capt.Close()
 	if fb := capt.FastPaths().Fallback; fb != "" {
-		first, _, _ := strings.Cut(fb, "\n")
-		fmt.Fprintf(o.io.Err, "mcpscope: warning: the kernel refused the fast paths; using the portable ones (same records, higher cost): %s\n", first)
+		fmt.Fprintf(o.io.Err, "mcpscope: warning: the kernel refused the fast paths; using the portable ones (same records, higher cost): %s\n", firstLine(fb))
 	}
 	footprintsOff := "drop --no-footprint"
 	if !o.noFootprint {
