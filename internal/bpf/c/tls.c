@@ -214,13 +214,14 @@ enum tls_len_form {
 	TLS_LEN_SIZE = 2, // gnutls_record_send/_recv: a size_t count; the return (ssize_t) is the bytes moved
 };
 
-// TLS_UNPREEMPTED: the entry and return programs run with preemption off from their first to their last
-// instruction (the returns up to the reservation of the stream range: the copy follows in a tail call, which cannot
-// be made with it off, and copy_run holds it off around each piece). Where uprobe programs run preemptibly and without a per-CPU recursion guard (Debian's 7.2: PREEMPT_DYNAMIC,
-// uprobe programs under tasks-trace RCU), two runs of one program interleave on a CPU, and in a 7.2 guest under qemu
-// their values went wrong mid-run: registers and call keys that were another run's, calls stored and not found at
-// their return, a connection reported under another object's number right after an entry's guarded part. Holding
-// preemption off only around the registers and the call removed the lost calls; the rest of the run is held now
+// TLS_UNPREEMPTED: the entry and return programs run with preemption off from their first to their last instruction,
+// but for two spans: the classifier of a new connection's first plaintext (tls_opens), and the copy of a return, which
+// follows the reservation of the stream range in a tail call that cannot be made with it off (copy_run holds it off
+// around each piece). Where uprobe programs run preemptibly and without a per-CPU recursion guard (Debian's 7.2:
+// PREEMPT_DYNAMIC, uprobe programs under tasks-trace RCU), two runs of one program interleave on a CPU, and in a 7.2
+// guest under qemu their values went wrong mid-run: registers and call keys that were another run's, calls stored and
+// not found at their return, a connection reported under another object's number right after an entry's guarded part.
+// Holding preemption off only around the registers and the call removed the lost calls; the rest of the run is held now
 // too. The kfuncs exist from 6.11 (mcps_preempt_kfuncs); older kernels run the programs unguarded.
 static __always_inline int tls_enter(struct pt_regs *ctx, __u32 write, enum tls_len_form form)
 {
@@ -517,7 +518,6 @@ static __always_inline struct mcps_write_args *tls_prepare(__u64 id, const struc
 	ap->slot_cpu = cpu;
 	return ap;
 }
-
 
 // The fields of the tracepoint sock/inet_sock_set_state used here (stable since 4.16).
 struct inet_sock_state_ctx {
