@@ -197,6 +197,11 @@ wait:
 		return errors.Join(runErr, err)
 	}
 	engine.Counters(sys, cpu)
+	if ks, err := capt.Stats(); err != nil {
+		fmt.Fprintf(o.io.Err, "mcpscope: %v\n", err)
+	} else {
+		reportKernelLosses(o.io.Err, ks, 0)
+	}
 	var fps []record.Footprint
 	for _, r := range roots {
 		ref := footprint.CallRef{Session: fmt.Sprintf("trace:%d", r.pid)}

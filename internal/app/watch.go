@@ -486,12 +486,18 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 	}
 	fmt.Fprintf(o.io.Err, "mcpscope: %d messages on %d streams; %d junk lines (%d bytes) skipped; %d streams quarantined\n",
 		c.Messages, ks.Streams, c.JunkLines, c.JunkBytes, c.Quarantined)
-	if lost := ks.Undelivered(); lost > 0 || c.Truncated > 0 || ks.LostEvents > 0 {
-		fmt.Fprintf(o.io.Err, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
-			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, c.Truncated, ks.LostEvents)
+	reportKernelLosses(o.io.Err, ks, c.Truncated)
+}
+
+// reportKernelLosses prints, never silently, what the kernel could not deliver (truncated: the messages marked
+// truncated for it) and the runs of mcpscope's programs it skipped, one line each and only when there was any.
+func reportKernelLosses(w io.Writer, ks capture.Stats, truncated uint64) {
+	if lost := ks.Undelivered(); lost > 0 || truncated > 0 || ks.LostEvents > 0 {
+		fmt.Fprintf(w, "mcpscope: LOST %d bytes in the kernel (ring buffer full: %d records, %d bytes; unreadable: %d; too long: %d; vector limit: %d); %d messages marked truncated; %d process records lost\n",
+			lost, ks.LostRecords, ks.LostBytes, ks.FaultBytes, ks.TooLongBytes, ks.IovLostBytes, truncated, ks.LostEvents)
 	}
 	if n := ks.TLSUnreturned + ks.TLSUnentered + ks.MapRefused; n > 0 {
-		fmt.Fprintf(o.io.Err, "mcpscope: LOST the bytes of %d calls: %d TLS calls whose return the kernel never reported, %d whose entry it never reported (%d bytes), %d whose state it refused to store; TLS connections restarted at the gap where known\n",
+		fmt.Fprintf(w, "mcpscope: LOST the bytes of %d calls: %d TLS calls whose return the kernel never reported, %d whose entry it never reported (%d bytes), %d whose state it refused to store; TLS connections restarted at the gap where known\n",
 			n, ks.TLSUnreturned, ks.TLSUnentered, ks.TLSUnenteredBytes, ks.MapRefused)
 	}
 	if ks.SkippedRuns > 0 {
@@ -501,7 +507,7 @@ func (o *watchOptions) summary(capt *capture.Capture, mon *monitor.Monitor) {
 		}
 		slices.Sort(by)
 		// Worded without "already": stderr has exactly one line with the word ready in it, and users grep for it.
-		fmt.Fprintf(o.io.Err, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (a preempted run of the program had not finished on that CPU: %s); messages may be missing\n",
+		fmt.Fprintf(w, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (a preempted run of the program had not finished on that CPU: %s); records may be missing\n",
 			ks.SkippedRuns, strings.Join(by, ", "))
 	}
 }

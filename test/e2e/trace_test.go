@@ -23,6 +23,7 @@ func TestTraceCommand(t *testing.T) {
 	cmd := exec.Command(testEnv.mcpscope, "trace", "--no-db", "--", "sh", "-c", script)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	explainSkips(t, stderr.String)
 	out, err := cmd.Output()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
 		t.Fatalf("mcpscope trace: %v, want exit status 3; stderr:\n%s", err, stderr.String())

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpscope/mcpscope/test/kernels/plan"
 )
 
 func TestSelectKernels(t *testing.T) {
@@ -238,5 +241,58 @@ func TestTimedOut(t *testing.T) {
 	}
 	if after, _ := timedOut("--- FAIL: TestX (1.00s)\nFAIL\n"); after != "" {
 		t.Errorf("timedOut of a plain failure = %q", after)
+	}
+}
+
+// TestSecondRun: of three failed e2e tests, the two whose output has the monitor's line about skipped runs (one a
+// subtest, the line logged by its parent) run again, each alone; the one that passes then counts as passed, the
+// one that fails again and the one that never reported skips stay failed, with their outputs kept.
+func TestSecondRun(t *testing.T) {
+	raw := "=== RUN   TestA\n    h.go:1: mcpscope: the kernel SKIPPED 3 runs of mcpscope's programs (x 3)\n    a.go:2: lost\n--- FAIL: TestA (1.0s)\n" +
+		"=== RUN   TestB\n=== RUN   TestB/sub\n    b.go:3: lost too\n--- FAIL: TestB/sub (1.0s)\n" +
+		"    h.go:1: mcpscope: the kernel SKIPPED 1 runs of mcpscope's programs (x 1)\n--- FAIL: TestB (1.0s)\n" +
+		"=== RUN   TestC\n    c.go:4: broken\n--- FAIL: TestC (0.1s)\n=== RUN   TestD\n--- PASS: TestD (0.1s)\nFAIL\n"
+	s := suite{Name: "e2e", Output: writeFile(t, "e2e.out", raw)}
+	parseTestOutput(t.Context(), &s)
+	if got := fmt.Sprint(s.Failed, s.SkipsReported); got != "[TestA TestB/sub TestC] [TestA TestB/sub]" {
+		t.Fatalf("failed, with skips reported: %s", got)
+	}
+	r := &kernelResult{Name: "sid", Suites: []suite{{Name: "bpf", Passed: []string{"TestLoad"}}, s}}
+	p := plan.Plan{Steps: []plan.Step{{Name: "bpf", Args: []string{"bpf.test"}},
+		{Name: "e2e", Args: []string{"e2e.test", "-test.v=test2json", "-test.run", "^(TestA|TestB|TestC|TestD)$", "-test.count=1"}, Output: "e2e.out"}}}
+	retry, tests := secondRunPlan(r, p)
+	var got []string
+	for _, st := range retry.Steps {
+		got = append(got, st.Name+" "+st.Output+" "+strings.Join(st.Args, " "))
+	}
+	want := []string{"e2e-1 e2e-1.out e2e.test -test.v=test2json -test.count=1 -test.run ^TestA$",
+		"e2e-2 e2e-2.out e2e.test -test.v=test2json -test.count=1 -test.run ^TestB$/^sub$"}
+	if !slices.Equal(got, want) || len(tests) != 2 {
+		t.Fatalf("second-run plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	second := &kernelResult{Suites: []suite{
+		{Name: "e2e-1", Passed: []string{"TestA"}},
+		{Name: "e2e-2", Failed: []string{"TestB/sub"}, FailureLines: []string{"b.go:3: lost again"}},
+	}}
+	notPassed := mergeSecondRun(r, tests, second, "")
+	e2e := r.Suites[1]
+	if got := fmt.Sprint(e2e.Passed, e2e.Failed, e2e.Retried, notPassed); got != "[TestD TestA] [TestB/sub TestC] [TestA] [TestB/sub: failed again on its second run]" {
+		t.Errorf("passed, failed, retried, not passed: %s", got)
+	}
+	lines := strings.Join(e2e.FailureLines, "\n")
+	for _, want := range []string{"lost too", "broken", "(second run of TestB/sub)", "lost again"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("failure output lacks %q:\n%s", want, lines)
+		}
+	}
+	if strings.Contains(lines, "a.go:2: lost") {
+		t.Errorf("failure output keeps TestA, which passed on its second run:\n%s", lines)
+	}
+	if got := e2e.counts(); got != "2 passed (1 on a second run), 2 failed, 0 skipped" {
+		t.Errorf("counts %q", got)
+	}
+	if len(r.problems()) != 2 {
+		t.Errorf("problems %q, want TestB/sub and TestC", r.problems())
 	}
 }

@@ -77,7 +77,7 @@ func main() {
 	flag.StringVar(&o.docs, "docs", "", `write the support matrix to this file (make test-kernels: docs/kernels.md)`)
 	flag.BoolVar(&o.refresh, "refresh", false, "update the package lists and resolve each kernel again (the newest sid kernel changes)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run directory even when everything passed")
-	flag.StringVar(&o.e2eRun, "e2e-run", defaultE2ERun, "-test.run pattern of the end-to-end tests run on the host and in each guest")
+	flag.StringVar(&o.e2eRun, "e2e-run", "", "-test.run pattern of the end-to-end tests run on the host and in each guest (default: a set for each -kernels; ci runs half as many)")
 	flag.BoolVar(&o.node, "node", true, "include the session against server-everything (Node.js) in the plan")
 	flag.BoolVar(&o.bench, "bench", true, "measure what each hook set costs a process that is not MCP (BenchmarkHookCost; minutes per kernel)")
 	flag.Usage = func() {
@@ -88,6 +88,12 @@ func main() {
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "kernels: unexpected argument %q (see -h)\n", flag.Arg(0))
 		os.Exit(2)
+	}
+	if o.e2eRun == "" {
+		o.e2eRun = defaultE2ERun
+		if o.kernels == "ci" {
+			o.e2eRun = ciE2ERun
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
