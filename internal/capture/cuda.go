@@ -86,12 +86,12 @@ func (c *Capture) AttachCUDA(path string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defined := definedFuncs(path, cudaFuncs)
+	offsets := funcOffsets(path, cudaFuncs)
 	var names []string
-	var cookies []uint64
+	var addrs, cookies []uint64
 	for i, name := range cudaFuncs {
-		if defined[name] {
-			names = append(names, name)
+		if off, ok := offsets[name]; ok {
+			names, addrs = append(names, name), append(addrs, off)
 			cookies = append(cookies, uint64(i))
 		}
 	}
@@ -112,14 +112,14 @@ func (c *Capture) AttachCUDA(path string) ([]string, error) {
 	}
 	var links []link.Link
 	if multi != nil {
-		l, err := ex.UprobeMulti(names, multi, &link.UprobeMultiOptions{Cookies: cookies})
+		l, err := ex.UprobeMulti(names, multi, &link.UprobeMultiOptions{Addresses: addrs, Cookies: cookies})
 		if err != nil {
 			return nil, fmt.Errorf("probe the CUDA driver functions of %s: %w", path, err)
 		}
 		links = append(links, l)
 	} else {
 		for i, name := range names {
-			l, err := ex.Uprobe(name, single, &link.UprobeOptions{Cookie: cookies[i]})
+			l, err := ex.Uprobe(name, single, &link.UprobeOptions{Address: addrs[i], Cookie: cookies[i]})
 			if err != nil {
 				closeLinks(links)
 				return nil, fmt.Errorf("probe %s in %s: %w", name, path, err)

@@ -156,11 +156,12 @@ func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 // opensslLinks probes the OpenSSL functions the file defines: with multi, one uprobe_multi link for their entries and
 // one uretprobe_multi link for their returns; otherwise a uprobe and a uretprobe each.
 func (c *Capture) opensslLinks(ex *link.Executable, target *TLSTarget, multi bool) ([]link.Link, error) {
-	defined := definedFuncs(target.Path, tlsSymbols())
+	offsets := funcOffsets(target.Path, tlsSymbols())
 	var probes []tlsProbe
+	var addrs []uint64
 	for _, p := range tlsProbes {
-		if defined[p.symbol] {
-			probes = append(probes, p)
+		if off, ok := offsets[p.symbol]; ok {
+			probes, addrs = append(probes, p), append(addrs, off)
 			target.Symbols = append(target.Symbols, p.symbol)
 		}
 	}
@@ -174,17 +175,18 @@ func (c *Capture) opensslLinks(ex *link.Executable, target *TLSTarget, multi boo
 		}
 		return linkPair(target.Path, "SSL functions",
 			func() (link.Link, error) {
-				return ex.UprobeMulti(target.Symbols, c.coll.Programs[tlsMultiEnterProg], &link.UprobeMultiOptions{Cookies: cookies})
+				return ex.UprobeMulti(target.Symbols, c.coll.Programs[tlsMultiEnterProg], &link.UprobeMultiOptions{Addresses: addrs, Cookies: cookies})
 			},
 			func() (link.Link, error) {
-				return ex.UretprobeMulti(target.Symbols, c.coll.Programs[tlsMultiSSLRetProg], nil)
+				return ex.UretprobeMulti(target.Symbols, c.coll.Programs[tlsMultiSSLRetProg], &link.UprobeMultiOptions{Addresses: addrs})
 			})
 	}
 	var links []link.Link
-	for _, p := range probes {
+	for i, p := range probes {
+		at := &link.UprobeOptions{Address: addrs[i]}
 		pair, err := linkPair(target.Path, p.symbol,
-			func() (link.Link, error) { return ex.Uprobe(p.symbol, c.coll.Programs[p.prog], nil) },
-			func() (link.Link, error) { return ex.Uretprobe(p.symbol, c.coll.Programs[tlsReturnProg], nil) })
+			func() (link.Link, error) { return ex.Uprobe(p.symbol, c.coll.Programs[p.prog], at) },
+			func() (link.Link, error) { return ex.Uretprobe(p.symbol, c.coll.Programs[tlsReturnProg], at) })
 		if err != nil {
 			closeLinks(links)
 			return nil, err
@@ -439,7 +441,8 @@ func (f *tlsFinder) judge(path string) []string {
 func hasTLSFuncs(path string) bool {
 	bin, err := gobin.Open(path)
 	if err != nil {
-		return definedFuncs(path, []string{"SSL_write"})["SSL_write"]
+		_, ok := funcOffsets(path, []string{"SSL_write"})["SSL_write"]
+		return ok
 	}
 	defer bin.Close()
 	_, err = bin.Func(goTLSProbes[0].symbol)
@@ -587,32 +590,6 @@ func tlsSymbols() []string {
 		names[i] = p.symbol
 	}
 	return names
-}
-
-// definedFuncs lists the functions an ELF file defines in its dynamic or static symbol table, among wanted.
-func definedFuncs(path string, wanted []string) map[string]bool {
-	defined := map[string]bool{}
-	f, err := elf.Open(path)
-	if err != nil {
-		return defined
-	}
-	defer f.Close()
-	probed := map[string]bool{}
-	for _, name := range wanted {
-		probed[name] = true
-	}
-	for _, table := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
-		syms, err := table()
-		if err != nil {
-			continue
-		}
-		for _, s := range syms {
-			if probed[s.Name] && s.Section != elf.SHN_UNDEF && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
-				defined[s.Name] = true
-			}
-		}
-	}
-	return defined
 }
 
 // SweepTLSCalls deletes the saved TLS calls (mcps_tls_calls, mcps_tls_go_calls) of processes that no longer exist,

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -95,6 +96,9 @@ type watcher struct {
 	stderr strings.Builder
 	mu     sync.Mutex
 	done   chan struct{}
+	// peakPSS is the largest proportional set size sampled while it ran (KiB): unlike RSS it counts the ring
+	// buffer's data pages once, though the reader maps them twice, back to back.
+	peakPSS atomic.Uint64
 }
 
 // startWatch starts mcpscope watching everything and waits for its ready line.
@@ -134,22 +138,45 @@ func startWatch(b *testing.B, out string, flags ...string) *watcher {
 		_ = w.cmd.Process.Kill()
 		b.Fatal("mcpscope did not print ready within 30 s")
 	}
+	go w.samplePSS()
 	return w
 }
 
-// hwmKiB reads VmHWM (peak RSS) of the running monitor.
-func (w *watcher) hwmKiB() uint64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
+// samplePSS records the monitor's PSS every 100 ms until it exits: the kernel keeps a high-water mark of RSS only.
+func (w *watcher) samplePSS() {
+	rollup := fmt.Sprintf("/proc/%d/smaps_rollup", w.cmd.Process.Pid)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kib := statusField(rollup, "Pss:"); kib > w.peakPSS.Load() {
+			w.peakPSS.Store(kib)
+		}
+		select {
+		case <-w.done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// statusField reads the value in KiB of one field of a /proc file of "Name: value kB" lines (0 if absent).
+func statusField(path, name string) uint64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
 			v, _ := strconv.ParseUint(f[1], 10, 64)
 			return v
 		}
 	}
 	return 0
+}
+
+// hwmKiB reads VmHWM (peak RSS) of the running monitor.
+func (w *watcher) hwmKiB() uint64 {
+	return statusField(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid), "VmHWM:")
 }
 
 // stop interrupts the monitor, waits for it and returns its peak RSS in KiB (the larger of VmHWM and ru_maxrss).
@@ -341,7 +368,7 @@ func BenchmarkEcho64K(b *testing.B) {
 	setup(b, true)
 	dir := b.TempDir()
 	var untraced, traced []float64
-	var peakKiB uint64
+	var peakKiB, peakPSSKiB uint64
 	var undelivered, truncated uint64
 	pingpong(b, 20, echoSize, "") // warm-up
 	for i := 0; i < reps; i++ {
@@ -354,6 +381,7 @@ func BenchmarkEcho64K(b *testing.B) {
 		if kib := w.stop(b); kib > peakKiB {
 			peakKiB = kib
 		}
+		peakPSSKiB = max(peakPSSKiB, w.peakPSS.Load())
 		c := readCapture(b, out, "tools/call", tr.pid)
 		u, t := c.counters["kernel_undelivered_bytes"], c.counters["truncated"]
 		undelivered += u
@@ -368,14 +396,15 @@ func BenchmarkEcho64K(b *testing.B) {
 	mu, mt := median(untraced), median(traced)
 	b.Logf("MB/s untraced: %s", fmtRuns(untraced))
 	b.Logf("MB/s traced:   %s", fmtRuns(traced))
-	b.Logf("median MB/s untraced %.1f traced %.1f; time ratio traced/untraced %.3f; kernel_undelivered_bytes %d truncated %d (sum of %d runs); mcpscope peak RSS %.1f MiB",
-		mu, mt, mu/mt, undelivered, truncated, reps, float64(peakKiB)/1024)
+	b.Logf("median MB/s untraced %.1f traced %.1f; time ratio traced/untraced %.3f; kernel_undelivered_bytes %d truncated %d (sum of %d runs); mcpscope peak RSS %.1f MiB, peak PSS %.1f MiB",
+		mu, mt, mu/mt, undelivered, truncated, reps, float64(peakKiB)/1024, float64(peakPSSKiB)/1024)
 	b.ReportMetric(mu, "untraced_MB/s")
 	b.ReportMetric(mt, "traced_MB/s")
 	b.ReportMetric(mu/mt, "traced/untraced_time")
 	b.ReportMetric(float64(undelivered), "undelivered_bytes")
 	b.ReportMetric(float64(truncated), "truncated")
 	b.ReportMetric(float64(peakKiB)/1024, "peak_RSS_MiB")
+	b.ReportMetric(float64(peakPSSKiB)/1024, "peak_PSS_MiB")
 }
 
 // BenchmarkGoPair: the highest rates a pair reaches here — gopeer's client against gopeer's go-sdk server — with

@@ -1,0 +1,81 @@
+package capture
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"testing"
+)
+
+// referenceOffsets is funcOffsets the way link.Executable resolves names: every symbol through debug/elf.
+func referenceOffsets(t *testing.T, path string, wanted []string) map[string]uint64 {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := map[string]bool{}
+	for _, w := range wanted {
+		want[w] = true
+	}
+	out := map[string]uint64{}
+	for _, table := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
+		syms, _ := table()
+		for _, s := range syms {
+			if _, seen := out[s.Name]; want[s.Name] && !seen && elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF {
+				out[s.Name] = fileOffset(f, s.Value)
+			}
+		}
+	}
+	return out
+}
+
+// TestFuncOffsets compares funcOffsets with debug/elf's full symbol tables on real files: OpenSSL (dynamic symbols),
+// and Node.js (OpenSSL linked in, both tables, 185,000 symbols), with names that are defined, only imported, and
+// absent.
+func TestFuncOffsets(t *testing.T) {
+	for _, c := range []struct {
+		path   string
+		wanted []string
+		need   int // how many of wanted the file must define
+	}{
+		{"/usr/lib/x86_64-linux-gnu/libssl.so.3", append(tlsSymbols(), "malloc", "no_such_function"), 4}, // SSL_{read,write}{,_ex}; malloc is imported
+		{"/usr/bin/node", append(tlsSymbols(), "uv_run", "no_such_function"), 5},
+	} {
+		if _, err := os.Stat(c.path); err != nil {
+			t.Logf("skip %s: %v", c.path, err) // node is installed by make test-deps; libssl3 by Debian
+			continue
+		}
+		got, want := funcOffsets(c.path, c.wanted), referenceOffsets(t, c.path, c.wanted)
+		if len(want) < c.need {
+			t.Fatalf("%s: the reference finds %d of %q, want at least %d", c.path, len(want), c.wanted, c.need)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: found %v, want %v", c.path, got, want)
+		}
+		for name, off := range want {
+			if got[name] != off {
+				t.Errorf("%s: %s at %#x, want %#x", c.path, name, got[name], off)
+			}
+		}
+	}
+	if got := funcOffsets("/nonexistent", []string{"SSL_write"}); len(got) != 0 {
+		t.Errorf("a missing file defines %v", got)
+	}
+}
+
+// FuzzFuncOffsets: any file a process maps can be read for its symbols; damaged or hostile ELF files must not crash
+// the monitor, and what is found must be among what was asked.
+func FuzzFuncOffsets(f *testing.F) {
+	// Seeds in testdata/fuzz/FuzzFuncOffsets: Debian's libdl.so.2 (dlopen is defined in its dynamic symbols) and
+	// damaged files the fuzzer kept.
+	f.Fuzz(func(t *testing.T, data []byte) {
+		wanted := []string{"dlopen", "SSL_write", ""}
+		for name := range funcOffsetsIn(bytes.NewReader(data), wanted) {
+			if name != "dlopen" && name != "SSL_write" {
+				t.Errorf("found %q, which was not asked for", name)
+			}
+		}
+	})
+}
