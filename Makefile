@@ -63,9 +63,9 @@ test: test-deps lint
 # The kernel matrix (test/kernels, run as root): the BPF, capture and end-to-end tests inside Debian kernels 5.10,
 # 6.1, 6.12 and the newest (sid) under qemu, records compared with the host's. test-kernels rewrites
 # docs/kernels.md and measures the hook sets' cost per kernel; test-kernels-ci runs the oldest and the newest
-# kernel only, without the benchmark and with half the end-to-end tests. A test that fails in a guest while the
-# kernel skipped runs of mcpscope's programs runs once more in a second boot (docs/kernel.md, "Skipped runs on
-# preemptible kernels"); any other failure fails the run. Kernels are cached in $MCPSCOPE_KERNEL_CACHE (default
+# kernel only, without the benchmark and with half the end-to-end tests. A test that fails in a guest, or a session
+# whose records differ from the host's, while the kernel skipped runs of mcpscope's programs runs once more in a
+# second boot (docs/kernel.md, "Skipped runs on preemptible kernels"); any other failure fails the run. Kernels are cached in $MCPSCOPE_KERNEL_CACHE (default
 # /var/cache/mcpscope-kernels). Under software emulation on a 2-vCPU VM, two guests at a time, each guest took
 # 40-45 min on 2026-11-30 with the full end-to-end set: test-kernels needs about 1.5 h there, test-kernels-ci
 # about 35 min (docs/kernels.md has the time per step).

@@ -257,16 +257,28 @@ func TestSecondRun(t *testing.T) {
 	if got := fmt.Sprint(s.Failed, s.SkipsReported); got != "[TestA TestB/sub TestC] [TestA TestB/sub]" {
 		t.Fatalf("failed, with skips reported: %s", got)
 	}
-	r := &kernelResult{Name: "sid", Suites: []suite{{Name: "bpf", Passed: []string{"TestLoad"}}, s}}
+	r := &kernelResult{Name: "sid", Suites: []suite{{Name: "bpf", Passed: []string{"TestLoad"}}, s},
+		Sessions: []session{
+			{Name: "lossy", Diffs: []string{"footprint tools/call 5 missing"}, SkipsReported: true},
+			{Name: "broken", Diffs: []string{"a message missing"}}, // no skips reported: stays as it is
+			{Name: "fine", SkipsReported: true},
+		}}
 	p := plan.Plan{Steps: []plan.Step{{Name: "bpf", Args: []string{"bpf.test"}},
-		{Name: "e2e", Args: []string{"e2e.test", "-test.v=test2json", "-test.run", "^(TestA|TestB|TestC|TestD)$", "-test.count=1"}, Output: "e2e.out"}}}
-	retry, tests := secondRunPlan(r, p)
+		{Name: "e2e", Args: []string{"e2e.test", "-test.v=test2json", "-test.run", "^(TestA|TestB|TestC|TestD)$", "-test.count=1"}, Output: "e2e.out"},
+		{Name: "session-lossy", Args: []string{"mcpscope", "watch", "-o", "/run/sid/session-lossy.jsonl", "--", "peer"}, Output: "session-lossy.log"},
+		{Name: "session-broken", Args: []string{"mcpscope", "watch", "-o", "/run/sid/session-broken.jsonl", "--", "peer"}},
+		{Name: "session-fine", Args: []string{"mcpscope", "watch", "-o", "/run/sid/session-fine.jsonl", "--", "peer"}}}}
+	retry, tests := secondRunPlan(r, p, "/run/sid/second-run")
 	var got []string
 	for _, st := range retry.Steps {
 		got = append(got, st.Name+" "+st.Output+" "+strings.Join(st.Args, " "))
 	}
-	want := []string{"e2e-1 e2e-1.out e2e.test -test.v=test2json -test.count=1 -test.run ^TestA$",
+	want := []string{"session-lossy session-lossy.log mcpscope watch -o /run/sid/second-run/session-lossy.jsonl -- peer",
+		"e2e-1 e2e-1.out e2e.test -test.v=test2json -test.count=1 -test.run ^TestA$",
 		"e2e-2 e2e-2.out e2e.test -test.v=test2json -test.count=1 -test.run ^TestB$/^sub$"}
+	if p.Steps[2].Args[3] != "/run/sid/session-lossy.jsonl" {
+		t.Errorf("the first plan's session step changed: %q", p.Steps[2].Args)
+	}
 	if !slices.Equal(got, want) || len(tests) != 2 {
 		t.Fatalf("second-run plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -274,8 +286,14 @@ func TestSecondRun(t *testing.T) {
 	second := &kernelResult{Suites: []suite{
 		{Name: "e2e-1", Passed: []string{"TestA"}},
 		{Name: "e2e-2", Failed: []string{"TestB/sub"}, FailureLines: []string{"b.go:3: lost again"}},
-	}}
+	}, Sessions: []session{{Name: "lossy", Records: 18}}}
 	notPassed := mergeSecondRun(r, tests, second, "")
+	if got := fmt.Sprintf("%+v", r.Sessions[0]); got != "{Name:lossy Records:18 ExitCode:0 Err: Diffs:[] Retried:true SkipsReported:false}" {
+		t.Errorf("session recorded again: %s", got)
+	}
+	if got := sessionsCell(r); got != "1 of 3 differ (1 recorded twice)" {
+		t.Errorf("records vs host: %q", got)
+	}
 	e2e := r.Suites[1]
 	if got := fmt.Sprint(e2e.Passed, e2e.Failed, e2e.Retried, notPassed); got != "[TestD TestA] [TestB/sub TestC] [TestA] [TestB/sub: failed again on its second run]" {
 		t.Errorf("passed, failed, retried, not passed: %s", got)
@@ -292,7 +310,7 @@ func TestSecondRun(t *testing.T) {
 	if got := e2e.counts(); got != "2 passed (1 on a second run), 2 failed, 0 skipped" {
 		t.Errorf("counts %q", got)
 	}
-	if len(r.problems()) != 2 {
-		t.Errorf("problems %q, want TestB/sub and TestC", r.problems())
+	if len(r.problems()) != 3 {
+		t.Errorf("problems %q, want TestB/sub, TestC and session broken", r.problems())
 	}
 }

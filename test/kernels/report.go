@@ -122,20 +122,27 @@ func sessionsCell(r *kernelResult) string {
 	if len(r.Sessions) == 0 {
 		return "none"
 	}
-	same, total := 0, 0
+	same, total, again := 0, 0, 0
 	for _, s := range r.Sessions {
 		total++
 		if s.Err == "" && len(s.Diffs) == 0 {
 			same++
 		}
+		if s.Retried {
+			again++
+		}
 	}
 	if r.Name == "host" {
 		return fmt.Sprintf("reference (%d sessions)", total)
 	}
+	cell := fmt.Sprintf("%d of %d differ", total-same, total)
 	if same == total {
-		return fmt.Sprintf("same (%d sessions)", total)
+		cell = fmt.Sprintf("same (%d sessions)", total)
 	}
-	return fmt.Sprintf("%d of %d differ", total-same, total)
+	if again > 0 {
+		cell += fmt.Sprintf(" (%d recorded twice)", again)
+	}
+	return cell
 }
 
 // table is the matrix for a terminal.
@@ -294,10 +301,15 @@ func (m matrix) markdown() string {
 				retried = append(retried, fmt.Sprintf("%s, %s: %s", r.Name, s.Name, t))
 			}
 		}
+		for _, s := range r.Sessions {
+			if s.Retried {
+				retried = append(retried, fmt.Sprintf("%s, session %s: recorded again, then the same as the host's", r.Name, s.Name))
+			}
+		}
 	}
 	if len(retried) > 0 {
 		p("")
-		p("Passed on a second run, in a second boot of the same kernel, after failing on the first while the kernel")
+		p("Passed on a second run (tests) or recording (sessions), in a second boot of the same kernel, after failing on the first while the kernel")
 		p("skipped runs of mcpscope's programs (counted and named by the monitor; docs/kernel.md, \"Skipped runs on")
 		p("preemptible kernels\"); each kernel's directory in the run keeps both outputs:")
 		p("")

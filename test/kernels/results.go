@@ -72,6 +72,10 @@ type session struct {
 	ExitCode int
 	Err      string
 	Diffs    []string
+	// Retried: it differed from the host's while the kernel skipped runs of mcpscope's programs (SkipsReported),
+	// and matched when recorded again in a second boot of the same kernel.
+	Retried       bool
+	SkipsReported bool
 }
 
 // problems lists what failed, one line each, worded for the report.
@@ -170,7 +174,7 @@ func runKernel(ctx context.Context, runDir string, k unpacked, init []byte, mkPl
 	}
 	*r = *c // the deferred function sets Wall
 	if r.Err == "" {
-		retrySkipped(ctx, r, k, init, p, timeout-time.Since(start))
+		retrySkipped(ctx, r, k, init, p, timeout-time.Since(start), host)
 	}
 	return r
 }
@@ -202,25 +206,27 @@ func boot(ctx context.Context, k unpacked, init []byte, dir string, p plan.Plan,
 
 // retrySkipped runs again, in a second boot of k, each test that failed in r while the monitor reported runs of
 // its programs the kernel skipped, and counts as passed (and names, in Retried) those that pass then; a test that
-// fails without that report, or fails twice, stays failed. Under emulation Debian's 7.2 (PREEMPT_DYNAMIC, lazy)
+// fails without that report, or fails twice, stays failed. Sessions whose records differed from the host's while
+// the kernel skipped runs are recorded again and compared again, the same way. Under emulation Debian's 7.2 (PREEMPT_DYNAMIC, lazy)
 // skips hundreds of runs of a program whose previous run on that CPU was preempted, per session (docs/kernel.md,
 // "Skipped runs on preemptible kernels"): the loss is real, counted and named, but it is the kernel's guard at
 // work, and a test that lost a record to it says nothing about the code. The second run's outputs are under
 // DIR/second-run.
-func retrySkipped(ctx context.Context, r *kernelResult, k unpacked, init []byte, p plan.Plan, timeout time.Duration) {
-	retry, tests := secondRunPlan(r, p)
-	if len(tests) == 0 || timeout <= 0 {
+func retrySkipped(ctx context.Context, r *kernelResult, k unpacked, init []byte, p plan.Plan, timeout time.Duration,
+	host *kernelResult) {
+	dir := filepath.Join(r.Dir, "second-run")
+	retry, tests := secondRunPlan(r, p, dir)
+	if len(retry.Steps) == 0 || timeout <= 0 {
 		return
 	}
-	dir := filepath.Join(r.Dir, "second-run")
-	logf("%s: running %d tests again that failed while the kernel skipped runs of mcpscope's programs", r.Name, len(tests))
+	logf("%s: running again %d tests or sessions that failed while the kernel skipped runs of mcpscope's programs", r.Name, len(retry.Steps))
 	res, err := boot(ctx, k, init, dir, retry, timeout)
 	var took time.Duration
 	for _, st := range res.Steps {
 		took += st.Duration
 	}
 	r.Steps = append(r.Steps, plan.StepResult{Name: "second runs", Duration: took})
-	for _, line := range mergeSecondRun(r, tests, collect(ctx, r.Name, dir, retry, res, nil), err) {
+	for _, line := range mergeSecondRun(r, tests, collect(ctx, r.Name, dir, retry, res, host), err) {
 		logf("%s: %s", r.Name, line)
 	}
 }
@@ -228,11 +234,24 @@ func retrySkipped(ctx context.Context, r *kernelResult, k unpacked, init []byte,
 // secondRun is one test run again: the suite it belongs to, and the step of the second boot that runs it alone.
 type secondRun struct{ suite, test, step string }
 
-// secondRunPlan is the plan of the second boot: one step per test of r that reported skipped runs, the step of
-// its suite in p selecting that test alone.
-func secondRunPlan(r *kernelResult, p plan.Plan) (plan.Plan, []secondRun) {
+// secondRunPlan is the plan of the second boot, whose shared directory is dir: one step per test of r that failed
+// and reported skipped runs, the step of its suite in p selecting that test alone, and the step of each session
+// that differed from the host's and reported skipped runs, writing its records into dir.
+func secondRunPlan(r *kernelResult, p plan.Plan, dir string) (plan.Plan, []secondRun) {
 	var retry plan.Plan
 	var tests []secondRun
+	for _, s := range r.Sessions {
+		i := slices.IndexFunc(p.Steps, func(st plan.Step) bool { return st.Name == "session-"+s.Name })
+		if i < 0 || !s.SkipsReported || (s.Err == "" && len(s.Diffs) == 0) {
+			continue
+		}
+		st := p.Steps[i]
+		st.Args = slices.Clone(st.Args)
+		if o := slices.Index(st.Args, "-o"); o >= 0 && o+1 < len(st.Args) {
+			st.Args[o+1] = filepath.Join(dir, filepath.Base(st.Args[o+1]))
+		}
+		retry.Steps = append(retry.Steps, st)
+	}
 	for _, s := range r.Suites {
 		i := slices.IndexFunc(p.Steps, func(st plan.Step) bool { return st.Name == s.Name })
 		if i < 0 {
@@ -250,9 +269,26 @@ func secondRunPlan(r *kernelResult, p plan.Plan) (plan.Plan, []secondRun) {
 	return retry, tests
 }
 
-// mergeSecondRun counts as passed the tests that passed on their second run (second: what the second boot
-// reported; bootErr: why it did not finish) and returns one line per test that did not, saying why.
+// mergeSecondRun counts as passed the tests that passed on their second run, and as the same as the host's the
+// sessions that were the second time (second: what the second boot reported; bootErr: why it did not finish), and
+// returns one line per test or session that was not, saying why.
 func mergeSecondRun(r *kernelResult, tests []secondRun, second *kernelResult, bootErr string) (notPassed []string) {
+	for _, again := range second.Sessions {
+		i := slices.IndexFunc(r.Sessions, func(s session) bool { return s.Name == again.Name })
+		if i < 0 {
+			continue
+		}
+		if again.Err == "" && len(again.Diffs) == 0 {
+			again.Retried = true
+			r.Sessions[i] = again
+			continue
+		}
+		why := again.Err
+		if why == "" {
+			why = again.Diffs[0]
+		}
+		notPassed = append(notPassed, fmt.Sprintf("session %s: %s on its second recording", again.Name, firstLine(why)))
+	}
 	failedAgain := map[string][]string{} // suite -> the second run's output of the tests that failed again
 	for _, a := range tests {
 		s := &r.Suites[slices.IndexFunc(r.Suites, func(s suite) bool { return s.Name == a.suite })]
@@ -350,6 +386,7 @@ func collect(ctx context.Context, name, dir string, p plan.Plan, res plan.Result
 				if sr.ExitCode != 0 {
 					s.Err = fmt.Sprintf("exit status %d %s: %s", sr.ExitCode, sr.Error, tail(filepath.Join(dir, step.Output), 5))
 				}
+				s.SkipsReported = strings.Contains(readFile(filepath.Join(dir, step.Output)), skipMarker)
 			}
 			if m := hooksRE.FindStringSubmatch(readFile(filepath.Join(dir, step.Output))); m != nil && r.Hooks == "" {
 				r.Hooks = m[1]
