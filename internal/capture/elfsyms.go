@@ -39,7 +39,14 @@ func funcOffsetsIn(r io.ReaderAt, wanted []string) map[string]uint64 {
 		if syms == nil || syms.Link == 0 || int(syms.Link) >= len(f.Sections) {
 			continue
 		}
-		_ = scanFuncs(f, syms, f.Sections[syms.Link], wanted, found) // a damaged table defines nothing more
+		strtab := f.Sections[syms.Link]
+		// Any file a process maps is read here. debug/elf bounds what a section header claims (an SHT_NOBITS table
+		// cannot be read, one past the end of the file reads to its end) except for compressed sections, whose
+		// declared size is what they inflate to: symbol tables are never compressed, so such a file is skipped.
+		if syms.Flags&elf.SHF_COMPRESSED != 0 || strtab.Flags&elf.SHF_COMPRESSED != 0 {
+			continue
+		}
+		_ = scanFuncs(f, syms, strtab, wanted, found) // a damaged table defines nothing more
 	}
 	return found
 }
