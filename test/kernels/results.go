@@ -207,11 +207,11 @@ func boot(ctx context.Context, k unpacked, init []byte, dir string, p plan.Plan,
 // retrySkipped runs again, in a second boot of k, each test that failed in r while the monitor reported runs of
 // its programs the kernel skipped, and counts as passed (and names, in Retried) those that pass then; a test that
 // fails without that report, or fails twice, stays failed. Sessions whose records differed from the host's while
-// the kernel skipped runs are recorded again and compared again, the same way. Under emulation Debian's 7.2 (PREEMPT_DYNAMIC, lazy)
-// skips hundreds of runs of a program whose previous run on that CPU was preempted, per session (docs/kernel.md,
-// "Skipped runs on preemptible kernels"): the loss is real, counted and named, but it is the kernel's guard at
-// work, and a test that lost a record to it says nothing about the code. The second run's outputs are under
-// DIR/second-run.
+// the kernel skipped runs are recorded again and compared again, the same way. Under emulation Debian's 7.2
+// (PREEMPT_DYNAMIC, lazy) skips hundreds of runs of a program whose previous run on that CPU was preempted, per
+// session (docs/kernel.md, "Skipped runs on preemptible kernels"): the loss is real, counted and named, but it is
+// the kernel's guard at work, and a test that lost a record to it says nothing about the code. The second run's
+// outputs are under DIR/second-run.
 func retrySkipped(ctx context.Context, r *kernelResult, k unpacked, init []byte, p plan.Plan, timeout time.Duration,
 	host *kernelResult) {
 	dir := filepath.Join(r.Dir, "second-run")
