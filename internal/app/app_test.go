@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -331,5 +333,30 @@ func TestNearestRoots(t *testing.T) {
 	slices.Sort(got[10])
 	if !slices.Equal(got[10], []int{11, 14}) || !slices.Equal(got[12], []int{13}) || len(got) != 2 {
 		t.Errorf("nearestRoots = %v, want 10: [11 14], 12: [13]", got)
+	}
+}
+
+// TestLimitMemory: --memory-limit-mb sets the runtime's soft limit, unless GOMEMLIMIT set one already; 0 sets none
+// and a negative size is refused.
+func TestLimitMemory(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	const unset = math.MaxInt64 // the runtime's "no limit"
+	for _, c := range []struct {
+		mb         int
+		gomemlimit string
+		want       int64
+	}{{16, "", 16 << 20}, {0, "", unset}, {16, "1GiB", unset}} {
+		debug.SetMemoryLimit(unset)
+		t.Setenv("GOMEMLIMIT", c.gomemlimit)
+		if err := (&watchOptions{memLimitMB: c.mb}).limitMemory(); err != nil {
+			t.Fatalf("--memory-limit-mb %d: %v", c.mb, err)
+		}
+		if got := debug.SetMemoryLimit(-1); got != c.want {
+			t.Errorf("--memory-limit-mb %d, GOMEMLIMIT=%q: limit %d, want %d", c.mb, c.gomemlimit, got, c.want)
+		}
+	}
+	if err := (&watchOptions{memLimitMB: -1}).limitMemory(); err == nil || !strings.Contains(err.Error(), "--memory-limit-mb -1") {
+		t.Errorf("--memory-limit-mb -1: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
 	"github.com/mcpscope/mcpscope/internal/stream"
@@ -236,7 +237,7 @@ func TestWatchSetKeepsFastPaths(t *testing.T) {
 	if strings.Contains(fast.FentryUnavailable, "verifier") {
 		t.Errorf("the kernel attaches fentry programs but its verifier refused ours: %s", fast.FentryUnavailable)
 	}
-	if want := probeHelpers(); fast.TaskBTF != want.TaskBTF || fast.RdonlyCast != want.RdonlyCast || fast.PreemptOff != want.PreemptOff {
+	if want := probeHelpers(btf.NewCache()); fast.TaskBTF != want.TaskBTF || fast.RdonlyCast != want.RdonlyCast || fast.PreemptOff != want.PreemptOff {
 		t.Errorf("fast paths in use %+v, the kernel advertises %+v", fast, want)
 	}
 }
@@ -293,7 +294,7 @@ func TestCaptureStreams(t *testing.T) {
 				}
 				// The preemption guard stays on where the kernel has it: it is what keeps the compat object's one
 				// scratch slot per CPU whole on a preemptible kernel.
-				if want := (FastPaths{Compat: true, PreemptOff: probeHelpers().PreemptOff}); portable && c.FastPaths() != want {
+				if want := (FastPaths{Compat: true, PreemptOff: probeHelpers(btf.NewCache()).PreemptOff}); portable && c.FastPaths() != want {
 					t.Fatalf("portable capture uses fast paths %+v, want %+v", c.FastPaths(), want)
 				}
 				cmd := tc.cmd()

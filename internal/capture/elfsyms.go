@@ -2,9 +2,11 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"debug/elf"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -14,7 +16,8 @@ import (
 //
 // It streams the symbol tables instead of using elf.File.Symbols, or letting link.Executable resolve names: both
 // build every symbol of the file in memory, and Node.js's executable has 185,000 of them (13 MB of tables), which
-// cost the monitor a 60 MB heap at each probe of it. Here the peak is one string table, read whole.
+// cost the monitor a 60 MB heap at each probe of it. Here the string table is streamed too: nothing is kept of a
+// table but the offsets at which wanted names begin.
 func funcOffsets(path string, wanted []string) map[string]uint64 {
 	file, err := os.Open(path)
 	if err != nil {
@@ -53,9 +56,9 @@ func funcOffsetsIn(r io.ReaderAt, wanted []string) map[string]uint64 {
 
 // scanFuncs adds to found the functions among wanted that the symbol table syms (names in strtab) defines.
 func scanFuncs(f *elf.File, syms, strtab *elf.Section, wanted []string, found map[string]uint64) error {
-	names, err := strtab.Data()
-	if err != nil {
-		return err
+	names, err := nameOffsets(strtab.Open(), wanted)
+	if err != nil || len(names) == 0 {
+		return err // no symbol can have a wanted name
 	}
 	r := bufio.NewReaderSize(syms.Open(), 64<<10)
 	var entry [elf.Sym64Size]byte
@@ -69,17 +72,67 @@ func scanFuncs(f *elf.File, syms, strtab *elf.Section, wanted []string, found ma
 		if elf.ST_TYPE(info) != elf.STT_FUNC || shndx == elf.SHN_UNDEF {
 			continue
 		}
-		name := f.ByteOrder.Uint32(entry[0:4])
-		if int(name) >= len(names) {
-			continue
-		}
-		rest := names[name:]
-		for _, w := range wanted {
-			if _, done := found[w]; done || len(rest) <= len(w) || rest[len(w)] != 0 || string(rest[:len(w)]) != w {
-				continue
-			}
+		w, ok := names[f.ByteOrder.Uint32(entry[0:4])]
+		if _, done := found[w]; ok && !done {
 			found[w] = fileOffset(f, f.ByteOrder.Uint64(entry[8:16]))
 		}
+	}
+}
+
+// maxNameHits bounds the offsets nameOffsets keeps: a real string table holds each name once or a few times (a
+// linker may share a name with the tail of a longer one), a crafted one could repeat it millions of times.
+const maxNameHits = 1024
+
+// nameOffsets streams the string table r and returns the offsets at which a name of wanted begins, each with its
+// name: the bytes of the name then NUL, anywhere (a symbol's name may be the tail of a longer string).
+func nameOffsets(r io.Reader, wanted []string) (map[uint32]string, error) {
+	hits := map[uint32]string{}
+	var needles [][]byte
+	var names []string
+	longest := 0
+	for _, w := range wanted {
+		if w != "" { // no function is probed by an empty name
+			needles, names = append(needles, append([]byte(w), 0)), append(names, w)
+			longest = max(longest, len(w)+1)
+		}
+	}
+	if len(needles) == 0 {
+		return hits, nil
+	}
+	// buf[:n] holds the table from offset at; each round keeps the last longest-1 bytes, so that a name crossing
+	// the end of a read is found whole in the next round (one found twice is the same map entry).
+	buf := make([]byte, 64<<10+longest)
+	var at int64
+	n := 0
+	for {
+		m, err := io.ReadFull(r, buf[n:])
+		n += m
+		for i, needle := range needles {
+			for from := 0; ; {
+				j := bytes.Index(buf[from:n], needle)
+				if j < 0 {
+					break
+				}
+				off := at + int64(from+j)
+				if off > math.MaxUint32 {
+					return hits, nil // past what a symbol can name
+				}
+				hits[uint32(off)] = names[i]
+				if len(hits) > maxNameHits {
+					return nil, fmt.Errorf("the string table holds more than %d of the names looked for", maxNameHits)
+				}
+				from += j + 1
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return hits, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("read the string table: %w", err)
+		}
+		keep := min(n, longest-1)
+		copy(buf, buf[n-keep:n])
+		at += int64(n - keep)
+		n = keep
 	}
 }
 

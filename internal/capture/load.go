@@ -86,22 +86,22 @@ var closeFuncs = []string{"file_close_fd", "close_fd"}
 
 // loadAndAttach loads and attaches one program set: fentry/fexit where cfg and the kernel allow, else the syscall
 // tracepoints, each with the helper fast paths the kernel advertises and, should the verifier refuse those, without
-// (loadHookSet).
-func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []link.Link, FastPaths, error) {
+// (loadHookSet). kernel holds the kernel's BTF, decoded once for every question and load.
+func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config, kernel *btf.Cache) (*ebpf.Collection, []link.Link, FastPaths, error) {
 	var fast FastPaths
 	if !cfg.Portable {
-		fast = probeHelpers()
+		fast = probeHelpers(kernel)
 	} else {
 		// Not a fast path but a guard: without it, a copy preempted midway shares its scratch slot (see copy_run).
-		fast.PreemptOff = probeHelpers().PreemptOff
+		fast.PreemptOff = probeHelpers(kernel).PreemptOff
 	}
 	if cfg.Hooks != HooksTracepoint && !cfg.Portable {
 		if err := ProbeFentry(); err != nil && cfg.Hooks == HooksAuto {
 			// Refused for a trivial program: do not spend a second verifying the whole set to learn the same.
 			fast.FentryUnavailable = err.Error()
-			return loadHookSet(spec, false, fast)
+			return loadHookSet(spec, false, fast, kernel)
 		}
-		coll, links, used, err := loadHookSet(spec, true, fast)
+		coll, links, used, err := loadHookSet(spec, true, fast, kernel)
 		if err == nil {
 			used.Fentry = true
 			return coll, links, used, nil
@@ -116,7 +116,7 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 			fast.FentryUnavailable = "the kernel refuses fentry/fexit programs (operation not permitted)"
 		}
 	}
-	return loadHookSet(spec, false, fast)
+	return loadHookSet(spec, false, fast, kernel)
 }
 
 // loadHookSet loads and attaches one hook set (fentry or the syscall tracepoints) with the helper fast paths in fast,
@@ -125,17 +125,17 @@ func loadAndAttach(spec *ebpf.CollectionSpec, cfg Config) (*ebpf.Collection, []l
 // global function calls with preemption off). The fentry set is retried so too, before the tracepoints: without the
 // fast paths it still costs less than the tracepoints with them (docs/kernels.md: fentry/tracepoints 0.58 to 0.92),
 // and 6.12 lost its fentry path to one such refusal. It returns the fast paths used.
-func loadHookSet(spec *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf.Collection, []link.Link, FastPaths, error) {
-	coll, links, err := loadWith(spec, fentry, fast)
+func loadHookSet(spec *ebpf.CollectionSpec, fentry bool, fast FastPaths, kernel *btf.Cache) (*ebpf.Collection, []link.Link, FastPaths, error) {
+	coll, links, err := loadWith(spec, fentry, fast, kernel)
 	if err != nil && (fast.TaskBTF || fast.RdonlyCast || fast.PreemptOff) && !bpf.NeedsCompat(err) {
 		fast = FastPaths{FentryUnavailable: fast.FentryUnavailable, Fallback: err.Error()}
-		coll, links, err = loadWith(spec, fentry, fast)
+		coll, links, err = loadWith(spec, fentry, fast, kernel)
 	}
 	return coll, links, fast, err
 }
 
 // loadWith loads the programs of one hook set with the helper fast paths in fast, and attaches them.
-func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf.Collection, []link.Link, error) {
+func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths, kernel *btf.Cache) (*ebpf.Collection, []link.Link, error) {
 	spec := template.Copy()
 	for name, ps := range spec.Programs {
 		if isFentry(ps) != fentry && (isFentry(ps) || isSyscallTracepoint(ps)) {
@@ -152,7 +152,7 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf
 		}
 	}
 	if fentry {
-		fn, err := firstKernelFunc(closeFuncs)
+		fn, err := firstKernelFunc(kernel, closeFuncs)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -163,7 +163,7 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths) (*ebpf
 			return nil, nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernel})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -309,17 +309,17 @@ func ProbeFentry() error {
 
 // probeHelpers asks the kernel which optional helpers the programs can use. A probe that fails for any reason leaves
 // the feature off: the portable path is always correct.
-func probeHelpers() FastPaths {
+func probeHelpers(kernel *btf.Cache) FastPaths {
 	return FastPaths{
 		TaskBTF:    features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) == nil,
-		RdonlyCast: kernelHasFunc("bpf_rdonly_cast"),
-		PreemptOff: kernelHasFunc("bpf_preempt_disable") && kernelHasFunc("bpf_preempt_enable"),
+		RdonlyCast: kernelHasFunc(kernel, "bpf_rdonly_cast"),
+		PreemptOff: kernelHasFunc(kernel, "bpf_preempt_disable") && kernelHasFunc(kernel, "bpf_preempt_enable"),
 	}
 }
 
 // kernelHasFunc tells whether the kernel's BTF declares the function.
-func kernelHasFunc(name string) bool {
-	spec, err := btf.LoadKernelSpec()
+func kernelHasFunc(kernel *btf.Cache, name string) bool {
+	spec, err := kernel.Kernel()
 	if err != nil {
 		return false
 	}
@@ -327,9 +327,9 @@ func kernelHasFunc(name string) bool {
 	return spec.TypeByName(name, &fn) == nil
 }
 
-func firstKernelFunc(names []string) (string, error) {
+func firstKernelFunc(kernel *btf.Cache, names []string) (string, error) {
 	for _, n := range names {
-		if kernelHasFunc(n) {
+		if kernelHasFunc(kernel, n) {
 			return n, nil
 		}
 	}

@@ -169,7 +169,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock the database %s: %w", abs, err)
 	}
-	db, err := sql.Open("sqlite", dsn(abs, "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"+
+	// An 8 MiB page cache: the flood benchmark (docs/benchmarks.md) inserts as fast with it as with 64 MiB, which
+	// filled under a 64 KiB echo load and made SQLite 120 MB of the monitor's memory; 2 MiB was slower.
+	db, err := sql.Open("sqlite", dsn(abs, "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-8192)&_pragma=temp_store(MEMORY)"+
 		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walLimit)))
 	if err != nil {
 		lock.Close()

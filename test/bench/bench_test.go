@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,12 +102,15 @@ type watcher struct {
 	peakPSS atomic.Uint64
 }
 
-// startWatch starts mcpscope watching everything and waits for its ready line.
+// startWatch starts mcpscope watching everything and waits for its ready line. Without a --db flag it passes
+// --no-db: the benchmarks measure capture; the SQL store's cost is measured in internal/output/storesink.
 func startWatch(b *testing.B, out string, flags ...string) *watcher {
 	b.Helper()
 	w := &watcher{out: out, done: make(chan struct{})}
-	// --no-db: these benchmarks measure capture; the SQL store's cost is measured in internal/output/storesink.
-	w.cmd = exec.Command(bin("mcpscope"), append([]string{"watch", "--no-db", "-o", out}, flags...)...)
+	if !slices.Contains(flags, "--db") {
+		flags = append([]string{"--no-db"}, flags...)
+	}
+	w.cmd = exec.Command(bin("mcpscope"), append([]string{"watch", "-o", out}, flags...)...)
 	pipe, err := w.cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -363,9 +367,25 @@ func BenchmarkPingPong(b *testing.B) {
 	b.ReportMetric(float64(uncorrelated), "uncorrelated_responses")
 }
 
-// BenchmarkEcho64K: 64 KiB echo calls untraced and traced, with zero loss, and the monitor's peak RSS.
+// BenchmarkEcho64K: 64 KiB echo calls untraced and traced, with zero loss, and the monitor's peak memory, in three
+// configurations: capture alone (--no-db), the watch as users run it (recording into a database), and that with an
+// 8 MiB ring buffer.
 func BenchmarkEcho64K(b *testing.B) {
 	setup(b, true)
+	for _, cfg := range []struct {
+		name  string
+		flags []string
+	}{
+		{"no-db", nil},
+		{"db", []string{"--db"}},
+		{"db,ring=8MiB", []string{"--db", "--ring-buffer-mb", "8"}},
+	} {
+		b.Run(cfg.name, func(b *testing.B) { echo64K(b, cfg.flags) })
+	}
+}
+
+// echo64K is BenchmarkEcho64K with watch flags; a "--db" flag gets a fresh database in the run's directory.
+func echo64K(b *testing.B, flags []string) {
 	dir := b.TempDir()
 	var untraced, traced []float64
 	var peakKiB, peakPSSKiB uint64
@@ -375,7 +395,11 @@ func BenchmarkEcho64K(b *testing.B) {
 		untraced = append(untraced, pingpong(b, echoN, echoSize, "").BytesPerSec/1e6)
 
 		out := filepath.Join(dir, fmt.Sprintf("echo-%d.jsonl", i))
-		w := startWatch(b, out)
+		runFlags := slices.Clone(flags)
+		if j := slices.Index(runFlags, "--db"); j >= 0 {
+			runFlags = slices.Insert(runFlags, j+1, filepath.Join(dir, fmt.Sprintf("echo-%d.db", i)))
+		}
+		w := startWatch(b, out, runFlags...)
 		tr := pingpong(b, echoN, echoSize, "")
 		traced = append(traced, tr.BytesPerSec/1e6)
 		if kib := w.stop(b); kib > peakKiB {
@@ -391,6 +415,9 @@ func BenchmarkEcho64K(b *testing.B) {
 		}
 		if u != 0 || t != 0 {
 			b.Errorf("rep %d: kernel_undelivered_bytes=%d truncated=%d, want 0", i, u, t)
+		}
+		if d := c.counters["db_messages_dropped"]; d != 0 {
+			b.Errorf("rep %d: db_messages_dropped=%d, want 0", i, d)
 		}
 	}
 	mu, mt := median(untraced), median(traced)
