@@ -54,8 +54,18 @@ type Config struct {
 	DebugTLS bool
 }
 
-// pollInterval is how often the reader looks at the ring buffer when the kernel has not woken it.
+// pollInterval is how often the reader looks at the ring buffer when the kernel has not woken it, while records
+// come.
 const pollInterval = 5 * time.Millisecond
+
+// After idlePolls polls in a row found nothing (a second), the reader polls less and less often, down to once per
+// idlePollInterval: polling every 5 ms cost an idle watch 2,800 context switches and a tenth of a CPU per second
+// here (docs/benchmarks.md, "an idle watch"). The first record after a quiet spell then waits up to that long to be
+// read; its time is the kernel's, so no latency it reports changes. A draining reader polls fast again.
+const (
+	idlePolls        = 200
+	idlePollInterval = 100 * time.Millisecond
+)
 
 // Capture owns the loaded programs, their links and the ring-buffer reader.
 type Capture struct {
@@ -217,13 +227,15 @@ func (c *Capture) Run(ctx context.Context) error {
 	// goroutine is not used: ReadInto holds the reader's lock while it waits.)
 	var rec ringbuf.Record
 	draining := false
+	interval, empty := pollInterval, 0
 	for {
 		if !draining && ctx.Err() != nil {
 			c.detach()
 			draining = true
+			interval = pollInterval
 		}
 		began := MonotonicNow()
-		c.reader.SetDeadline(time.Now().Add(pollInterval))
+		c.reader.SetDeadline(time.Now().Add(interval))
 		err := c.reader.ReadInto(&rec)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -233,6 +245,9 @@ func (c *Capture) Run(ctx context.Context) error {
 				mark := c.get(0)
 				*mark = Event{Kind: KindWatermark, Time: began, buf: mark.buf[:0]}
 				c.events <- mark
+				if empty++; empty >= idlePolls {
+					interval = min(2*interval, idlePollInterval)
+				}
 				continue
 			}
 			if errors.Is(err, ringbuf.ErrClosed) {
@@ -240,6 +255,7 @@ func (c *Capture) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("read the ring buffer: %w", err)
 		}
+		interval, empty = pollInterval, 0
 		e := c.get(len(rec.RawSample))
 		e.buf = append(e.buf[:0], rec.RawSample...)
 		if err := decode(e.buf, e); err != nil {

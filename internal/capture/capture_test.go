@@ -329,3 +329,69 @@ func TestCaptureStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderBacksOffWhenIdle: with nothing to read, the reader polls less and less often (one watermark per poll),
+// down to idlePollInterval; a record still comes through after the quiet spell, and fast polls come back with it.
+func TestReaderBacksOffWhenIdle(t *testing.T) {
+	requireRoot(t)
+	c, err := Open(Config{Filter: true, RingBufferBytes: 1 << 20}) // nothing traced yet: nothing to read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+	// watermarks counts the watermarks of d, and whether data came meanwhile.
+	watermarks := func(d time.Duration) (n int, data bool) {
+		end := time.After(d)
+		for {
+			select {
+			case e := <-c.Events():
+				switch e.Kind {
+				case KindWatermark:
+					n++
+				case KindData:
+					data = true
+				}
+				c.Release(e)
+			case <-end:
+				return n, data
+			}
+		}
+	}
+	if n, _ := watermarks(500 * time.Millisecond); n < 20 {
+		t.Errorf("first 500 ms: %d polls, want about %d", n, 500*time.Millisecond/pollInterval)
+	}
+	watermarks(2 * time.Second) // idlePolls polls, then the back-off
+	if n, _ := watermarks(time.Second); n > 15 {
+		t.Errorf("after 2.5 s of nothing: %d polls in a second, want about %d", n, time.Second/idlePollInterval)
+	}
+
+	if err := c.AddComm("sh"); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("%s=write-stdout %q | %s=read-stdin %q", helperEnv, self, helperEnv, self))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	var got bool
+	for deadline := time.Now().Add(10 * time.Second); !got && time.Now().Before(deadline); {
+		_, got = watermarks(100 * time.Millisecond)
+	}
+	if !got {
+		t.Fatal("no data record within 10 s of the writes that followed the quiet spell")
+	}
+	watermarks(100 * time.Millisecond) // the rest of the messages
+	if n, _ := watermarks(500 * time.Millisecond); n < 20 {
+		t.Errorf("500 ms after data came: %d polls, want about %d", n, 500*time.Millisecond/pollInterval)
+	}
+	cancel()
+	for range c.Events() {
+	}
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -85,6 +85,7 @@ type Monitor struct {
 	now     uint64 // CLOCK_MONOTONIC ns: the latest record or watermark, or the wall clock until a watermark came
 	// watermarked: the source sends capture.KindWatermark records, and ticks no longer move now.
 	watermarked bool
+	quietTicks  int // ticks since the last record (watermarks aside): Run ticks slowly once it reaches quietAfter
 	http        httpStage
 	fp          *fpState // nil without Options.Footprints
 }
@@ -148,10 +149,21 @@ func New(opts Options) *Monitor {
 	return m
 }
 
+// tickEvery is how often Run releases held records, drains footprints and flushes the outputs while records come;
+// after quietAfter ticks without one it ticks every quietTickEvery instead. An idle watch then wakes 5 times a second
+// rather than 50 (with the reader's own back-off, capture.idlePollInterval: docs/benchmarks.md, "an idle watch");
+// the first record after a quiet spell brings the fast ticks back.
+const (
+	tickEvery      = 20 * time.Millisecond
+	quietAfter     = 50
+	quietTickEvery = 200 * time.Millisecond
+)
+
 // Run consumes events until the source's channel closes, then flushes everything. It returns the first sink error.
 func (m *Monitor) Run(src Source) error {
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
+	slow := false
 	events := src.Events()
 	for {
 		select {
@@ -159,12 +171,21 @@ func (m *Monitor) Run(src Source) error {
 			if !m.consume(src, events, e, ok) {
 				return m.err
 			}
+			if slow && m.quietTicks == 0 {
+				slow = false
+				tick.Reset(tickEvery)
+				m.tick(m.now) // what the slow ticks would have released late
+			}
 		case <-tick.C:
 			now := m.now
 			if !m.watermarked {
 				now = capture.MonotonicNow()
 			}
 			m.tick(now)
+			if m.quietTicks++; !slow && m.quietTicks >= quietAfter {
+				slow = true
+				tick.Reset(quietTickEvery)
+			}
 		}
 	}
 }
@@ -201,6 +222,7 @@ func (m *Monitor) handle(e *capture.Event) {
 		m.now = max(m.now, e.Time)
 		return
 	}
+	m.quietTicks = 0
 	if m.opts.Tap != nil {
 		m.opts.Tap(e)
 	}
