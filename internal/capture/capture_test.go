@@ -360,7 +360,8 @@ func TestReaderBacksOffWhenIdle(t *testing.T) {
 			}
 		}
 	}
-	if n, _ := watermarks(500 * time.Millisecond); n < 20 {
+	// Fast, about 100 polls in 500 ms; backed off, 5. The bounds leave room for a loaded machine's late wakeups.
+	if n, _ := watermarks(500 * time.Millisecond); n < 15 {
 		t.Errorf("first 500 ms: %d polls, want about %d", n, 500*time.Millisecond/pollInterval)
 	}
 	watermarks(2 * time.Second) // idlePolls polls, then the back-off
@@ -385,7 +386,7 @@ func TestReaderBacksOffWhenIdle(t *testing.T) {
 		t.Fatal("no data record within 10 s of the writes that followed the quiet spell")
 	}
 	watermarks(100 * time.Millisecond) // the rest of the messages
-	if n, _ := watermarks(500 * time.Millisecond); n < 20 {
+	if n, _ := watermarks(500 * time.Millisecond); n < 15 {
 		t.Errorf("500 ms after data came: %d polls, want about %d", n, 500*time.Millisecond/pollInterval)
 	}
 	cancel()
