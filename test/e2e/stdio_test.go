@@ -183,8 +183,10 @@ func TestGoClientServerEverything(t *testing.T) {
 			t.Errorf("response %s latency %v, want about 1000 ms", id, latency(r))
 		}
 	}
-	if r := recordByID(s2c, "response", "10"); r == nil || r.LatencyMs == nil || *r.LatencyMs > 500 {
-		t.Errorf("response 10 latency %v, want well under the slow call's", latency(r))
+	// Not a fixed bound: under emulation (the kernel matrix) node took 551 ms to answer the echo.
+	if r, slow := recordByID(s2c, "response", "10"), recordByID(s2c, "response", "9"); r == nil || r.LatencyMs == nil ||
+		slow == nil || slow.LatencyMs == nil || *r.LatencyMs >= *slow.LatencyMs {
+		t.Errorf("response 10 latency %v, want under that of the slow call 9 it overtook (%v)", latency(r), latency(slow))
 	}
 	if recordByID(s2c, "response", "5") != nil {
 		t.Error("a response to the cancelled request 5 was reported; server-everything sends none")
