@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,10 +147,6 @@ func Open(cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("find the footprint maps: %w", err)
 		}
 	}
-	// Loading left a heap of garbage (ELF, BTF, instructions: about 19 MB at the peak, under 1 MB live after it) that
-	// the Go runtime would keep mapped for minutes. Handing it back before the ring buffer is mapped keeps the two
-	// from adding up in the monitor's peak memory.
-	debug.FreeOSMemory()
 	var err error
 	c.reader, err = ringbuf.NewReader(c.maps.Events)
 	if err != nil {
