@@ -73,6 +73,13 @@ func helperWrite(fd int) int {
 	return 0
 }
 
+// helperPipeline is `sh -c 'writer | reader'`: the helpers write the test messages over a pipe that is theirs, both
+// children of a shell named sh.
+func helperPipeline() *exec.Cmd {
+	self, _ := os.Executable()
+	return exec.Command("sh", "-c", fmt.Sprintf("%s=write-stdout %q | %s=read-stdin %q", helperEnv, self, helperEnv, self))
+}
+
 func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
@@ -250,12 +257,7 @@ func TestCaptureStreams(t *testing.T) {
 		cmd  func() *exec.Cmd
 		kind uint8
 	}{
-		{"pipe", func() *exec.Cmd {
-			// writer | reader, both children: the pipe is theirs.
-			self, _ := os.Executable()
-			sh := fmt.Sprintf("%s=write-stdout %q | %s=read-stdin %q", helperEnv, self, helperEnv, self)
-			return exec.Command("sh", "-c", sh)
-		}, stream.KindPipe},
+		{"pipe", helperPipeline, stream.KindPipe},
 		{"socketpair", func() *exec.Cmd {
 			self, _ := os.Executable()
 			cmd := exec.Command(self) // not /proc/self/exe: the comm would be "exe"
@@ -372,8 +374,7 @@ func TestReaderBacksOffWhenIdle(t *testing.T) {
 	if err := c.AddComm("sh"); err != nil {
 		t.Fatal(err)
 	}
-	self, _ := os.Executable()
-	cmd := exec.Command("sh", "-c", fmt.Sprintf("%s=write-stdout %q | %s=read-stdin %q", helperEnv, self, helperEnv, self))
+	cmd := helperPipeline()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("helper: %v", err)
