@@ -9,6 +9,13 @@
 // a pipe reader) without one syscall per record in a flood, the pipeline calls [Flush] whenever it has drained the
 // records it has in hand, before it blocks waiting for more, and at least every 200 ms while records keep coming
 // (a ticker in the same select loop). Close flushes as well and is called once at shutdown.
+//
+// # Ownership
+//
+// A record and everything it points to belong to the pipeline and may be reused once the call returns, except a
+// message's text: the bytes of [record.Message].Message are never written to again once a sink has seen them, so
+// a sink may keep them without a copy (the store queues them for another goroutine; a 16 MiB message is then held
+// once, not twice).
 package output
 
 import (

@@ -212,7 +212,8 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) NextID(k IDKind) int64 { return s.ids[k].Add(1) }
 
 // Submit queues b for writing and returns at once. It returns false, and counts b's rows as dropped, when the
-// queue is full or the Store is closed. The Store owns b afterwards. Safe for concurrent use.
+// queue is full or the Store is closed. The Store owns b afterwards: neither b nor the bytes it points to may be
+// written to again. Safe for concurrent use.
 func (s *Store) Submit(b *Batch) bool { return s.SubmitWait(b, 0) }
 
 // SubmitWait is Submit, but waits up to d for room in the queue: for the last batch of a capture, which has no

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/mcpscope/mcpscope/internal/record"
 )
@@ -354,12 +355,15 @@ func nullStr(s string) any {
 	return s
 }
 
-// nullText stores JSON text; nil or empty is NULL.
+// nullText stores JSON text; nil or empty is NULL. It hands the driver a string that shares b's bytes: string(b)
+// would copy a message once more only for the driver to copy it into SQLite's memory. That is safe because nothing
+// writes to a batch's bytes while the Store holds it (Submit; package output says a message's text is never
+// written to again), and the driver keeps no string past the statement.
 func nullText(b []byte) any {
 	if len(b) == 0 {
 		return nil
 	}
-	return string(b)
+	return unsafe.String(&b[0], len(b))
 }
 
 func nullInt(i int) any {

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpscope/mcpscope/internal/mcp"
 	"github.com/mcpscope/mcpscope/internal/output"
 	"github.com/mcpscope/mcpscope/internal/record"
 	"github.com/mcpscope/mcpscope/internal/store"
@@ -652,28 +653,24 @@ func forgetOldest[K comparable, V any](m map[K]V, state func(V) (lastSeen time.T
 	}
 }
 
-// arguments returns params.arguments of a request, or nil.
+// arguments returns params.arguments of a request, or nil: a slice of msg, which the record owns (see own).
 func arguments(msg json.RawMessage) []byte {
-	var req struct {
-		Params struct {
-			Arguments json.RawMessage `json:"arguments"`
-		} `json:"params"`
-	}
-	if len(msg) == 0 || json.Unmarshal(msg, &req) != nil || len(req.Params.Arguments) == 0 || string(req.Params.Arguments) == "null" {
+	args := mcp.Value(msg, "params", "arguments")
+	if string(args) == "null" {
 		return nil
 	}
-	return req.Params.Arguments
+	return args
 }
 
-// own returns a copy of m whose byte slices belong to the copy: the store reads it from another goroutine, after
-// the pipeline may have reused its buffers.
+// own returns a copy of m that the store can read from another goroutine, after the pipeline may have reused its
+// buffers. The message's text is shared, not copied: the pipeline never writes to it again (package output), and
+// it is most of a record's bytes.
 func own(m *record.Message) record.Message {
 	c := *m
 	c.ID = clone(m.ID)
 	c.ProgressToken = clone(m.ProgressToken)
 	c.RelatedID = clone(m.RelatedID)
 	c.RetryOf = clone(m.RetryOf)
-	c.Message = clone(m.Message)
 	if m.LatencyMs != nil {
 		v := *m.LatencyMs
 		c.LatencyMs = &v
