@@ -324,45 +324,68 @@ func fmtRuns(xs []float64) string {
 	return strings.Join(parts, " ")
 }
 
-// BenchmarkPingPong: sequential pings untraced, traced by a background mcpscope, and through a logging proxy.
+// BenchmarkPingPong: sequential pings untraced, beside the floor of the default watch's syscall hooks (the empty
+// programs of BenchmarkSyscallFloor on its syscall tracepoints and on sys_enter/sys_exit), traced by a background
+// mcpscope (the default watch, and with --no-footprint, which separates the cost of the footprint programs from
+// that of the capture), and through a logging proxy.
 func BenchmarkPingPong(b *testing.B) {
 	setup(b, true)
 	dir := b.TempDir()
-	var untraced, traced, proxied []float64
+	names, err := syscallTracepoints()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var untraced, empty, traced, tracedNoFP, proxied []float64
 	uncorrelated := 0
-	pingpong(b, 200, 0, "") // warm-up: page cache for node and the server
-	for i := 0; i < reps; i++ {
-		untraced = append(untraced, pingpong(b, pingN, 0, "").PerSec)
-
-		out := filepath.Join(dir, fmt.Sprintf("ping-%d.jsonl", i))
-		w := startWatch(b, out)
+	// tracedRun pings under a watch with flags and checks that it captured every ping.
+	tracedRun := func(rep int, name string, flags ...string) float64 {
+		out := filepath.Join(dir, fmt.Sprintf("ping-%s-%d.jsonl", name, rep))
+		w := startWatch(b, out, flags...)
 		tr := pingpong(b, pingN, 0, "")
-		traced = append(traced, tr.PerSec)
 		w.stop(b)
 		c := readCapture(b, out, "ping", tr.pid)
 		uncorrelated += c.uncorrelated
 		if c.methodMsgs != 2*pingN {
-			b.Errorf("rep %d: captured %d ping messages, want %d (all messages %d)", i, c.methodMsgs, 2*pingN, c.allMsgs)
+			b.Errorf("rep %d %s: captured %d ping messages, want %d (all messages %d)", rep, name, c.methodMsgs, 2*pingN, c.allMsgs)
 		}
 		if u, t := c.counters["kernel_undelivered_bytes"], c.counters["truncated"]; u != 0 || t != 0 {
-			b.Errorf("rep %d: kernel_undelivered_bytes=%d truncated=%d, want 0", i, u, t)
+			b.Errorf("rep %d %s: kernel_undelivered_bytes=%d truncated=%d, want 0", rep, name, u, t)
 		}
-		b.Logf("rep %d: traced capture: %d ping messages (%d responses without method) of %d messages in the session, kernel_undelivered_bytes=%d truncated=%d",
-			i, c.methodMsgs, c.uncorrelated, c.allMsgs, c.counters["kernel_undelivered_bytes"], c.counters["truncated"])
-
+		b.Logf("rep %d %s: %d ping messages (%d responses without method) of %d messages in the session, kernel_undelivered_bytes=%d truncated=%d",
+			rep, name, c.methodMsgs, c.uncorrelated, c.allMsgs, c.counters["kernel_undelivered_bytes"], c.counters["truncated"])
+		return tr.PerSec
+	}
+	pingpong(b, 200, 0, "") // warm-up: page cache for node and the server
+	for i := 0; i < reps; i++ {
+		untraced = append(untraced, pingpong(b, pingN, 0, "").PerSec)
+		ep, err := attachEmpty(names, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		empty = append(empty, pingpong(b, pingN, 0, "").PerSec)
+		ep.Close()
+		traced = append(traced, tracedRun(i, "traced"))
+		tracedNoFP = append(tracedNoFP, tracedRun(i, "no-footprint", "--no-footprint"))
 		proxied = append(proxied, pingpong(b, pingN, 0, filepath.Join(dir, fmt.Sprintf("proxy-%d.log", i))).PerSec)
 	}
-	mu, mt, mp := median(untraced), median(traced), median(proxied)
-	b.Logf("per_sec untraced: %s", fmtRuns(untraced))
-	b.Logf("per_sec traced:   %s", fmtRuns(traced))
-	b.Logf("per_sec proxy:    %s", fmtRuns(proxied))
-	b.Logf("median per_sec untraced %.0f traced %.0f proxy %.0f; time ratio traced/untraced %.3f proxy/untraced %.3f",
-		mu, mt, mp, mu/mt, mu/mp)
+	mu, me, mt, mn, mp := median(untraced), median(empty), median(traced), median(tracedNoFP), median(proxied)
+	b.Logf("per_sec untraced:     %s", fmtRuns(untraced))
+	b.Logf("per_sec empty hooks:  %s", fmtRuns(empty))
+	b.Logf("per_sec traced:       %s", fmtRuns(traced))
+	b.Logf("per_sec no-footprint: %s", fmtRuns(tracedNoFP))
+	b.Logf("per_sec proxy:        %s", fmtRuns(proxied))
+	b.Logf("median per_sec untraced %.0f empty hooks %.0f traced %.0f no-footprint %.0f proxy %.0f; time ratio traced/untraced %.3f traced/empty %.3f no-footprint/untraced %.3f empty/untraced %.3f proxy/untraced %.3f",
+		mu, me, mt, mn, mp, mu/mt, me/mt, mu/mn, mu/me, mu/mp)
 	b.ReportMetric(mu, "untraced_msg/s")
+	b.ReportMetric(me, "empty_msg/s")
 	b.ReportMetric(mt, "traced_msg/s")
+	b.ReportMetric(mn, "nofootprint_msg/s")
 	b.ReportMetric(mp, "proxy_msg/s")
 	// Ratios of time per ping (inverse of rate): 1.05 means 5 % slower.
 	b.ReportMetric(mu/mt, "traced/untraced_time")
+	b.ReportMetric(me/mt, "traced/empty_time")
+	b.ReportMetric(mu/me, "empty/untraced_time")
+	b.ReportMetric(mu/mn, "nofootprint/untraced_time")
 	b.ReportMetric(mu/mp, "proxy/untraced_time")
 	b.ReportMetric(float64(uncorrelated), "uncorrelated_responses")
 }
