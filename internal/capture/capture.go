@@ -222,6 +222,7 @@ func (c *Capture) Run(ctx context.Context) error {
 	// goroutine is not used: ReadInto holds the reader's lock while it waits.)
 	var rec ringbuf.Record
 	draining := false
+	clock := newMonoClock()
 	interval, empty := pollInterval, 0
 	for {
 		if !draining && ctx.Err() != nil {
@@ -229,7 +230,7 @@ func (c *Capture) Run(ctx context.Context) error {
 			draining = true
 			interval = pollInterval
 		}
-		began := MonotonicNow()
+		began := clock.now()
 		c.reader.SetDeadline(time.Now().Add(interval))
 		err := c.reader.ReadInto(&rec)
 		if err != nil {
