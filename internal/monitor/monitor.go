@@ -80,6 +80,7 @@ type Monitor struct {
 	streams map[stream.Key]*streamInfo
 	comms   map[int]string // comm by pid, from kernel records
 	queue   []pending      // frames (and session ends) waiting, in write order, for the reorder hold and their reader
+	parsed  []mcp.Parsed   // process's parse results, reused from frame to frame
 	counts  Counts
 	err     error  // first sink error
 	now     uint64 // CLOCK_MONOTONIC ns: the latest record or watermark, or the wall clock until a watermark came
@@ -393,11 +394,12 @@ func (m *Monitor) process(f stream.Frame, info *streamInfo) {
 		m.write(&rec)
 		return
 	}
-	msgs, err := mcp.Parse(f.Data)
+	msgs, err := mcp.AppendParse(m.parsed[:0], f.Data)
 	if err != nil {
 		m.junk(f, info)
 		return
 	}
+	m.parsed = msgs
 	info.valid++
 	for i := range msgs {
 		rec := record.Message{
