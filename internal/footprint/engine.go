@@ -137,6 +137,21 @@ type pendingCall struct {
 	takenAt  time.Time // when Take first found it answered and drained
 }
 
+// writeFrontier follows a root's writes to MCP streams (the kernel's write marks, whatever the method: pings and
+// notifications too), so that prune may drop the epochs before them. A write in epoch E, seen keepTaken ago, shows
+// that every request the root read before it has been processed by now (the monitor hands frames on in write order,
+// within its reorder hold and reader wait): no call to come can claim an epoch before E.
+type writeFrontier struct {
+	epoch      uint64       // epochs before it may go (with keepTaken's margin already passed)
+	candidates [2]writeSeen // later writes waiting for their margin, oldest first; epoch 0 when empty
+	last       time.Time    // when the root last wrote
+}
+
+type writeSeen struct {
+	epoch uint64
+	at    time.Time
+}
+
 // Engine attributes footprints to calls. Not safe for concurrent use.
 type Engine struct {
 	reads, writes map[streamGen]*marks
@@ -146,6 +161,7 @@ type Engine struct {
 	calls         map[CallRef]*pendingCall
 	unresolved    map[stream.Key][]*pendingCall // calls whose request's read mark has not come yet, by stream
 	answered      map[int][]span                // per root, the epochs of calls already taken, by end: for the overlap check
+	wrote         map[int]*writeFrontier        // per root, how far its writes show the monitor has processed its streams
 	clockOffset   int64                         // CLOCK_MONOTONIC to Unix ns
 	now           func() time.Time
 }
@@ -154,7 +170,7 @@ type Engine struct {
 func New(clockOffset int64) *Engine {
 	return &Engine{
 		reads: map[streamGen]*marks{}, writes: map[streamGen]*marks{}, lastGen: map[stream.Key]uint64{},
-		epochs: map[epochKey]*epochData{}, calls: map[CallRef]*pendingCall{}, answered: map[int][]span{},
+		epochs: map[epochKey]*epochData{}, calls: map[CallRef]*pendingCall{}, answered: map[int][]span{}, wrote: map[int]*writeFrontier{},
 		unresolved:  map[stream.Key][]*pendingCall{},
 		clockOffset: clockOffset, now: time.Now,
 	}
@@ -174,6 +190,7 @@ func (e *Engine) Event(ev *capture.Event) {
 			e.resolveStarts(sg)
 		} else {
 			e.addMark(e.writes, sg, m)
+			e.noteWrite(ev.FP.Root, m.epoch)
 		}
 	case capture.KindFPFile, capture.KindFPExec, capture.KindFPExit, capture.KindFPConnect, capture.KindFPListen:
 		d := e.epoch(ev.FP.Root, ev.FP.Epoch)
@@ -183,6 +200,35 @@ func (e *Engine) Event(ev *capture.Event) {
 		}
 		d.records = append(d.records, fpRecord{kind: ev.Kind, pid: ev.Pid, owner: ev.FP.Owner, ppid: ev.FP.Ppid, result: ev.FP.Result,
 			flags: ev.FP.Flags, data: data, time: ev.Time})
+	}
+}
+
+// noteWrite keeps a write of root in epoch as a candidate for its frontier: the first write, and the first one at
+// least keepTaken/2 after it, so that the frontier trails the root's writes by at most 1.5 keepTaken, at the cost of
+// two entries per root.
+func (e *Engine) noteWrite(root int, epoch uint64) {
+	w := e.wrote[root]
+	if w == nil {
+		w = &writeFrontier{}
+		e.wrote[root] = w
+	}
+	now := e.now()
+	w.last = now
+	c := &w.candidates
+	switch {
+	case epoch <= w.epoch:
+	case c[0].epoch == 0:
+		c[0] = writeSeen{epoch, now}
+	case c[1].epoch == 0 && now.Sub(c[0].at) >= keepTaken/2:
+		c[1] = writeSeen{epoch, now}
+	}
+}
+
+// advance moves the frontier to the candidates whose margin has passed.
+func (w *writeFrontier) advance(takenCut time.Time) {
+	for w.candidates[0].epoch != 0 && w.candidates[0].at.Before(takenCut) {
+		w.epoch = w.candidates[0].epoch
+		w.candidates = [2]writeSeen{w.candidates[1]}
 	}
 }
 
@@ -355,6 +401,15 @@ func (e *Engine) Take(final bool) []record.Footprint {
 // few hundred milliseconds after its read (the monitor's reorder hold and reader wait).
 const keepEpochs = 30 * time.Second
 
+// keepTaken is how long an epoch is kept once it lies before the end of a call of its root already taken, or before
+// a write of its root seen that long ago (writeFrontier), and no running call covers it. No call still to come can
+// claim it: a request the server read before that response or write was written is processed before it (the monitor
+// hands frames on in write order, within its 10 ms reorder hold and 200 ms reader wait), so its call has begun by
+// now, and running calls are kept apart. The wait is only a margin. Without it every epoch was kept keepEpochs, half
+// a kilobyte each: a server answering 4,000 pings a second (none of them a call with a footprint) grew the heap by
+// 20 MB, and the garbage collector ran without pause under the monitor's soft memory limit (docs/benchmarks.md).
+const keepTaken = time.Second
+
 // keepCalls is how long a call that got no answer, in a session that never ended, is kept.
 const keepCalls = 10 * time.Minute
 
@@ -363,8 +418,9 @@ const keepCalls = 10 * time.Minute
 // overlaps.
 func (e *Engine) prune() {
 	now := e.now()
-	cut := now.Add(-keepEpochs)
+	cut, takenCut := now.Add(-keepEpochs), now.Add(-keepTaken)
 	firstRunning := map[int]uint64{} // per root, the first epoch of its calls still running
+	unresolved := map[int]bool{}     // roots with a call whose first epoch is not known yet: it may be any
 	for ref, p := range e.calls {
 		if !p.answered && p.begun.Before(now.Add(-keepCalls)) { // an answered one is held by Take, briefly
 			delete(e.calls, ref)
@@ -374,16 +430,37 @@ func (e *Engine) prune() {
 			if f, ok := firstRunning[p.root]; !ok || p.start < f {
 				firstRunning[p.root] = p.start
 			}
+		} else {
+			unresolved[p.root] = true
 		}
+	}
+	// takenBy returns the time before which root's epochs and spans before its last taken call's end may go: after
+	// keepTaken, or keepEpochs while a call of root has no first epoch yet.
+	takenBy := func(root int) time.Time {
+		if unresolved[root] {
+			return cut
+		}
+		return takenCut
 	}
 	needed := func(root int, end uint64) bool { // whether a running call of root has epochs before end
 		f, ok := firstRunning[root]
 		return ok && f < end
 	}
+	// Per root, the epoch before which no call to come can claim anything: the end of its last call taken (spans are
+	// in the order of their end), or its write frontier.
+	settled := map[int]uint64{}
+	for root, w := range e.wrote {
+		w.advance(takenCut)
+		if w.last.Before(cut) { // no write for keepEpochs: the root is idle or gone
+			delete(e.wrote, root)
+		}
+		settled[root] = w.epoch
+	}
 	for root, spans := range e.answered {
+		settled[root] = max(settled[root], spans[len(spans)-1].end)
 		// By end: the first are those no running call needs, and the oldest but for calls held a while by Take.
 		i := 0
-		for i < len(spans) && spans[i].at.Before(cut) && !needed(root, spans[i].end) {
+		for i < len(spans) && spans[i].at.Before(takenBy(root)) && !needed(root, spans[i].end) {
 			i++
 		}
 		if i == len(spans) {
@@ -400,18 +477,20 @@ func (e *Engine) prune() {
 			e.unresolved[k] = waiting
 		}
 	}
-	for len(e.epochAges) > 0 && e.epochAges[0].at.Before(cut) {
+	for len(e.epochAges) > 0 && e.epochAges[0].at.Before(takenCut) {
 		k := e.epochAges[0].key
 		e.epochAges = e.epochAges[1:]
 		d := e.epochs[k]
 		switch {
 		case d == nil:
-		case !d.seen.Before(cut):
+		case !d.seen.Before(takenCut):
 			e.epochAges = append(e.epochAges, epochAge{k, d.seen})
 		case needed(k.root, k.epoch+1):
 			e.epochAges = append(e.epochAges, epochAge{k, now})
-		default:
+		case d.seen.Before(cut) || k.epoch < settled[k.root] && d.seen.Before(takenBy(k.root)):
 			delete(e.epochs, k)
+		default: // claimed by no call yet: looked at again in keepTaken, until keepEpochs
+			e.epochAges = append(e.epochAges, epochAge{k, now})
 		}
 	}
 	for _, all := range []map[streamGen]*marks{e.reads, e.writes} {

@@ -1,6 +1,7 @@
 package footprint
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -201,6 +202,116 @@ func TestEngineLongCallKeepsItsEpochs(t *testing.T) {
 	}
 }
 
+// TestEngineDropsTakenEpochs: the epochs of calls already taken go after keepTaken, those between them too, while an
+// epoch after the last taken call (a call to come may claim it) stays until keepEpochs; a root with a call whose
+// first epoch is not known yet (its request's read mark has not come) keeps everything until keepEpochs.
+func TestEngineDropsTakenEpochs(t *testing.T) {
+	for _, unresolved := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unresolved=%v", unresolved), func(t *testing.T) {
+			const root = 7
+			in := stream.Key{Kind: stream.KindPipe, Ino: 1}
+			out := stream.Key{Kind: stream.KindPipe, Ino: 2}
+			clock := time.Unix(1000, 0)
+			e := New(0)
+			e.now = func() time.Time { return clock }
+			count := func(epoch uint64) {
+				e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: epoch, Nr: 0, Count: 1}}, nil)
+			}
+			// Two sequential calls: epochs 1-2 and 4-5, epoch 3 between them, epoch 6 after the second's response.
+			for i, ep := range []uint64{1, 4} {
+				id := strconv.Itoa(i + 1)
+				e.Begin(Call{Ref: CallRef{"s", id}, ID: []byte(id)}, root, in, 1, uint64(100*(i+1)))
+				feedMark(e, root, in, 1, true, uint64(100*(i+1)), ep)
+				count(ep)
+				count(ep + 1)
+				feedMark(e, root, out, 1, false, uint64(100*i), ep+2)
+				count(ep + 2)
+				if !e.End(CallRef{"s", id}, out, 1, uint64(100*i)) {
+					t.Fatalf("End of call %s: unknown call", id)
+				}
+			}
+			if unresolved {
+				e.Begin(Call{Ref: CallRef{"s", "3"}, ID: []byte("3")}, root, in, 1, 300)
+			}
+			if fps := e.Take(false); len(fps) != 2 {
+				t.Fatalf("%d footprints, want 2", len(fps))
+			}
+			kept := func() []uint64 {
+				var eps []uint64
+				for k := range e.epochs {
+					eps = append(eps, k.epoch)
+				}
+				slices.Sort(eps)
+				return eps
+			}
+			all := []uint64{1, 2, 3, 4, 5, 6}
+			clock = clock.Add(keepTaken / 2)
+			e.Take(false)
+			if got := kept(); !slices.Equal(got, all) {
+				t.Fatalf("before keepTaken: epochs %v kept, want %v", got, all)
+			}
+			clock = clock.Add(keepTaken)
+			e.Take(false)
+			want := []uint64{6} // the taken calls' epochs, and the one between them, gone
+			if unresolved {
+				want = all
+			}
+			if got := kept(); !slices.Equal(got, want) {
+				t.Fatalf("after keepTaken: epochs %v kept, want %v", got, want)
+			}
+			clock = clock.Add(keepEpochs)
+			e.Take(false)
+			if got := kept(); len(got) != 0 {
+				t.Fatalf("after keepEpochs: epochs %v kept, want none", got)
+			}
+		})
+	}
+}
+
+// TestEngineWriteFrontier: a root that answers only methods without footprints (pings) claims no epoch, yet its
+// writes show which epochs no call can claim any more: those before a write seen keepTaken ago go then, not after
+// keepEpochs.
+func TestEngineWriteFrontier(t *testing.T) {
+	const root = 9
+	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
+	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
+	clock := time.Unix(1000, 0)
+	e := New(0)
+	e.now = func() time.Time { return clock }
+	ping := func(i, epoch uint64) { // read in epoch, answered at the start of epoch+1
+		feedMark(e, root, in, 1, true, 10*i, epoch)
+		e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: epoch, Nr: 0, Count: 1}}, nil)
+		feedMark(e, root, out, 1, false, 10*i, epoch+1)
+		e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: epoch + 1, Nr: 1, Count: 1}}, nil)
+	}
+	kept := func() []uint64 {
+		var eps []uint64
+		for k := range e.epochs {
+			eps = append(eps, k.epoch)
+		}
+		slices.Sort(eps)
+		return eps
+	}
+	ping(1, 1) // epochs 1, 2
+	ping(2, 3) // epochs 3, 4: its write (epoch 4) is not the candidate, the first write (epoch 2) is
+	clock = clock.Add(keepTaken + time.Second)
+	e.Take(false)
+	if got, want := kept(), []uint64{2, 3, 4}; !slices.Equal(got, want) {
+		t.Fatalf("after keepTaken: epochs %v kept, want %v (epoch 1, before the write in epoch 2, gone)", got, want)
+	}
+	ping(3, 5) // epochs 5, 6: its write in epoch 6 is the next candidate
+	clock = clock.Add(keepTaken + time.Second)
+	e.Take(false)
+	if got, want := kept(), []uint64{6}; !slices.Equal(got, want) {
+		t.Fatalf("after another keepTaken: epochs %v kept, want %v", got, want)
+	}
+	clock = clock.Add(keepEpochs)
+	e.Take(false)
+	if got := kept(); len(got) != 0 || len(e.wrote) != 0 {
+		t.Fatalf("after keepEpochs: epochs %v kept and %d roots' frontiers, want none", got, len(e.wrote))
+	}
+}
+
 // TestEngineEndSession: a session that ends with calls unanswered drops them.
 func TestEngineEndSession(t *testing.T) {
 	e := New(0)
@@ -394,7 +505,7 @@ func TestEngineThreadBoundLongCall(t *testing.T) {
 
 // BenchmarkEngineSequentialCalls feeds the engine one call after another (each read and answered over 34 epochs,
 // with a counter; taken 16 at a time), as a busy server's stream of quick tool calls. The spans and epochs of the
-// calls taken in the last keepEpochs are kept (20,000 calls before the timed ones here): a footprint and a prune
+// calls taken in the last keepTaken are kept (20,000 calls before the timed ones here): a footprint and a prune
 // must cost the same with them as without, not scan them.
 //
 //	go test -run '^$' -bench EngineSequentialCalls ./internal/footprint
