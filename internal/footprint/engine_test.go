@@ -169,9 +169,7 @@ func TestEngineLongCallKeepsItsEpochs(t *testing.T) {
 	const root = 7
 	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
 	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
-	clock := time.Unix(1000, 0)
-	e := New(0)
-	e.now = func() time.Time { return clock }
+	e, clock := clockedEngine()
 	mark := func(k stream.Key, read bool, offset, epoch uint64) { feedMark(e, root, k, 1, read, offset, epoch) }
 	// Epoch 1 belongs to no call (an earlier notification); epoch 2 starts the long call.
 	e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: 1, Nr: 0, Count: 5}}, nil)
@@ -179,7 +177,7 @@ func TestEngineLongCallKeepsItsEpochs(t *testing.T) {
 	e.Begin(Call{Ref: CallRef{"s", "9"}, ID: []byte("9")}, root, in, 1, 100)
 	mark(in, true, 100, 2)
 	e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: 2, Nr: 59, Count: 1}}, nil)
-	clock = clock.Add(2 * keepEpochs) // the tool runs for a minute
+	*clock = clock.Add(2 * keepEpochs) // the tool runs for a minute
 	if fps := e.Take(false); len(fps) != 0 {
 		t.Fatalf("footprints of a running call: %+v", fps)
 	}
@@ -194,12 +192,30 @@ func TestEngineLongCallKeepsItsEpochs(t *testing.T) {
 	if len(fps) != 1 || len(fps[0].Syscalls) != 1 || fps[0].Syscalls[0].Name != SyscallName(59) {
 		t.Fatalf("footprint %+v: want the execve counted in its first epoch, a minute before its end", fps)
 	}
-	clock = clock.Add(2 * keepEpochs)
+	*clock = clock.Add(2 * keepEpochs)
 	e.Take(false)
 	if len(e.epochs)+len(e.epochAges)+len(e.reads)+len(e.writes)+len(e.answered)+len(e.unresolved) != 0 {
 		t.Errorf("left after everything was taken and went stale: %d epochs (%d queued for prune), %d read and %d write mark lists, %d roots' spans, %d streams' unresolved calls",
 			len(e.epochs), len(e.epochAges), len(e.reads), len(e.writes), len(e.answered), len(e.unresolved))
 	}
+}
+
+// clockedEngine returns an Engine whose clock is *clock, which the test moves.
+func clockedEngine() (*Engine, *time.Time) {
+	clock := time.Unix(1000, 0)
+	e := New(0)
+	e.now = func() time.Time { return clock }
+	return e, &clock
+}
+
+// keptEpochs returns the epochs e holds data for, in order.
+func keptEpochs(e *Engine) []uint64 {
+	var eps []uint64
+	for k := range e.epochs {
+		eps = append(eps, k.epoch)
+	}
+	slices.Sort(eps)
+	return eps
 }
 
 // TestEngineDropsTakenEpochs: the epochs of calls already taken go after keepTaken, those between them too, while an
@@ -211,9 +227,7 @@ func TestEngineDropsTakenEpochs(t *testing.T) {
 			const root = 7
 			in := stream.Key{Kind: stream.KindPipe, Ino: 1}
 			out := stream.Key{Kind: stream.KindPipe, Ino: 2}
-			clock := time.Unix(1000, 0)
-			e := New(0)
-			e.now = func() time.Time { return clock }
+			e, clock := clockedEngine()
 			count := func(epoch uint64) {
 				e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: epoch, Nr: 0, Count: 1}}, nil)
 			}
@@ -236,21 +250,14 @@ func TestEngineDropsTakenEpochs(t *testing.T) {
 			if fps := e.Take(false); len(fps) != 2 {
 				t.Fatalf("%d footprints, want 2", len(fps))
 			}
-			kept := func() []uint64 {
-				var eps []uint64
-				for k := range e.epochs {
-					eps = append(eps, k.epoch)
-				}
-				slices.Sort(eps)
-				return eps
-			}
+			kept := func() []uint64 { return keptEpochs(e) }
 			all := []uint64{1, 2, 3, 4, 5, 6}
-			clock = clock.Add(keepTaken / 2)
+			*clock = clock.Add(keepTaken / 2)
 			e.Take(false)
 			if got := kept(); !slices.Equal(got, all) {
 				t.Fatalf("before keepTaken: epochs %v kept, want %v", got, all)
 			}
-			clock = clock.Add(keepTaken)
+			*clock = clock.Add(keepTaken)
 			e.Take(false)
 			want := []uint64{6} // the taken calls' epochs, and the one between them, gone
 			if unresolved {
@@ -259,7 +266,7 @@ func TestEngineDropsTakenEpochs(t *testing.T) {
 			if got := kept(); !slices.Equal(got, want) {
 				t.Fatalf("after keepTaken: epochs %v kept, want %v", got, want)
 			}
-			clock = clock.Add(keepEpochs)
+			*clock = clock.Add(keepEpochs)
 			e.Take(false)
 			if got := kept(); len(got) != 0 {
 				t.Fatalf("after keepEpochs: epochs %v kept, want none", got)
@@ -275,37 +282,28 @@ func TestEngineWriteFrontier(t *testing.T) {
 	const root = 9
 	in := stream.Key{Kind: stream.KindPipe, Ino: 1}
 	out := stream.Key{Kind: stream.KindPipe, Ino: 2}
-	clock := time.Unix(1000, 0)
-	e := New(0)
-	e.now = func() time.Time { return clock }
+	e, clock := clockedEngine()
 	ping := func(i, epoch uint64) { // read in epoch, answered at the start of epoch+1
 		feedMark(e, root, in, 1, true, 10*i, epoch)
 		e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: epoch, Nr: 0, Count: 1}}, nil)
 		feedMark(e, root, out, 1, false, 10*i, epoch+1)
 		e.Counters([]capture.SyscallCount{{Root: root, Pid: root, Epoch: epoch + 1, Nr: 1, Count: 1}}, nil)
 	}
-	kept := func() []uint64 {
-		var eps []uint64
-		for k := range e.epochs {
-			eps = append(eps, k.epoch)
-		}
-		slices.Sort(eps)
-		return eps
-	}
+	kept := func() []uint64 { return keptEpochs(e) }
 	ping(1, 1) // epochs 1, 2
 	ping(2, 3) // epochs 3, 4: its write (epoch 4) is not the candidate, the first write (epoch 2) is
-	clock = clock.Add(keepTaken + time.Second)
+	*clock = clock.Add(keepTaken + time.Second)
 	e.Take(false)
 	if got, want := kept(), []uint64{2, 3, 4}; !slices.Equal(got, want) {
 		t.Fatalf("after keepTaken: epochs %v kept, want %v (epoch 1, before the write in epoch 2, gone)", got, want)
 	}
 	ping(3, 5) // epochs 5, 6: its write in epoch 6 is the next candidate
-	clock = clock.Add(keepTaken + time.Second)
+	*clock = clock.Add(keepTaken + time.Second)
 	e.Take(false)
 	if got, want := kept(), []uint64{6}; !slices.Equal(got, want) {
 		t.Fatalf("after another keepTaken: epochs %v kept, want %v", got, want)
 	}
-	clock = clock.Add(keepEpochs)
+	*clock = clock.Add(keepEpochs)
 	e.Take(false)
 	if got := kept(); len(got) != 0 || len(e.wrote) != 0 {
 		t.Fatalf("after keepEpochs: epochs %v kept and %d roots' frontiers, want none", got, len(e.wrote))
@@ -444,14 +442,12 @@ func TestEngineThreadBound(t *testing.T) {
 // TestEngineThreadBoundUnanswered: when a call that overlaps stays unanswered past holdFor, its writer is unknown and
 // nothing of the overlap can be split: it is shared.
 func TestEngineThreadBoundUnanswered(t *testing.T) {
-	clock := time.Unix(1000, 0)
-	e := New(0)
-	e.now = func() time.Time { return clock }
+	e, clock := clockedEngine()
 	overlapOnThreads(e, true, false)
 	if fps := e.Take(false); len(fps) != 0 {
 		t.Fatalf("footprints %+v, want none yet", fps)
 	}
-	clock = clock.Add(holdFor)
+	*clock = clock.Add(holdFor)
 	fps := e.Take(false)
 	if len(fps) != 1 || fps[0].ByThread {
 		t.Fatalf("footprints %+v, want A's, not split by thread", fps)
@@ -489,15 +485,13 @@ func TestThreadBound(t *testing.T) {
 // TestEngineThreadBoundLongCall: a long call of a thread-bound server, held for the answer of a call that overlaps
 // it, is not pruned as stale meanwhile (it began longer ago than keepCalls).
 func TestEngineThreadBoundLongCall(t *testing.T) {
-	clock := time.Unix(1000, 0)
-	e := New(0)
-	e.now = func() time.Time { return clock }
+	e, clock := clockedEngine()
 	overlapOnThreads(e, true, false)
-	clock = clock.Add(keepCalls + time.Second) // A ran for ten minutes
+	*clock = clock.Add(keepCalls + time.Second) // A ran for ten minutes
 	if fps := e.Take(false); len(fps) != 0 {
 		t.Fatalf("footprints %+v, want none yet: B runs", fps)
 	}
-	clock = clock.Add(holdFor)
+	*clock = clock.Add(holdFor)
 	if fps := e.Take(false); len(fps) != 1 || string(fps[0].ID) != "A" {
 		t.Fatalf("footprints %+v, want A's", fps)
 	}
