@@ -1,44 +1,40 @@
 package mcp
 
 // Value returns the bytes of the value at path (member names, outermost first) in the JSON object msg, or nil when
-// a member on the path is missing, an object on the path is not an object, or msg is not valid JSON as far as it was
-// read. With no path it returns msg's value. The result is a slice of msg, not a copy: a record's message is
-// immutable once written (package output), so a sink may keep both.
+// a member on the path is missing, an object on the path is not an object, or what it read of msg is not valid JSON.
+// With no path it returns msg's value. The result is a slice of msg, not a copy: a record's message is immutable
+// once written (package output), so a sink may keep both.
 //
-// It reads msg only as far as the value's end, validating what it passes over; a name that occurs twice in one
-// object yields its first value (encoding/json takes the last; MCP peers do not repeat names).
+// A name that occurs twice in one object yields its last value, as in Parse and encoding/json (and in JSON.parse
+// and Python's json: what the peers act on). So each object on the path is read whole, validating it.
 func Value(msg []byte, path ...string) []byte {
 	s := scanner{data: msg}
-	for depth, name := range path {
-		if c, err := s.peek("an object"); err != nil || c != '{' {
-			return nil
-		}
-		more, err := s.openObject()
+	if len(path) == 0 {
+		v, err := s.rawValue(0)
 		if err != nil {
 			return nil
 		}
-		for {
-			if !more {
-				return nil
+		return v
+	}
+	var start, end int
+	for depth, name := range path {
+		found := false
+		isObject, err := s.object(depth, func(got []byte) error {
+			if string(got) != name {
+				return s.skipValue(depth + 1)
 			}
-			got, err := s.memberName()
-			if err != nil {
-				return nil
+			s.skipSpace()
+			at := s.pos
+			if err := s.skipValue(depth + 1); err != nil {
+				return err
 			}
-			if string(got) == name {
-				break
-			}
-			if s.skipValue(depth+1) != nil {
-				return nil
-			}
-			if more, err = s.nextMember(); err != nil {
-				return nil
-			}
+			start, end, found = at, s.pos, true
+			return nil
+		})
+		if err != nil || !isObject || !found {
+			return nil
 		}
+		s.pos = start // the next name is looked up in the value found
 	}
-	v, err := s.rawValue(len(path))
-	if err != nil {
-		return nil
-	}
-	return v
+	return msg[start:end]
 }
