@@ -158,7 +158,6 @@ type httpStage struct {
 	conns   map[connKey]*tcpConn
 	queue   []tcpPending
 	counts  httpCounts
-	parsed  []mcp.Parsed
 }
 
 func (m *Monitor) tcpHandle(e *capture.Event, comm string) {
@@ -672,12 +671,11 @@ func (m *Monitor) httpEvent(c *tcpConn, ev httpmsg.Event) {
 	if ev.SSE.HasID {
 		info.SSEEventID = ev.SSE.ID
 	}
-	msgs, err := mcp.AppendParse(m.http.parsed[:0], []byte(ev.SSE.Data))
+	msgs, err := m.parse([]byte(ev.SSE.Data))
 	if err != nil {
 		m.http.counts.JunkEvents++
 		return
 	}
-	m.http.parsed = msgs
 	for i := range msgs {
 		rec := record.Message{Kind: record.KindMessage, Time: c.feedTime, Transport: c.transport(),
 			Session: key, From: server, To: client, Size: len(msgs[i].Raw), HTTP: &info}
@@ -694,7 +692,7 @@ func (m *Monitor) httpEvent(c *tcpConn, ev httpmsg.Event) {
 // capture loss is still reported, marked truncated.
 func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrKey, recKey string,
 	from, to record.Endpoint, sender int, info *record.HTTPInfo, t time.Time) bool {
-	msgs, err := mcp.AppendParse(m.http.parsed[:0], body)
+	msgs, err := m.parse(body)
 	if err != nil {
 		// A body the sender cut (the connection closed mid-body) is reported by its exchange's http record; only
 		// bytes mcpscope lost, or a body past --max-message-mb, make a message record that says so.
@@ -710,7 +708,6 @@ func (m *Monitor) writeBody(c *tcpConn, msg *httpmsg.Message, body []byte, corrK
 		m.write(&rec)
 		return true
 	}
-	m.http.parsed = msgs
 	if msg.Truncated {
 		m.counts.Truncated++
 	}

@@ -80,7 +80,7 @@ type Monitor struct {
 	streams map[stream.Key]*streamInfo
 	comms   map[int]string // comm by pid, from kernel records
 	queue   []pending      // frames (and session ends) waiting, in write order, for the reorder hold and their reader
-	parsed  []mcp.Parsed   // process's parse results, reused from frame to frame
+	parsed  []mcp.Parsed   // parse's results, reused from frame to frame
 	counts  Counts
 	err     error  // first sink error
 	now     uint64 // CLOCK_MONOTONIC ns: the latest record or watermark, or the wall clock until a watermark came
@@ -381,7 +381,7 @@ func (m *Monitor) process(f stream.Frame, info *streamInfo) {
 			Kind: record.KindMessage, Time: ts, Transport: record.TransportStdio, Session: session,
 			From: from, To: info.reader, Size: f.Size, Truncated: true, LostBytes: int64(f.LostBytes),
 		}
-		if msgs, err := mcp.Parse(f.Data); err == nil && !f.Oversize {
+		if msgs, err := m.parse(f.Data); err == nil && !f.Oversize {
 			// Lost bytes can leave a line that still parses (the loss fell on a boundary); keep what it says.
 			for i := range msgs {
 				r := rec
@@ -394,12 +394,11 @@ func (m *Monitor) process(f stream.Frame, info *streamInfo) {
 		m.write(&rec)
 		return
 	}
-	msgs, err := mcp.AppendParse(m.parsed[:0], f.Data)
+	msgs, err := m.parse(f.Data)
 	if err != nil {
 		m.junk(f, info)
 		return
 	}
-	m.parsed = msgs
 	info.valid++
 	for i := range msgs {
 		rec := record.Message{
@@ -411,6 +410,16 @@ func (m *Monitor) process(f stream.Frame, info *streamInfo) {
 		m.fpMessage(f, &rec)
 	}
 	m.fpFlush(false)
+}
+
+// parse parses one frame, a body or an event into the Monitor's slice of results: the values it returns are
+// overwritten by the next call, so each caller is done with them before it parses again.
+func (m *Monitor) parse(data []byte) ([]mcp.Parsed, error) {
+	msgs, err := mcp.AppendParse(m.parsed[:0], data)
+	if err == nil {
+		m.parsed = msgs
+	}
+	return msgs, err
 }
 
 func (m *Monitor) junk(f stream.Frame, info *streamInfo) {
