@@ -230,8 +230,9 @@ func (c *Capture) Run(ctx context.Context) error {
 			draining = true
 			interval = pollInterval
 		}
-		began := clock.now()
-		c.reader.SetDeadline(time.Now().Add(interval))
+		now := time.Now() // one clock read dates the poll and sets its deadline
+		began := clock.at(now)
+		c.reader.SetDeadline(now.Add(interval))
 		err := c.reader.ReadInto(&rec)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -24,11 +24,12 @@ type monoClock struct {
 	mono uint64    // CLOCK_MONOTONIC, read just before base
 }
 
-// newMonoClock reads CLOCK_MONOTONIC before Go's clock, so that now never runs ahead of the kernel's clock (by the
+// newMonoClock reads CLOCK_MONOTONIC before Go's clock, so that at never runs ahead of the kernel's clock (by the
 // syscall's latency, it lags): a watermark must not claim a time whose records may not have been read yet.
 func newMonoClock() monoClock {
 	mono := MonotonicNow()
 	return monoClock{base: time.Now(), mono: mono}
 }
 
-func (c monoClock) now() uint64 { return c.mono + uint64(time.Since(c.base)) }
+// at returns CLOCK_MONOTONIC at t, a time.Time read after newMonoClock (it carries Go's monotonic reading).
+func (c monoClock) at(t time.Time) uint64 { return c.mono + uint64(t.Sub(c.base)) }

@@ -185,12 +185,13 @@ func (e *Engine) Event(ev *capture.Event) {
 	case capture.KindFPMark:
 		sg := streamGen{ev.Stream, ev.Gen}
 		m := mark{offset: ev.Offset, epoch: ev.FP.Epoch, time: ev.Time, tid: ev.Tid}
+		now := e.now()
 		if ev.FP.Read() {
-			e.addMark(e.reads, sg, m)
+			e.addMark(e.reads, sg, m, now)
 			e.resolveStarts(sg)
 		} else {
-			e.addMark(e.writes, sg, m)
-			e.noteWrite(ev.FP.Root, m.epoch)
+			e.addMark(e.writes, sg, m, now)
+			e.noteWrite(ev.FP.Root, m.epoch, now)
 		}
 	case capture.KindFPFile, capture.KindFPExec, capture.KindFPExit, capture.KindFPConnect, capture.KindFPListen:
 		d := e.epoch(ev.FP.Root, ev.FP.Epoch)
@@ -206,13 +207,12 @@ func (e *Engine) Event(ev *capture.Event) {
 // noteWrite keeps a write of root in epoch as a candidate for its frontier: the first write, and the first one at
 // least keepTaken/2 after it, so that the frontier trails the root's writes by at most 1.5 keepTaken, at the cost of
 // two entries per root.
-func (e *Engine) noteWrite(root int, epoch uint64) {
+func (e *Engine) noteWrite(root int, epoch uint64, now time.Time) {
 	w := e.wrote[root]
 	if w == nil {
 		w = &writeFrontier{}
 		e.wrote[root] = w
 	}
-	now := e.now()
 	w.last = now
 	c := &w.candidates
 	switch {
@@ -232,13 +232,13 @@ func (w *writeFrontier) advance(takenCut time.Time) {
 	}
 }
 
-func (e *Engine) addMark(all map[streamGen]*marks, sg streamGen, m mark) {
+func (e *Engine) addMark(all map[streamGen]*marks, sg streamGen, m mark, now time.Time) {
 	l := all[sg]
 	if l == nil {
 		l = &marks{}
 		all[sg] = l
 	}
-	l.seen = e.now()
+	l.seen = now
 	if sg.gen >= e.lastGen[sg.key] {
 		e.lastGen[sg.key] = sg.gen
 	}
