@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpscope/mcpscope/internal/mcp"
 	"github.com/mcpscope/mcpscope/internal/output/storesink"
 	"github.com/mcpscope/mcpscope/internal/procfs"
 	"github.com/mcpscope/mcpscope/internal/record"
@@ -72,6 +73,9 @@ func testDB(t *testing.T) string {
 		}
 		if id != "" {
 			m.ID = json.RawMessage(id)
+		}
+		if ps, err := mcp.Parse(m.Message); err == nil {
+			m.Arguments = ps[0].Arguments // as the pipeline labels it
 		}
 		return m
 	}

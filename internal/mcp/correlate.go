@@ -310,6 +310,7 @@ func (c *Correlator) Annotate(session string, sender int, p *Parsed, t time.Time
 	rec.Batch = p.Batch
 	rec.Direction = ""
 	rec.Message = json.RawMessage(p.Raw)
+	rec.Arguments = p.Arguments
 
 	switch p.Type {
 	case record.TypeRequest:

@@ -69,7 +69,7 @@ func FuzzParse(f *testing.F) {
 			if (len(ps) > 1 || data[firstNonSpace(data)] == '[') != (p.Batch != nil) {
 				t.Fatalf("message %d: Batch %+v", i, p.Batch)
 			}
-			for _, raw := range [][]byte{p.ID, p.ProgressToken, p.CancelRequestID, p.SubscriptionID} {
+			for _, raw := range [][]byte{p.ID, p.ProgressToken, p.CancelRequestID, p.SubscriptionID, p.Arguments} {
 				if raw != nil && !json.Valid(raw) {
 					t.Fatalf("message %d: raw field %q is not JSON", i, raw)
 				}
@@ -181,6 +181,7 @@ func referenceParse(raw []byte) (view, error) {
 			v.ProgressToken = string(params["progressToken"])
 		}
 		v.SubscriptionID = string(meta["io.modelcontextprotocol/subscriptionId"])
+		v.Arguments = string(params["arguments"])
 		v.RequestState, _ = str(params["requestState"])
 		if ir := params["inputResponses"]; len(ir) > 0 && ir[0] == '{' {
 			v.HasInputResponses = true

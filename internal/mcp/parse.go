@@ -75,7 +75,10 @@ type Parsed struct {
 	ResultType      string // result.resultType (modern era): "complete", "input_required", "task"
 
 	// ProgressToken is params._meta.progressToken on a request, params.progressToken on notifications/progress.
-	ProgressToken   json.RawMessage
+	ProgressToken json.RawMessage
+	// Arguments is params.arguments verbatim (tools/call, prompts/get, any method that sends them), a slice of the
+	// frame; nil when absent.
+	Arguments       json.RawMessage
 	CancelRequestID json.RawMessage // params.requestId of notifications/cancelled
 	// SubscriptionID is params._meta["io.modelcontextprotocol/subscriptionId"]: the id of the subscriptions/listen
 	// request whose stream carries this notification.
@@ -243,7 +246,7 @@ type fields struct {
 
 type paramFields struct {
 	name, uri, protocolVersion, requestState span
-	progressToken, requestID                 []byte
+	progressToken, requestID, arguments      []byte
 	hasInputResponses                        bool
 	inputResponseKeys                        []string
 	ref                                      refFields
@@ -352,6 +355,8 @@ func (s *scanner) parseParams(f *paramFields, depth int) (bool, error) {
 			f.progressToken, err = s.rawValue(inner)
 		case "requestId":
 			f.requestID, err = s.rawValue(inner)
+		case "arguments":
+			f.arguments, err = s.rawValue(inner)
 		case "requestState":
 			f.requestState, err = s.stringValue(inner)
 		case "inputResponses":
@@ -613,6 +618,7 @@ func (s *scanner) interpretCall(f *fields, p *Parsed) {
 		p.ProgressToken = params.progressToken
 	}
 	p.SubscriptionID = params.meta.subscriptionID
+	p.Arguments = params.arguments
 	p.RequestState = s.text(params.requestState)
 	p.HasInputResponses = params.hasInputResponses
 	p.InputResponseKeys = params.inputResponseKeys

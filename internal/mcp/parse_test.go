@@ -23,6 +23,7 @@ type view struct {
 	ProgressToken          string
 	CancelRequestID        string
 	SubscriptionID         string
+	Arguments              string
 	RequestState           string
 	InputResponseKeys      []string
 	HasInputResponses      bool
@@ -39,7 +40,7 @@ func viewOf(p Parsed) view {
 		Tool: p.Tool, Resource: p.Resource, Prompt: p.Prompt,
 		ProtocolVersion: p.ProtocolVersion, ResultType: p.ResultType,
 		ProgressToken: string(p.ProgressToken), CancelRequestID: string(p.CancelRequestID),
-		SubscriptionID: string(p.SubscriptionID), RequestState: p.RequestState,
+		SubscriptionID: string(p.SubscriptionID), Arguments: string(p.Arguments), RequestState: p.RequestState,
 		InputResponseKeys: p.InputResponseKeys, HasInputResponses: p.HasInputResponses,
 		InputRequestKeys: p.InputRequestKeys, InputRequired: p.InputRequired,
 		SupportedVersions: p.SupportedVersions, Raw: string(p.Raw),
@@ -76,7 +77,7 @@ func TestParse(t *testing.T) {
 		{
 			name:  "TS SDK request with progress token",
 			frame: `{"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},"_meta":{"progressToken":2}},"jsonrpc":"2.0","id":2}`,
-			want:  []view{{Type: req, ID: "2", Method: "tools/call", Tool: "echo", ProgressToken: "2"}},
+			want:  []view{{Arguments: `{"message":"hi"}`, Type: req, ID: "2", Method: "tools/call", Tool: "echo", ProgressToken: "2"}},
 		},
 		{
 			name:  "go-sdk initialize",
@@ -91,7 +92,7 @@ func TestParse(t *testing.T) {
 		{
 			name:  "Python SDK with spaces",
 			frame: `{"jsonrpc": "2.0", "id": 0, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}`,
-			want:  []view{{Type: req, ID: "0", Method: "tools/call", Tool: "add"}},
+			want:  []view{{Arguments: `{"a": 1, "b": 2}`, Type: req, ID: "0", Method: "tools/call", Tool: "add"}},
 		},
 		{
 			name:  "Python SDK response with spaces and CR",
@@ -161,7 +162,7 @@ func TestParse(t *testing.T) {
 		{
 			name:  "prompts/get",
 			frame: `{"jsonrpc":"2.0","id":11,"method":"prompts/get","params":{"name":"simple_prompt","arguments":{}}}`,
-			want:  []view{{Type: req, ID: "11", Method: "prompts/get", Prompt: "simple_prompt"}},
+			want:  []view{{Arguments: `{}`, Type: req, ID: "11", Method: "prompts/get", Prompt: "simple_prompt"}},
 		},
 		{
 			name:  "completion for a prompt",
@@ -212,7 +213,7 @@ func TestParse(t *testing.T) {
 		{
 			name:  "modern request with _meta",
 			frame: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}}}`,
-			want:  []view{{Type: req, ID: "1", Method: "tools/call", Tool: "slow", ProtocolVersion: "2026-07-28"}},
+			want:  []view{{Arguments: `{}`, Type: req, ID: "1", Method: "tools/call", Tool: "slow", ProtocolVersion: "2026-07-28"}},
 		},
 		{
 			name:  "server/discover result",
@@ -227,7 +228,7 @@ func TestParse(t *testing.T) {
 		{
 			name:  "MRTR retry",
 			frame: `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"deploy","arguments":{},"inputResponses":{"confirm":{"action":"accept"},"a":{"roots":[]}},"requestState":"st-1"}}`,
-			want:  []view{{Type: req, ID: "6", Method: "tools/call", Tool: "deploy", RequestState: "st-1", HasInputResponses: true, InputResponseKeys: []string{"a", "confirm"}}},
+			want:  []view{{Arguments: `{}`, Type: req, ID: "6", Method: "tools/call", Tool: "deploy", RequestState: "st-1", HasInputResponses: true, InputResponseKeys: []string{"a", "confirm"}}},
 		},
 		{
 			name:  "subscription stream notification",
@@ -238,6 +239,11 @@ func TestParse(t *testing.T) {
 			name:  "unknown method kept",
 			frame: `{"jsonrpc":"2.0","id":1,"method":"ui/initialize","params":{}}`,
 			want:  []view{{Type: req, ID: "1", Method: "ui/initialize"}},
+		},
+		{
+			name:  "repeated params: the last wins whole, its arguments too",
+			frame: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1}},"params":{"name":"b","arguments":{"x":2}}}`,
+			want:  []view{{Type: req, ID: "1", Method: "tools/call", Tool: "b", Arguments: `{"x":2}`}},
 		},
 		{
 			name:  "duplicate member: the last wins, as in encoding/json",

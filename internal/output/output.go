@@ -13,9 +13,9 @@
 // # Ownership
 //
 // A record and everything it points to belong to the pipeline and may be reused once the call returns, except a
-// message's text: the bytes of [record.Message].Message are never written to again once a sink has seen them, so
-// a sink may keep them without a copy (the store queues them for another goroutine; a 16 MiB message is then held
-// once, not twice).
+// message's text: the bytes of [record.Message].Message (and of Arguments, a slice of them) are never written to
+// again once a sink has seen them, so a sink may keep them without a copy (the store queues them for another
+// goroutine; a 16 MiB message is then held once, not twice).
 package output
 
 import (

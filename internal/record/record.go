@@ -128,6 +128,9 @@ type Message struct {
 	// Message is the JSON-RPC message itself, verbatim as written (key order and content as sent). It is absent
 	// when bytes were lost (Truncated) and the message cannot be embedded as valid JSON.
 	Message json.RawMessage `json:"message,omitempty"`
+	// Arguments is params.arguments of a request, a slice of Message (nil when absent), for sinks that keep it apart
+	// (the SQL store's tool_calls.arguments). Not a JSONL field: Message holds it.
+	Arguments json.RawMessage `json:"-"`
 	// Truncated is true only where bytes were lost between the writer and mcpscope; LostBytes says how many.
 	Truncated bool  `json:"truncated,omitempty"`
 	LostBytes int64 `json:"lost_bytes,omitempty"`

@@ -30,7 +30,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/mcpscope/mcpscope/internal/mcp"
 	"github.com/mcpscope/mcpscope/internal/output"
 	"github.com/mcpscope/mcpscope/internal/record"
 	"github.com/mcpscope/mcpscope/internal/store"
@@ -495,7 +494,9 @@ func (s *Sink) request(m *store.Message) *call {
 		RPCID: string(r.ID), Client: r.From, Server: r.To, StartedAt: r.Time, Status: store.StatusRunning, RequestMessageID: m.ID,
 	}}
 	if r.Method != "resources/read" && !r.Truncated {
-		c.row.Arguments = arguments(r.Message)
+		if string(r.Arguments) != "null" {
+			c.row.Arguments = r.Arguments // a slice of the message, which the row shares (see own)
+		}
 	}
 	s.calls[k] = c
 	c.sess.open++
@@ -651,15 +652,6 @@ func forgetOldest[K comparable, V any](m map[K]V, state func(V) (lastSeen time.T
 	for _, e := range idle[:(len(idle)+1)/2] {
 		delete(m, e.k)
 	}
-}
-
-// arguments returns params.arguments of a request, or nil: a slice of msg, which the record owns (see own).
-func arguments(msg json.RawMessage) []byte {
-	args := mcp.Value(msg, "params", "arguments")
-	if string(args) == "null" {
-		return nil
-	}
-	return args
 }
 
 // own returns a copy of m that the store can read from another goroutine, after the pipeline may have reused its

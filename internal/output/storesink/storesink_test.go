@@ -56,6 +56,7 @@ func (c conv) msg(ms int, typ string, fromClient bool, id, method, body string) 
 func (c conv) call(ms int, id, method, name, args string) *record.Message {
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"method":%q,"params":{"name":%q,"arguments":%s}}`, id, method, name, args)
 	m := c.msg(ms, record.TypeRequest, true, id, method, body)
+	m.Arguments = json.RawMessage(args) // as the parser labels it (mcp.Parsed.Arguments)
 	switch method {
 	case "tools/call":
 		m.Tool = name
@@ -64,6 +65,7 @@ func (c conv) call(ms int, id, method, name, args string) *record.Message {
 	case "resources/read":
 		m.Resource = name
 		m.Message = json.RawMessage(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"method":"resources/read","params":{"uri":%q}}`, id, name))
+		m.Arguments = nil
 		m.Size = len(m.Message)
 	}
 	return m
