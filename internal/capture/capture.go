@@ -13,7 +13,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/mcpscope/mcpscope/internal/bpf"
@@ -78,7 +77,7 @@ type Capture struct {
 	tlsLinks    []link.Link
 	tlsDetached chan struct{}
 	cudaFiles   map[[2]uint64]bool // libraries AttachCUDA probed, by device and inode
-	reader      *ringbuf.Reader
+	ring        *ring
 	events      chan *Event
 	free        chan *Event
 	execs       chan int // KindExec records' pids, for the TLS prober (see Execs)
@@ -148,7 +147,7 @@ func Open(cfg Config) (*Capture, error) {
 		}
 	}
 	var err error
-	c.reader, err = ringbuf.NewReader(c.maps.Events)
+	c.ring, err = openRing(c.maps.Events.FD(), cfg.RingBufferBytes)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("open the ring buffer: %w", err)
@@ -216,11 +215,9 @@ func boolByte(b bool) uint8 {
 func (c *Capture) Run(ctx context.Context) error {
 	defer close(c.events)
 	// The kernel wakes the reader only when much is waiting (WAKEUP_BYTES in c/mcps.h); otherwise the reader polls,
-	// so a busy session costs one wakeup per batch rather than per message. The short deadline is that poll.
+	// so a busy session costs one wakeup per batch rather than per message. The short wait is that poll.
 	// Once ctx is done the programs are detached, so nothing new arrives however busy the host is, and the first
-	// deadline that passes after that means the ring is empty: that is the drain. (Reader.Flush from another
-	// goroutine is not used: ReadInto holds the reader's lock while it waits.)
-	var rec ringbuf.Record
+	// wait that times out on an empty ring after that is the drain.
 	draining := false
 	clock := newMonoClock()
 	interval, empty := pollInterval, 0
@@ -230,31 +227,40 @@ func (c *Capture) Run(ctx context.Context) error {
 			draining = true
 			interval = pollInterval
 		}
-		now := time.Now() // one clock read dates the poll and sets its deadline
-		began := clock.at(now)
-		c.reader.SetDeadline(now.Add(interval))
-		err := c.reader.ReadInto(&rec)
+		first, second, ok, err := c.ring.next()
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if draining {
-					return nil
-				}
-				mark := c.get(0)
-				*mark = Event{Kind: KindWatermark, Time: began, buf: mark.buf[:0]}
-				c.events <- mark
-				if empty++; empty >= idlePolls {
-					interval = min(2*interval, idlePollInterval)
-				}
-				continue
-			}
-			if errors.Is(err, ringbuf.ErrClosed) {
+			if errors.Is(err, errRingClosed) {
 				return nil
 			}
 			return fmt.Errorf("read the ring buffer: %w", err)
 		}
+		if !ok {
+			// The watermark's time is read before the wait and the look that follows it: every record the kernel
+			// dated before it and committed by then is read first.
+			now := time.Now() // one clock read dates the poll and sets its deadline
+			began := clock.at(now)
+			err := c.ring.wait(now.Add(interval))
+			if err == nil || c.ring.pending() {
+				continue
+			}
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
+			if draining {
+				return nil
+			}
+			mark := c.get(0)
+			*mark = Event{Kind: KindWatermark, Time: began, buf: mark.buf[:0]}
+			c.events <- mark
+			if empty++; empty >= idlePolls {
+				interval = min(2*interval, idlePollInterval)
+			}
+			continue
+		}
 		interval, empty = pollInterval, 0
-		e := c.get(len(rec.RawSample))
-		e.buf = append(e.buf[:0], rec.RawSample...)
+		e := c.get(len(first) + len(second))
+		e.buf = append(append(e.buf[:0], first...), second...)
+		c.ring.advance()
 		if err := decode(e.buf, e); err != nil {
 			c.malformed.Add(1)
 			c.Release(e)
@@ -338,8 +344,8 @@ func (c *Capture) detach() {
 // Close detaches every program and frees the maps.
 func (c *Capture) Close() error {
 	var errs []error
-	if c.reader != nil {
-		errs = append(errs, c.reader.Close())
+	if c.ring != nil {
+		errs = append(errs, c.ring.close())
 	}
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
