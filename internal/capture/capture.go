@@ -65,6 +65,9 @@ const (
 	idlePollInterval = 100 * time.Millisecond
 )
 
+// busyWait is how long the reader waits when the next record in the ring is still being written.
+const busyWait = 50 * time.Microsecond
+
 // Capture owns the loaded programs, their links and the ring-buffer reader.
 type Capture struct {
 	coll   *ebpf.Collection
@@ -235,6 +238,13 @@ func (c *Capture) Run(ctx context.Context) error {
 			return fmt.Errorf("read the ring buffer: %w", err)
 		}
 		if !ok {
+			if c.ring.pending() {
+				// A record reserved and not committed yet: its program is still copying, perhaps preempted on this
+				// CPU by this very thread. Polling would return at once (the ring holds data), so give the CPU
+				// back instead of spinning.
+				time.Sleep(busyWait)
+				continue
+			}
 			// The watermark's time is read before the wait and the look that follows it: every record the kernel
 			// dated before it and committed by then is read first.
 			now := time.Now() // one clock read dates the poll and sets its deadline

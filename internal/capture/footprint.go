@@ -37,6 +37,20 @@ type footprintMaps struct {
 	// keyByKey is set once the kernel refused a batch operation on the counter maps: they are then walked and
 	// deleted one key at a time (two syscalls per entry instead of one per drainBatch entries).
 	keyByKey bool
+
+	// The buffers of DrainFootprint, kept between drains: under a flood of calls the monitor drains every 50 ms,
+	// and a drain's fresh batch buffers alone were some 100 KB of garbage.
+	sysBuf  drainBuffers[bpf.FPSysKey, bpf.FPCount]
+	cpuBuf  drainBuffers[bpf.FPCPUKey, bpf.FPCPU]
+	current map[uint32]uint64 // root -> its current epoch, during a drain
+}
+
+// drainBuffers hold what one counter map's drain reads (batch) and takes (keys, vals).
+type drainBuffers[K, V any] struct {
+	batchKeys []K
+	batchVals []V
+	keys      []K
+	vals      []V
 }
 
 func (m *footprintMaps) close() error {
@@ -140,7 +154,11 @@ func (c *Capture) DrainFootprint() ([]SyscallCount, []CPUCount, error) {
 	if c.fp == nil {
 		return nil, nil, errNoFootprint
 	}
-	current := map[uint32]uint64{}
+	if c.fp.current == nil {
+		c.fp.current = map[uint32]uint64{}
+	}
+	current := c.fp.current
+	clear(current)
 	ended := func(root uint32, epoch uint64) bool {
 		cur, ok := current[root]
 		if !ok {
@@ -154,7 +172,7 @@ func (c *Capture) DrainFootprint() ([]SyscallCount, []CPUCount, error) {
 		}
 		return epoch < cur
 	}
-	sk, sv, err := drainEnded[bpf.FPSysKey, bpf.FPCount](c.fp, c.fp.Syscalls, func(k bpf.FPSysKey) bool { return ended(k.Root, k.Epoch) })
+	sk, sv, err := drainEnded(c.fp, c.fp.Syscalls, &c.fp.sysBuf, func(k bpf.FPSysKey) bool { return ended(k.Root, k.Epoch) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("drain the footprint syscall counters: %w", err)
 	}
@@ -163,7 +181,7 @@ func (c *Capture) DrainFootprint() ([]SyscallCount, []CPUCount, error) {
 		sys[i] = SyscallCount{Root: int(k.Root), Pid: int(k.Tgid), Owner: int(k.Owner), Epoch: k.Epoch, Nr: int(k.Nr),
 			Errno: int(k.Err), Count: sv[i].Count, Ns: sv[i].Ns}
 	}
-	ck, cv, err := drainEnded[bpf.FPCPUKey, bpf.FPCPU](c.fp, c.fp.CPUs, func(k bpf.FPCPUKey) bool { return ended(k.Root, k.Epoch) })
+	ck, cv, err := drainEnded(c.fp, c.fp.CPUs, &c.fp.cpuBuf, func(k bpf.FPCPUKey) bool { return ended(k.Root, k.Epoch) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("drain the footprint CPU counters: %w", err)
 	}
@@ -183,14 +201,22 @@ const drainBatch = 1024
 // syscall each; hash maps have batch operations since Linux 5.6), else key by key; deleted after the walk, in one
 // batch, since deleting while walking a hash map can make the walk restart or skip. A counter incremented between
 // the read and the delete loses that increment (the epoch has ended: only a thread still inside a syscall begun in
-// it can).
-func drainEnded[K comparable, V any](fp *footprintMaps, m *ebpf.Map, ended func(K) bool) ([]K, []V, error) {
-	var keys []K
-	var vals []V
+// it can). The keys and values returned are buf's: valid until the next drain of m.
+func drainEnded[K comparable, V any](fp *footprintMaps, m *ebpf.Map, buf *drainBuffers[K, V], ended func(K) bool) ([]K, []V, error) {
+	keys, vals := buf.keys[:0], buf.vals[:0]
+	defer func() {
+		buf.keys, buf.vals = keys[:0], vals[:0]
+		if cap(keys) > 4*drainBatch { // a burst's: not kept
+			buf.keys, buf.vals = nil, nil
+		}
+	}()
 	batched := !fp.keyByKey
 	if batched {
 		var cursor ebpf.MapBatchCursor
-		ks, vs := make([]K, drainBatch), make([]V, drainBatch)
+		if buf.batchKeys == nil {
+			buf.batchKeys, buf.batchVals = make([]K, drainBatch), make([]V, drainBatch)
+		}
+		ks, vs := buf.batchKeys, buf.batchVals
 		for {
 			n, err := m.BatchLookup(&cursor, ks, vs, nil)
 			for i := range n {
