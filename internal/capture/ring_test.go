@@ -15,10 +15,11 @@ import (
 // a page, so records land at every offset modulo 208 and some wrap past the end of the ring.
 const ringRecordBytes = 200
 
-// ringWriter loads programs that write to a real BPF ring buffer when run with BPF_PROG_TEST_RUN: output copies the
+// ringWriter opens a ring on a real BPF ring buffer of size bytes, and loads programs that write to it when run with
+// BPF_PROG_TEST_RUN: output copies the
 // first ringRecordBytes of the packet into a record; discard reserves a record and discards it. Run output with
 // packet(b): a socket filter sees the packet after its Ethernet header.
-func ringWriter(t *testing.T, size int) (m *ebpf.Map, output, discard *ebpf.Program) {
+func ringWriter(t *testing.T, size int) (r *ring, output, discard *ebpf.Program) {
 	t.Helper()
 	requireRoot(t)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: uint32(size)})
@@ -65,7 +66,12 @@ func ringWriter(t *testing.T, size int) (m *ebpf.Map, output, discard *ebpf.Prog
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	})
-	return m, output, discard
+	r, err = openRing(m.FD(), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.close() })
+	return r, output, discard
 }
 
 // packet is the test run's input for output to write a record of b.
@@ -76,12 +82,7 @@ func packet(b []byte) []byte { return append(make([]byte, 14), b...) }
 // its end and arrive in two pieces.
 func TestRingReadsEveryOffset(t *testing.T) {
 	size := os.Getpagesize()
-	m, output, discard := ringWriter(t, size)
-	r, err := openRing(m.FD(), size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.close()
+	r, output, discard := ringWriter(t, size)
 
 	wrapped := 0
 	for i := range 3 * size / (ringRecordBytes + ringHeaderBytes) {
@@ -124,12 +125,7 @@ func TestRingReadsEveryOffset(t *testing.T) {
 // TestRingWaitAndClose checks that wait times out on an empty ring, returns at once once a record is committed, and
 // that a closed ring says so instead of touching the unmapped pages.
 func TestRingWaitAndClose(t *testing.T) {
-	size := os.Getpagesize()
-	m, output, _ := ringWriter(t, size)
-	r, err := openRing(m.FD(), size)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, output, _ := ringWriter(t, os.Getpagesize())
 	if err := r.wait(time.Now().Add(10 * time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("wait on an empty ring = %v, want a deadline error", err)
 	}
