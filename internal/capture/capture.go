@@ -150,7 +150,7 @@ func Open(cfg Config) (*Capture, error) {
 		}
 	}
 	var err error
-	c.ring, err = openRing(c.maps.Events.FD(), cfg.RingBufferBytes)
+	c.ring, err = openRing(c.maps.Events.FD(), int(c.maps.Events.MaxEntries()))
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("open the ring buffer: %w", err)

@@ -51,6 +51,9 @@ type ring struct {
 // openRing maps the ring buffer map behind fd, of size bytes of data (a power of two).
 func openRing(fd, size int) (*ring, error) {
 	page := os.Getpagesize()
+	if size < page || size&(size-1) != 0 {
+		return nil, fmt.Errorf("a ring buffer of %d bytes: the kernel makes them a power of two of at least a page", size)
+	}
 	consumer, err := unix.Mmap(fd, 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("map the ring buffer's consumer page: %w", err)
