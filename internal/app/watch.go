@@ -525,15 +525,8 @@ func reportKernelLosses(w io.Writer, ks capture.Stats, truncated uint64) {
 		fmt.Fprintf(w, "mcpscope: LOST the bytes of %d calls: %d TLS calls whose return the kernel never reported, %d whose entry it never reported (%d bytes), %d whose state it refused to store; TLS connections restarted at the gap where known\n",
 			n, ks.TLSUnreturned, ks.TLSUnentered, ks.TLSUnenteredBytes, ks.MapRefused)
 	}
-	if ks.SkippedRuns > 0 {
-		by := make([]string, 0, len(ks.SkippedBy))
-		for name, n := range ks.SkippedBy {
-			by = append(by, fmt.Sprintf("%s %d", name, n))
-		}
-		slices.Sort(by)
-		// Worded without "already": stderr has exactly one line with the word ready in it, and users grep for it.
-		fmt.Fprintf(w, "mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (a preempted run of the program had not finished on that CPU: %s); records may be missing\n",
-			ks.SkippedRuns, strings.Join(by, ", "))
+	if line := ks.SkippedLine(); line != "" {
+		fmt.Fprintln(w, line)
 	}
 }
 

@@ -210,24 +210,22 @@ func runAndCollect(t *testing.T, c *Capture, run func() error) collected {
 	}
 }
 
-// explainSkips says, if the test fails, how many runs of the programs the kernel skipped, in the words of watch's
-// line (which the kernel matrix's runner looks for, to run the test again in a second boot): on a preemptible kernel
-// under emulation (docs/kernel.md, "Skipped runs on preemptible kernels") a skipped run, rather than the code under
-// test, can be why bytes are missing.
+// explainSkips repeats, if the test fails, watch's line about runs of the programs the kernel skipped
+// (Stats.SkippedLine): on a preemptible kernel under emulation a skipped run, rather than the code under test, can be
+// why bytes are missing, and the kernel matrix then runs the test again in a second boot.
 func explainSkips(t *testing.T, c *Capture) {
 	t.Helper()
 	st, err := c.Stats()
 	if err != nil {
 		t.Fatalf("read the kernel's counters: %v", err)
 	}
-	if st.SkippedRuns == 0 {
-		return
+	if line := st.SkippedLine(); line != "" {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Log(line)
+			}
+		})
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (%v); records may be missing", st.SkippedRuns, st.SkippedBy)
-		}
-	})
 }
 
 func concat(chunks map[uint64][]byte) []byte {

@@ -2,6 +2,8 @@ package capture
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/mcpscope/mcpscope/internal/bpf"
 )
@@ -86,6 +88,23 @@ func (c *Capture) Stats() (Stats, error) {
 		}
 	}
 	return s, nil
+}
+
+// SkippedLine is the line that reports the skipped runs (empty when none), as watch prints it and the capture tests
+// repeat it when they fail: the kernel matrix's runner looks for its words to run a failed test again in a second
+// boot (docs/kernel.md, "Skipped runs on preemptible kernels"). Worded without "already": watch's stderr has exactly
+// one line with the word ready in it, and users grep for it.
+func (s Stats) SkippedLine() string {
+	if s.SkippedRuns == 0 {
+		return ""
+	}
+	by := make([]string, 0, len(s.SkippedBy))
+	for name, n := range s.SkippedBy {
+		by = append(by, fmt.Sprintf("%s %d", name, n))
+	}
+	slices.Sort(by)
+	return fmt.Sprintf("mcpscope: the kernel SKIPPED %d runs of mcpscope's programs (a preempted run of the program had not finished on that CPU: %s); records may be missing",
+		s.SkippedRuns, strings.Join(by, ", "))
 }
 
 // Counters returns the counters by the names used in JSONL stats records (docs/jsonl.md).
