@@ -415,12 +415,19 @@ func (m *Monitor) process(f stream.Frame, info *streamInfo) {
 // parse parses one frame, a body or an event into the Monitor's slice of results: the values it returns are
 // overwritten by the next call, so each caller is done with them before it parses again.
 func (m *Monitor) parse(data []byte) ([]mcp.Parsed, error) {
+	m.forgetParsed()
 	msgs, err := mcp.AppendParse(m.parsed[:0], data)
 	if err == nil {
 		m.parsed = msgs
 	}
 	return msgs, err
 }
+
+// forgetParsed drops what the last parse's results point into: the results are slices of the frame, and a 16 MiB
+// message, whose buffer reassembly releases once it is handed on, must not stay on the heap until the next message
+// comes (nor the elements of an old batch past a shorter result, ever). Every caller of parse is done with its
+// results before the next parse or tick.
+func (m *Monitor) forgetParsed() { clear(m.parsed[:cap(m.parsed)]) }
 
 func (m *Monitor) junk(f stream.Frame, info *streamInfo) {
 	m.counts.JunkLines++
@@ -484,6 +491,7 @@ func (m *Monitor) tick(now uint64) {
 	m.releaseTCP(false)
 	m.fpFlush(false)
 	m.flushSinks()
+	m.forgetParsed()
 }
 
 // finish flushes every queue at shutdown and writes a final stats record. Partial lines stay unreported: their

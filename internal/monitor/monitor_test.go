@@ -193,3 +193,23 @@ func TestProcessExitFreesState(t *testing.T) {
 		t.Errorf("%d entries left in the queue", len(m.queue))
 	}
 }
+
+// The parse results are slices of their frame: once handed on they must not keep it on the heap (a 16 MiB message
+// until the next one came; the elements of an old batch past a shorter result, for good).
+func TestParsedResultsForgetTheirFrame(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	m.Handle(reader(toServer, server, "srv", 0))
+	batch := `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","id":3,"method":"ping"}]` + "\n"
+	single := `{"jsonrpc":"2.0","id":4,"method":"ping"}` + "\n"
+	m.Handle(data(toServer, client, "host", 0, 1_000_000, batch))
+	m.Handle(data(toServer, client, "host", uint64(len(batch)), 2_000_000, single))
+	m.tick(100_000_000)
+	if len(sink.msgs) != 4 {
+		t.Fatalf("%d records, want 4", len(sink.msgs))
+	}
+	for i, p := range m.parsed[:cap(m.parsed)] {
+		if p.Raw != nil || p.Method != "" {
+			t.Errorf("parse result %d still holds %q after the tick", i, p.Raw)
+		}
+	}
+}
