@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -123,6 +124,11 @@ type Store struct {
 
 	done   chan struct{}
 	cancel context.CancelFunc
+
+	// The writer goroutine's own: its prepared statements and the argument slices it reuses.
+	stmts  statements
+	args   []any
+	values []driver.NamedValue
 
 	stats struct {
 		written, dropped, messagesDropped, skipped, batchesDropped, commits, pruned, prunes atomic.Uint64
@@ -328,6 +334,11 @@ func (s *Store) closeFiles() error {
 // run is the writer goroutine: it commits batches as they come, grouping those that queued up meanwhile.
 func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
+	defer func() {
+		if err := s.closeStatements(); err != nil {
+			s.fail(err)
+		}
+	}()
 	var lastCheck time.Time
 	for b := range s.queue {
 		group := []*Batch{b}
@@ -373,25 +384,58 @@ func (s *Store) run(ctx context.Context) {
 
 // commit writes the batches in one transaction.
 func (s *Store) commit(ctx context.Context, group []*Batch) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("begin a transaction: %w", err)
+		return fmt.Errorf("take the database connection: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	w := &txWriter{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}}
+	defer conn.Close()
 	var rows, skipped uint64
-	for _, b := range group {
-		if err := w.batch(b); err != nil {
-			return err
+	err = conn.Raw(func(dc any) error {
+		begin, ok := dc.(driver.ConnBeginTx)
+		if !ok {
+			return fmt.Errorf("the SQLite driver's connection (%T) cannot begin a transaction", dc)
 		}
-		rows += uint64(b.Rows())
-	}
-	skipped = w.skipped
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		tx, err := begin.BeginTx(context.WithoutCancel(ctx), driver.TxOptions{})
+		if err != nil {
+			return fmt.Errorf("begin a transaction: %w", err)
+		}
+		w := &txWriter{ctx: ctx, stmts: s.stmts.on(dc), args: s.args, values: s.values}
+		defer func() { s.args, s.values = w.args, w.values }()
+		for _, b := range group {
+			if err := w.batch(b); err != nil {
+				return errors.Join(err, tx.Rollback())
+			}
+			rows += uint64(b.Rows())
+		}
+		skipped = w.skipped
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	s.stats.written.Add(rows - skipped)
 	s.stats.skipped.Add(skipped)
 	s.stats.commits.Add(1)
 	return nil
+}
+
+// closeStatements finalizes the writer's prepared statements, once it has written its last batch.
+func (s *Store) closeStatements() error {
+	if s.stmts.byRaw == nil {
+		return nil
+	}
+	conn, err := s.db.Conn(context.Background())
+	if err != nil {
+		return fmt.Errorf("take the database connection: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		if s.stmts.conn != dc {
+			return nil // prepared on a connection database/sql has closed since, with them
+		}
+		return s.stmts.close()
+	})
 }

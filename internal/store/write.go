@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"strings"
 	"time"
 	"unsafe"
@@ -16,31 +19,99 @@ import (
 // they sort and compare as text and SQLite's date functions (julianday, unixepoch) read them.
 const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-// txWriter writes rows within one transaction, preparing each statement once.
+// txWriter writes rows within one transaction, through the driver itself rather than database/sql: database/sql
+// would convert every argument into a fresh slice on each statement (a quarter of the monitor's allocations under a
+// stream of pings: docs/benchmarks.md), and a statement prepared in a transaction dies with it, so every commit
+// parsed its statements again. The statements are prepared once, in stmts, for as long as the connection lives.
 type txWriter struct {
 	ctx     context.Context
-	tx      *sql.Tx
-	stmts   map[string]*sql.Stmt
+	stmts   *statements
 	skipped uint64
-	args    []any // reused for multi-row statements
+	args    []any               // reused for multi-row statements
+	values  []driver.NamedValue // reused: what the driver binds
 }
 
-// exec runs a prepared statement. The statement itself runs under a context that cannot be cancelled: with a
-// cancellable one the driver starts a goroutine per statement to watch it, which costs more than the insert. The
-// transaction's context is checked between statements instead, so a cancelled Close still stops a long batch.
-func (w *txWriter) exec(query string, args ...any) (sql.Result, error) {
+// statements are the writer goroutine's prepared statements, kept across transactions on the connection they
+// were prepared on.
+type statements struct {
+	conn  any // the driver connection, to tell when database/sql replaced it
+	byRaw map[string]driver.Stmt
+}
+
+// on returns the statements of the driver connection dc, forgetting those of an earlier connection: database/sql
+// replaces a connection only after it failed, and it closed that one with its statements.
+func (ss *statements) on(dc any) *statements {
+	if ss.conn != dc {
+		ss.conn, ss.byRaw = dc, map[string]driver.Stmt{}
+	}
+	return ss
+}
+
+// close finalizes every statement; the connection then closes cleanly.
+func (ss *statements) close() error {
+	var errs []error
+	for q, st := range ss.byRaw {
+		if err := st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("finalize %.40q: %w", q, err))
+		}
+	}
+	ss.conn, ss.byRaw = nil, nil
+	return errors.Join(errs...)
+}
+
+// exec runs a statement, preparing it on first use. The statement itself runs under a context that cannot be
+// cancelled: with a cancellable one the driver starts a goroutine per statement to watch it, which costs more than
+// the insert. The transaction's context is checked between statements instead, so a cancelled Close still stops a
+// long batch.
+func (w *txWriter) exec(query string, args ...any) (driver.Result, error) {
 	if err := w.ctx.Err(); err != nil {
 		return nil, err
 	}
-	st := w.stmts[query]
+	st := w.stmts.byRaw[query]
 	if st == nil {
+		prep, ok := w.stmts.conn.(driver.ConnPrepareContext)
+		if !ok {
+			return nil, fmt.Errorf("the SQLite driver's connection (%T) cannot prepare statements", w.stmts.conn)
+		}
 		var err error
-		if st, err = w.tx.PrepareContext(w.ctx, query); err != nil {
+		if st, err = prep.PrepareContext(context.WithoutCancel(w.ctx), query); err != nil {
 			return nil, fmt.Errorf("prepare %.40q: %w", query, err)
 		}
-		w.stmts[query] = st
+		w.stmts.byRaw[query] = st
 	}
-	return st.ExecContext(context.WithoutCancel(w.ctx), args...)
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return nil, fmt.Errorf("the SQLite driver's statement (%T) cannot run with a context", st)
+	}
+	values := w.values[:0]
+	for i, a := range args {
+		v, err := driverValue(a)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d of %.40q: %w", i+1, query, err)
+		}
+		values = append(values, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	res, err := ex.ExecContext(context.WithoutCancel(w.ctx), values)
+	clear(values) // do not keep the message text alive
+	w.values = values
+	return res, err
+}
+
+// driverValue converts a Go value into one the driver binds, as database/sql would: ints become int64 here without
+// the reflection database/sql's converter uses for them, and anything else goes through that converter.
+func driverValue(a any) (driver.Value, error) {
+	switch v := a.(type) {
+	case nil, int64, string, float64, bool, []byte, time.Time:
+		return v, nil
+	case int:
+		return int64(v), nil
+	case uint64:
+		if v > math.MaxInt64 {
+			return nil, fmt.Errorf("%d does not fit in SQLite's 64-bit signed integer", v)
+		}
+		return int64(v), nil
+	}
+	return driver.DefaultParameterConverter.ConvertValue(a)
 }
 
 // upsertSQL returns an INSERT of every column of table that updates the row with the same id if there is one.
@@ -78,14 +149,20 @@ func insertSQL(table string, n int) string {
 	return fmt.Sprintf("INSERT INTO %s(%s) VALUES%s", table, strings.Join(names, ", "), strings.Repeat(row+", ", n-1)+row)
 }
 
-// messagesPerInsert is how many messages (or HTTP exchanges) one INSERT statement writes. A statement per row
-// spends more in database/sql and statement setup than SQLite spends inserting; 32 rows per statement writes about
+// messagesPerInsert is how many messages (or HTTP exchanges) one INSERT statement writes at most. A statement per
+// row spends more in the driver and statement setup than SQLite spends inserting; 32 rows per statement writes about
 // twice as fast (docs/benchmarks.md), and 32 × 48 parameters stays far below SQLite's limit of 32766.
 const messagesPerInsert = 32
 
-// multiInsert returns insertSQL(table, n) for n from 1 to messagesPerInsert, at index n.
+// rowsPerInsert returns how many of n rows the next INSERT writes: a power of two, so that the writer keeps six
+// statements prepared per table (1 to 32 rows) rather than 32, each holding its compiled program in SQLite's memory.
+func rowsPerInsert(n int) int {
+	return 1 << (bits.Len(uint(min(n, messagesPerInsert))) - 1)
+}
+
+// multiInsert returns insertSQL(table, n) at index n, for each n that rowsPerInsert returns.
 func multiInsert(table string) (q [messagesPerInsert + 1]string) {
-	for n := 1; n <= messagesPerInsert; n++ {
+	for n := 1; n <= messagesPerInsert; n *= 2 {
 		q[n] = insertSQL(table, n)
 	}
 	return q
@@ -178,7 +255,7 @@ func (w *txWriter) batch(b *Batch) error {
 	}
 	// Messages and exchanges are never updated: a plain INSERT, of many rows at a time.
 	for ms := b.Messages; len(ms) > 0; {
-		n := min(len(ms), messagesPerInsert)
+		n := rowsPerInsert(len(ms))
 		args := w.args[:0]
 		for i := range ms[:n] {
 			args = appendMessage(args, &ms[i])
@@ -191,7 +268,7 @@ func (w *txWriter) batch(b *Batch) error {
 		ms = ms[n:]
 	}
 	for es := b.Exchanges; len(es) > 0; {
-		n := min(len(es), messagesPerInsert)
+		n := rowsPerInsert(len(es))
 		args := w.args[:0]
 		for i := range es[:n] {
 			var err error

@@ -17,7 +17,17 @@ import (
 // flushes every 256 messages, into a database on disk; the clock stops when Close has committed the last row.
 // It reports messages per second end to end, CPU microseconds per message, and fails if anything was dropped (the queue is made large enough
 // that the measure is the database's rate, not the drop policy's).
-func BenchmarkFlood(b *testing.B) {
+func BenchmarkFlood(b *testing.B) { benchmarkWrites(b, 256, false) }
+
+// BenchmarkSmallCommits is the store under a steady stream rather than a flood, as a ping-pong session gives it:
+// the sink is flushed every 32 messages and each batch is committed before the next is written, so every
+// transaction holds 32 messages and the cost of a commit (beginning it, preparing statements, committing) weighs
+// on each message.
+func BenchmarkSmallCommits(b *testing.B) { benchmarkWrites(b, 32, true) }
+
+// benchmarkWrites writes b.N messages through a sink, flushing it every flushEvery messages, and waiting for that
+// batch's commit if wait.
+func benchmarkWrites(b *testing.B, flushEvery int, wait bool) {
 	path := filepath.Join(b.TempDir(), "flood.db")
 	sink := newSinkB(b, path)
 	a := conv{session: "stdio:100-200", client: claude, server: node, era: record.EraLegacy}
@@ -46,8 +56,12 @@ func BenchmarkFlood(b *testing.B) {
 		if err := sink.WriteMessage(&m); err != nil {
 			b.Fatal(err)
 		}
-		if i%256 == 255 {
+		if i%flushEvery == flushEvery-1 {
+			commits := sink.Store().Stats().Commits
 			sink.Flush()
+			for wait && sink.Store().Stats().Commits == commits {
+				time.Sleep(20 * time.Microsecond)
+			}
 		}
 	}
 	if err := sink.Close(); err != nil {
