@@ -82,11 +82,12 @@ func TestWriteHTTP(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "http.db")
 	st := openStore(t, path, Options{})
 	b := httpBatch(st)
+	rows := b.Rows()
 	if !st.Submit(b) {
 		t.Fatal("Submit refused the batch")
 	}
 	closeStore(t, st)
-	if s := st.Stats(); s.RowsWritten != uint64(b.Rows()) || s.RowsWritten != 10 {
+	if s := st.Stats(); s.RowsWritten != uint64(rows) || s.RowsWritten != 10 {
 		t.Errorf("stats %+v, want the batch's 10 rows written", s)
 	}
 	db := openRO(t, path)
@@ -147,9 +148,10 @@ func TestManyExchanges(t *testing.T) {
 		e.Record.Time = t0.Add(time.Duration(i) * time.Second)
 		b.Exchanges = append(b.Exchanges, e)
 	}
+	n := len(b.Exchanges)
 	st.Submit(b)
 	closeStore(t, st)
-	if got, want := query(t, openRO(t, path), "SELECT count(*), count(DISTINCT id) FROM http_exchanges"), fmt.Sprintf("%d|%[1]d\n", len(b.Exchanges)); got != want {
+	if got, want := query(t, openRO(t, path), "SELECT count(*), count(DISTINCT id) FROM http_exchanges"), fmt.Sprintf("%d|%[1]d\n", n); got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }

@@ -187,6 +187,29 @@ type Batch struct {
 	Footprints []Footprint
 }
 
+// reset empties b for reuse. It keeps the room of a slice of up to keptRows rows, and lets larger ones go: a
+// flood's batches are rare enough to allocate, and not worth holding on to afterwards.
+func (b *Batch) reset() {
+	b.Captures = emptied(b.Captures)
+	b.Processes = emptied(b.Processes)
+	b.Sessions = emptied(b.Sessions)
+	b.Calls = emptied(b.Calls)
+	b.Messages = emptied(b.Messages)
+	b.Exchanges = emptied(b.Exchanges)
+	b.Footprints = emptied(b.Footprints)
+}
+
+// keptRows bounds the room reset keeps in each slice of a Batch.
+const keptRows = 256
+
+func emptied[T any](rows []T) []T {
+	if cap(rows) > keptRows {
+		return nil
+	}
+	clear(rows) // let go of the text and the slices the rows point to
+	return rows[:0]
+}
+
 // Rows returns the number of rows in b.
 func (b *Batch) Rows() int {
 	n := len(b.Captures) + len(b.Processes) + len(b.Sessions) + len(b.Calls) + len(b.Messages) + len(b.Exchanges)

@@ -26,6 +26,8 @@ const (
 	DefaultCheckEvery   = time.Second
 	// maxGroupRows bounds the rows the writer commits in one transaction when batches queue up behind a commit.
 	maxGroupRows = 16384
+	// freeBatches is how many emptied batches the Store keeps for NewBatch.
+	freeBatches = 4
 	// walLimit is the size the write-ahead log is truncated to after a checkpoint (PRAGMA journal_size_limit).
 	walLimit = 16 << 20
 )
@@ -120,6 +122,7 @@ type Store struct {
 	mu     sync.RWMutex // guards closed against Submit
 	closed bool
 	queue  chan *Batch
+	free   chan *Batch  // batches written or dropped, emptied, for NewBatch
 	queued atomic.Int64 // bytes of the batches in queue
 
 	done   chan struct{}
@@ -185,7 +188,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	// One connection: SQLite has one writer anyway, and connection-level settings then hold for every statement.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, path: abs, lock: lock, opts: opts, queue: make(chan *Batch, opts.QueueBatches), done: make(chan struct{})}
+	s := &Store{db: db, path: abs, lock: lock, opts: opts, queue: make(chan *Batch, opts.QueueBatches),
+		free: make(chan *Batch, freeBatches), done: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -217,9 +221,29 @@ func (s *Store) Path() string { return s.path }
 // when the Store was opened, so that a batch can link its rows before they are written. Safe for concurrent use.
 func (s *Store) NextID(k IDKind) int64 { return s.ids[k].Add(1) }
 
+// NewBatch returns an empty batch to fill and Submit: one the Store is done with when there is one, so that a
+// steady stream of small batches does not allocate its slices anew each time. Safe for concurrent use.
+func (s *Store) NewBatch() *Batch {
+	select {
+	case b := <-s.free:
+		return b
+	default:
+		return &Batch{}
+	}
+}
+
+// recycle empties b, which the Store is done with, for NewBatch.
+func (s *Store) recycle(b *Batch) {
+	b.reset()
+	select {
+	case s.free <- b:
+	default:
+	}
+}
+
 // Submit queues b for writing and returns at once. It returns false, and counts b's rows as dropped, when the
-// queue is full or the Store is closed. The Store owns b afterwards: neither b nor the bytes it points to may be
-// written to again. Safe for concurrent use.
+// queue is full or the Store is closed. The Store owns b afterwards: b may not be used again (the Store empties it
+// for NewBatch once written), nor the bytes it points to written to. Safe for concurrent use.
 func (s *Store) Submit(b *Batch) bool { return s.SubmitWait(b, 0) }
 
 // SubmitWait is Submit, but waits up to d for room in the queue: for the last batch of a capture, which has no
@@ -264,6 +288,7 @@ func (s *Store) drop(b *Batch) {
 	s.stats.dropped.Add(uint64(b.Rows()))
 	s.stats.messagesDropped.Add(uint64(len(b.Messages)))
 	s.stats.batchesDropped.Add(1)
+	s.recycle(b)
 }
 
 // Stats returns the Store's counters. Safe for concurrent use.
@@ -370,6 +395,10 @@ func (s *Store) run(ctx context.Context) {
 			}
 			if ctx.Err() == nil {
 				s.fail(err)
+			}
+		} else {
+			for _, g := range group {
+				s.recycle(g)
 			}
 		}
 		s.queued.Add(-bytes)

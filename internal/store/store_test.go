@@ -401,9 +401,10 @@ func TestQueueFull(t *testing.T) {
 	start := time.Now()
 	for range 50 {
 		b := sampleBatch(st)
-		submitted += uint64(b.Rows())
+		rows := uint64(b.Rows())
+		submitted += rows
 		if st.Submit(b) {
-			accepted += uint64(b.Rows())
+			accepted += rows
 		}
 	}
 	if took := time.Since(start); took > time.Second {
@@ -421,4 +422,32 @@ func TestQueueFull(t *testing.T) {
 	if got, want := query(t, db, "SELECT count(*) FROM messages"), fmt.Sprintf("%d\n", accepted/13*2); got != want {
 		t.Errorf("messages %s, want %s", got, want)
 	}
+}
+
+// TestNewBatchRecycles: NewBatch hands back, emptied, a batch the Store has written, and keeps no larger one.
+func TestNewBatchRecycles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	st := openStore(t, path, Options{})
+	b := sampleBatch(st)
+	msgs := b.Messages
+	st.Submit(b)
+	waitFor(t, func() bool { return st.Stats().Commits == 1 })
+	waitFor(t, func() bool { return len(st.free) == 1 })
+	got := st.NewBatch()
+	if got != b || got.Rows() != 0 || len(got.Messages) != 0 || cap(got.Messages) != cap(msgs) {
+		t.Fatalf("NewBatch = %p with %d rows and room for %d messages; want the written batch %p, emptied, its room kept", got, got.Rows(), cap(got.Messages), b)
+	}
+	if m := msgs[:1][0]; m.Record.Message != nil || m.ID != 0 {
+		t.Errorf("a recycled batch still holds its first message: %+v", m)
+	}
+
+	big := sampleBatch(st)
+	big.Messages = make([]Message, 0, keptRows+1)
+	st.Submit(big)
+	waitFor(t, func() bool { return st.Stats().Commits == 2 })
+	waitFor(t, func() bool { return len(st.free) == 1 })
+	if got := st.NewBatch(); got.Messages != nil {
+		t.Errorf("NewBatch kept room for %d messages, more than %d", cap(got.Messages), keptRows)
+	}
+	closeStore(t, st)
 }

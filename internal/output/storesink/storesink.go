@@ -172,7 +172,7 @@ func New(st *store.Store, opts Options) *Sink {
 	s := &Sink{
 		st:        st,
 		opts:      opts,
-		batch:     &store.Batch{},
+		batch:     st.NewBatch(),
 		processes: map[procKey]*process{},
 		sessions:  map[string]*session{},
 		calls:     map[callKey]*call{},
@@ -319,7 +319,7 @@ func (s *Sink) submit() {
 	for _, c := range s.touchedCalls {
 		b.Calls = append(b.Calls, c.row)
 	}
-	s.batch, s.bytes, s.born = &store.Batch{}, 0, time.Time{}
+	s.batch, s.bytes, s.born = s.st.NewBatch(), 0, time.Time{}
 	wait := time.Duration(0)
 	if s.final {
 		wait = s.opts.CloseWait // the last batch: nothing comes after it to carry its rows
