@@ -80,10 +80,16 @@ type Monitor struct {
 	streams map[stream.Key]*streamInfo
 	comms   map[int]string // comm by pid, from kernel records
 	queue   []pending      // frames (and session ends) waiting, in write order, for the reorder hold and their reader
-	parsed  []mcp.Parsed   // parse's results, reused from frame to frame
-	counts  Counts
-	err     error  // first sink error
-	now     uint64 // CLOCK_MONOTONIC ns: the latest record or watermark, or the wall clock until a watermark came
+	// queueRoom is the array queue was last allocated in, from its front: queue moves back there when it reaches
+	// the end, rather than growing into a new array every few messages.
+	queueRoom []pending
+	parsed    []mcp.Parsed // parse's results, reused from frame to frame
+	// rec is the record of each stdio message in turn: sinks may not keep a record past the call (package output,
+	// Ownership), and one allocated per message was a seventh of the monitor's allocations under a ping-pong.
+	rec    record.Message
+	counts Counts
+	err    error  // first sink error
+	now    uint64 // CLOCK_MONOTONIC ns: the latest record or watermark, or the wall clock until a watermark came
 	// watermarked: the source sends capture.KindWatermark records, and ticks no longer move now.
 	watermarked bool
 	quietTicks  int // ticks since the last record (watermarks aside): Run ticks slowly once it reaches quietAfter
@@ -296,11 +302,21 @@ func (m *Monitor) onFrame(f stream.Frame) {
 
 // enqueue inserts p in queue order (almost always at the back).
 func (m *Monitor) enqueue(p pending) {
+	if n := len(m.queue); n == cap(m.queue) && 2*n <= cap(m.queueRoom) {
+		// release takes frames from the front, so the queue slides to the end of its array: move it back to the
+		// front rather than grow into a new array. Slots outside the queue are zero (release clears them).
+		copy(m.queueRoom[:n], m.queue)
+		clear(m.queue)
+		m.queue = m.queueRoom[:n]
+	}
 	i := len(m.queue)
 	for i > 0 && m.queue[i-1].at > p.at {
 		i--
 	}
-	m.queue = slices.Insert(m.queue, i, p)
+	was := cap(m.queue)
+	if m.queue = slices.Insert(m.queue, i, p); cap(m.queue) != was {
+		m.queueRoom = m.queue[:0]
+	}
 	if n := uint64(len(m.queue)); n > m.counts.QueueHighWater {
 		m.counts.QueueHighWater = n
 	}
@@ -320,6 +336,7 @@ func (m *Monitor) release(force bool) {
 			if m.fp != nil {
 				m.fp.engine.EndSession(p.endSession)
 			}
+			m.queue[0] = pending{}
 			m.queue = m.queue[1:]
 			continue
 		}
@@ -340,6 +357,9 @@ func (m *Monitor) release(force bool) {
 		m.process(f, info)
 	}
 	m.queue = nil
+	if cap(m.queueRoom) > maxQueued { // after a burst: let it go
+		m.queueRoom = nil
+	}
 }
 
 func (m *Monitor) readerFromProc(k stream.Key, info *streamInfo) {
@@ -400,15 +420,17 @@ func (m *Monitor) process(f stream.Frame, info *streamInfo) {
 		return
 	}
 	info.valid++
+	rec := &m.rec
 	for i := range msgs {
-		rec := record.Message{
+		*rec = record.Message{
 			Kind: record.KindMessage, Time: ts, Transport: record.TransportStdio, Session: session,
 			From: from, To: info.reader, Size: len(msgs[i].Raw),
 		}
-		m.corr.Annotate(session, from.Pid, &msgs[i], ts, &rec)
-		m.write(&rec)
-		m.fpMessage(f, &rec)
+		m.corr.Annotate(session, from.Pid, &msgs[i], ts, rec)
+		m.write(rec)
+		m.fpMessage(f, rec)
 	}
+	*rec = record.Message{} // let go of the message's text
 	m.fpFlush(false)
 }
 

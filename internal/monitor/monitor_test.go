@@ -213,3 +213,53 @@ func TestParsedResultsForgetTheirFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueReusesItsRoom: frames pass through one array, whether the queue empties between them or always holds
+// one, and the slots outside the queue hold nothing.
+func TestQueueReusesItsRoom(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		every     uint64 // between frames
+		tickAfter uint64 // from a frame to the tick after it; ReorderHold is 10 ms
+		queued    int    // after each tick
+	}{
+		{"empties", 1_000_000_000, 100_000_000, 0},
+		{"slides", 6_000_000, 5_000_000, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, sink, _ := newTestMonitor()
+			m.Handle(reader(toServer, server, "srv", 0))
+			var off uint64
+			var room *pending
+			const n = 50
+			for i := range n {
+				line := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`+"\n", i)
+				at := uint64(i+1) * c.every
+				m.Handle(data(toServer, client, "host", off, at, line))
+				off += uint64(len(line))
+				m.tick(at + c.tickAfter)
+				if len(m.queue) != c.queued {
+					t.Fatalf("message %d: %d frames queued after the tick, want %d", i, len(m.queue), c.queued)
+				}
+				first := &m.queueRoom[:1][0]
+				if i == 10 {
+					room = first
+				} else if i > 10 && first != room {
+					t.Errorf("message %d went through a new array", i)
+				}
+				live := map[*pending]bool{}
+				for j := range m.queue {
+					live[&m.queue[j]] = true
+				}
+				for j, p := range m.queueRoom[:cap(m.queueRoom)] {
+					if !live[&m.queueRoom[:cap(m.queueRoom)][j]] && (p.frame.Data != nil || p.info != nil) {
+						t.Errorf("message %d: slot %d, outside the queue, still holds a frame", i, j)
+					}
+				}
+			}
+			if len(sink.msgs) != n-c.queued {
+				t.Errorf("%d records, want %d", len(sink.msgs), n-c.queued)
+			}
+		})
+	}
+}
