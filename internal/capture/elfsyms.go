@@ -146,3 +146,50 @@ func fileOffset(f *elf.File, addr uint64) uint64 {
 	}
 	return addr
 }
+
+// dynStrings returns the strings of the dynamic section's entries tagged tag (DT_NEEDED, DT_RUNPATH, DT_RPATH), as
+// elf.File.DynString does, reading only those strings: DynString reads the whole dynamic string table, which in an
+// executable that exports its symbols is most of the file's tables (Node.js's: 5 MB, read once per tag).
+func dynStrings(f *elf.File, tag elf.DynTag) ([]string, error) {
+	offs, err := f.DynValue(tag)
+	if err != nil || len(offs) == 0 {
+		return nil, err
+	}
+	ds := f.SectionByType(elf.SHT_DYNAMIC)
+	if ds == nil || int(ds.Link) >= len(f.Sections) {
+		return nil, fmt.Errorf("the dynamic section links no string table")
+	}
+	strtab := f.Sections[ds.Link]
+	out := make([]string, 0, len(offs))
+	for _, off := range offs {
+		s, err := cString(strtab, off)
+		if err != nil {
+			return out, fmt.Errorf("dynamic string at %d: %w", off, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// maxDynString bounds a string dynStrings reads: library names and search paths are short.
+const maxDynString = 4096
+
+// cString reads the NUL-terminated string at off in r.
+func cString(r io.ReaderAt, off uint64) (string, error) {
+	if off > math.MaxInt64-maxDynString {
+		return "", fmt.Errorf("offset past the file")
+	}
+	var s []byte
+	buf := make([]byte, 128)
+	for len(s) < maxDynString {
+		n, err := r.ReadAt(buf, int64(off)+int64(len(s)))
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			return string(append(s, buf[:i]...)), nil
+		}
+		s = append(s, buf[:n]...)
+		if err != nil {
+			return "", fmt.Errorf("no end: %w", err)
+		}
+	}
+	return "", fmt.Errorf("longer than %d bytes", maxDynString)
+}

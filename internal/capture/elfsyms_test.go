@@ -5,6 +5,10 @@ import (
 	"debug/elf"
 	"maps"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -101,4 +105,51 @@ func FuzzFuncOffsets(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDynStrings compares dynStrings with debug/elf's DynString, which reads the whole string table: on real files
+// (Node.js, whose table is 5 MB, OpenSSL, ls) and on a C program linked here with a run path, whose TLS library
+// candidates runpathCandidates then finds.
+func TestDynStrings(t *testing.T) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no C compiler (make test-deps installs gcc): %v", err)
+		}
+		t.Skipf("no C compiler: %v", err)
+	}
+	dir := t.TempDir()
+	src, prog := filepath.Join(dir, "p.c"), filepath.Join(dir, "p")
+	if err := os.WriteFile(src, []byte("#include <openssl/ssl.h>\nint main(void) { return SSL_library_init() == 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-o", prog, src, "-Wl,--enable-new-dtags,-rpath,/opt/mcps-a:$ORIGIN/../lib", "-lssl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	for _, path := range []string{prog, "/usr/bin/node", "/usr/lib/x86_64-linux-gnu/libssl.so.3", "/bin/ls"} {
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Logf("skip %s: %v", path, err) // node is installed by make test-deps
+			continue
+		}
+		for _, tag := range []elf.DynTag{elf.DT_NEEDED, elf.DT_RUNPATH, elf.DT_RPATH, elf.DT_SONAME} {
+			got, err := dynStrings(f, tag)
+			if err != nil {
+				t.Errorf("%s %v: %v", path, tag, err)
+			}
+			want, _ := f.DynString(tag)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %v: %q, want %q", path, tag, got, want)
+			}
+		}
+		f.Close()
+	}
+	got := runpathCandidates(prog, "/srv/app/bin")
+	want := [][]string{{"/opt/mcps-a/libssl.so.3", "/srv/app/lib/libssl.so.3"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("runpathCandidates = %q, want %q", got, want)
+	}
+	if _, err := cString(bytes.NewReader([]byte("no end")), 0); err == nil {
+		t.Error("cString read a string without its NUL")
+	}
 }

@@ -538,10 +538,10 @@ func runpathCandidates(path, origin string) [][]string {
 		return nil
 	}
 	defer f.Close()
-	needed, _ := f.DynString(elf.DT_NEEDED)
+	needed, _ := dynStrings(f, elf.DT_NEEDED)
 	var dirs []string
 	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
-		paths, _ := f.DynString(tag)
+		paths, _ := dynStrings(f, tag)
 		for _, p := range paths {
 			for _, d := range strings.Split(p, ":") {
 				if d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", "$ORIGIN"), "$ORIGIN", origin); d != "" {
