@@ -97,8 +97,8 @@ type watcher struct {
 	stderr strings.Builder
 	mu     sync.Mutex
 	done   chan struct{}
-	// peakPSS is the largest proportional set size sampled while it ran (KiB): unlike RSS it counts the ring
-	// buffer's data pages once, though the reader maps them twice, back to back.
+	// peakPSS is the largest proportional set size sampled while it ran (KiB): pages shared with other processes
+	// (the binary's, the libraries') count for their share.
 	peakPSS atomic.Uint64
 }
 
@@ -326,8 +326,9 @@ func fmtRuns(xs []float64) string {
 
 // BenchmarkPingPong: sequential pings untraced, beside the floor of the default watch's syscall hooks (the empty
 // programs of BenchmarkSyscallFloor on its syscall tracepoints and on sys_enter/sys_exit), traced by a background
-// mcpscope (the default watch, and with --no-footprint, which separates the cost of the footprint programs from
-// that of the capture), and through a logging proxy.
+// mcpscope (capture alone, --no-db; with --no-footprint, which separates the cost of the footprint programs from
+// that of the capture; and the default watch, recording into a database), and through a logging proxy. Beside the
+// rates it reports the monitor's own CPU per message, which these 2-CPU machines take from the pair it watches.
 func BenchmarkPingPong(b *testing.B) {
 	setup(b, true)
 	dir := b.TempDir()
@@ -335,14 +336,21 @@ func BenchmarkPingPong(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var untraced, empty, traced, tracedNoFP, proxied []float64
+	var untraced, empty, traced, tracedNoFP, tracedDB, proxied []float64
+	cpuPerMsg := map[string][]float64{}
 	uncorrelated := 0
 	// tracedRun pings under a watch with flags and checks that it captured every ping.
 	tracedRun := func(rep int, name string, flags ...string) float64 {
 		out := filepath.Join(dir, fmt.Sprintf("ping-%s-%d.jsonl", name, rep))
+		if j := slices.Index(flags, "--db"); j >= 0 {
+			flags = slices.Insert(slices.Clone(flags), j+1, filepath.Join(dir, fmt.Sprintf("ping-%d.db", rep)))
+		}
 		w := startWatch(b, out, flags...)
+		before := cpuTicks(b, w.cmd.Process.Pid)
 		tr := pingpong(b, pingN, 0, "")
+		ticks := cpuTicks(b, w.cmd.Process.Pid) - before
 		w.stop(b)
+		cpuPerMsg[name] = append(cpuPerMsg[name], float64(ticks)*1e6/clockTicks/(2*pingN))
 		c := readCapture(b, out, "ping", tr.pid)
 		uncorrelated += c.uncorrelated
 		if c.methodMsgs != 2*pingN {
@@ -366,26 +374,35 @@ func BenchmarkPingPong(b *testing.B) {
 		ep.Close()
 		traced = append(traced, tracedRun(i, "traced"))
 		tracedNoFP = append(tracedNoFP, tracedRun(i, "no-footprint", "--no-footprint"))
+		tracedDB = append(tracedDB, tracedRun(i, "db", "--db"))
 		proxied = append(proxied, pingpong(b, pingN, 0, filepath.Join(dir, fmt.Sprintf("proxy-%d.log", i))).PerSec)
 	}
-	mu, me, mt, mn, mp := median(untraced), median(empty), median(traced), median(tracedNoFP), median(proxied)
+	mu, me, mt, mn, md, mp := median(untraced), median(empty), median(traced), median(tracedNoFP), median(tracedDB), median(proxied)
 	b.Logf("per_sec untraced:     %s", fmtRuns(untraced))
 	b.Logf("per_sec empty hooks:  %s", fmtRuns(empty))
 	b.Logf("per_sec traced:       %s", fmtRuns(traced))
 	b.Logf("per_sec no-footprint: %s", fmtRuns(tracedNoFP))
+	b.Logf("per_sec db:           %s", fmtRuns(tracedDB))
 	b.Logf("per_sec proxy:        %s", fmtRuns(proxied))
-	b.Logf("median per_sec untraced %.0f empty hooks %.0f traced %.0f no-footprint %.0f proxy %.0f; time ratio traced/untraced %.3f traced/empty %.3f no-footprint/untraced %.3f empty/untraced %.3f proxy/untraced %.3f",
-		mu, me, mt, mn, mp, mu/mt, me/mt, mu/mn, mu/me, mu/mp)
+	for _, name := range []string{"traced", "no-footprint", "db"} {
+		b.Logf("monitor CPU µs/msg %-12s %s", name+":", fmtRuns(cpuPerMsg[name]))
+	}
+	b.Logf("median per_sec untraced %.0f empty hooks %.0f traced %.0f no-footprint %.0f db %.0f proxy %.0f; time ratio traced/untraced %.3f traced/empty %.3f no-footprint/untraced %.3f db/untraced %.3f empty/untraced %.3f proxy/untraced %.3f",
+		mu, me, mt, mn, md, mp, mu/mt, me/mt, mu/mn, mu/md, mu/me, mu/mp)
 	b.ReportMetric(mu, "untraced_msg/s")
 	b.ReportMetric(me, "empty_msg/s")
 	b.ReportMetric(mt, "traced_msg/s")
 	b.ReportMetric(mn, "nofootprint_msg/s")
+	b.ReportMetric(md, "db_msg/s")
 	b.ReportMetric(mp, "proxy_msg/s")
+	b.ReportMetric(median(cpuPerMsg["traced"]), "traced_monitor_cpu_µs/msg")
+	b.ReportMetric(median(cpuPerMsg["db"]), "db_monitor_cpu_µs/msg")
 	// Ratios of time per ping (inverse of rate): 1.05 means 5 % slower.
 	b.ReportMetric(mu/mt, "traced/untraced_time")
 	b.ReportMetric(me/mt, "traced/empty_time")
 	b.ReportMetric(mu/me, "empty/untraced_time")
 	b.ReportMetric(mu/mn, "nofootprint/untraced_time")
+	b.ReportMetric(mu/md, "db/untraced_time")
 	b.ReportMetric(mu/mp, "proxy/untraced_time")
 	b.ReportMetric(float64(uncorrelated), "uncorrelated_responses")
 }
