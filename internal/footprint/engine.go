@@ -176,7 +176,8 @@ func New(clockOffset int64) *Engine {
 	}
 }
 
-// maxMarks bounds the marks kept per stream: a call's marks are looked up soon after they happen.
+// maxMarks bounds the marks kept per stream: a call's marks are looked up soon after they happen. Past it the
+// oldest quarter goes.
 const maxMarks = 4096
 
 // Event takes a footprint record from the kernel (capture.KindFP*).
@@ -248,7 +249,11 @@ func (e *Engine) addMark(all map[streamGen]*marks, sg streamGen, m mark, now tim
 	}
 	l.ms = slices.Insert(l.ms, i, m)
 	if len(l.ms) > maxMarks {
-		l.ms = l.ms[len(l.ms)-maxMarks:]
+		// Drop the oldest quarter at once, in place: dropping one mark at a time slid the slice along its array,
+		// which then grew into a new one every few thousand marks, under every busy stream.
+		n := copy(l.ms, l.ms[len(l.ms)-maxMarks*3/4:])
+		clear(l.ms[n:])
+		l.ms = l.ms[:n]
 	}
 }
 

@@ -538,3 +538,33 @@ func BenchmarkEngineSequentialCalls(b *testing.B) {
 		call()
 	}
 }
+
+// TestEngineMarksBounded: a stream's marks stay within maxMarks, the newest kept in offset order, in one array.
+func TestEngineMarksBounded(t *testing.T) {
+	const root = 100
+	k := stream.Key{Kind: stream.KindPipe, Ino: 1}
+	e := New(0)
+	var room *mark
+	for i := range uint64(3 * maxMarks) {
+		feedMark(e, root, k, 7, true, 10*(i+1), i+1)
+		ms := e.marksOf(e.reads, streamGen{k, 7})
+		if len(ms) > maxMarks {
+			t.Fatalf("after %d marks, %d kept, more than %d", i+1, len(ms), maxMarks)
+		}
+		if last := ms[len(ms)-1]; last.offset != 10*(i+1) {
+			t.Fatalf("after %d marks, the last kept is at offset %d, want %d", i+1, last.offset, 10*(i+1))
+		}
+		if i == maxMarks+1 {
+			room = &ms[:1][0]
+		} else if i > maxMarks+1 && &ms[:1][0] != room {
+			t.Fatalf("mark %d went into a new array", i+1)
+		}
+	}
+	ms := e.marksOf(e.reads, streamGen{k, 7})
+	if !slices.IsSortedFunc(ms, func(a, b mark) int { return int(a.offset) - int(b.offset) }) {
+		t.Error("marks out of offset order")
+	}
+	if tail := ms[len(ms):cap(ms)]; slices.ContainsFunc(tail, func(m mark) bool { return m != mark{} }) {
+		t.Error("marks dropped are still held past the slice's end")
+	}
+}
