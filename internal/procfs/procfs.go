@@ -132,6 +132,39 @@ func Descendants(procs []Proc, roots map[int]bool) []int {
 	return out
 }
 
+// DescendantsOf returns the processes below pid in the process tree, read from the children files of pid's threads
+// and of each process found, so that it costs what the tree holds, not what the host runs (Processes reads every
+// process's stat). ok is false when pid is gone, or the kernel has no children files (CONFIG_PROC_CHILDREN): use
+// Descendants on Processes then. A process that forks while the walk passes it may be missed.
+func (p FS) DescendantsOf(pid int) (pids []int, ok bool) {
+	if _, err := os.Stat(filepath.Join(p.Root, strconv.Itoa(pid), "task", strconv.Itoa(pid), "children")); err != nil {
+		return nil, false
+	}
+	seen := map[int]bool{pid: true}
+	for next := []int{pid}; len(next) > 0; {
+		cur := strconv.Itoa(next[0])
+		next = next[1:]
+		tasks, err := os.ReadDir(filepath.Join(p.Root, cur, "task"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(filepath.Join(p.Root, cur, "task", t.Name(), "children"))
+			if err != nil {
+				continue // the thread exited meanwhile
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil && !seen[c] {
+					seen[c] = true
+					pids = append(pids, c)
+					next = append(next, c)
+				}
+			}
+		}
+	}
+	return pids, true
+}
+
 // FD is an open pipe or socket of a process.
 type FD struct {
 	Pid, FD  int

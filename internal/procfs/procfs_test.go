@@ -2,9 +2,11 @@ package procfs
 
 import (
 	"os"
+	"os/exec"
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -73,4 +75,65 @@ func TestParent(t *testing.T) {
 	if _, ok := (FS{Root: t.TempDir()}).Parent(1); ok {
 		t.Error("Parent of a process with no stat: ok")
 	}
+}
+
+// TestDescendantsOf walks a real tree (a shell running a shell that runs a sleep, beside a sleep) and compares the
+// walk with Descendants on the whole process table; a root without children files is refused.
+func TestDescendantsOf(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `sh -c 'sleep 30 & wait' & sleep 30 & wait`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killed as a group
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}()
+	fs := Default()
+	root := cmd.Process.Pid
+	var got, want []int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var ok bool
+		if got, ok = fs.DescendantsOf(root); !ok {
+			t.Fatalf("DescendantsOf(%d) refused a live process (CONFIG_PROC_CHILDREN?)", root)
+		}
+		procs, err := fs.Processes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = slices.DeleteFunc(Descendants(procs, map[int]bool{root: true}), func(p int) bool { return p == root })
+		slices.Sort(got)
+		slices.Sort(want)
+		if len(got) == 3 && slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DescendantsOf = %v, Descendants of the process table = %v; want the same 3", got, want)
+		}
+	}
+	if _, ok := (FS{Root: t.TempDir()}).DescendantsOf(root); ok {
+		t.Error("a /proc without children files was walked")
+	}
+}
+
+// BenchmarkDescendants compares the two ways to find a process's descendants, for this test process (a tree of one):
+// walking its children files, and reading the whole process table (whose cost grows with the host's processes).
+func BenchmarkDescendants(b *testing.B) {
+	fs, self := Default(), os.Getpid()
+	b.Run("children-files", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := fs.DescendantsOf(self); !ok {
+				b.Fatal("no children files")
+			}
+		}
+	})
+	b.Run("process-table", func(b *testing.B) {
+		for b.Loop() {
+			procs, err := fs.Processes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			Descendants(procs, map[int]bool{self: true})
+		}
+	})
 }
