@@ -251,9 +251,7 @@ func (e *Engine) addMark(all map[streamGen]*marks, sg streamGen, m mark, now tim
 	if len(l.ms) > maxMarks {
 		// Drop the oldest quarter at once, in place: dropping one mark at a time slid the slice along its array,
 		// which then grew into a new one every few thousand marks, under every busy stream.
-		n := copy(l.ms, l.ms[len(l.ms)-maxMarks*3/4:])
-		clear(l.ms[n:])
-		l.ms = l.ms[:n]
+		l.ms = slices.Delete(l.ms, 0, len(l.ms)-maxMarks*3/4)
 	}
 }
 

@@ -80,10 +80,7 @@ type Monitor struct {
 	streams map[stream.Key]*streamInfo
 	comms   map[int]string // comm by pid, from kernel records
 	queue   []pending      // frames (and session ends) waiting, in write order, for the reorder hold and their reader
-	// queueRoom is the array queue was last allocated in, from its front: queue moves back there when it reaches
-	// the end, rather than growing into a new array every few messages.
-	queueRoom []pending
-	parsed    []mcp.Parsed // parse's results, reused from frame to frame
+	parsed  []mcp.Parsed   // parse's results, reused from frame to frame
 	// rec is the record of each stdio message in turn: sinks may not keep a record past the call (package output,
 	// Ownership), and one allocated per message was a seventh of the monitor's allocations under a ping-pong.
 	rec    record.Message
@@ -302,21 +299,11 @@ func (m *Monitor) onFrame(f stream.Frame) {
 
 // enqueue inserts p in queue order (almost always at the back).
 func (m *Monitor) enqueue(p pending) {
-	if n := len(m.queue); n == cap(m.queue) && 2*n <= cap(m.queueRoom) {
-		// release takes frames from the front, so the queue slides to the end of its array: move it back to the
-		// front rather than grow into a new array. Slots outside the queue are zero (release clears them).
-		copy(m.queueRoom[:n], m.queue)
-		clear(m.queue)
-		m.queue = m.queueRoom[:n]
-	}
 	i := len(m.queue)
 	for i > 0 && m.queue[i-1].at > p.at {
 		i--
 	}
-	was := cap(m.queue)
-	if m.queue = slices.Insert(m.queue, i, p); cap(m.queue) != was {
-		m.queueRoom = m.queue[:0]
-	}
+	m.queue = slices.Insert(m.queue, i, p)
 	if n := uint64(len(m.queue)); n > m.counts.QueueHighWater {
 		m.counts.QueueHighWater = n
 	}
@@ -324,10 +311,18 @@ func (m *Monitor) enqueue(p pending) {
 
 // release hands queued frames on, in order, while they are old enough and their readers are known; with force, or
 // once the head has waited ReaderWait for its reader, /proc is asked and the frame goes on with whatever reader it
-// names (possibly none).
+// names (possibly none). The frames handed on leave the queue at the end, together, so that what stays moves to the
+// front of the array and the queue keeps it (nothing release calls enqueues).
 func (m *Monitor) release(force bool) {
-	for len(m.queue) > 0 {
-		p := &m.queue[0]
+	done := 0
+	defer func() {
+		m.queue = slices.Delete(m.queue, 0, done)
+		if len(m.queue) == 0 && cap(m.queue) > maxQueued { // after a burst: let it go
+			m.queue = nil
+		}
+	}()
+	for ; done < len(m.queue); done++ {
+		p := &m.queue[done]
 		if !force && m.now < p.at+uint64(m.opts.ReorderHold) {
 			return
 		}
@@ -336,8 +331,6 @@ func (m *Monitor) release(force bool) {
 			if m.fp != nil {
 				m.fp.engine.EndSession(p.endSession)
 			}
-			m.queue[0] = pending{}
-			m.queue = m.queue[1:]
 			continue
 		}
 		info := p.info
@@ -351,14 +344,7 @@ func (m *Monitor) release(force bool) {
 				m.counts.ReaderUnknown++
 			}
 		}
-		f := p.frame
-		m.queue[0] = pending{}
-		m.queue = m.queue[1:]
-		m.process(f, info)
-	}
-	m.queue = nil
-	if cap(m.queueRoom) > maxQueued { // after a burst: let it go
-		m.queueRoom = nil
+		m.process(p.frame, info)
 	}
 }
 

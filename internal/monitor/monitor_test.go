@@ -241,19 +241,15 @@ func TestQueueReusesItsRoom(t *testing.T) {
 				if len(m.queue) != c.queued {
 					t.Fatalf("message %d: %d frames queued after the tick, want %d", i, len(m.queue), c.queued)
 				}
-				first := &m.queueRoom[:1][0]
+				first := &m.queue[:1][0]
 				if i == 10 {
 					room = first
 				} else if i > 10 && first != room {
 					t.Errorf("message %d went through a new array", i)
 				}
-				live := map[*pending]bool{}
-				for j := range m.queue {
-					live[&m.queue[j]] = true
-				}
-				for j, p := range m.queueRoom[:cap(m.queueRoom)] {
-					if !live[&m.queueRoom[:cap(m.queueRoom)][j]] && (p.frame.Data != nil || p.info != nil) {
-						t.Errorf("message %d: slot %d, outside the queue, still holds a frame", i, j)
+				for j, p := range m.queue[len(m.queue):cap(m.queue)] {
+					if p.frame.Data != nil || p.info != nil {
+						t.Errorf("message %d: slot %d, past the queue, still holds a frame", i, len(m.queue)+j)
 					}
 				}
 			}
