@@ -539,6 +539,9 @@ func runpathCandidates(path, origin string) [][]string {
 	}
 	defer f.Close()
 	needed, _ := dynStrings(f, elf.DT_NEEDED)
+	if !slices.ContainsFunc(needed, isTLSLib) {
+		return nil // most programs: no search path to read
+	}
 	var dirs []string
 	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
 		paths, _ := dynStrings(f, tag)

@@ -122,8 +122,11 @@ func (m *Monitor) fpHTTP(c *tcpConn, rec *record.Message, dir httpmsg.Dir, wire 
 // fpRoot makes server a root in the kernel, with the processes already under it, and reports whether it did. A
 // server that is gone (its request is handled after its exit) is not: its pid could be another process's by then.
 func (m *Monitor) fpRoot(server int, comm string) bool {
+	if !m.opts.Proc.Alive(server) {
+		return false
+	}
 	members, ok := m.opts.Proc.DescendantsOf(server)
-	if !ok { // gone, or no children files in this kernel: the whole process table
+	if !ok { // no children files in this kernel: the whole process table
 		procs, err := m.opts.Proc.Processes()
 		if err != nil || !slices.ContainsFunc(procs, func(p procfs.Proc) bool { return p.Pid == server }) {
 			return false
