@@ -128,10 +128,7 @@ type Store struct {
 	done   chan struct{}
 	cancel context.CancelFunc
 
-	// The writer goroutine's own: its prepared statements and the argument slices it reuses.
-	stmts  statements
-	args   []any
-	values []driver.NamedValue
+	writer writerConn // the writer goroutine's own
 
 	stats struct {
 		written, dropped, messagesDropped, skipped, batchesDropped, commits, pruned, prunes atomic.Uint64
@@ -428,8 +425,7 @@ func (s *Store) commit(ctx context.Context, group []*Batch) error {
 		if err != nil {
 			return fmt.Errorf("begin a transaction: %w", err)
 		}
-		w := &txWriter{ctx: ctx, stmts: s.stmts.on(dc), args: s.args, values: s.values}
-		defer func() { s.args, s.values = w.args, w.values }()
+		w := &txWriter{ctx: ctx, writerConn: s.writer.on(dc)}
 		for _, b := range group {
 			if err := w.batch(b); err != nil {
 				return errors.Join(err, tx.Rollback())
@@ -453,7 +449,7 @@ func (s *Store) commit(ctx context.Context, group []*Batch) error {
 
 // closeStatements finalizes the writer's prepared statements, once it has written its last batch.
 func (s *Store) closeStatements() error {
-	if s.stmts.byRaw == nil {
+	if s.writer.stmts == nil {
 		return nil
 	}
 	conn, err := s.db.Conn(context.Background())
@@ -462,9 +458,9 @@ func (s *Store) closeStatements() error {
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
-		if s.stmts.conn != dc {
+		if s.writer.conn != dc {
 			return nil // prepared on a connection database/sql has closed since, with them
 		}
-		return s.stmts.close()
+		return s.writer.close()
 	})
 }

@@ -22,40 +22,40 @@ const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 // txWriter writes rows within one transaction, through the driver itself rather than database/sql: database/sql
 // would convert every argument into a fresh slice on each statement (a quarter of the monitor's allocations under a
 // stream of pings: docs/benchmarks.md), and a statement prepared in a transaction dies with it, so every commit
-// parsed its statements again. The statements are prepared once, in stmts, for as long as the connection lives.
+// parsed its statements again.
 type txWriter struct {
-	ctx     context.Context
-	stmts   *statements
+	ctx context.Context
+	*writerConn
 	skipped uint64
-	args    []any               // reused for multi-row statements
-	values  []driver.NamedValue // reused: what the driver binds
 }
 
-// statements are the writer goroutine's prepared statements, kept across transactions on the connection they
-// were prepared on.
-type statements struct {
-	conn  any // the driver connection, to tell when database/sql replaced it
-	byRaw map[string]driver.Stmt
+// writerConn is what the writer goroutine keeps from one transaction to the next: the driver connection, the
+// statements prepared on it (for as long as it lives), and the argument slices it reuses.
+type writerConn struct {
+	conn   any // the driver connection, to tell when database/sql replaced it
+	stmts  map[string]driver.Stmt
+	args   []any               // a multi-row statement's values
+	values []driver.NamedValue // what the driver binds
 }
 
-// on returns the statements of the driver connection dc, forgetting those of an earlier connection: database/sql
+// on returns wc for the driver connection dc, forgetting the statements of an earlier connection: database/sql
 // replaces a connection only after it failed, and it closed that one with its statements.
-func (ss *statements) on(dc any) *statements {
-	if ss.conn != dc {
-		ss.conn, ss.byRaw = dc, map[string]driver.Stmt{}
+func (wc *writerConn) on(dc any) *writerConn {
+	if wc.conn != dc {
+		wc.conn, wc.stmts = dc, map[string]driver.Stmt{}
 	}
-	return ss
+	return wc
 }
 
 // close finalizes every statement; the connection then closes cleanly.
-func (ss *statements) close() error {
+func (wc *writerConn) close() error {
 	var errs []error
-	for q, st := range ss.byRaw {
+	for q, st := range wc.stmts {
 		if err := st.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("finalize %.40q: %w", q, err))
 		}
 	}
-	ss.conn, ss.byRaw = nil, nil
+	wc.conn, wc.stmts = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -67,17 +67,17 @@ func (w *txWriter) exec(query string, args ...any) (driver.Result, error) {
 	if err := w.ctx.Err(); err != nil {
 		return nil, err
 	}
-	st := w.stmts.byRaw[query]
+	st := w.stmts[query]
 	if st == nil {
-		prep, ok := w.stmts.conn.(driver.ConnPrepareContext)
+		prep, ok := w.conn.(driver.ConnPrepareContext)
 		if !ok {
-			return nil, fmt.Errorf("the SQLite driver's connection (%T) cannot prepare statements", w.stmts.conn)
+			return nil, fmt.Errorf("the SQLite driver's connection (%T) cannot prepare statements", w.conn)
 		}
 		var err error
 		if st, err = prep.PrepareContext(context.WithoutCancel(w.ctx), query); err != nil {
 			return nil, fmt.Errorf("prepare %.40q: %w", query, err)
 		}
-		w.stmts.byRaw[query] = st
+		w.stmts[query] = st
 	}
 	ex, ok := st.(driver.StmtExecContext)
 	if !ok {
