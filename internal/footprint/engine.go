@@ -480,9 +480,11 @@ func (e *Engine) prune() {
 			e.unresolved[k] = waiting
 		}
 	}
-	for len(e.epochAges) > 0 && e.epochAges[0].at.Before(takenCut) {
-		k := e.epochAges[0].key
-		e.epochAges = e.epochAges[1:]
+	// Entries looked at leave the queue together at the end, so that it keeps its array (those put back are behind
+	// takenCut: the walk stops at them).
+	looked := 0
+	for ; looked < len(e.epochAges) && e.epochAges[looked].at.Before(takenCut); looked++ {
+		k := e.epochAges[looked].key
 		d := e.epochs[k]
 		switch {
 		case d == nil:
@@ -496,6 +498,7 @@ func (e *Engine) prune() {
 			e.epochAges = append(e.epochAges, epochAge{k, now})
 		}
 	}
+	e.epochAges = slices.Delete(e.epochAges, 0, looked)
 	for _, all := range []map[streamGen]*marks{e.reads, e.writes} {
 		for sg, l := range all {
 			if l.seen.Before(cut) {
