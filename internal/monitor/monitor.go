@@ -433,9 +433,19 @@ func (m *Monitor) parse(data []byte) ([]mcp.Parsed, error) {
 
 // forgetParsed drops what the last parse's results point into: the results are slices of the frame, and a 16 MiB
 // message, whose buffer reassembly releases once it is handed on, must not stay on the heap until the next message
-// comes (nor the elements of an old batch past a shorter result, ever). Every caller of parse is done with its
-// results before the next parse or tick.
-func (m *Monitor) forgetParsed() { clear(m.parsed[:cap(m.parsed)]) }
+// comes. Every caller of parse is done with its results before the next parse or tick. Only the last results need
+// clearing: the slots past them were cleared before (AppendParse clears the ones it discards), so the cost is the
+// last frame's, not the largest batch's; and the room of a large batch is let go.
+func (m *Monitor) forgetParsed() {
+	clear(m.parsed)
+	m.parsed = m.parsed[:0]
+	if cap(m.parsed) > keptParsed {
+		m.parsed = nil
+	}
+}
+
+// keptParsed bounds the parse results whose room the Monitor keeps (384 bytes each).
+const keptParsed = 64
 
 func (m *Monitor) junk(f stream.Frame, info *streamInfo) {
 	m.counts.JunkLines++

@@ -259,3 +259,35 @@ func TestQueueReusesItsRoom(t *testing.T) {
 		})
 	}
 }
+
+// TestParsedResultsAfterLargeBatch: after a batch larger than keptParsed, the results' room is let go, so that later
+// messages do not clear the whole batch's room each.
+func TestParsedResultsAfterLargeBatch(t *testing.T) {
+	m, sink, _ := newTestMonitor()
+	m.Handle(reader(toServer, server, "srv", 0))
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range keptParsed + 1 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"jsonrpc":"2.0","id":%d,"method":"ping"}`, i+1)
+	}
+	b.WriteString("]\n")
+	batch := b.String()
+	single := `{"jsonrpc":"2.0","id":1000,"method":"ping"}` + "\n"
+	m.Handle(data(toServer, client, "host", 0, 1_000_000, batch))
+	m.Handle(data(toServer, client, "host", uint64(len(batch)), 2_000_000, single))
+	m.tick(100_000_000)
+	if len(sink.msgs) != keptParsed+2 {
+		t.Fatalf("%d records, want %d", len(sink.msgs), keptParsed+2)
+	}
+	if cap(m.parsed) > keptParsed {
+		t.Errorf("the parse results keep room for %d after the batch, more than %d", cap(m.parsed), keptParsed)
+	}
+	for i, p := range m.parsed[:cap(m.parsed)] {
+		if p.Raw != nil {
+			t.Errorf("parse result %d still holds %q after the tick", i, p.Raw)
+		}
+	}
+}
