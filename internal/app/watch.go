@@ -61,7 +61,7 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.StringVarP(&o.output, "output", "o", "", "write JSONL records to `FILE` (\"-\" = stdout, replacing the console lines)")
 	f.IntSliceVar(&o.pids, "pid", nil, "watch only this process and its descendants (repeatable)")
 	f.StringArrayVar(&o.comms, "comm", nil, "watch only processes with this command `name` and their descendants (repeatable)")
-	f.IntVar(&o.ringBufferMB, "ring-buffer-mb", 32, "kernel ring buffer size in MiB (a power of two)")
+	f.IntVar(&o.ringBufferMB, "ring-buffer-mb", 16, "kernel ring buffer size in MiB (a power of two)")
 	f.IntVar(&o.maxMessageMB, "max-message-mb", 64, "largest message kept whole, in MiB; longer lines are reported cut")
 	f.IntVar(&o.memLimitMB, "memory-limit-mb", defaultMemLimitMB, "soft limit in MiB on the monitor's own memory, the ring buffer aside: near it the garbage collector runs more often instead of the heap growing; never a cause of loss (0: none; GOMEMLIMIT, when set, wins)")
 	f.StringVar(&o.color, "color", "auto", "colour console lines: auto, always or never")

@@ -9,6 +9,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -103,6 +104,7 @@ const (
 	StatTLSUnentered      = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED)
 	StatMapRefused        = uint32(mcpsMcpsStatMCPS_STAT_MAP_REFUSED)
 	StatTLSUnenteredBytes = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED_BYTES)
+	StatEarlyBytes        = uint32(mcpsMcpsStatMCPS_STAT_EARLY_BYTES)
 	StatCount             = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 
@@ -187,6 +189,9 @@ func specFrom(load func() (*ebpf.CollectionSpec, error)) (*ebpf.CollectionSpec, 
 	}
 	if err := spec.Variables[mcpsVarMcpsNcpu].Set(uint32(cpus)); err != nil {
 		return nil, fmt.Errorf("set the CPU count: %w", err)
+	}
+	if err := spec.Variables[mcpsVarMcpsPageSize].Set(uint32(os.Getpagesize())); err != nil {
+		return nil, fmt.Errorf("set the page size: %w", err)
 	}
 	return spec, nil
 }

@@ -19,6 +19,20 @@ type mcpsMcpsDataEvent struct {
 	Data [32768]uint8
 }
 
+type mcpsMcpsEarly struct {
+	_        structs.HostLayout
+	Pipe     uint64
+	Buf      uint64
+	Want     uint64
+	Copied   uint64
+	Offset   uint64
+	Gen      uint64
+	EnterTs  uint64
+	Key      mcpsMcpsStreamKey
+	Head0    uint32
+	Reserved uint32
+}
+
 type mcpsMcpsEventHdr struct {
 	_          structs.HostLayout
 	Kind       uint8
@@ -163,7 +177,8 @@ const (
 	mcpsMcpsStatMCPS_STAT_TLS_UNENTERED       mcpsMcpsStat = 10
 	mcpsMcpsStatMCPS_STAT_MAP_REFUSED         mcpsMcpsStat = 11
 	mcpsMcpsStatMCPS_STAT_TLS_UNENTERED_BYTES mcpsMcpsStat = 12
-	mcpsMcpsStatMCPS_STAT_MAX                 mcpsMcpsStat = 13
+	mcpsMcpsStatMCPS_STAT_EARLY_BYTES         mcpsMcpsStat = 13
+	mcpsMcpsStatMCPS_STAT_MAX                 mcpsMcpsStat = 14
 )
 
 type mcpsMcpsStream struct {
@@ -291,6 +306,7 @@ const (
 	mcpsMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
 	mcpsMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
 	mcpsMapMcpsCopyProgsVfsWritev   = "mcps_copy_progs_vfs_writev"
+	mcpsMapMcpsEarly                = "mcps_early"
 	mcpsMapMcpsEvents               = "mcps_events"
 	mcpsMapMcpsFpCpus               = "mcps_fp_cpus"
 	mcpsMapMcpsFpRoots              = "mcps_fp_roots"
@@ -305,6 +321,7 @@ const (
 	mcpsMapMcpsScratchSysRecvmsg    = "mcps_scratch___sys_recvmsg"
 	mcpsMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
 	mcpsMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
+	mcpsMapMcpsScratchEarly         = "mcps_scratch_early"
 	mcpsMapMcpsScratchTls           = "mcps_scratch_tls"
 	mcpsMapMcpsScratchTlsm          = "mcps_scratch_tlsm"
 	mcpsMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
@@ -378,9 +395,9 @@ const (
 	mcpsProgMcpsFpExec              = "mcps_fp_exec"
 	mcpsProgMcpsFpExit              = "mcps_fp_exit"
 	mcpsProgMcpsFpFork              = "mcps_fp_fork"
-	mcpsProgMcpsFpSwitch            = "mcps_fp_switch"
 	mcpsProgMcpsFpSysEnter          = "mcps_fp_sys_enter"
 	mcpsProgMcpsFpSysExit           = "mcps_fp_sys_exit"
+	mcpsProgMcpsSwitch              = "mcps_switch"
 	mcpsProgMcpsTcpExitRead         = "mcps_tcp_exit_read"
 	mcpsProgMcpsTcpExitReadv        = "mcps_tcp_exit_readv"
 	mcpsProgMcpsTcpExitRecvfrom     = "mcps_tcp_exit_recvfrom"
@@ -404,9 +421,11 @@ const (
 	mcpsProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpsProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpsVarMcpsDebugTls             = "mcps_debug_tls"
+	mcpsVarMcpsEarlyWrites          = "mcps_early_writes"
 	mcpsVarMcpsFilterOn             = "mcps_filter_on"
 	mcpsVarMcpsFpOn                 = "mcps_fp_on"
 	mcpsVarMcpsNcpu                 = "mcps_ncpu"
+	mcpsVarMcpsPageSize             = "mcps_page_size"
 	mcpsVarMcpsPreemptKfuncs        = "mcps_preempt_kfuncs"
 	mcpsVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpsVarMcpsSelfTgid             = "mcps_self_tgid"
@@ -521,9 +540,9 @@ type mcpsProgramSpecs struct {
 	McpsFpExec              *ebpf.ProgramSpec `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.ProgramSpec `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.ProgramSpec `ebpf:"mcps_fp_fork"`
-	McpsFpSwitch            *ebpf.ProgramSpec `ebpf:"mcps_fp_switch"`
 	McpsFpSysEnter          *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_enter"`
 	McpsFpSysExit           *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_exit"`
+	McpsSwitch              *ebpf.ProgramSpec `ebpf:"mcps_switch"`
 	McpsTcpExitRead         *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -563,6 +582,7 @@ type mcpsMapSpecs struct {
 	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEarly                *ebpf.MapSpec `ebpf:"mcps_early"`
 	McpsEvents               *ebpf.MapSpec `ebpf:"mcps_events"`
 	McpsFpCpus               *ebpf.MapSpec `ebpf:"mcps_fp_cpus"`
 	McpsFpRoots              *ebpf.MapSpec `ebpf:"mcps_fp_roots"`
@@ -577,6 +597,7 @@ type mcpsMapSpecs struct {
 	McpsScratchSysRecvmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchEarly         *ebpf.MapSpec `ebpf:"mcps_scratch_early"`
 	McpsScratchTls           *ebpf.MapSpec `ebpf:"mcps_scratch_tls"`
 	McpsScratchTlsm          *ebpf.MapSpec `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
@@ -603,9 +624,11 @@ type mcpsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpsVariableSpecs struct {
 	McpsDebugTls          *ebpf.VariableSpec `ebpf:"mcps_debug_tls"`
+	McpsEarlyWrites       *ebpf.VariableSpec `ebpf:"mcps_early_writes"`
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
+	McpsPageSize          *ebpf.VariableSpec `ebpf:"mcps_page_size"`
 	McpsPreemptKfuncs     *ebpf.VariableSpec `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
@@ -655,6 +678,7 @@ type mcpsMaps struct {
 	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEarly                *ebpf.Map `ebpf:"mcps_early"`
 	McpsEvents               *ebpf.Map `ebpf:"mcps_events"`
 	McpsFpCpus               *ebpf.Map `ebpf:"mcps_fp_cpus"`
 	McpsFpRoots              *ebpf.Map `ebpf:"mcps_fp_roots"`
@@ -669,6 +693,7 @@ type mcpsMaps struct {
 	McpsScratchSysRecvmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchEarly         *ebpf.Map `ebpf:"mcps_scratch_early"`
 	McpsScratchTls           *ebpf.Map `ebpf:"mcps_scratch_tls"`
 	McpsScratchTlsm          *ebpf.Map `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
@@ -703,6 +728,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
 		m.McpsCopyProgsVfsWritev,
+		m.McpsEarly,
 		m.McpsEvents,
 		m.McpsFpCpus,
 		m.McpsFpRoots,
@@ -717,6 +743,7 @@ func (m *mcpsMaps) Close() error {
 		m.McpsScratchSysRecvmsg,
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
+		m.McpsScratchEarly,
 		m.McpsScratchTls,
 		m.McpsScratchTlsm,
 		m.McpsScratchVfsRead,
@@ -744,9 +771,11 @@ func (m *mcpsMaps) Close() error {
 // It can be passed to loadMcpsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpsVariables struct {
 	McpsDebugTls          *ebpf.Variable `ebpf:"mcps_debug_tls"`
+	McpsEarlyWrites       *ebpf.Variable `ebpf:"mcps_early_writes"`
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
+	McpsPageSize          *ebpf.Variable `ebpf:"mcps_page_size"`
 	McpsPreemptKfuncs     *ebpf.Variable `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
@@ -823,9 +852,9 @@ type mcpsPrograms struct {
 	McpsFpExec              *ebpf.Program `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.Program `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.Program `ebpf:"mcps_fp_fork"`
-	McpsFpSwitch            *ebpf.Program `ebpf:"mcps_fp_switch"`
 	McpsFpSysEnter          *ebpf.Program `ebpf:"mcps_fp_sys_enter"`
 	McpsFpSysExit           *ebpf.Program `ebpf:"mcps_fp_sys_exit"`
+	McpsSwitch              *ebpf.Program `ebpf:"mcps_switch"`
 	McpsTcpExitRead         *ebpf.Program `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.Program `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.Program `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -906,9 +935,9 @@ func (p *mcpsPrograms) Close() error {
 		p.McpsFpExec,
 		p.McpsFpExit,
 		p.McpsFpFork,
-		p.McpsFpSwitch,
 		p.McpsFpSysEnter,
 		p.McpsFpSysExit,
+		p.McpsSwitch,
 		p.McpsTcpExitRead,
 		p.McpsTcpExitReadv,
 		p.McpsTcpExitRecvfrom,

@@ -33,6 +33,20 @@ type mcpscompatMcpsDataEvent struct {
 	Data [32768]uint8
 }
 
+type mcpscompatMcpsEarly struct {
+	_        structs.HostLayout
+	Pipe     uint64
+	Buf      uint64
+	Want     uint64
+	Copied   uint64
+	Offset   uint64
+	Gen      uint64
+	EnterTs  uint64
+	Key      mcpscompatMcpsStreamKey
+	Head0    uint32
+	Reserved uint32
+}
+
 type mcpscompatMcpsFpCount struct {
 	_     structs.HostLayout
 	Count uint64
@@ -195,6 +209,7 @@ const (
 	mcpscompatMapMcpsCopyProgsVfsReadv    = "mcps_copy_progs_vfs_readv"
 	mcpscompatMapMcpsCopyProgsVfsWrite    = "mcps_copy_progs_vfs_write"
 	mcpscompatMapMcpsCopyProgsVfsWritev   = "mcps_copy_progs_vfs_writev"
+	mcpscompatMapMcpsEarly                = "mcps_early"
 	mcpscompatMapMcpsEvents               = "mcps_events"
 	mcpscompatMapMcpsFpCpus               = "mcps_fp_cpus"
 	mcpscompatMapMcpsFpRoots              = "mcps_fp_roots"
@@ -209,6 +224,7 @@ const (
 	mcpscompatMapMcpsScratchSysRecvmsg    = "mcps_scratch___sys_recvmsg"
 	mcpscompatMapMcpsScratchSysSendmsg    = "mcps_scratch___sys_sendmsg"
 	mcpscompatMapMcpsScratchSysSendto     = "mcps_scratch___sys_sendto"
+	mcpscompatMapMcpsScratchEarly         = "mcps_scratch_early"
 	mcpscompatMapMcpsScratchTls           = "mcps_scratch_tls"
 	mcpscompatMapMcpsScratchTlsm          = "mcps_scratch_tlsm"
 	mcpscompatMapMcpsScratchVfsRead       = "mcps_scratch_vfs_read"
@@ -282,9 +298,9 @@ const (
 	mcpscompatProgMcpsFpExec              = "mcps_fp_exec"
 	mcpscompatProgMcpsFpExit              = "mcps_fp_exit"
 	mcpscompatProgMcpsFpFork              = "mcps_fp_fork"
-	mcpscompatProgMcpsFpSwitch            = "mcps_fp_switch"
 	mcpscompatProgMcpsFpSysEnter          = "mcps_fp_sys_enter"
 	mcpscompatProgMcpsFpSysExit           = "mcps_fp_sys_exit"
+	mcpscompatProgMcpsSwitch              = "mcps_switch"
 	mcpscompatProgMcpsTcpExitRead         = "mcps_tcp_exit_read"
 	mcpscompatProgMcpsTcpExitReadv        = "mcps_tcp_exit_readv"
 	mcpscompatProgMcpsTcpExitRecvfrom     = "mcps_tcp_exit_recvfrom"
@@ -308,9 +324,11 @@ const (
 	mcpscompatProgMcpsTlsSslWrite         = "mcps_tls_ssl_write"
 	mcpscompatProgMcpsTlsSslWriteEx       = "mcps_tls_ssl_write_ex"
 	mcpscompatVarMcpsDebugTls             = "mcps_debug_tls"
+	mcpscompatVarMcpsEarlyWrites          = "mcps_early_writes"
 	mcpscompatVarMcpsFilterOn             = "mcps_filter_on"
 	mcpscompatVarMcpsFpOn                 = "mcps_fp_on"
 	mcpscompatVarMcpsNcpu                 = "mcps_ncpu"
+	mcpscompatVarMcpsPageSize             = "mcps_page_size"
 	mcpscompatVarMcpsPreemptKfuncs        = "mcps_preempt_kfuncs"
 	mcpscompatVarMcpsRdonlyCast           = "mcps_rdonly_cast"
 	mcpscompatVarMcpsSelfTgid             = "mcps_self_tgid"
@@ -425,9 +443,9 @@ type mcpscompatProgramSpecs struct {
 	McpsFpExec              *ebpf.ProgramSpec `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.ProgramSpec `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.ProgramSpec `ebpf:"mcps_fp_fork"`
-	McpsFpSwitch            *ebpf.ProgramSpec `ebpf:"mcps_fp_switch"`
 	McpsFpSysEnter          *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_enter"`
 	McpsFpSysExit           *ebpf.ProgramSpec `ebpf:"mcps_fp_sys_exit"`
+	McpsSwitch              *ebpf.ProgramSpec `ebpf:"mcps_switch"`
 	McpsTcpExitRead         *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.ProgramSpec `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -467,6 +485,7 @@ type mcpscompatMapSpecs struct {
 	McpsCopyProgsVfsReadv    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.MapSpec `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEarly                *ebpf.MapSpec `ebpf:"mcps_early"`
 	McpsEvents               *ebpf.MapSpec `ebpf:"mcps_events"`
 	McpsFpCpus               *ebpf.MapSpec `ebpf:"mcps_fp_cpus"`
 	McpsFpRoots              *ebpf.MapSpec `ebpf:"mcps_fp_roots"`
@@ -481,6 +500,7 @@ type mcpscompatMapSpecs struct {
 	McpsScratchSysRecvmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.MapSpec `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchEarly         *ebpf.MapSpec `ebpf:"mcps_scratch_early"`
 	McpsScratchTls           *ebpf.MapSpec `ebpf:"mcps_scratch_tls"`
 	McpsScratchTlsm          *ebpf.MapSpec `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.MapSpec `ebpf:"mcps_scratch_vfs_read"`
@@ -507,9 +527,11 @@ type mcpscompatMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcpscompatVariableSpecs struct {
 	McpsDebugTls          *ebpf.VariableSpec `ebpf:"mcps_debug_tls"`
+	McpsEarlyWrites       *ebpf.VariableSpec `ebpf:"mcps_early_writes"`
 	McpsFilterOn          *ebpf.VariableSpec `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.VariableSpec `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.VariableSpec `ebpf:"mcps_ncpu"`
+	McpsPageSize          *ebpf.VariableSpec `ebpf:"mcps_page_size"`
 	McpsPreemptKfuncs     *ebpf.VariableSpec `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.VariableSpec `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.VariableSpec `ebpf:"mcps_self_tgid"`
@@ -559,6 +581,7 @@ type mcpscompatMaps struct {
 	McpsCopyProgsVfsReadv    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_readv"`
 	McpsCopyProgsVfsWrite    *ebpf.Map `ebpf:"mcps_copy_progs_vfs_write"`
 	McpsCopyProgsVfsWritev   *ebpf.Map `ebpf:"mcps_copy_progs_vfs_writev"`
+	McpsEarly                *ebpf.Map `ebpf:"mcps_early"`
 	McpsEvents               *ebpf.Map `ebpf:"mcps_events"`
 	McpsFpCpus               *ebpf.Map `ebpf:"mcps_fp_cpus"`
 	McpsFpRoots              *ebpf.Map `ebpf:"mcps_fp_roots"`
@@ -573,6 +596,7 @@ type mcpscompatMaps struct {
 	McpsScratchSysRecvmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_recvmsg"`
 	McpsScratchSysSendmsg    *ebpf.Map `ebpf:"mcps_scratch___sys_sendmsg"`
 	McpsScratchSysSendto     *ebpf.Map `ebpf:"mcps_scratch___sys_sendto"`
+	McpsScratchEarly         *ebpf.Map `ebpf:"mcps_scratch_early"`
 	McpsScratchTls           *ebpf.Map `ebpf:"mcps_scratch_tls"`
 	McpsScratchTlsm          *ebpf.Map `ebpf:"mcps_scratch_tlsm"`
 	McpsScratchVfsRead       *ebpf.Map `ebpf:"mcps_scratch_vfs_read"`
@@ -607,6 +631,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsCopyProgsVfsReadv,
 		m.McpsCopyProgsVfsWrite,
 		m.McpsCopyProgsVfsWritev,
+		m.McpsEarly,
 		m.McpsEvents,
 		m.McpsFpCpus,
 		m.McpsFpRoots,
@@ -621,6 +646,7 @@ func (m *mcpscompatMaps) Close() error {
 		m.McpsScratchSysRecvmsg,
 		m.McpsScratchSysSendmsg,
 		m.McpsScratchSysSendto,
+		m.McpsScratchEarly,
 		m.McpsScratchTls,
 		m.McpsScratchTlsm,
 		m.McpsScratchVfsRead,
@@ -648,9 +674,11 @@ func (m *mcpscompatMaps) Close() error {
 // It can be passed to loadMcpscompatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcpscompatVariables struct {
 	McpsDebugTls          *ebpf.Variable `ebpf:"mcps_debug_tls"`
+	McpsEarlyWrites       *ebpf.Variable `ebpf:"mcps_early_writes"`
 	McpsFilterOn          *ebpf.Variable `ebpf:"mcps_filter_on"`
 	McpsFpOn              *ebpf.Variable `ebpf:"mcps_fp_on"`
 	McpsNcpu              *ebpf.Variable `ebpf:"mcps_ncpu"`
+	McpsPageSize          *ebpf.Variable `ebpf:"mcps_page_size"`
 	McpsPreemptKfuncs     *ebpf.Variable `ebpf:"mcps_preempt_kfuncs"`
 	McpsRdonlyCast        *ebpf.Variable `ebpf:"mcps_rdonly_cast"`
 	McpsSelfTgid          *ebpf.Variable `ebpf:"mcps_self_tgid"`
@@ -727,9 +755,9 @@ type mcpscompatPrograms struct {
 	McpsFpExec              *ebpf.Program `ebpf:"mcps_fp_exec"`
 	McpsFpExit              *ebpf.Program `ebpf:"mcps_fp_exit"`
 	McpsFpFork              *ebpf.Program `ebpf:"mcps_fp_fork"`
-	McpsFpSwitch            *ebpf.Program `ebpf:"mcps_fp_switch"`
 	McpsFpSysEnter          *ebpf.Program `ebpf:"mcps_fp_sys_enter"`
 	McpsFpSysExit           *ebpf.Program `ebpf:"mcps_fp_sys_exit"`
+	McpsSwitch              *ebpf.Program `ebpf:"mcps_switch"`
 	McpsTcpExitRead         *ebpf.Program `ebpf:"mcps_tcp_exit_read"`
 	McpsTcpExitReadv        *ebpf.Program `ebpf:"mcps_tcp_exit_readv"`
 	McpsTcpExitRecvfrom     *ebpf.Program `ebpf:"mcps_tcp_exit_recvfrom"`
@@ -810,9 +838,9 @@ func (p *mcpscompatPrograms) Close() error {
 		p.McpsFpExec,
 		p.McpsFpExit,
 		p.McpsFpFork,
-		p.McpsFpSwitch,
 		p.McpsFpSysEnter,
 		p.McpsFpSysExit,
+		p.McpsSwitch,
 		p.McpsTcpExitRead,
 		p.McpsTcpExitReadv,
 		p.McpsTcpExitRecvfrom,

@@ -25,7 +25,8 @@ type Config struct {
 	// read. Without it every process on the host is watched.
 	Filter bool
 	// RingBufferBytes is the size of the ring buffer shared by all CPUs: a power of two, at least one page.
-	// Zero means 32 MiB: room for a 16 MiB message written in one syscall while the reader drains.
+	// Zero means 16 MiB. A large write to a pipe is copied while it waits for its reader, so the ring need not hold
+	// it whole (early_copy in c/stdio.c); a large single write to a TCP or TLS stream is copied at once at its end.
 	RingBufferBytes int
 	// QueueLen is how many records the reader may hand over before it blocks (default 256). The ring buffer is the
 	// real buffer; a long queue of 32 KiB records would only add to the monitor's memory.
@@ -113,7 +114,7 @@ func Open(cfg Config) (*Capture, error) {
 		specs = specs[1:]
 	}
 	if cfg.RingBufferBytes == 0 {
-		cfg.RingBufferBytes = 32 << 20
+		cfg.RingBufferBytes = 16 << 20
 	}
 	if n := cfg.RingBufferBytes; n < os.Getpagesize() || n&(n-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", n, os.Getpagesize())

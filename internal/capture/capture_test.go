@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperSocketpair())
 	case "read-stdin":
 		os.Exit(helperRead())
+	case "read-stdin-slowly":
+		os.Exit(helperReadSlowly())
 	case "http":
 		os.Exit(helperHTTP())
 	case "exec-from-thread":
@@ -138,6 +140,18 @@ func helperRead() int {
 		if n <= 0 || err != nil {
 			return 0
 		}
+	}
+}
+
+// helperReadSlowly reads as a server that parses what it reads might: 64 KiB, then a pause of 5 ms (at most 13 MB/s).
+func helperReadSlowly() int {
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := unix.Read(0, buf)
+		if n <= 0 || err != nil {
+			return 0
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -348,6 +362,64 @@ func TestCaptureStreams(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLargePipeWriteSmallRing: the 4 MiB message of the test messages, written in one write(2) on a blocking pipe,
+// arrives whole and byte-exact through a ring buffer of 2 MiB: it is copied while the writer waits for its reader
+// (early_copy in c/stdio.c), not all at once at the write's exit, which a ring smaller than the write cannot take.
+// The reader pauses between reads, as a server parsing what it reads would: a reader that drains the pipe faster
+// than the monitor drains the ring lets the writer run ahead of the copies, and under emulation in the kernel
+// matrix's one-CPU guests the monitor is the slower one (the early copies then lag by more than the ring holds at
+// the write's exit, and the rest is counted lost).
+func TestLargePipeWriteSmallRing(t *testing.T) {
+	requireRoot(t)
+	want := bytes.Join(testMessages(), nil)
+	for _, path := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"auto", Config{}},
+		{"portable", Config{Portable: true}},
+	} {
+		t.Run(path.name, func(t *testing.T) {
+			cfg := path.cfg
+			cfg.RingBufferBytes = 2 << 20
+			c, err := Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			self, _ := os.Executable()
+			cmd := exec.Command("sh", "-c", fmt.Sprintf("%s=write-stdout %q | %s=read-stdin-slowly %q", helperEnv, self, helperEnv, self))
+			cmd.Stderr = os.Stderr
+			got := runAndCollect(t, c, cmd.Run)
+			var matched bool
+			for k, chunks := range got.data {
+				if k.Kind != stream.KindPipe {
+					continue
+				}
+				if b := concat(chunks); !bytes.Equal(b, want) {
+					t.Errorf("stream %v: captured %d bytes, want %d byte-exact (lost %d)", k, len(b), len(want), got.lost)
+					continue
+				}
+				matched = true
+			}
+			if !matched {
+				t.Fatalf("no pipe carried the messages; streams: %d", len(got.data))
+			}
+			st, err := c.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Undelivered() != 0 {
+				t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
+			}
+			// All but the last pipe's worth or so of the 4 MiB write is copied before its exit.
+			if st.EarlyBytes < 3<<20 {
+				t.Errorf("%d bytes copied while the write waited, want most of its 4 MiB", st.EarlyBytes)
+			}
+		})
 	}
 }
 

@@ -81,6 +81,10 @@ func (f FastPaths) Hooks() Hooks {
 	return HooksTracepoint
 }
 
+// earlySuffix ends the name of the scratch array of the early copies of large pipe writes (early_copy in c/stdio.c),
+// made on a context switch whatever the hook set.
+const earlySuffix = "_early"
+
 // closeFuncs are the kernel functions close(2) calls to drop an fd, newest first; the first the kernel has is hooked.
 var closeFuncs = []string{"file_close_fd", "close_fd"}
 
@@ -145,8 +149,8 @@ func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths, kernel
 	// The other set's scratch arrays (a slot of 32 KiB per CPU each) and prog arrays are not created.
 	for name := range spec.Maps {
 		for _, prefix := range []string{"mcps_scratch", "mcps_copy_progs"} {
-			// The TLS uprobes' maps (suffixes _tls, _tlsm) serve both hook sets.
-			if hook, ok := strings.CutPrefix(name, prefix); ok && hook != tlsSuffix && hook != tlsMultiSuffix && (hook != "") != fentry {
+			// The TLS uprobes' maps (suffixes _tls, _tlsm) and the early copies' (_early) serve both hook sets.
+			if hook, ok := strings.CutPrefix(name, prefix); ok && hook != tlsSuffix && hook != tlsMultiSuffix && hook != earlySuffix && (hook != "") != fentry {
 				delete(spec.Maps, name)
 			}
 		}

@@ -32,6 +32,9 @@ type Stats struct {
 	// Their bytes are lost; a TLS stream restarts.
 	MapRefused uint64
 	Streams    uint64 // streams classified as MCP
+	// EarlyBytes counts bytes of large pipe writes copied while the write waited for its reader, rather than at its
+	// exit: the ring buffer then need not hold a whole write.
+	EarlyBytes uint64
 	Malformed  uint64 // records user space could not decode
 	// SkippedRuns counts runs of mcpscope's programs the kernel skipped because a BPF program was already running
 	// on that CPU (its recursion guard; Linux 5.12+ counts them). A skipped run may hide a read or write of an MCP
@@ -63,6 +66,7 @@ func (c *Capture) Stats() (Stats, error) {
 		bpf.StatTLSUnenteredBytes: &s.TLSUnenteredBytes,
 		bpf.StatMapRefused:        &s.MapRefused,
 		bpf.StatStreams:           &s.Streams,
+		bpf.StatEarlyBytes:        &s.EarlyBytes,
 	}
 	for idx, dst := range vals {
 		var perCPU []uint64
@@ -123,6 +127,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_tls_unentered_bytes": s.TLSUnenteredBytes,
 		"kernel_map_refused":         s.MapRefused,
 		"kernel_streams":             s.Streams,
+		"kernel_early_bytes":         s.EarlyBytes,
 		"malformed_records":          s.Malformed,
 		"kernel_skipped_runs":        s.SkippedRuns,
 		"kernel_undelivered_bytes":   s.Undelivered(),

@@ -774,11 +774,22 @@ func TestHTTPGoSDKBothEras(t *testing.T) {
 	} {
 		t.Run(tc.transport+"-"+tc.era, func(t *testing.T) {
 			srv := startGopeerServerHTTP(t, testEnv.gopeer, tc.transport, tc.era)
-			res := watch(t, 60*time.Second, noDB, testEnv.gopeer, "client-http", "-transport", tc.transport, "-era", tc.era, srv.url)
+			// What the kernel delivered, to tell a loss from a parser's mistake: the 5.10 guest of the kernel matrix
+			// twice reported the standalone GET stream of streamable-legacy unanswered, which the client cannot
+			// have seen (the SDK waits for the GET's response headers before it sends notifications/initialized).
+			events := filepath.Join(t.TempDir(), "events.log")
+			out := filepath.Join(t.TempDir(), "out.jsonl")
+			res := watchTo(t, out, 60*time.Second, append([]string{"--debug-events", events}, noDB...),
+				testEnv.gopeer, "client-http", "-transport", tc.transport, "-era", tc.era, srv.url)
 			if res.exitCode != 0 {
 				t.Fatalf("exit status %d; stderr:\n%s", res.exitCode, res.stderr)
 			}
 			checkGoSDKSession(t, res, srv, "gopeer", tc.transport, tc.era, "HTTP/1.1", 1<<20)
+			if t.Failed() {
+				t.Logf("log:\n%s\nkernel records:\n%s", res.stderr, eventsDiagnosis(events))
+				keepArtifact(t, events)
+				keepArtifact(t, out)
+			}
 		})
 	}
 }

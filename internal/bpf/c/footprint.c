@@ -17,8 +17,9 @@
 //     one: a thread-state lookup at entry; at exit, the root's epoch, one counter update (mcps_fp_syscalls: per root,
 //     process, epoch, syscall, errno and the thread of the root the work was done for, fp_owner) and one CPU update
 //     (mcps_fp_cpus). Opens, connects and listens add one ring-buffer record each.
-//   - tp_btf/sched_switch: every context switch; one lookup, and a CPU update for a thread of a tree, so that a
-//     thread that computes without syscalls is still accounted to the epoch it ran in.
+//   - tp_btf/sched_switch (mcps_switch, loaded without footprints too for the early copies of stdio.c): every context
+//     switch; one lookup, and a CPU update for a thread of a tree, so that a thread that computes without syscalls is
+//     still accounted to the epoch it ran in.
 //   - tp_btf/sched_process_fork, tp_btf/sched_process_exec, tracepoint/sched/sched_process_exit: one lookup each for
 //     a process outside every tree.
 //
@@ -301,9 +302,14 @@ int BPF_PROG(mcps_fp_sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+// One program on sched_switch for both of its jobs, loaded with or without footprints: a second program there would
+// cost every context switch on the host a second program entry.
 SEC("tp_btf/sched_switch")
-int BPF_PROG(mcps_fp_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+int BPF_PROG(mcps_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	early_switch(prev); // large pipe writes (stdio.c)
+	if (!mcps_fp_on)
+		return 0;
 	__u32 tgid = prev->tgid;
 	struct mcps_fp_task *t = bpf_map_lookup_elem(&mcps_fp_tasks, &tgid);
 	if (!t)

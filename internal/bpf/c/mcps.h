@@ -91,7 +91,8 @@ enum mcps_stat {
 	MCPS_STAT_TLS_UNENTERED = 10, // TLS calls of traced processes that moved bytes but whose entry was never seen
 	MCPS_STAT_MAP_REFUSED = 11,   // calls whose state the kernel refused to store (a contended map lock): lost
 	MCPS_STAT_TLS_UNENTERED_BYTES = 12, // the bytes of the MCPS_STAT_TLS_UNENTERED calls
-	MCPS_STAT_MAX = 13,
+	MCPS_STAT_EARLY_BYTES = 13,   // bytes of large pipe writes copied while the write waited for its reader
+	MCPS_STAT_MAX = 14,
 };
 
 struct mcps_stream_key {
@@ -135,6 +136,21 @@ struct mcps_write_args {
 	__u32 slot_cpu;  // and the CPU whose slot it is
 };
 
+// A large write(2) to a pipe, copied while it waits for its reader rather than all at its exit (early_copy in
+// stdio.c). Kept beside the thread's mcps_write_args, whose vlen is then 1 (a flat buffer has no iovec count).
+struct mcps_early {
+	__u64 pipe;     // the pipe's struct pipe_inode_info
+	__u64 buf;      // the write's buffer
+	__u64 want;     // bytes it asked to write
+	__u64 copied;   // bytes copied so far, from offset on
+	__u64 offset;   // stream offset of its first byte, once reserved
+	__u64 gen;      // and the stream generation it was reserved in
+	__u64 enter_ts; // when the write began (the records' time)
+	struct mcps_stream_key key;
+	__u32 head0;    // the pipe's head (buffers ever filled) when the write began
+	__u32 reserved; // 1 once want bytes of the stream are reserved for it (offset and gen set)
+};
+
 // Every record starts with this header. kind selects the rest.
 struct mcps_event_hdr {
 	__u8 kind;        // enum mcps_event_kind
@@ -164,6 +180,7 @@ const volatile __u8 mcps_filter_on = 0;    // only traced processes (mcps_traced
 const volatile __u8 mcps_tcp_on = 0;       // also TCP sockets carrying HTTP with MCP (both directions, see tcp.h)
 const volatile __u8 mcps_tls_on = 0;       // also TLS plaintext from the uprobes of tls.c (with mcps_tcp_on)
 const volatile __u32 mcps_ncpu = 1;        // possible CPUs: the stride of mcps_scratch's slots
+const volatile __u32 mcps_page_size = 4096; // the kernel's page size: what one pipe buffer holds (early_copy)
 // 1 where tracepoint programs may call bpf_get_current_task_btf (5.11+): the fd walk then loads task, files and fdtable
 // fields directly instead of through bpf_probe_read_kernel calls. On older kernels the branch is dead code the
 // verifier never visits (the value is a frozen constant), so the helper's absence there does not matter.
@@ -215,6 +232,17 @@ struct {
 	__type(key, __u32); // thread id
 	__type(value, struct mcps_write_args);
 } mcps_write_args SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); // thread id
+	__type(value, struct mcps_early);
+} mcps_early SEC(".maps");
+
+// How many entries mcps_early holds: while none, the context-switch program leaves at once. Changed only by whoever
+// adds an entry, or deletes one successfully (the write's exit, or its thread's exit).
+__u64 mcps_early_writes = 0;
 
 // Processes under watch in filter mode (--pid, --comm, -- COMMAND); children join at fork.
 struct {

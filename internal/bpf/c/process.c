@@ -55,6 +55,7 @@ int mcps_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	bpf_map_delete_elem(&mcps_write_args, &tid);
+	early_drop(tid);
 	if (mcps_tls_on) {
 		bpf_map_delete_elem(&mcps_tls_calls, &tid);
 		bpf_map_delete_elem(&mcps_tls_pending, &tid);

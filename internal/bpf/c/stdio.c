@@ -14,7 +14,8 @@
 //
 // Limits: sendmmsg/recvmmsg, splice, vmsplice, sendfile and io_uring move bytes these hooks do not see; vectors past
 // MAX_IOV iovecs and single syscalls past (1 + MAX_CONTINUATIONS) * CHUNKS_PER_RUN * CHUNK_SIZE bytes are counted as
-// lost, never silently dropped.
+// lost, never silently dropped. A write is copied at its exit, whole, so the ring buffer must hold it then, except a
+// large write(2) to a pipe, copied while it waits for its reader (early_copy, tp_btf/sched_switch).
 #include "mcps.h"
 
 // Plain layouts of the syscall tracepoint contexts (common header, syscall number, arguments / return value). Not
@@ -112,6 +113,40 @@ static __always_inline const void *first_buffer(__u64 buf, __u32 iov, __u64 *len
 #include "tls.h"
 #include "footprint.h"
 
+// Large pipe writes are copied while they wait (early_copy), so that the ring buffer need not hold a whole write.
+#define EARLY_MIN (256 << 10) // a write to a pipe from this size on (pipes hold 64 KiB by default, 1 MiB at most)
+#define EARLY_CHUNKS 32       // chunks copied at most per context switch: 1 MiB, the largest pipe
+
+// early_begin notes a large write(2) to a pipe in mcps_early, so that it is copied while it waits (early_copy), and
+// tells whether it did. Entries are dropped at the write's exit, or at its thread's exit (mcps_exit, process.c).
+static __always_inline bool early_begin(__u32 tid, struct file *file, const struct mcps_write_args *a, __u64 len)
+{
+	struct pipe_inode_info *pipe = BPF_CORE_READ(file, private_data);
+	if (!pipe)
+		return false;
+	struct mcps_early e = {
+		.pipe = (__u64)pipe,
+		.buf = a->buf,
+		.want = len,
+		.enter_ts = a->enter_ts,
+		.key = a->key,
+		.head0 = BPF_CORE_READ(pipe, head),
+	};
+	if (!bpf_map_update_elem(&mcps_early, &tid, &e, BPF_NOEXIST)) {
+		__sync_fetch_and_add(&mcps_early_writes, 1);
+		return true;
+	}
+	// One left by a write whose exit this monitor did not see (it attached in between): replaced, already counted.
+	return !bpf_map_update_elem(&mcps_early, &tid, &e, BPF_EXIST);
+}
+
+// early_drop forgets the early copy of thread tid, if any.
+static __always_inline void early_drop(__u32 tid)
+{
+	if (!bpf_map_delete_elem(&mcps_early, &tid))
+		__sync_fetch_and_add(&mcps_early_writes, -1);
+}
+
 // write_enter decides whether a write is to an MCP stream and, if so, saves what the syscall's exit needs. Hooks that
 // see the struct file (fentry on vfs_write) pass it as trusted; the others pass the fd, and the file is looked up.
 static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted, __u64 buf, __u64 len, __u32 iov,
@@ -185,8 +220,13 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		.fd = fd,
 		.enter_ts = bpf_ktime_get_ns(),
 	};
-	if (bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY))
+	if (key.kind == MCPS_STREAM_PIPE && !iov && len >= EARLY_MIN && early_begin(tid, file, &a, len))
+		a.vlen = 1; // see struct mcps_early
+	if (bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY)) {
 		stat_add(MCPS_STAT_MAP_REFUSED, 1); // refused (a contended map lock, tls.c): this write is lost, counted
+		if (a.vlen && !iov)
+			early_drop(tid);
+	}
 	return 0;
 }
 
@@ -394,11 +434,166 @@ static __always_inline int copy_start(void *ctx, void *progs, __u32 tid, struct 
 SEC("tracepoint")
 int mcps_copy_more(struct sys_exit_ctx *ctx) { return copy_more(ctx, &mcps_copy_progs, &mcps_scratch); }
 
+// One record slot per CPU for early_copy: it runs in the scheduler, where nothing else runs on that CPU meanwhile.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); // sized by user space: one per possible CPU
+	__type(key, __u32);
+	__type(value, struct mcps_data_event);
+} mcps_scratch_early SEC(".maps");
+
+// early_copy copies what a large blocking write to a pipe (e, of the current task) has already handed to the pipe,
+// as it goes to sleep waiting for its reader to make room. Without it the whole write is copied at its exit, in one
+// program run that cannot wait for user space to drain the ring buffer: a 16 MiB write (Python's os.write) needed a
+// ring buffer of more than 16 MiB. Now the ring holds at most what the writer hands over between two sleeps, a pipe's
+// worth, and a copy that finds the ring full simply tries again at the next switch.
+//
+// How much the write has handed over is read from the pipe: pipe_write fills one page-sized buffer per step and
+// advances pipe->head for each (after first topping up the last buffer with the write's sub-page remainder, if it
+// can), so a head advanced by k since the write began means at least (k - 1) full pages of it are in the pipe; the
+// one not counted may be the buffer being filled. Another writer to the same pipe at the same time would advance
+// the head too: then more may be copied than this write wrote, which its exit finds and counts as lost
+// (early_done). Bytes are read from the writer's own buffer, which pipe_write has just read, so it is resident.
+//
+// The stream range is reserved for the whole write at the first copy; the exit gives back what a partial write did
+// not use (early_done).
+static __always_inline void early_copy(struct mcps_early *e)
+{
+	struct pipe_inode_info *pipe = (struct pipe_inode_info *)e->pipe;
+	__u32 filled = BPF_CORE_READ(pipe, head) - e->head0;
+	if (filled < 2)
+		return;
+	__u64 handed = (__u64)(filled - 1) * mcps_page_size;
+	if (handed > e->want)
+		handed = e->want;
+	if (handed <= e->copied)
+		return;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &e->key);
+	if (!e->reserved) {
+		if (!st)
+			return; // evicted: the exit makes a new one and copies the write there
+		e->gen = st->gen;
+		e->offset = reserve(&st->offset, e->want);
+		e->reserved = 1;
+	} else if (st && st->gen != e->gen) {
+		return; // evicted and re-created: early_done counts the rest as lost
+	}
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct mcps_data_event *ev = bpf_map_lookup_elem(&mcps_scratch_early, &cpu);
+	if (!ev)
+		return;
+	fill_hdr(&ev->hdr, MCPS_EV_DATA, &e->key);
+	ev->hdr.ts = e->enter_ts;
+	ev->hdr.gen = e->gen;
+	for (int i = 0; i < EARLY_CHUNKS; i++) {
+		if (e->copied >= handed)
+			break;
+		__u64 n = handed - e->copied;
+		if (n > CHUNK_SIZE)
+			n = CHUNK_SIZE;
+		__u32 len = n & (2 * CHUNK_SIZE - 1); // bounds for the verifier: n is in [1, CHUNK_SIZE]
+		if (len > CHUNK_SIZE)
+			len = CHUNK_SIZE;
+		if (bpf_probe_read_user(ev->data, len, (const void *)(e->buf + e->copied)))
+			break; // left to the exit
+		ev->hdr.offset = e->offset + e->copied;
+		ev->hdr.len = len;
+		ev->hdr.lost = st ? st->lost : 0;
+		if (bpf_ringbuf_output(&mcps_events, ev, sizeof(ev->hdr) + len, wakeup_flags()))
+			break; // the ring is full: try again at the next switch, or at the exit
+		e->copied += len;
+		stat_add(MCPS_STAT_EARLY_BYTES, len);
+	}
+}
+
+// early_switch runs at every context switch (mcps_switch in footprint.c, which also accounts footprint CPU there).
+// Cost: one load of a global while no large pipe write is under way (mcps_early_writes); while one is, one lookup in
+// mcps_early, and the copy for the writer's own switches. prev is the current task at that tracepoint: its memory is
+// the one bpf_probe_read_user reads.
+static __always_inline void early_switch(struct task_struct *prev)
+{
+	if (!mcps_early_writes)
+		return;
+	__u32 tid = prev->pid;
+	struct mcps_early *e = bpf_map_lookup_elem(&mcps_early, &tid);
+	if (e)
+		early_copy(e);
+}
+
+enum early_end {
+	EARLY_NOTHING, // nothing left to copy
+	EARLY_REST,    // the rest of the reserved range, from a->done on
+	EARLY_WHOLE,   // nothing was reserved: the whole write, as any other
+};
+
+// early_done ends the early copy of the write of thread tid (a), which returned ret (<= 0: nothing written), and
+// leaves in a what remains to copy at the exit.
+static __always_inline enum early_end early_done(struct mcps_write_args *a, __u32 tid, __s64 ret)
+{
+	struct mcps_early *e = bpf_map_lookup_elem(&mcps_early, &tid);
+	if (!e || !e->reserved) {
+		early_drop(tid);
+		return EARLY_WHOLE;
+	}
+	__u64 written = ret > 0 ? ret : 0, copied = e->copied, want = e->want, offset = e->offset, gen = e->gen;
+	early_drop(tid);
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	if (!st || st->gen != gen) {
+		// The stream was evicted while the write waited: the rest of its range is gone with it.
+		if (written > copied)
+			stat_add(MCPS_STAT_LOST_BYTES, written - copied);
+		return EARLY_NOTHING;
+	}
+	if (written < copied) {
+		// Another writer's buffers made the pipe's head overstate this write's progress (early_copy): bytes were
+		// copied that this write did not write. Counted as lost, with the rest of the range, so that the message
+		// they fall in is marked truncated.
+		lose(st, MCPS_STAT_LOST_BYTES, want - written);
+		return EARLY_NOTHING;
+	}
+	if (written < want) {
+		// A partial write (a signal, or its reader gone): give back the range it did not use, unless another
+		// write reserved past it meanwhile; then the unused range is counted as lost.
+		__u64 end = offset + want, used = offset + written;
+#ifdef MCPS_NO_ATOMIC_FETCH
+		bool given = st->offset == end;
+		if (given)
+			st->offset = used;
+#else
+		bool given = __sync_val_compare_and_swap(&st->offset, end, used) == end;
+#endif
+		if (!given)
+			lose(st, MCPS_STAT_LOST_BYTES, want - written);
+	}
+	a->total = written;
+	a->offset = offset;
+	a->gen = gen;
+	a->done = copied;
+	a->iov_idx = 0;
+	a->iov_off = copied;
+	a->runs = 0;
+	return written > copied ? EARLY_REST : EARLY_NOTHING;
+}
+
 // write_exit_prepare reserves the range of the stream for a write-family syscall that returned ret (or a read of a
 // TCP stream: the bytes received) whose entry saved a, and returns a, or NULL when there is nothing to copy.
 static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_write_args *a, __u32 tid, __u32 slot,
 							      __s64 ret)
 {
+	if (a->vlen && !a->iov) { // copied while it waited (struct mcps_early)
+		a->vlen = 0;
+		enum early_end end = early_done(a, tid, ret);
+		if (end != EARLY_WHOLE)
+			mark_participant(bpf_get_current_pid_tgid() >> 32);
+		if (end == EARLY_NOTHING) {
+			bpf_map_delete_elem(&mcps_write_args, &tid);
+			return NULL;
+		}
+		if (end == EARLY_REST) {
+			a->slot = slot;
+			return a;
+		}
+	}
 	if (ret <= 0) {
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return NULL;
