@@ -520,20 +520,46 @@ static __always_inline void early_switch(struct task_struct *prev)
 		early_copy(e);
 }
 
+// exit_stream returns the stream entry a write that returned bytes reserves its range in. The entry may have been
+// evicted while a blocking write waited; then a new generation starts here, at the start of this write, which began
+// a message.
+static __always_inline struct mcps_stream *exit_stream(const struct mcps_stream_key *key)
+{
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, key);
+	if (st)
+		return st;
+	struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
+	bpf_map_update_elem(&mcps_streams, key, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&mcps_streams, key);
+}
+
 enum early_end {
 	EARLY_NOTHING, // nothing left to copy
 	EARLY_REST,    // the rest of the reserved range, from a->done on
-	EARLY_WHOLE,   // nothing was reserved: the whole write, as any other
 };
 
 // early_done ends the early copy of the write of thread tid (a), which returned ret (<= 0: nothing written), and
-// leaves in a what remains to copy at the exit.
+// leaves in a what remains to copy at the exit. A write nothing was copied of yet is reserved here as any other
+// write (pipe writes need none of the rest of write_exit_prepare): done here rather than by falling through to it,
+// so that the verifier does not walk the TCP classification scan there once more for this path's state.
 static __always_inline enum early_end early_done(struct mcps_write_args *a, __u32 tid, __s64 ret)
 {
 	struct mcps_early *e = bpf_map_lookup_elem(&mcps_early, &tid);
 	if (!e || !e->reserved) {
 		early_drop(tid);
-		return EARLY_WHOLE;
+		if (ret <= 0)
+			return EARLY_NOTHING;
+		struct mcps_stream *st = exit_stream(&a->key);
+		if (!st)
+			return EARLY_NOTHING;
+		a->total = ret;
+		a->offset = reserve(&st->offset, ret);
+		a->gen = st->gen;
+		a->done = 0;
+		a->iov_idx = 0;
+		a->iov_off = 0;
+		a->runs = 0;
+		return EARLY_REST;
 	}
 	__u64 written = ret > 0 ? ret : 0, copied = e->copied, want = e->want, offset = e->offset, gen = e->gen;
 	early_drop(tid);
@@ -582,17 +608,13 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 {
 	if (a->vlen && !a->iov) { // copied while it waited (struct mcps_early)
 		a->vlen = 0;
-		enum early_end end = early_done(a, tid, ret);
-		if (end != EARLY_WHOLE)
-			mark_participant(bpf_get_current_pid_tgid() >> 32);
-		if (end == EARLY_NOTHING) {
+		mark_participant(bpf_get_current_pid_tgid() >> 32);
+		if (early_done(a, tid, ret) == EARLY_NOTHING) {
 			bpf_map_delete_elem(&mcps_write_args, &tid);
 			return NULL;
 		}
-		if (end == EARLY_REST) {
-			a->slot = slot;
-			return a;
-		}
+		a->slot = slot;
+		return a;
 	}
 	if (ret <= 0) {
 		bpf_map_delete_elem(&mcps_write_args, &tid);
@@ -602,17 +624,10 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return NULL;
 	}
-	// Reserve the stream range for this write. The entry may have been evicted while a blocking write waited;
-	// then a new generation starts here, at the start of this write, which began a message.
-	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	struct mcps_stream *st = exit_stream(&a->key);
 	if (!st) {
-		struct mcps_stream fresh = {.gen = bpf_ktime_get_ns(), .state = MCPS_STATE_MCP};
-		bpf_map_update_elem(&mcps_streams, &a->key, &fresh, BPF_ANY);
-		st = bpf_map_lookup_elem(&mcps_streams, &a->key);
-		if (!st) {
-			bpf_map_delete_elem(&mcps_write_args, &tid);
-			return NULL;
-		}
+		bpf_map_delete_elem(&mcps_write_args, &tid);
+		return NULL;
 	}
 	// Received bytes are dated when the read returns them: a blocking read began before its peer even wrote, and
 	// user space orders the two directions of a connection by these times.
@@ -632,9 +647,47 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 	return a;
 }
 
+// copy_small copies, in the exit program itself, a write whose rest fits in one record from a flat buffer: most MCP
+// messages. The tail call to the copy program would cost such a write a second program entry, a second lookup of its
+// arguments and a second round of preemption off and on. Called with preemption off since write_exit_prepare (the
+// scratch slot is this CPU's); it returns false, leaving the write to copy_start, for anything else.
+static __always_inline bool copy_small(struct mcps_write_args *a, __u32 tid, void *scratch)
+{
+	__u64 n = a->total - a->done;
+	if (a->iov || a->slot_held || n > CHUNK_SIZE)
+		return false;
+	__u32 idx = a->slot * mcps_ncpu + bpf_get_smp_processor_id();
+	struct mcps_data_event *ev = bpf_map_lookup_elem(scratch, &idx);
+	if (!ev)
+		return false;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	if (st && st->gen != a->gen)
+		st = NULL; // evicted and re-created meanwhile: see copy_run
+	__u32 len = n & (2 * CHUNK_SIZE - 1); // bounds for the verifier: n is in [1, CHUNK_SIZE]
+	if (len > CHUNK_SIZE)
+		len = CHUNK_SIZE;
+	if (bpf_probe_read_user(ev->data, len, (const void *)(a->buf + a->done))) {
+		lose(st, MCPS_STAT_FAULT_BYTES, len);
+	} else {
+		fill_hdr(&ev->hdr, MCPS_EV_DATA, &a->key);
+		ev->hdr.ts = a->enter_ts;
+		ev->hdr.gen = a->gen;
+		ev->hdr.offset = a->offset + a->done;
+		ev->hdr.len = len;
+		ev->hdr.lost = st ? st->lost : 0;
+		if (bpf_ringbuf_output(&mcps_events, ev, sizeof(ev->hdr) + len, wakeup_flags())) {
+			stat_add(MCPS_STAT_LOST_RECORDS, 1);
+			lose(st, MCPS_STAT_LOST_BYTES, len);
+		}
+	}
+	bpf_map_delete_elem(&mcps_write_args, &tid);
+	return true;
+}
+
 // write_exit runs when a write-family syscall returns ret (or a read of a TCP stream): it reserves the range of the
-// stream, then tail-calls the copy program of its hook (copy_start). A write to anything else leaves after one lookup.
-static __always_inline int write_exit(void *ctx, void *progs, __u32 slot, __s64 ret)
+// stream, then copies a write of one record itself (copy_small) and tail-calls the copy program of its hook for
+// larger ones (copy_start). A write to anything else leaves after one lookup.
+static __always_inline int write_exit(void *ctx, void *progs, void *scratch, __u32 slot, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
@@ -642,6 +695,8 @@ static __always_inline int write_exit(void *ctx, void *progs, __u32 slot, __s64 
 		return 0; // not a write to an MCP stream: one lookup, preemption untouched
 	preempt_off();
 	a = write_exit_prepare(a, tid, slot, ret);
+	if (a && copy_small(a, tid, scratch))
+		a = NULL;
 	preempt_on();
 	if (!a)
 		return 0;
@@ -650,19 +705,19 @@ static __always_inline int write_exit(void *ctx, void *progs, __u32 slot, __s64 
 
 // All write-family syscalls end the same way; one body serves them (sys_exit_* share the context layout).
 SEC("tracepoint/syscalls/sys_exit_write")
-int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 0, ctx->ret); }
+int mcps_exit_write(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 0, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwrite64")
-int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 1, ctx->ret); }
+int mcps_exit_pwrite64(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 1, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 2, ctx->ret); }
+int mcps_exit_sendto(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 2, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 3, ctx->ret); }
+int mcps_exit_writev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 3, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev")
-int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 4, ctx->ret); }
+int mcps_exit_pwritev(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 4, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_pwritev2")
-int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 5, ctx->ret); }
+int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 5, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 6, ctx->ret); }
+int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 6, ctx->ret); }
 
 // read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
 // its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are
@@ -732,13 +787,13 @@ int mcps_enter_recvmsg(struct sys_enter_ctx *ctx)
 
 // Exits of the reads of TCP streams (loaded only with mcps_tcp_on; pread* cannot read a socket).
 SEC("tracepoint/syscalls/sys_exit_read")
-int mcps_tcp_exit_read(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 7, ctx->ret); }
+int mcps_tcp_exit_read(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 7, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int mcps_tcp_exit_readv(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 8, ctx->ret); }
+int mcps_tcp_exit_readv(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 8, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int mcps_tcp_exit_recvfrom(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 9, ctx->ret); }
+int mcps_tcp_exit_recvfrom(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 9, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int mcps_tcp_exit_recvmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, 10, ctx->ret); }
+int mcps_tcp_exit_recvmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 10, ctx->ret); }
 
 // close of the writing end of an MCP stream: user space flushes a partial message and frees the stream once its
 // writer is gone. (Files closed by exit are reported through the process exit instead.)

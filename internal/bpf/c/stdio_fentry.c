@@ -64,7 +64,7 @@ int BPF_PROG(mcps_fentry_vfs_write, struct file *file, const char *buf, size_t c
 SEC("fexit/vfs_write")
 int BPF_PROG(mcps_fexit_vfs_write, struct file *file, const char *buf, size_t count, loff_t *pos, ssize_t ret)
 {
-	return write_exit(ctx, &mcps_copy_progs_vfs_write, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs_vfs_write, &mcps_scratch_vfs_write, 0, ret);
 }
 
 SEC("fentry/vfs_writev")
@@ -78,7 +78,7 @@ SEC("fexit/vfs_writev")
 int BPF_PROG(mcps_fexit_vfs_writev, struct file *file, const struct iovec *vec, unsigned long vlen, loff_t *pos,
 	     rwf_t flags, ssize_t ret)
 {
-	return write_exit(ctx, &mcps_copy_progs_vfs_writev, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs_vfs_writev, &mcps_scratch_vfs_writev, 0, ret);
 }
 
 SEC("fentry/__sys_sendto")
@@ -92,7 +92,7 @@ SEC("fexit/__sys_sendto")
 int BPF_PROG(mcps_fexit_sendto, int fd, void *buff, size_t len, unsigned int flags, struct sockaddr *addr,
 	     int addr_len, int ret)
 {
-	return write_exit(ctx, &mcps_copy_progs___sys_sendto, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs___sys_sendto, &mcps_scratch___sys_sendto, 0, ret);
 }
 
 SEC("fentry/__sys_sendmsg")
@@ -108,7 +108,7 @@ SEC("fexit/__sys_sendmsg")
 int BPF_PROG(mcps_fexit_sendmsg, int fd, struct user_msghdr *umsg, unsigned int flags, bool forbid_cmsg_compat,
 	     long ret)
 {
-	return write_exit(ctx, &mcps_copy_progs___sys_sendmsg, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs___sys_sendmsg, &mcps_scratch___sys_sendmsg, 0, ret);
 }
 
 SEC("fentry/vfs_read")
@@ -139,28 +139,28 @@ int BPF_PROG(mcps_fentry_recvmsg, int fd, struct user_msghdr *umsg)
 SEC("fexit/vfs_read")
 int BPF_PROG(mcps_tcp_fexit_vfs_read, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret)
 {
-	return write_exit(ctx, &mcps_copy_progs_vfs_read, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs_vfs_read, &mcps_scratch_vfs_read, 0, ret);
 }
 
 SEC("fexit/vfs_readv")
 int BPF_PROG(mcps_tcp_fexit_vfs_readv, struct file *file, const struct iovec *vec, unsigned long vlen, loff_t *pos,
 	     rwf_t flags, ssize_t ret)
 {
-	return write_exit(ctx, &mcps_copy_progs_vfs_readv, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs_vfs_readv, &mcps_scratch_vfs_readv, 0, ret);
 }
 
 SEC("fexit/__sys_recvfrom")
 int BPF_PROG(mcps_tcp_fexit_recvfrom, int fd, void *ubuf, size_t size, unsigned int flags, struct sockaddr *addr,
 	     int *addr_len, int ret)
 {
-	return write_exit(ctx, &mcps_copy_progs___sys_recvfrom, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs___sys_recvfrom, &mcps_scratch___sys_recvfrom, 0, ret);
 }
 
 SEC("fexit/__sys_recvmsg")
 int BPF_PROG(mcps_tcp_fexit_recvmsg, int fd, struct user_msghdr *umsg, unsigned int flags, bool forbid_cmsg_compat,
 	     long ret)
 {
-	return write_exit(ctx, &mcps_copy_progs___sys_recvmsg, 0, ret);
+	return write_exit(ctx, &mcps_copy_progs___sys_recvmsg, &mcps_scratch___sys_recvmsg, 0, ret);
 }
 
 // The function close(2) calls: file_close_fd (6.8+) or close_fd; user space sets the attach point.
