@@ -77,9 +77,12 @@ func helperWrite(fd int) int {
 
 // helperPipeline is `sh -c 'writer | reader'`: the helpers write the test messages over a pipe that is theirs, both
 // children of a shell named sh.
-func helperPipeline() *exec.Cmd {
+func helperPipeline() *exec.Cmd { return helperPipelineTo("read-stdin") }
+
+// helperPipelineTo is helperPipeline with the reader helper named.
+func helperPipelineTo(reader string) *exec.Cmd {
 	self, _ := os.Executable()
-	return exec.Command("sh", "-c", fmt.Sprintf("%s=write-stdout %q | %s=read-stdin %q", helperEnv, self, helperEnv, self))
+	return exec.Command("sh", "-c", fmt.Sprintf("%s=write-stdout %q | %s=%s %q", helperEnv, self, helperEnv, reader, self))
 }
 
 func writeAll(fd int, b []byte) error {
@@ -332,37 +335,43 @@ func TestCaptureStreams(t *testing.T) {
 				if want := (FastPaths{Compat: true, PreemptOff: probeHelpers(btf.NewCache()).PreemptOff}); portable && c.FastPaths() != want {
 					t.Fatalf("portable capture uses fast paths %+v, want %+v", c.FastPaths(), want)
 				}
-				cmd := tc.cmd()
-				cmd.Stderr = os.Stderr
-				got := runAndCollect(t, c, cmd.Run)
-				var matched bool
-				for k, chunks := range got.data {
-					if k.Kind != tc.kind {
-						continue
-					}
-					b := concat(chunks)
-					if !bytes.Equal(b, want) {
-						t.Errorf("stream %v: captured %d bytes, want %d byte-exact (lost %d)", k, len(b), len(want), got.lost)
-						continue
-					}
-					matched = true
-					if len(got.readers[k]) == 0 {
-						t.Errorf("stream %v: no reader reported", k)
-					}
-				}
-				if !matched {
-					t.Fatalf("no %s stream carried the messages; streams: %d", tc.name, len(got.data))
-				}
-				st, err := c.Stats()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if st.Undelivered() != 0 {
-					t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
-				}
+				captureWhole(t, c, tc.cmd(), tc.kind, want)
 			})
 		}
 	}
+}
+
+// captureWhole runs cmd under c and fails unless a stream of kind carried want, byte-exact, with its reader
+// reported and nothing undelivered. It returns the kernel's counters.
+func captureWhole(t *testing.T, c *Capture, cmd *exec.Cmd, kind uint8, want []byte) Stats {
+	t.Helper()
+	cmd.Stderr = os.Stderr
+	got := runAndCollect(t, c, cmd.Run)
+	var matched bool
+	for k, chunks := range got.data {
+		if k.Kind != kind {
+			continue
+		}
+		if b := concat(chunks); !bytes.Equal(b, want) {
+			t.Errorf("stream %v: captured %d bytes, want %d byte-exact (lost %d)", k, len(b), len(want), got.lost)
+			continue
+		}
+		matched = true
+		if len(got.readers[k]) == 0 {
+			t.Errorf("stream %v: no reader reported", k)
+		}
+	}
+	if !matched {
+		t.Fatalf("no stream of kind %d carried the messages; streams: %d", kind, len(got.data))
+	}
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Undelivered() != 0 {
+		t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
+	}
+	return st
 }
 
 // TestLargePipeWriteSmallRing: the 4 MiB message of the test messages, written in one write(2) on a blocking pipe,
@@ -390,31 +399,7 @@ func TestLargePipeWriteSmallRing(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			self, _ := os.Executable()
-			cmd := exec.Command("sh", "-c", fmt.Sprintf("%s=write-stdout %q | %s=read-stdin-slowly %q", helperEnv, self, helperEnv, self))
-			cmd.Stderr = os.Stderr
-			got := runAndCollect(t, c, cmd.Run)
-			var matched bool
-			for k, chunks := range got.data {
-				if k.Kind != stream.KindPipe {
-					continue
-				}
-				if b := concat(chunks); !bytes.Equal(b, want) {
-					t.Errorf("stream %v: captured %d bytes, want %d byte-exact (lost %d)", k, len(b), len(want), got.lost)
-					continue
-				}
-				matched = true
-			}
-			if !matched {
-				t.Fatalf("no pipe carried the messages; streams: %d", len(got.data))
-			}
-			st, err := c.Stats()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Undelivered() != 0 {
-				t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
-			}
+			st := captureWhole(t, c, helperPipelineTo("read-stdin-slowly"), stream.KindPipe, want)
 			// All but the last pipe's worth or so of the 4 MiB write is copied before its exit.
 			if st.EarlyBytes < 3<<20 {
 				t.Errorf("%d bytes copied while the write waited, want most of its 4 MiB", st.EarlyBytes)
