@@ -186,18 +186,26 @@ type collected struct {
 func runAndCollect(t *testing.T, c *Capture, run func() error) collected {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(ctx) }()
-	if err := run(); err != nil {
-		t.Fatalf("helper: %v", err)
-	}
-	// Everything the helpers wrote is in the ring before they exit; Run drains it after cancel.
-	cancel()
+	// The records are taken while the helpers run, as watch takes them: a capture of every process also carries
+	// other tests' MCP traffic, and records left waiting would fill the reader's queue, then the ring buffer.
+	helperDone := make(chan error, 1)
+	go func() { helperDone <- run() }()
 	got := collected{data: map[stream.Key]map[uint64][]byte{}, readers: map[stream.Key][]int{}, conns: map[stream.Key]Conn{}}
 	mine := map[int]bool{}
-	timeout := time.After(20 * time.Second)
+	var timeout <-chan time.Time // set once the helpers are done
 	for {
 		select {
+		case err := <-helperDone:
+			if err != nil {
+				t.Fatalf("helper: %v", err)
+			}
+			// Everything the helpers wrote is in the ring before they exit; Run drains it after cancel.
+			cancel()
+			helperDone = nil
+			timeout = time.After(20 * time.Second)
 		case e, ok := <-c.Events():
 			if !ok {
 				if err := <-runDone; err != nil {
@@ -361,15 +369,15 @@ func captureWhole(t *testing.T, c *Capture, cmd *exec.Cmd, kind uint8, want []by
 			t.Errorf("stream %v: no reader reported", k)
 		}
 	}
-	if !matched {
-		t.Fatalf("no stream of kind %d carried the messages; streams: %d", kind, len(got.data))
-	}
 	st, err := c.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Undelivered() != 0 {
 		t.Errorf("kernel reports %d undelivered bytes: %+v", st.Undelivered(), st)
+	}
+	if !matched {
+		t.Fatalf("no stream of kind %d carried the messages; streams: %d; kernel counters %+v", kind, len(got.data), st)
 	}
 	return st
 }
