@@ -520,6 +520,19 @@ static __always_inline void early_switch(struct task_struct *prev)
 		early_copy(e);
 }
 
+// set_range points the copy cursor of a at the stream range [offset, offset + total) of generation gen, of which the
+// first done bytes are already copied (by early_copy). Every exit path that hands a write to a copy sets it here.
+static __always_inline void set_range(struct mcps_write_args *a, __u64 offset, __u64 gen, __u64 total, __u64 done)
+{
+	a->total = total;
+	a->offset = offset;
+	a->gen = gen;
+	a->done = done;
+	a->iov_idx = 0;
+	a->iov_off = done; // a flat buffer's cursor, as done; early copies are of flat buffers only
+	a->runs = 0;
+}
+
 // exit_stream returns the stream entry a write that returned bytes reserves its range in. The entry may have been
 // evicted while a blocking write waited; then a new generation starts here, at the start of this write, which began
 // a message.
@@ -552,13 +565,7 @@ static __always_inline enum early_end early_done(struct mcps_write_args *a, __u3
 		struct mcps_stream *st = exit_stream(&a->key);
 		if (!st)
 			return EARLY_NOTHING;
-		a->total = ret;
-		a->offset = reserve(&st->offset, ret);
-		a->gen = st->gen;
-		a->done = 0;
-		a->iov_idx = 0;
-		a->iov_off = 0;
-		a->runs = 0;
+		set_range(a, reserve(&st->offset, ret), st->gen, ret, 0);
 		return EARLY_REST;
 	}
 	__u64 written = ret > 0 ? ret : 0, copied = e->copied, want = e->want, offset = e->offset, gen = e->gen;
@@ -591,13 +598,7 @@ static __always_inline enum early_end early_done(struct mcps_write_args *a, __u3
 		if (!given)
 			lose(st, MCPS_STAT_LOST_BYTES, want - written);
 	}
-	a->total = written;
-	a->offset = offset;
-	a->gen = gen;
-	a->done = copied;
-	a->iov_idx = 0;
-	a->iov_off = copied;
-	a->runs = 0;
+	set_range(a, offset, gen, written, copied);
 	return written > copied ? EARLY_REST : EARLY_NOTHING;
 }
 
@@ -633,15 +634,9 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 	// user space orders the two directions of a connection by these times.
 	if (a->key.kind == MCPS_STREAM_TCP_RX)
 		a->enter_ts = bpf_ktime_get_ns();
-	a->total = ret;
-	a->offset = reserve(&st->offset, ret);
-	a->gen = st->gen;
+	set_range(a, reserve(&st->offset, ret), st->gen, ret, 0);
 	if (a->key.kind == MCPS_STREAM_TCP_RX) // a server root read (part of) a request: an epoch boundary
 		fp_stream_mark(&a->key, a->gen, a->offset + ret);
-	a->done = 0;
-	a->iov_idx = 0;
-	a->iov_off = 0;
-	a->runs = 0;
 	a->slot = slot;
 	mark_participant(bpf_get_current_pid_tgid() >> 32);
 	return a;
