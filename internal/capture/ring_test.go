@@ -123,33 +123,72 @@ func TestRingReadsEveryOffset(t *testing.T) {
 }
 
 // TestRingWaitAndClose checks that wait times out on an empty ring, returns at once once a record is committed, and
-// that a closed ring says so instead of touching the unmapped pages.
+// that a closed ring says so instead of touching the unmapped pages; through the runtime's poller and through the
+// ppoll fallback.
 func TestRingWaitAndClose(t *testing.T) {
-	r, output, _ := ringWriter(t, os.Getpagesize())
-	if err := r.wait(time.Now().Add(10 * time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("wait on an empty ring = %v, want a deadline error", err)
-	}
-	if _, err := output.Run(&ebpf.RunOptions{Data: packet(make([]byte, ringRecordBytes))}); err != nil {
-		t.Fatal(err)
-	}
-	if !r.pending() {
-		t.Fatal("the writing program wrote no record")
-	}
-	// A record written with default flags wakes the reader (the programs of c/mcps.h choose when to), so the wait
-	// returns before its deadline however slow the machine.
-	if err := r.wait(time.Now().Add(time.Hour)); err != nil {
-		t.Fatalf("wait with a record committed = %v", err)
-	}
-	if err := r.close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, _, err := r.next(); !errors.Is(err, errRingClosed) {
-		t.Fatalf("next on a closed ring = %v, want errRingClosed", err)
-	}
-	if r.pending() {
-		t.Fatal("a closed ring reports records pending")
-	}
-	if err := r.close(); err != nil {
-		t.Fatalf("a second close = %v", err)
+	for _, poller := range []bool{true, false} {
+		t.Run(map[bool]string{true: "poller", false: "ppoll"}[poller], func(t *testing.T) {
+			r, output, _ := ringWriter(t, os.Getpagesize())
+			if r.poll == nil {
+				t.Fatal("the ring buffer's fd did not go into the runtime's poller")
+			}
+			if !poller {
+				r.poll.Close()
+				r.poll, r.pollConn = nil, nil
+			}
+			if err := r.wait(time.Now().Add(10 * time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("wait on an empty ring = %v, want a deadline error", err)
+			}
+			if _, err := output.Run(&ebpf.RunOptions{Data: packet(make([]byte, ringRecordBytes))}); err != nil {
+				t.Fatal(err)
+			}
+			if !r.pending() {
+				t.Fatal("the writing program wrote no record")
+			}
+			// A record written with default flags wakes the reader (the programs of c/mcps.h choose when to), so the
+			// wait returns before its deadline however slow the machine.
+			if err := r.wait(time.Now().Add(time.Hour)); err != nil {
+				t.Fatalf("wait with a record committed = %v", err)
+			}
+			first, _, ok, err := r.next()
+			if err != nil || !ok || len(first) != ringRecordBytes {
+				t.Fatalf("next = %d bytes, %v, %v", len(first), ok, err)
+			}
+			r.advance()
+			// A record committed while the reader waits wakes it.
+			waited := make(chan error, 1)
+			go func() { waited <- r.wait(time.Now().Add(time.Hour)) }()
+			time.Sleep(10 * time.Millisecond)
+			if _, err := output.Run(&ebpf.RunOptions{Data: packet(make([]byte, ringRecordBytes))}); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-waited; err != nil {
+				t.Fatalf("wait woken by a record = %v", err)
+			}
+			r.next()
+			r.advance()
+			// A close beside a wait ends the wait, without an error: the reader's next look finds the ring closed.
+			if r.poll != nil {
+				go func() { waited <- r.wait(time.Now().Add(time.Hour)) }()
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := r.close(); err != nil {
+				t.Fatal(err)
+			}
+			if r.poll != nil {
+				if err := <-waited; err != nil {
+					t.Fatalf("wait ended by close = %v", err)
+				}
+			}
+			if _, _, _, err := r.next(); !errors.Is(err, errRingClosed) {
+				t.Fatalf("next on a closed ring = %v, want errRingClosed", err)
+			}
+			if r.pending() {
+				t.Fatal("a closed ring reports records pending")
+			}
+			if err := r.close(); err != nil {
+				t.Fatalf("a second close = %v", err)
+			}
+		})
 	}
 }
