@@ -18,14 +18,21 @@ import (
 const fpPrefix = "mcps_fp_"
 
 // dropFootprint removes the footprint programs from spec: off, they cost nothing. Their maps stay (the stdio
-// programs refer to them in code the verifier skips when mcps_fp_on is 0); empty, they are not allocated.
+// programs refer to them in code the verifier skips when mcps_fp_on is 0); empty, they are not allocated, and the
+// preallocated counter maps are cut to one entry.
 func dropFootprint(spec *ebpf.CollectionSpec) {
 	for name := range spec.Programs {
 		if strings.HasPrefix(name, fpPrefix) {
 			delete(spec.Programs, name)
 		}
 	}
+	for _, name := range fpCounterMaps {
+		spec.Maps[name].MaxEntries = 1
+	}
 }
+
+// fpCounterMaps are the footprint maps the kernel preallocates (c/footprint.h).
+var fpCounterMaps = []string{"mcps_fp_syscalls", "mcps_fp_cpus"}
 
 // footprintMaps are the footprint maps user space reads and writes; nil when Config.Footprint is off.
 type footprintMaps struct {

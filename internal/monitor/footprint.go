@@ -178,14 +178,15 @@ func (m *Monitor) fpNotServer(c *tcpConn) {
 	}
 }
 
-// fpDrainEvery is how often the kernel's counters are drained when no call ends, so that its maps stay small;
+// fpDrainEvery is how often the kernel's counters are drained when no call ends, so that its maps stay small (a
+// ping-pong session of 3,000 pings a second made 11,000 syscall counters a second, of the map's 65,536; c/footprint.h);
 // fpDrainMin how often at most when calls end (a drain walks the whole counter map).
 const (
-	fpDrainEvery = uint64(1e9)
+	fpDrainEvery = uint64(500e6)
 	fpDrainMin   = uint64(50e6)
 )
 
-// fpFlush drains the kernel's counters when a call was answered (or a second has passed) and writes the
+// fpFlush drains the kernel's counters when a call was answered (or fpDrainEvery has passed) and writes the
 // footprints that are complete; force (at the end) drains now and writes every footprint held back.
 func (m *Monitor) fpFlush(force bool) {
 	fp := m.fp

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Types, maps and helpers of the footprint programs (footprint.c), shared with stdio.c, which makes a stdio server a
-// root at its first read (fp_auto_root). The maps are always loaded (empty, and not preallocated, when footprints
-// are off); the programs only with Config.Footprint.
+// root at its first read (fp_auto_root). The maps are always loaded (empty, and of one entry or not preallocated,
+// when footprints are off); the programs only with Config.Footprint.
 #pragma once
 
 #include "mcps.h"
@@ -176,19 +176,25 @@ struct {
 	__type(value, struct mcps_fp_thread);
 } mcps_fp_threads SEC(".maps");
 
-// Syscall counters; user space drains the epochs that have ended.
+// Syscall counters; user space drains the epochs that have ended (internal/monitor: twice a second, more often
+// while calls end).
+//
+// The counter maps are preallocated: each epoch of a busy root makes fresh elements (a ping-pong session peaked at
+// 11,000 in the syscall map between drains), and taking one from a preallocated map's free list costs the footprint's
+// sys_exit 150 to 180 ns less than allocating it (docs/benchmarks.md). The price is kernel memory held while
+// footprints are on, some 6 MiB and 1.5 MiB at these sizes; user space sets both maps to one entry when footprints are
+// off. An element user space deletes is reused at once, so a count added in the moment between a program's lookup
+// and its add, by a syscall whose epoch ended in that moment and was drained, can land on another key.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 131072);
+	__uint(max_entries, 65536);
 	__type(key, struct mcps_fp_sys_key);
 	__type(value, struct mcps_fp_count);
 } mcps_fp_syscalls SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 32768);
+	__uint(max_entries, 16384);
 	__type(key, struct mcps_fp_cpu_key);
 	__type(value, struct mcps_fp_cpu);
 } mcps_fp_cpus SEC(".maps");
