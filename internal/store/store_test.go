@@ -451,3 +451,32 @@ func TestNewBatchRecycles(t *testing.T) {
 	}
 	closeStore(t, st)
 }
+
+// TestCommitsGrouped: batches that come within commitEvery of a commit go into the next one, a lone batch after a
+// quiet spell is committed at once, and nothing is lost either way.
+func TestCommitsGrouped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.db")
+	st := openStore(t, path, Options{})
+	st.Submit(sampleBatch(st))
+	waitFor(t, func() bool { return st.Stats().Commits == 1 })
+	const batches = 20
+	for range batches {
+		st.Submit(sampleBatch(st))
+		time.Sleep(time.Millisecond)
+	}
+	waitFor(t, func() bool { return st.Stats().RowsWritten == (batches+1)*13 })
+	// 20 batches a millisecond apart: all in one or two commits, unless the machine stalled for commitEvery
+	// between submits, several times over.
+	if c := st.Stats().Commits; c > 1+batches/2 {
+		t.Errorf("%d commits for %d batches a millisecond apart; want them grouped", c-1, batches)
+	}
+	time.Sleep(2 * commitEvery)
+	commits := st.Stats().Commits
+	st.Submit(sampleBatch(st))
+	waitFor(t, func() bool { return st.Stats().Commits == commits+1 })
+	closeStore(t, st)
+	db := openRO(t, path)
+	if got, want := query(t, db, "SELECT count(*) FROM messages"), fmt.Sprintf("%d\n", (batches+2)*2); got != want {
+		t.Errorf("messages %s, want %s", got, want)
+	}
+}
