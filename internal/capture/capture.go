@@ -54,15 +54,18 @@ type Config struct {
 }
 
 // pollInterval is how often the reader looks at the ring buffer when the kernel has not woken it, while records
-// come.
-const pollInterval = 5 * time.Millisecond
+// come. Each look wakes the reader and hands what it found to the monitor, a few trips through the runtime's
+// scheduler whatever the number of records: polling every 20 ms instead of every 5 cost the watch a third less CPU
+// per message under a ping-pong session (docs/benchmarks.md). Records carry the kernel's time, so no latency
+// changes; a message shows up to 20 ms later on the console.
+const pollInterval = 20 * time.Millisecond
 
 // After idlePolls polls in a row found nothing (a second), the reader polls less and less often, down to once per
 // idlePollInterval: polling every 5 ms cost an idle watch 2,800 context switches and a tenth of a CPU per second
 // here (docs/benchmarks.md, "an idle watch"). The first record after a quiet spell then waits up to that long to be
 // read; its time is the kernel's, so no latency it reports changes. A draining reader polls fast again.
 const (
-	idlePolls        = 200
+	idlePolls        = 50
 	idlePollInterval = 100 * time.Millisecond
 )
 
