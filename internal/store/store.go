@@ -24,14 +24,14 @@ const (
 	DefaultQueueBatches = 256
 	DefaultCloseTimeout = 3 * time.Second
 	DefaultCheckEvery   = time.Second
-	// maxGroupRows bounds the rows the writer commits in one transaction when batches queue up behind a commit.
+	// DefaultCommitEvery is the least time between two commits: the batches that come meanwhile go into the second,
+	// up to groupBytes of them. Every commit writes each page it touched to the write-ahead log, and a steady stream
+	// of small messages touches the same few pages each time: committed as they came, one batch per capture poll,
+	// the commits took a third of the writer's CPU under a ping-pong session (docs/benchmarks.md).
+	DefaultCommitEvery = 50 * time.Millisecond
+	// maxGroupRows and groupBytes bound the rows and bytes the writer commits in one transaction.
 	maxGroupRows = 16384
-	// A commit follows the one before by commitEvery at least, the batches that come meanwhile going into it, up to
-	// groupBytes of them. Every commit writes each page it touched to the write-ahead log, and a steady stream of
-	// small messages touches the same few pages each time: committed as they came, one batch per 5 ms, the commits
-	// took a third of the writer's CPU under a ping-pong session (docs/benchmarks.md).
-	commitEvery = 50 * time.Millisecond
-	groupBytes  = 1 << 20
+	groupBytes   = 1 << 20
 	// freeBatches is how many emptied batches the Store keeps for NewBatch.
 	freeBatches = 4
 	// walLimit is the size the write-ahead log is truncated to after a checkpoint (PRAGMA journal_size_limit).
@@ -52,6 +52,9 @@ type Options struct {
 	CloseTimeout time.Duration
 	// CheckEvery is how often, at most, the writer checks the size against MaxBytes (default DefaultCheckEvery).
 	CheckEvery time.Duration
+	// CommitEvery is the least time between two commits (default DefaultCommitEvery); negative: each batch is
+	// committed as it comes, with those already queued behind it.
+	CommitEvery time.Duration
 	// Log receives warnings for people (stderr): write failures, pruning. Nil discards them.
 	Log io.Writer
 }
@@ -155,6 +158,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.CloseTimeout <= 0 {
 		opts.CloseTimeout = DefaultCloseTimeout
+	}
+	if opts.CommitEvery == 0 {
+		opts.CommitEvery = DefaultCommitEvery
 	}
 	if opts.CheckEvery <= 0 {
 		opts.CheckEvery = DefaultCheckEvery
@@ -375,7 +381,7 @@ func (s *Store) run(ctx context.Context) {
 		rows, bytes := b.Rows(), b.Bytes()
 		// Until the commit is due, the batches that come join it; after, those already queued.
 		var wait <-chan time.Time
-		if d := commitEvery - time.Since(lastCommit); d > 0 {
+		if d := s.opts.CommitEvery - time.Since(lastCommit); d > 0 {
 			due.Reset(d)
 			wait = due.C
 		}

@@ -452,7 +452,7 @@ func TestNewBatchRecycles(t *testing.T) {
 	closeStore(t, st)
 }
 
-// TestCommitsGrouped: batches that come within commitEvery of a commit go into the next one, a lone batch after a
+// TestCommitsGrouped: batches that come within DefaultCommitEvery of a commit go into the next one, a lone batch after a
 // quiet spell is committed at once, and nothing is lost either way.
 func TestCommitsGrouped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "g.db")
@@ -465,12 +465,12 @@ func TestCommitsGrouped(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	waitFor(t, func() bool { return st.Stats().RowsWritten == (batches+1)*13 })
-	// 20 batches a millisecond apart: all in one or two commits, unless the machine stalled for commitEvery
+	// 20 batches a millisecond apart: all in one or two commits, unless the machine stalled for DefaultCommitEvery
 	// between submits, several times over.
 	if c := st.Stats().Commits; c > 1+batches/2 {
 		t.Errorf("%d commits for %d batches a millisecond apart; want them grouped", c-1, batches)
 	}
-	time.Sleep(2 * commitEvery)
+	time.Sleep(2 * DefaultCommitEvery)
 	commits := st.Stats().Commits
 	st.Submit(sampleBatch(st))
 	waitFor(t, func() bool { return st.Stats().Commits == commits+1 })
