@@ -29,9 +29,11 @@ const (
 	// of small messages touches the same few pages each time: committed as they came, one batch per capture poll,
 	// the commits took a third of the writer's CPU under a ping-pong session (docs/benchmarks.md).
 	DefaultCommitEvery = 50 * time.Millisecond
-	// maxGroupRows and groupBytes bound the rows and bytes the writer commits in one transaction.
+	// maxGroupRows and groupBytes bound the rows and bytes the writer commits in one transaction. Grouping saves
+	// nothing on large messages (their overflow pages are written once however they are grouped), and batches that
+	// wait for a commit hold their messages: past groupBytes the writer commits without waiting.
 	maxGroupRows = 16384
-	groupBytes   = 1 << 20
+	groupBytes   = 256 << 10
 	// freeBatches is how many emptied batches the Store keeps for NewBatch.
 	freeBatches = 4
 	// walLimit is the size the write-ahead log is truncated to after a checkpoint (PRAGMA journal_size_limit).
