@@ -16,6 +16,8 @@ import (
 	"go/version"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/mcpscope/mcpscope/internal/elfsym"
 )
 
 // ErrNotGo is returned by Open for a file that is not a Go executable.
@@ -28,8 +30,7 @@ var ErrNoFunc = errors.New("function not found")
 type Binary struct {
 	path      string
 	elf       *elf.File
-	GoVersion string // the toolchain that built it, as "go1.26.8"
-	symtab    map[string]elf.Symbol
+	GoVersion string       // the toolchain that built it, as "go1.26.8"
 	pcln      *gosym.Table // loaded on first use when the symbol table lacks a function
 	pclnErr   error
 }
@@ -116,17 +117,10 @@ func (b *Binary) Func(name string) (Func, error) {
 
 // lookup returns the address range of a function: from the symbol table, or from .gopclntab.
 func (b *Binary) lookup(name string) (entry, end uint64, err error) {
-	if b.symtab == nil {
-		b.symtab = map[string]elf.Symbol{}
-		syms, _ := b.elf.Symbols() // none in a stripped executable
-		for _, s := range syms {
-			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF {
-				b.symtab[s.Name] = s
-			}
-		}
-	}
-	if s, ok := b.symtab[name]; ok && s.Size > 0 {
-		return s.Value, s.Value + s.Size, nil
+	// The symbol table is streamed for the one name (none in a stripped executable): read whole, a Go program's
+	// tens of thousands of symbols were built in memory at each look, twice per program probed.
+	if fn, ok := elfsym.Funcs(b.elf, []string{name})[name]; ok && fn.Size > 0 {
+		return fn.Value, fn.Value + fn.Size, nil
 	}
 	if b.pcln == nil && b.pclnErr == nil {
 		b.pcln, b.pclnErr = b.loadPclntab()
