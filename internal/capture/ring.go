@@ -171,32 +171,39 @@ func (r *ring) pending() bool {
 // wait blocks until the kernel signals records or deadline passes (os.ErrDeadlineExceeded). It may return early
 // with nothing to read.
 func (r *ring) wait(deadline time.Time) error {
+	if r.closed() {
+		return nil // the reader's next look says so
+	}
 	if r.poll == nil {
 		return r.ppoll(deadline)
 	}
-	if err := r.poll.SetReadDeadline(deadline); err != nil {
-		return fmt.Errorf("wait for the ring buffer: %w", err)
+	err := r.poll.SetReadDeadline(deadline)
+	if err == nil {
+		// The poller's readiness is edge-triggered, and the wait resets it before the first call of the function: a
+		// record committed before that is seen by the look at the ring, one committed after wakes the wait.
+		looked := false
+		err = r.pollConn.Read(func(uintptr) bool {
+			if looked {
+				return true
+			}
+			looked = true
+			return r.pending()
+		})
 	}
-	// The poller's readiness is edge-triggered, and the wait resets it before the first call of the function: a
-	// record committed before that is seen by the look at the ring, one committed after wakes the wait.
-	looked := false
-	err := r.pollConn.Read(func(uintptr) bool {
-		if looked {
-			return true
-		}
-		looked = true
-		return r.pending()
-	})
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
-	r.mu.Lock()
-	closed := r.data == nil
-	r.mu.Unlock()
-	if closed {
-		return nil // close ran beside the wait (the file says "use of closed file"): the reader's next look says so
+	if r.closed() {
+		return nil // close ran beside the wait (the file says "file already closed" or "use of closed file")
 	}
 	return fmt.Errorf("wait for the ring buffer: %w", err)
+}
+
+// closed reports whether close has run.
+func (r *ring) closed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.data == nil
 }
 
 // ppoll is wait for a ring the runtime's poller did not take.

@@ -183,6 +183,10 @@ func TestRingWaitAndClose(t *testing.T) {
 			if _, _, _, err := r.next(); !errors.Is(err, errRingClosed) {
 				t.Fatalf("next on a closed ring = %v, want errRingClosed", err)
 			}
+			// A wait that begins after close (the reader looked just before) says nothing either.
+			if err := r.wait(time.Now().Add(time.Hour)); err != nil {
+				t.Fatalf("wait on a closed ring = %v", err)
+			}
 			if r.pending() {
 				t.Fatal("a closed ring reports records pending")
 			}
