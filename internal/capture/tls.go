@@ -204,15 +204,20 @@ func (c *Capture) goTLSLinks(ex *link.Executable, bin *gobin.Binary, target *TLS
 	if err := bin.RegisterABI(); err != nil {
 		return nil, err
 	}
+	names := make([]string, len(goTLSProbes))
+	for i, p := range goTLSProbes {
+		names[i] = p.symbol
+	}
+	found, err := bin.Funcs(names...)
+	if err != nil {
+		return nil, err
+	}
 	var probes []tlsProbe
 	var funcs []gobin.Func
 	for _, p := range goTLSProbes {
-		fn, err := bin.Func(p.symbol)
-		if errors.Is(err, gobin.ErrNoFunc) {
+		fn, ok := found[p.symbol]
+		if !ok {
 			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		probes, funcs = append(probes, p), append(funcs, fn)
 		target.Symbols = append(target.Symbols, p.symbol)

@@ -93,7 +93,30 @@ func (b *Binary) RegisterABI() error {
 
 // Func finds the function name ("crypto/tls.(*Conn).Write"), its entry and its return instructions.
 func (b *Binary) Func(name string) (Func, error) {
-	entry, end, err := b.lookup(name)
+	return b.function(name, elfsym.Funcs(b.elf, []string{name}))
+}
+
+// Funcs finds several functions as Func does, with one pass over the symbol table for all of them. A function the
+// executable does not have is left out; any other failure is an error.
+func (b *Binary) Funcs(names ...string) (map[string]Func, error) {
+	syms := elfsym.Funcs(b.elf, names)
+	out := make(map[string]Func, len(names))
+	for _, name := range names {
+		fn, err := b.function(name, syms)
+		if errors.Is(err, ErrNoFunc) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[name] = fn
+	}
+	return out, nil
+}
+
+// function is Func of name, given what the symbol table defines of the names looked for (syms).
+func (b *Binary) function(name string, syms map[string]elfsym.Func) (Func, error) {
+	entry, end, err := b.lookup(name, syms)
 	if err != nil {
 		return Func{}, err
 	}
@@ -115,11 +138,11 @@ func (b *Binary) Func(name string) (Func, error) {
 	return Func{Name: name, Offset: entry - text.Vaddr + text.Off, Returns: rets}, nil
 }
 
-// lookup returns the address range of a function: from the symbol table, or from .gopclntab.
-func (b *Binary) lookup(name string) (entry, end uint64, err error) {
-	// The symbol table is streamed for the one name (none in a stripped executable): read whole, a Go program's
-	// tens of thousands of symbols were built in memory at each look, twice per program probed.
-	if fn, ok := elfsym.Funcs(b.elf, []string{name})[name]; ok && fn.Size > 0 {
+// lookup returns the address range of a function: from the symbol table (syms: what it defines of the names looked
+// for, streamed by elfsym; none in a stripped executable), or from .gopclntab. Read whole, a Go program's tens of
+// thousands of symbols were built in memory at each look.
+func (b *Binary) lookup(name string, syms map[string]elfsym.Func) (entry, end uint64, err error) {
+	if fn, ok := syms[name]; ok && fn.Size > 0 {
 		return fn.Value, fn.Value + fn.Size, nil
 	}
 	if b.pcln == nil && b.pclnErr == nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -74,6 +75,32 @@ func TestStrippedMatchesSymbols(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFuncsMatchesFunc: Funcs finds what Func finds, name by name, with and without symbols, and leaves out a
+// function the program does not have.
+func TestFuncsMatchesFunc(t *testing.T) {
+	names := []string{"crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Read", "main.noSuchFunction"}
+	for _, ldflags := range []string{"", "-s -w"} {
+		path := buildProgram(t, runtime.GOARCH, ldflags)
+		b, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Funcs(names...)
+		b.Close()
+		if err != nil {
+			t.Fatalf("ldflags %q: Funcs: %v", ldflags, err)
+		}
+		if len(got) != 2 {
+			t.Errorf("ldflags %q: Funcs found %d functions, want the two of crypto/tls", ldflags, len(got))
+		}
+		for _, name := range names[:2] {
+			if want := mustFunc(t, path, name); !reflect.DeepEqual(got[name], want) {
+				t.Errorf("ldflags %q: Funcs gives %s as %+v, Func as %+v", ldflags, name, got[name], want)
+			}
+		}
 	}
 }
 
