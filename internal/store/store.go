@@ -376,41 +376,15 @@ func (s *Store) run(ctx context.Context) {
 		}
 	}()
 	var lastCheck, lastCommit time.Time
-	due := time.NewTimer(0)
+	due := time.NewTimer(time.Hour) // reset before each use
 	defer due.Stop()
 	for b := range s.queue {
-		group := []*Batch{b}
-		rows, bytes := b.Rows(), b.Bytes()
-		// Until the commit is due, the batches that come join it; after, those already queued.
-		var wait <-chan time.Time
+		var wait <-chan time.Time // nil: the commit is due now
 		if d := s.opts.CommitEvery - time.Since(lastCommit); d > 0 {
 			due.Reset(d)
 			wait = due.C
 		}
-	gather:
-		for rows < maxGroupRows && bytes < groupBytes {
-			var nb *Batch
-			var ok bool
-			if wait != nil {
-				select {
-				case nb, ok = <-s.queue:
-				case <-wait:
-					wait = nil
-					continue
-				}
-			} else {
-				select {
-				case nb, ok = <-s.queue:
-				default:
-					break gather
-				}
-			}
-			if !ok {
-				break gather
-			}
-			group = append(group, nb)
-			rows, bytes = rows+nb.Rows(), bytes+nb.Bytes()
-		}
+		group, bytes := s.gather(b, wait)
 		lastCommit = time.Now()
 		if ctx.Err() != nil {
 			for _, g := range group {
@@ -436,6 +410,39 @@ func (s *Store) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// gather returns b and the batches that join its commit, and their bytes: those that come until due fires (nil:
+// none), then those already queued; up to maxGroupRows rows and groupBytes bytes, or until the queue closes.
+func (s *Store) gather(b *Batch, due <-chan time.Time) ([]*Batch, int64) {
+	group, rows, bytes := []*Batch{b}, b.Rows(), b.Bytes()
+	full := func() bool { return rows >= maxGroupRows || bytes >= groupBytes }
+	take := func(nb *Batch) {
+		group, rows, bytes = append(group, nb), rows+nb.Rows(), bytes+nb.Bytes()
+	}
+	for due != nil && !full() {
+		select {
+		case nb, ok := <-s.queue:
+			if !ok {
+				return group, bytes
+			}
+			take(nb)
+		case <-due:
+			due = nil
+		}
+	}
+	for !full() {
+		select {
+		case nb, ok := <-s.queue:
+			if !ok {
+				return group, bytes
+			}
+			take(nb)
+		default:
+			return group, bytes
+		}
+	}
+	return group, bytes
 }
 
 // commit writes the batches in one transaction.
