@@ -189,9 +189,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock the database %s: %w", abs, err)
 	}
-	// An 8 MiB page cache: the flood benchmark (docs/benchmarks.md) inserts as fast with it as with 64 MiB, which
-	// filled under a 64 KiB echo load and made SQLite 120 MB of the monitor's memory; 2 MiB was slower.
-	db, err := sql.Open("sqlite", dsn(abs, "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-8192)&_pragma=temp_store(MEMORY)"+
+	// A page cache of 4 MiB as SQLite counts it, about 950 pages. It costs twice that: the driver's allocator
+	// (modernc.org/memory) rounds each cached page, 4 KiB and a few hundred bytes of SQLite's headers, up to a slot of 8 KiB.
+	// The flood benchmarks insert as fast with it as with twice the pages, which made the default watch's peak RSS
+	// 8 MiB higher under 64 KiB echoes; 2 MiB was slower (docs/benchmarks.md).
+	db, err := sql.Open("sqlite", dsn(abs, "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-4096)&_pragma=temp_store(MEMORY)"+
 		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walLimit)))
 	if err != nil {
 		lock.Close()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +18,13 @@ import (
 // flushes every 256 messages, into a database on disk; the clock stops when Close has committed the last row.
 // It reports messages per second end to end, CPU microseconds per message, and fails if anything was dropped (the queue is made large enough
 // that the measure is the database's rate, not the drop policy's).
-func BenchmarkFlood(b *testing.B) { benchmarkWrites(b, 256, false) }
+func BenchmarkFlood(b *testing.B) { benchmarkWrites(b, 256, false, 0) }
+
+// BenchmarkFlood64K is BenchmarkFlood with the messages of BenchmarkEcho64K (test/bench): tools/call requests
+// whose arguments, and responses whose result, carry 64 KiB of text each, flushed every 32 messages. It measures
+// how fast the database takes large messages: the request is written twice (the message, and the call's
+// arguments), and each page of it twice again (to the write-ahead log, then by the checkpoint to the database).
+func BenchmarkFlood64K(b *testing.B) { benchmarkWrites(b, 32, false, 64<<10) }
 
 // BenchmarkSmallCommits is the store under a steady stream rather than a flood, as a ping-pong session gives it:
 // the sink is flushed every 32 messages and each batch is committed before the next is written, so every
@@ -25,11 +32,11 @@ func BenchmarkFlood(b *testing.B) { benchmarkWrites(b, 256, false) }
 // on each message. The store commits each batch as it comes here (store.Options.CommitEvery < 0): by default it
 // would wait 50 ms after a commit for more, which a real stream gives it and this benchmark, waiting for each
 // commit, never does.
-func BenchmarkSmallCommits(b *testing.B) { benchmarkWrites(b, 32, true) }
+func BenchmarkSmallCommits(b *testing.B) { benchmarkWrites(b, 32, true, 0) }
 
 // benchmarkWrites writes b.N messages through a sink, flushing it every flushEvery messages, and waiting for that
-// batch's commit if wait.
-func benchmarkWrites(b *testing.B, flushEvery int, wait bool) {
+// batch's commit if wait. With textSize > 0, each message carries that many bytes of text instead of about 100.
+func benchmarkWrites(b *testing.B, flushEvery int, wait bool, textSize int) {
 	path := filepath.Join(b.TempDir(), "flood.db")
 	var commitEvery time.Duration
 	if wait {
@@ -38,6 +45,9 @@ func benchmarkWrites(b *testing.B, flushEvery int, wait bool) {
 	sink := newSinkB(b, path, commitEvery)
 	a := conv{session: "stdio:100-200", client: claude, server: node, era: record.EraLegacy}
 	pad := `"lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore"`
+	if textSize > 0 {
+		pad = `"` + strings.Repeat("x", textSize) + `"`
+	}
 	msgs := make([]*record.Message, 0, 512)
 	for i := range 256 {
 		id := fmt.Sprint(i + 1)
