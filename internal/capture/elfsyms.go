@@ -25,8 +25,15 @@ func funcOffsets(path string, wanted []string) map[string]uint64 {
 }
 
 // funcOffsetsIn is funcOffsets of the ELF file r.
-func funcOffsetsIn(r io.ReaderAt, wanted []string) map[string]uint64 {
-	found := map[string]uint64{}
+func funcOffsetsIn(r io.ReaderAt, wanted []string) (found map[string]uint64) {
+	found = map[string]uint64{}
+	// The files are the executables and libraries of any process on the host, and debug/elf is not hardened against
+	// damaged or hostile files (it says so): a panic while reading one finds nothing in it.
+	defer func() {
+		if recover() != nil {
+			found = map[string]uint64{}
+		}
+	}()
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return found

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"go/version"
+	"io"
+	"os"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -26,9 +28,14 @@ var ErrNotGo = errors.New("not a Go executable")
 // ErrNoFunc is returned by Func for a function the executable does not contain.
 var ErrNoFunc = errors.New("function not found")
 
+// maxFuncSize bounds the machine code read for one function. The largest function of a Go program is some tens of
+// KiB; a damaged file can claim terabytes.
+const maxFuncSize = 4 << 20
+
 // Binary is an open Go executable.
 type Binary struct {
 	path      string
+	file      io.Closer // nil when made from a reader
 	elf       *elf.File
 	GoVersion string       // the toolchain that built it, as "go1.26.8"
 	pcln      *gosym.Table // loaded on first use when the symbol table lacks a function
@@ -46,23 +53,52 @@ type Func struct {
 
 // Open opens the Go executable at path.
 func Open(path string) (*Binary, error) {
-	f, err := elf.Open(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	b := &Binary{path: path, elf: f}
-	if f.Section(".gopclntab") == nil && f.Section(".go.buildinfo") == nil {
+	b, err := read(f, path)
+	if err != nil {
 		f.Close()
+		return nil, err
+	}
+	b.file = f
+	return b, nil
+}
+
+// read reads the Go executable in r, called path in errors.
+func read(r io.ReaderAt, path string) (b *Binary, err error) {
+	defer malformed(path, &err)
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if f.Section(".gopclntab") == nil && f.Section(".go.buildinfo") == nil {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotGo)
 	}
-	if bi, err := buildinfo.ReadFile(path); err == nil {
+	b = &Binary{path: path, elf: f}
+	if bi, err := buildinfo.Read(r); err == nil {
 		b.GoVersion = bi.GoVersion
 	}
 	return b, nil
 }
 
+// malformed turns a panic while reading the executable at path into an error. The executables read here are those
+// of any process on the host, and debug/elf, debug/gosym and debug/buildinfo are not hardened against damaged or
+// hostile files (debug/elf says so): a bad index or a huge allocation there panics.
+func malformed(path string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: malformed executable: %v", path, r)
+	}
+}
+
 // Close closes the file.
-func (b *Binary) Close() error { return b.elf.Close() }
+func (b *Binary) Close() error {
+	if b.file == nil {
+		return nil
+	}
+	return b.file.Close()
+}
 
 // Arch is the executable's architecture, in GOARCH spelling.
 func (b *Binary) Arch() string {
@@ -92,13 +128,15 @@ func (b *Binary) RegisterABI() error {
 }
 
 // Func finds the function name ("crypto/tls.(*Conn).Write"), its entry and its return instructions.
-func (b *Binary) Func(name string) (Func, error) {
+func (b *Binary) Func(name string) (fn Func, err error) {
+	defer malformed(b.path, &err)
 	return b.function(name, elfsym.Funcs(b.elf, []string{name}))
 }
 
 // Funcs finds several functions as Func does, with one pass over the symbol table for all of them. A function the
 // executable does not have is left out; any other failure is an error.
-func (b *Binary) Funcs(names ...string) (map[string]Func, error) {
+func (b *Binary) Funcs(names ...string) (_ map[string]Func, err error) {
+	defer malformed(b.path, &err)
 	syms := elfsym.Funcs(b.elf, names)
 	out := make(map[string]Func, len(names))
 	for _, name := range names {
@@ -123,6 +161,9 @@ func (b *Binary) function(name string, syms map[string]elfsym.Func) (Func, error
 	text := b.textSegment(entry)
 	if text == nil || end > text.Vaddr+text.Filesz || end <= entry {
 		return Func{}, fmt.Errorf("%s: %s at %#x is outside the executable's code", b.path, name, entry)
+	}
+	if end-entry > maxFuncSize {
+		return Func{}, fmt.Errorf("%s: %s claims %d bytes of code, more than any function has", b.path, name, end-entry)
 	}
 	code := make([]byte, end-entry)
 	if _, err := text.ReadAt(code, int64(entry-text.Vaddr)); err != nil {

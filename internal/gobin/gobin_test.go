@@ -1,6 +1,7 @@
 package gobin
 
 import (
+	"bytes"
 	"debug/elf"
 	"errors"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -184,3 +187,80 @@ func TestReturnsRefusesUndecodable(t *testing.T) {
 }
 
 func elfX86() elf.Machine { return elf.EM_X86_64 }
+
+// FuzzFuncs reads damaged executables: reading one may fail, never panic. Seeds in testdata/fuzz/FuzzFuncs:
+// goish-elf, 1 KB, which gcc made from two C functions named as Go names crypto/tls's Write and Read (an asm label),
+// with a .gopclntab section of junk added by objcopy so that Open takes the file for Go
+// (gcc -O1 -c -fno-asynchronous-unwind-tables; objcopy --add-section .gopclntab=junk; gcc -nostdlib -static
+// -Wl,-e,0 -Wl,-z,max-page-size=16 -Wl,-z,noseparate-code); goish-elf-stripped, the same through strip, whose
+// functions can only come from the junk .gopclntab; and damaged files the fuzzer kept.
+func FuzzFuncs(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := read(bytes.NewReader(data), "fuzz")
+		if err != nil {
+			return
+		}
+		defer b.Close()
+		_ = b.RegisterABI()
+		fns, err := b.Funcs(tlsWrite, tlsRead)
+		if err != nil {
+			return
+		}
+		for name, fn := range fns {
+			if len(fn.Returns) == 0 {
+				t.Errorf("%s: found without a return", name)
+			}
+		}
+	})
+}
+
+const (
+	tlsWrite = "crypto/tls.(*Conn).Write"
+	tlsRead  = "crypto/tls.(*Conn).Read"
+)
+
+// TestFuncsOfSeed reads FuzzFuncs's seeds (see there) as Open would: both functions of goish-elf are found by their
+// symbols, with their one return each; in its stripped twin, whose .gopclntab holds no function, neither is.
+func TestFuncsOfSeed(t *testing.T) {
+	b, err := read(bytes.NewReader(fuzzSeed(t, "goish-elf")), "goish-elf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := b.Funcs(tlsWrite, tlsRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Func{
+		tlsWrite: {Name: tlsWrite, Offset: 0xb0, Returns: []uint64{0x12}},
+		tlsRead:  {Name: tlsRead, Offset: 0xc3, Returns: []uint64{3}},
+	}
+	if !reflect.DeepEqual(fns, want) {
+		t.Errorf("Funcs = %+v, want %+v", fns, want)
+	}
+	b, err = read(bytes.NewReader(fuzzSeed(t, "goish-elf-stripped")), "goish-elf-stripped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fns, err := b.Funcs(tlsWrite, tlsRead); err != nil || len(fns) != 0 {
+		t.Errorf("stripped: Funcs = %+v, %v; want none found", fns, err)
+	}
+	if _, err := b.Func(tlsWrite); !errors.Is(err, ErrNoFunc) {
+		t.Errorf("stripped: Func = %v, want ErrNoFunc", err)
+	}
+}
+
+// fuzzSeed returns the bytes of a seed in testdata/fuzz/FuzzFuncs.
+func fuzzSeed(t *testing.T, name string) []byte {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzFuncs", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit, ok := strings.CutPrefix(strings.TrimSpace(string(text)), "go test fuzz v1\n[]byte(")
+	lit, ok2 := strings.CutSuffix(lit, ")")
+	data, err := strconv.Unquote(lit)
+	if !ok || !ok2 || err != nil {
+		t.Fatalf("%s: not a fuzz seed of one []byte: %v", name, err)
+	}
+	return []byte(data)
+}
