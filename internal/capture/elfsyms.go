@@ -59,6 +59,9 @@ func fileOffset(f *elf.File, addr uint64) uint64 {
 // elf.File.DynString does, reading only those strings: DynString reads the whole dynamic string table, which in an
 // executable that exports its symbols is most of the file's tables (Node.js's: 5 MB, read once per tag).
 func dynStrings(f *elf.File, tag elf.DynTag) ([]string, error) {
+	if ds := f.SectionByType(elf.SHT_DYNAMIC); ds != nil && ds.Size > maxDynamic {
+		return nil, fmt.Errorf("a dynamic section of %d bytes", ds.Size) // DynValue would read it whole
+	}
 	offs, err := f.DynValue(tag)
 	if err != nil || len(offs) == 0 {
 		return nil, err
@@ -81,6 +84,9 @@ func dynStrings(f *elf.File, tag elf.DynTag) ([]string, error) {
 
 // maxDynString bounds a string dynStrings reads: library names and search paths are short.
 const maxDynString = 4096
+
+// maxDynamic bounds the dynamic section dynStrings reads: 16 bytes an entry, a few dozen entries (Node.js: 32).
+const maxDynamic = 64 << 10
 
 // cString reads the NUL-terminated string at off in r.
 func cString(r io.ReaderAt, off uint64) (string, error) {

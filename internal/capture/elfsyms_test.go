@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/mcpscope/mcpscope/internal/testutil"
 )
 
 // referenceOffsets is funcOffsets the way link.Executable resolves names: every symbol through debug/elf.
@@ -83,6 +85,33 @@ func FuzzFuncOffsets(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzRunpathCandidates: the dynamic section of any executable is read for where it finds its TLS libraries; a
+// damaged or hostile one must not crash the monitor, and every candidate is a TLS library's name under a directory
+// of the run path. Seeds in testdata/fuzz/FuzzRunpathCandidates: rpath-elf, 2 KB, which needs libssl.so.3 with the
+// run path /opt/mcps-a:$ORIGIN/../lib (gcc -nostdlib -Wl,-e,0 -Wl,-z,max-page-size=16 -Wl,-z,noseparate-code
+// -Wl,--no-as-needed -lssl -Wl,--enable-new-dtags,-rpath,...), and damaged files the fuzzer kept.
+func FuzzRunpathCandidates(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, candidates := range runpathCandidatesIn(bytes.NewReader(data), "/srv/app/bin") {
+			for _, c := range candidates {
+				if !isTLSLib(filepath.Base(c)) {
+					t.Errorf("candidate %q is not a TLS library", c)
+				}
+			}
+		}
+	})
+}
+
+// TestRunpathCandidatesOfSeed: the candidates of FuzzRunpathCandidates's seed rpath-elf, in the run path's order.
+func TestRunpathCandidatesOfSeed(t *testing.T) {
+	data := testutil.FuzzSeed(t, "FuzzRunpathCandidates", "rpath-elf")
+	got := runpathCandidatesIn(bytes.NewReader(data), "/srv/app/bin")
+	want := [][]string{{"/opt/mcps-a/libssl.so.3", "/srv/app/lib/libssl.so.3"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("runpathCandidatesIn = %q, want %q", got, want)
+	}
 }
 
 // TestDynStrings compares dynStrings with debug/elf's DynString, which reads the whole string table: on real files

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -538,11 +539,26 @@ func (f *tlsFinder) runpathTLSLibs(exe string, host func(string) string) []strin
 // DT_RPATH say to look, in order ($ORIGIN, the executable's directory as its process sees it, is origin); nil when
 // it needs none.
 func runpathCandidates(path, origin string) [][]string {
-	f, err := elf.Open(path)
+	file, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer file.Close()
+	return runpathCandidatesIn(file, origin)
+}
+
+// runpathCandidatesIn is runpathCandidates of the ELF file r.
+func runpathCandidatesIn(r io.ReaderAt, origin string) (libs [][]string) {
+	// As in funcOffsetsIn: the files are any process's, and a panic in debug/elf while reading one finds nothing.
+	defer func() {
+		if recover() != nil {
+			libs = nil
+		}
+	}()
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil
+	}
 	needed, _ := dynStrings(f, elf.DT_NEEDED)
 	if !slices.ContainsFunc(needed, isTLSLib) {
 		return nil // most programs: no search path to read
@@ -558,7 +574,6 @@ func runpathCandidates(path, origin string) [][]string {
 			}
 		}
 	}
-	var libs [][]string
 	for _, name := range needed {
 		if !isTLSLib(name) || len(dirs) == 0 {
 			continue

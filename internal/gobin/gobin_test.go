@@ -10,9 +10,9 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/mcpscope/mcpscope/internal/testutil"
 )
 
 // A program that links crypto/tls, built twice by the test: with symbols and stripped.
@@ -222,7 +222,7 @@ const (
 // TestFuncsOfSeed reads FuzzFuncs's seeds (see there) as Open would: both functions of goish-elf are found by their
 // symbols, with their one return each; in its stripped twin, whose .gopclntab holds no function, neither is.
 func TestFuncsOfSeed(t *testing.T) {
-	b, err := read(bytes.NewReader(fuzzSeed(t, "goish-elf")), "goish-elf")
+	b, err := read(bytes.NewReader(testutil.FuzzSeed(t, "FuzzFuncs", "goish-elf")), "goish-elf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestFuncsOfSeed(t *testing.T) {
 	if !reflect.DeepEqual(fns, want) {
 		t.Errorf("Funcs = %+v, want %+v", fns, want)
 	}
-	b, err = read(bytes.NewReader(fuzzSeed(t, "goish-elf-stripped")), "goish-elf-stripped")
+	b, err = read(bytes.NewReader(testutil.FuzzSeed(t, "FuzzFuncs", "goish-elf-stripped")), "goish-elf-stripped")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,20 +247,4 @@ func TestFuncsOfSeed(t *testing.T) {
 	if _, err := b.Func(tlsWrite); !errors.Is(err, ErrNoFunc) {
 		t.Errorf("stripped: Func = %v, want ErrNoFunc", err)
 	}
-}
-
-// fuzzSeed returns the bytes of a seed in testdata/fuzz/FuzzFuncs.
-func fuzzSeed(t *testing.T, name string) []byte {
-	t.Helper()
-	text, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzFuncs", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lit, ok := strings.CutPrefix(strings.TrimSpace(string(text)), "go test fuzz v1\n[]byte(")
-	lit, ok2 := strings.CutSuffix(lit, ")")
-	data, err := strconv.Unquote(lit)
-	if !ok || !ok2 || err != nil {
-		t.Fatalf("%s: not a fuzz seed of one []byte: %v", name, err)
-	}
-	return []byte(data)
 }
