@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mcpscope/mcpscope/internal/testutil"
@@ -246,5 +247,58 @@ func TestFuncsOfSeed(t *testing.T) {
 	}
 	if _, err := b.Func(tlsWrite); !errors.Is(err, ErrNoFunc) {
 		t.Errorf("stripped: Func = %v, want ErrNoFunc", err)
+	}
+}
+
+// TestFuncTooLarge: a function whose symbol claims more code than maxFuncSize, inside a segment that claims as much,
+// is refused before its code is read (goish-elf, FuzzFuncs's seed, patched: Write's size and the code segment's).
+func TestFuncTooLarge(t *testing.T) {
+	data := testutil.FuzzSeed(t, "FuzzFuncs", "goish-elf")
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	symtab := f.SectionByType(elf.SHT_SYMTAB)
+	syms, err := f.Symbols()
+	if err != nil || symtab == nil {
+		t.Fatalf("symbols: %v", err)
+	}
+	huge := uint64(2 * maxFuncSize)
+	for i, s := range syms {
+		if s.Name == tlsWrite {
+			// Symbols() leaves out the null symbol at index 0; a 64-bit entry's size is at byte 16.
+			f.ByteOrder.PutUint64(data[symtab.Offset+uint64(i+1)*elf.Sym64Size+16:], huge)
+		}
+	}
+	for i, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
+			// A 64-bit program header is 56 bytes; p_filesz at 32, p_memsz at 40.
+			off := f.ByteOrder.Uint64(data[32:40]) + uint64(i)*56 // e_phoff at 32
+			f.ByteOrder.PutUint64(data[off+32:], 2*huge)
+			f.ByteOrder.PutUint64(data[off+40:], 2*huge)
+		}
+	}
+	b, err := read(bytes.NewReader(data), "patched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Func(tlsWrite); err == nil || !strings.Contains(err.Error(), "claims") {
+		t.Errorf("Func = %v, want the claimed size refused", err)
+	}
+	if fn, err := b.Func(tlsRead); err != nil || len(fn.Returns) != 1 {
+		t.Errorf("Read, not patched: %+v, %v", fn, err)
+	}
+}
+
+// TestMalformedRecovers: a panic under malformed becomes an error naming the file.
+func TestMalformedRecovers(t *testing.T) {
+	err := func() (err error) {
+		defer malformed("some/exe", &err)
+		var tab []int
+		_ = tab[3] // what a bad index in a debug/* reader does
+		return nil
+	}()
+	if err == nil || !strings.Contains(err.Error(), "some/exe: malformed executable") {
+		t.Errorf("err = %v", err)
 	}
 }
