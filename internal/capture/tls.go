@@ -157,7 +157,7 @@ func (c *Capture) AttachTLS(path string) (TLSTarget, error) {
 // opensslLinks probes the OpenSSL functions the file defines: with multi, one uprobe_multi link for their entries and
 // one uretprobe_multi link for their returns; otherwise a uprobe and a uretprobe each.
 func (c *Capture) opensslLinks(ex *link.Executable, target *TLSTarget, multi bool) ([]link.Link, error) {
-	offsets := funcOffsets(target.Path, tlsSymbols())
+	offsets := funcOffsets(target.Path, probeSymbols(tlsProbes))
 	var probes []tlsProbe
 	var addrs []uint64
 	for _, p := range tlsProbes {
@@ -205,11 +205,7 @@ func (c *Capture) goTLSLinks(ex *link.Executable, bin *gobin.Binary, target *TLS
 	if err := bin.RegisterABI(); err != nil {
 		return nil, err
 	}
-	names := make([]string, len(goTLSProbes))
-	for i, p := range goTLSProbes {
-		names[i] = p.symbol
-	}
-	found, err := bin.Funcs(names...)
+	found, err := bin.Funcs(probeSymbols(goTLSProbes)...)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +284,7 @@ func closeLinks(links []link.Link) {
 	}
 }
 
-func tlsSymbolList() string { return strings.Join(tlsSymbols(), ", ") }
+func tlsSymbolList() string { return strings.Join(probeSymbols(tlsProbes), ", ") }
 
 // FindTLSTargets lists the files to probe for TLS plaintext: the OpenSSL and GnuTLS libraries (libssl.so.*,
 // libgnutls.so.*) mapped by running processes or known to the dynamic linker, node on PATH, and the executables of running processes that define
@@ -606,10 +602,10 @@ func ldconfigTLSLibs() []string {
 	return libs
 }
 
-// tlsSymbols are the library functions probed.
-func tlsSymbols() []string {
-	names := make([]string, len(tlsProbes))
-	for i, p := range tlsProbes {
+// probeSymbols returns the functions the probes are attached to.
+func probeSymbols(probes []tlsProbe) []string {
+	names := make([]string, len(probes))
+	for i, p := range probes {
 		names[i] = p.symbol
 	}
 	return names
