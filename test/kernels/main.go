@@ -256,6 +256,9 @@ func run(ctx context.Context, o options) (int, error) {
 		for _, f := range failed {
 			fmt.Fprintln(os.Stderr, "FAIL "+f)
 		}
+		for _, f := range report.failureOutputs() {
+			fmt.Fprintf(os.Stderr, "\n%s:\n%s\n", f.title, strings.Join(f.lines, "\n"))
+		}
 		return 1, fmt.Errorf("%d failures; every output is in %s", len(failed), runDir)
 	}
 	if !o.keep {

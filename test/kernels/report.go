@@ -168,6 +168,29 @@ func (m matrix) failures() []string {
 	return out
 }
 
+// failureOutput is the first and last lines of what the failing tests of one suite on one kernel printed.
+type failureOutput struct {
+	title string
+	lines []string
+}
+
+// failureOutputs is the failing tests' output of every suite that has one, for docs/kernels.md and for the
+// runner's stderr, where CI shows why a test failed without the run directory, which stays on its machine.
+func (m matrix) failureOutputs() []failureOutput {
+	var out []failureOutput
+	for _, r := range m.rows() {
+		for _, s := range r.Suites {
+			if len(s.FailureLines) > 0 {
+				out = append(out, failureOutput{
+					title: fmt.Sprintf("%s, %s tests, first and last lines of the failing output", r.Name, s.Name),
+					lines: headTail(s.FailureLines, 15, 15),
+				})
+			}
+		}
+	}
+	return out
+}
+
 // markdown is docs/kernels.md.
 func (m matrix) markdown() string {
 	var b strings.Builder
@@ -317,17 +340,13 @@ func (m matrix) markdown() string {
 			p("- %s", mdEscape(t))
 		}
 	}
-	for _, r := range m.rows() {
-		for _, s := range r.Suites {
-			if len(s.FailureLines) > 0 {
-				p("")
-				p("%s, %s tests, first and last lines of the failing output:", r.Name, s.Name)
-				p("")
-				p("```")
-				p("%s", strings.Join(headTail(s.FailureLines, 15, 15), "\n"))
-				p("```")
-			}
-		}
+	for _, f := range m.failureOutputs() {
+		p("")
+		p("%s:", f.title)
+		p("")
+		p("```")
+		p("%s", strings.Join(f.lines, "\n"))
+		p("```")
 	}
 	p("")
 	p("## How to reproduce")
