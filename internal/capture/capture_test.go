@@ -35,6 +35,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperReadSlowly())
 	case "http":
 		os.Exit(helperHTTP())
+	case "http-read-first":
+		os.Exit(helperHTTPReadFirst())
 	case "exec-from-thread":
 		os.Exit(helperExecFromThread())
 	default:

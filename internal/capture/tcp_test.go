@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mcpscope/mcpscope/internal/stream"
 )
@@ -37,14 +40,7 @@ func helperHTTP() int {
 			return fail(err)
 		}
 		mux := http.NewServeMux()
-		mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
-			if _, err := io.Copy(io.Discard, r.Body); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":{%s,"capabilities":{}}}`, mcpReplyMarker)
-		})
+		mux.HandleFunc("/mcp", serveMCP)
 		mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") })
 		srv := &http.Server{Handler: mux}
 		go srv.Serve(ln)
@@ -88,6 +84,107 @@ func helperHTTP() int {
 		srv.Close()
 	}
 	return 0
+}
+
+// serveMCP answers an MCP request with an initialize result.
+func serveMCP(w http.ResponseWriter, r *http.Request) {
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":{%s,"capabilities":{}}}`, mcpReplyMarker)
+}
+
+// helperHTTPReadFirst is an MCP client over HTTP whose reader thread is blocked in read(2) on its socket before
+// the request is written, as clients with a reader thread per connection are: that read's entry sees a connection
+// that is not MCP yet, and its exit returns the response.
+func helperHTTPReadFirst() int {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return fail(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(serveMCP)}
+	go srv.Serve(ln)
+	defer srv.Close()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0) // blocking, unlike net's
+	if err != nil {
+		return fail(err)
+	}
+	defer syscall.Close(fd)
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fail(err)
+	}
+	tids := make(chan int, 1)
+	response := make(chan []byte, 1)
+	go func() {
+		runtime.LockOSThread() // the thread stays blocked in read; exits with the process
+		tids <- syscall.Gettid()
+		var got []byte
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := syscall.Read(fd, buf)
+			if n <= 0 || err != nil {
+				break
+			}
+			got = append(got, buf[:n]...)
+		}
+		response <- got
+	}()
+	// Written only once the reader is inside read(2), as /proc tells, so that its entry came first.
+	tid := <-tids
+	inRead := fmt.Sprintf("%d ", syscall.SYS_READ)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/syscall", tid))
+		if err == nil && strings.HasPrefix(string(b), inRead) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("the reader thread did not block in read(2): %q, %v", b, err))
+		}
+	}
+	body := `{"jsonrpc":"2.0","id":1,` + mcpBodyMarker + `,"params":{}}`
+	req := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+		"Accept: application/json, text/event-stream\r\nConnection: close\r\n" +
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+	if _, err := syscall.Write(fd, []byte(req)); err != nil {
+		return fail(err)
+	}
+	if got := <-response; !bytes.Contains(got, []byte(mcpReplyMarker)) {
+		return fail(fmt.Errorf("response %.80q", got))
+	}
+	return 0
+}
+
+// TestCaptureTCPReadBeforeRequest: a read that began before its connection carried MCP, and returns the response
+// to the first MCP request, is copied; it once set the connection's received side aside as not MCP, and every
+// response on it was missed (seen under emulation on 5.10, where Go's reader goroutine lost that race).
+func TestCaptureTCPReadBeforeRequest(t *testing.T) {
+	requireRoot(t)
+	c, err := Open(Config{TCP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	self, _ := os.Executable()
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), helperEnv+"=http-read-first")
+	cmd.Stderr = os.Stderr
+	got := runAndCollect(t, c, cmd.Run)
+	var client stream.Key
+	for k, chunks := range got.data {
+		if _, ok := got.conns[k]; ok && k.Kind == stream.KindTCPTx && bytes.HasPrefix(concat(chunks), []byte("POST /mcp ")) {
+			client = k
+		}
+	}
+	if client == (stream.Key{}) {
+		t.Fatalf("the client's request was not captured (%d streams)", len(got.data))
+	}
+	rx := concat(got.data[stream.Key{Kind: stream.KindTCPRx, Ino: client.Ino}])
+	if !bytes.HasPrefix(rx, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.Contains(rx, []byte(mcpReplyMarker)) {
+		t.Errorf("the client's received stream is %.80q, want the response", rx)
+	}
 }
 
 // roundTrip sends req on a connection of its own and reads the whole response.

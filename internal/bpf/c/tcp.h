@@ -185,8 +185,16 @@ static __always_inline int tcp_read_enter(const struct mcps_stream_key *key, str
 
 // tcp_classify_received looks at the first bytes a read of a stream not yet classified received: an MCP request makes
 // the stream MCP (true: copy them); anything else sets the socket's received side aside.
+//
+// Unless the other direction became MCP while the read waited: a client's reader thread blocked in read(2) before the
+// first request was written (or, for Go's reader goroutine, entered just before it) returns that request's response.
+// Set aside, every response on the connection was missed; the sibling's entry is looked up once more, only here.
 static __always_inline bool tcp_classify_received(struct mcps_write_args *a, __u64 received)
 {
+	if (tcp_sibling_is_mcp(&a->key)) {
+		new_tcp_stream(a->file, &a->key);
+		return true;
+	}
 	__u64 first_len = received;
 	const void *first = first_buffer(a->buf, a->iov, &first_len);
 	if (first_len > received)
