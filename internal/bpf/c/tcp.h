@@ -183,30 +183,29 @@ static __always_inline int tcp_read_enter(const struct mcps_stream_key *key, str
 	return 0;
 }
 
-// tcp_classify_received looks at the first bytes a read of a stream not yet classified received: an MCP request makes
-// the stream MCP (true: copy them); anything else sets the socket's received side aside.
-//
-// Unless the other direction became MCP while the read waited: a client's reader thread blocked in read(2) before the
-// first request was written (or, for Go's reader goroutine, entered just before it) returns that request's response.
-// Set aside, every response on the connection was missed; the sibling's entry is looked up once more, only here.
+// tcp_classify_received decides, at the exit of the first read of a stream not yet classified, whether the bytes
+// received are MCP (true: copy them). They are when they open an MCP request, or when the socket's other direction
+// became MCP while the read waited: a client's reader blocked in read(2) before the first request was written (Go's
+// reader goroutine can enter just before it) returns that request's response, and setting it aside lost every
+// response on the connection. Anything else sets the socket's received side aside.
 static __always_inline bool tcp_classify_received(struct mcps_write_args *a, __u64 received)
 {
-	if (tcp_sibling_is_mcp(&a->key)) {
-		new_tcp_stream(a->file, &a->key);
-		return true;
+	bool request = false;
+	if (!tcp_sibling_is_mcp(&a->key)) {
+		__u64 first_len = received;
+		const void *first = first_buffer(a->buf, a->iov, &first_len);
+		if (first_len > received)
+			first_len = received;
+		request = first && looks_like_http_mcp(first, first_len);
+		if (!request) {
+			struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE};
+			bpf_map_update_elem(&mcps_streams, &a->key, &aside, BPF_NOEXIST);
+			return false;
+		}
 	}
-	__u64 first_len = received;
-	const void *first = first_buffer(a->buf, a->iov, &first_len);
-	if (first_len > received)
-		first_len = received;
-	if (first && looks_like_http_mcp(first, first_len)) {
-		new_tcp_stream(a->file, &a->key);
-		// The reader of an MCP request is an MCP server: a footprint root before it handles the request.
-		if (mcps_fp_on)
-			fp_auto_root(bpf_get_current_pid_tgid() >> 32);
-		return true;
-	}
-	struct mcps_stream aside = {.state = MCPS_STATE_QUARANTINE};
-	bpf_map_update_elem(&mcps_streams, &a->key, &aside, BPF_NOEXIST);
-	return false;
+	new_tcp_stream(a->file, &a->key);
+	// The reader of an MCP request is an MCP server: a footprint root before it handles the request.
+	if (request && mcps_fp_on)
+		fp_auto_root(bpf_get_current_pid_tgid() >> 32);
+	return true;
 }
