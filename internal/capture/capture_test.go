@@ -77,6 +77,15 @@ func helperWrite(fd int) int {
 	return 0
 }
 
+// helperCommand runs this test binary as the helper named, its stderr the test's.
+func helperCommand(name string) *exec.Cmd {
+	self, _ := os.Executable()
+	cmd := exec.Command(self) // not /proc/self/exe: the comm would be "exe"
+	cmd.Env = append(os.Environ(), helperEnv+"="+name)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
 // helperPipeline is `sh -c 'writer | reader'`: the helpers write the test messages over a pipe that is theirs, both
 // children of a shell named sh.
 func helperPipeline() *exec.Cmd { return helperPipelineTo("read-stdin") }
@@ -304,12 +313,7 @@ func TestCaptureStreams(t *testing.T) {
 		kind uint8
 	}{
 		{"pipe", helperPipeline, stream.KindPipe},
-		{"socketpair", func() *exec.Cmd {
-			self, _ := os.Executable()
-			cmd := exec.Command(self) // not /proc/self/exe: the comm would be "exe"
-			cmd.Env = append(os.Environ(), helperEnv+"=socketpair")
-			return cmd
-		}, stream.KindUnix},
+		{"socketpair", func() *exec.Cmd { return helperCommand("socketpair") }, stream.KindUnix},
 	}
 	// Every case runs on each hook set and helper path this kernel offers: the cheapest (auto), the syscall
 	// tracepoints with the helper fast paths, and the portable path of the oldest kernels. All must capture the same

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -66,9 +65,7 @@ func TestTracedProcessExecsFromThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	self, _ := os.Executable()
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), helperEnv+"=exec-from-thread")
+	cmd := helperCommand("exec-from-thread")
 	gate, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +74,6 @@ func TestTracedProcessExecsFromThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

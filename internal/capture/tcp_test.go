@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
@@ -45,8 +44,7 @@ func helperHTTP() int {
 		srv := &http.Server{Handler: mux}
 		go srv.Serve(ln)
 
-		body := `{"jsonrpc":"2.0","id":1,` + mcpBodyMarker + `,"params":{"pad":"` + strings.Repeat("p", mcpRequestBytes) + `"}}`
-		req, err := http.NewRequest("POST", "http://"+ln.Addr().String()+"/mcp", strings.NewReader(body))
+		req, err := http.NewRequest("POST", "http://"+ln.Addr().String()+"/mcp", strings.NewReader(mcpRequestBody()))
 		if err != nil {
 			return fail(err)
 		}
@@ -84,6 +82,11 @@ func helperHTTP() int {
 		srv.Close()
 	}
 	return 0
+}
+
+// mcpRequestBody is the body of the helpers' MCP request: an initialize padded past one read and one chunk.
+func mcpRequestBody() string {
+	return `{"jsonrpc":"2.0","id":1,` + mcpBodyMarker + `,"params":{"pad":"` + strings.Repeat("p", mcpRequestBytes) + `"}}`
 }
 
 // serveMCP answers an MCP request with an initialize result.
@@ -144,7 +147,7 @@ func helperHTTPReadFirst() int {
 			return fail(fmt.Errorf("the reader thread did not block in read(2): %q, %v", b, err))
 		}
 	}
-	body := `{"jsonrpc":"2.0","id":1,` + mcpBodyMarker + `,"params":{}}`
+	body := mcpRequestBody()
 	req := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
 		"Accept: application/json, text/event-stream\r\nConnection: close\r\n" +
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
@@ -162,28 +165,18 @@ func helperHTTPReadFirst() int {
 // response on it was missed (seen under emulation on 5.10, where Go's reader goroutine lost that race).
 func TestCaptureTCPReadBeforeRequest(t *testing.T) {
 	requireRoot(t)
-	c, err := Open(Config{TCP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	self, _ := os.Executable()
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), helperEnv+"=http-read-first")
-	cmd.Stderr = os.Stderr
-	got := runAndCollect(t, c, cmd.Run)
-	var client stream.Key
-	for k, chunks := range got.data {
-		if _, ok := got.conns[k]; ok && k.Kind == stream.KindTCPTx && bytes.HasPrefix(concat(chunks), []byte("POST /mcp ")) {
-			client = k
-		}
-	}
-	if client == (stream.Key{}) {
-		t.Fatalf("the client's request was not captured (%d streams)", len(got.data))
-	}
-	rx := concat(got.data[stream.Key{Kind: stream.KindTCPRx, Ino: client.Ino}])
-	if !bytes.HasPrefix(rx, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.Contains(rx, []byte(mcpReplyMarker)) {
-		t.Errorf("the client's received stream is %.80q, want the response", rx)
+	for _, path := range tcpHookPaths {
+		t.Run(path.name, func(t *testing.T) {
+			cfg := path.cfg
+			cfg.TCP = true
+			c, err := Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			got := runAndCollect(t, c, helperCommand("http-read-first").Run)
+			checkTCPExchange(t, "IPv4", tcpStreams(t, c, got), got.conns)
+		})
 	}
 }
 
@@ -209,10 +202,7 @@ func roundTrip(req *http.Request) error {
 // HTTP request and the non-HTTP stream are not captured at all.
 func TestCaptureTCP(t *testing.T) {
 	requireRoot(t)
-	for _, path := range []struct {
-		name string
-		cfg  Config
-	}{{"auto", Config{}}, {"portable", Config{Portable: true}}} {
+	for _, path := range tcpHookPaths {
 		t.Run(path.name, func(t *testing.T) {
 			cfg := path.cfg
 			cfg.TCP = true
@@ -222,30 +212,9 @@ func TestCaptureTCP(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			self, _ := os.Executable()
-			cmd := exec.Command(self)
-			cmd.Env = append(os.Environ(), helperEnv+"=http")
-			cmd.Stderr = os.Stderr
-			got := runAndCollect(t, c, cmd.Run)
-
-			streams := map[stream.Key][]byte{}
-			for k, chunks := range got.data {
-				if k.Kind != stream.KindTCPTx && k.Kind != stream.KindTCPRx {
-					continue
-				}
-				b := concat(chunks)
-				if b == nil {
-					// Diagnostics for an intermittent gap seen once on Debian 7.2 under qemu (portable hooks).
-					offs := make([]string, 0, len(chunks))
-					for o, d := range chunks {
-						offs = append(offs, fmt.Sprintf("%d+%d", o, len(d)))
-					}
-					sort.Strings(offs)
-					st, _ := c.Stats()
-					t.Errorf("stream %v has a gap: chunks %v; last cumulative loss %d; kernel %v", k, offs, got.lost, st.Counters())
-					continue
-				}
-				streams[k] = b
+			got := runAndCollect(t, c, helperCommand("http").Run)
+			streams := tcpStreams(t, c, got)
+			for k, b := range streams {
 				if bytes.Contains(b, []byte(plainMarker)) || bytes.Contains(b, []byte(binaryMarker)) {
 					t.Errorf("stream %v is not MCP but was captured: %.60q", k, b)
 				}
@@ -256,6 +225,38 @@ func TestCaptureTCP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tcpHookPaths are the ways TCP is captured: the cheapest hooks this kernel offers, and the portable path of the
+// oldest kernels.
+var tcpHookPaths = []struct {
+	name string
+	cfg  Config
+}{{"auto", Config{}}, {"portable", Config{Portable: true}}}
+
+// tcpStreams is the bytes of each TCP stream in got, failing the test for a stream with a gap.
+func tcpStreams(t *testing.T, c *Capture, got collected) map[stream.Key][]byte {
+	t.Helper()
+	streams := map[stream.Key][]byte{}
+	for k, chunks := range got.data {
+		if k.Kind != stream.KindTCPTx && k.Kind != stream.KindTCPRx {
+			continue
+		}
+		b := concat(chunks)
+		if b == nil {
+			// Diagnostics for an intermittent gap seen once on Debian 7.2 under qemu (portable hooks).
+			offs := make([]string, 0, len(chunks))
+			for o, d := range chunks {
+				offs = append(offs, fmt.Sprintf("%d+%d", o, len(d)))
+			}
+			sort.Strings(offs)
+			st, _ := c.Stats()
+			t.Errorf("stream %v has a gap: chunks %v; last cumulative loss %d; kernel %v", k, offs, got.lost, st.Counters())
+			continue
+		}
+		streams[k] = b
+	}
+	return streams
 }
 
 // checkTCPExchange finds the client's request stream of one address family and checks the three others against it.
