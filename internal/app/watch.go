@@ -77,7 +77,7 @@ func bindWatchFlags(cmd *cobra.Command, o *watchOptions) {
 	f.BoolVar(&o.noRedact, "no-redact", false, "write session ids, Authorization, cookies and other secret header values as captured")
 	f.BoolVar(&o.portable, "portable", false, "use only the code paths of the oldest supported kernel (tracepoints, CO-RE reads, perf-event uprobes): to compare with the fast paths")
 	_ = f.MarkHidden("portable")
-	f.StringVar(&o.debugEvents, "debug-events", "", "log every TCP and TLS record the kernel delivers (time, stream, generation, offset, size, process) and every TLS probe hit to `FILE`, for diagnosing capture")
+	f.StringVar(&o.debugEvents, "debug-events", "", "log every data, reader, TCP and TLS record and footprint mark the kernel delivers (time, stream, generation, offset, size, process) and every TLS probe hit to `FILE`, for diagnosing capture")
 	_ = f.MarkHidden("debug-events")
 	f.StringVar(&o.hooks, "hooks", "auto", "kernel hooks: auto (fentry/fexit where the kernel allows them, else syscall tracepoints), fentry or tracepoint")
 }
@@ -425,9 +425,9 @@ func (o *watchOptions) traceExisting(capt *capture.Capture) error {
 		for _, fd := range fds {
 			switch {
 			case fd.Kind == "pipe" && fd.ReadOnly:
-				err = capt.AddCandidate(stream.Key{Kind: stream.KindPipe, Ino: fd.Ino}, pid)
+				err = capt.AddCandidate(stream.Key{Kind: stream.KindPipe, Ino: fd.Ino}, pid, fd.FD == 0)
 			case fd.Kind == "socket":
-				err = capt.AddCandidate(stream.Key{Kind: stream.KindUnix, Ino: fd.Ino}, pid)
+				err = capt.AddCandidate(stream.Key{Kind: stream.KindUnix, Ino: fd.Ino}, pid, fd.FD == 0)
 			}
 			if err != nil {
 				return err
@@ -705,7 +705,8 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 	return len(probed) > 0
 }
 
-// debugEventsTap returns a tap that logs the TCP and TLS records the kernel delivers to path, one line each: time
+// debugEventsTap returns a tap that logs the data, reader and TCP records and the footprint marks (read or write,
+// root, epoch, stream, offset) the kernel delivers to path, one line each: time
 // (CLOCK_MONOTONIC ns), record kind, stream kind and number, generation, offset, size, process and thread; and each
 // TLS probe hit (capture.Config.DebugTLS): time, "hit", what it did, the call's key (goroutine or thread), stream,
 // buffer, length or result, instruction, stack pointer, CPU, process and thread. Empty path: no tap.
@@ -725,7 +726,12 @@ func debugEventsTap(path string) (func(*capture.Event), func(), error) {
 				e.Gen, e.Stream.Kind, e.Stream.Ino, e.Offset, int64(e.Lost), h.IP, h.SP, h.CPU, e.Pid, e.Tid)
 			return
 		}
-		if e.Kind != capture.KindTCP && !slices.Contains([]uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx}, e.Stream.Kind) {
+		if e.Kind == capture.KindFPMark {
+			fmt.Fprintf(w, "%d mark read=%v root=%d epoch=%d stream=%d:%d gen=%d off=%d pid=%d tid=%d\n", e.Time, e.FP.Read(), e.FP.Root, e.FP.Epoch,
+				e.Stream.Kind, e.Stream.Ino, e.Gen, e.Offset, e.Pid, e.Tid)
+			return
+		}
+		if e.Kind != capture.KindTCP && e.Kind != capture.KindData && e.Kind != capture.KindReader && !slices.Contains([]uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx}, e.Stream.Kind) {
 			return
 		}
 		fmt.Fprintf(w, "%d kind=%d stream=%d:%d gen=%d off=%d len=%d lost=%d pid=%d tid=%d", e.Time, e.Kind, e.Stream.Kind,

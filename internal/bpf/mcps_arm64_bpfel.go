@@ -190,7 +190,7 @@ type mcpsMcpsStream struct {
 	Reader   uint32
 	Read     uint64
 	Init     uint32
-	Pad      uint32
+	Stdin    uint32
 	ClosedAt uint64
 }
 

@@ -123,7 +123,7 @@ type mcpscompatMcpsStream struct {
 	Reader   uint32
 	Read     uint64
 	Init     uint32
-	Pad      uint32
+	Stdin    uint32
 	ClosedAt uint64
 }
 

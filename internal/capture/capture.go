@@ -415,9 +415,13 @@ func (c *Capture) AddComm(comm string) error {
 }
 
 // AddCandidate marks a stream that a traced process reads, so writes to it by untraced processes are captured too
-// (used for processes that were already running when the monitor started).
-func (c *Capture) AddCandidate(k stream.Key, reader int) error {
+// (used for processes that were already running when the monitor started). stdin says that it is the reader's fd 0:
+// a reader whose stdin opens a session is a server, made a footprint root when the first message comes.
+func (c *Capture) AddCandidate(k stream.Key, reader int, stdin bool) error {
 	st := bpf.Stream{State: bpf.StateCandidate, Reader: uint32(reader)}
+	if stdin {
+		st.Stdin = 1
+	}
 	err := c.maps.Streams.Update(streamKey(k), st, ebpf.UpdateNoExist)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 		return fmt.Errorf("watch stream %v: %w", k, err)

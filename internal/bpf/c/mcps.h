@@ -109,7 +109,7 @@ struct mcps_stream {
 	__u32 reader;    // tgid of the last process seen reading it
 	__u64 read;      // 1 + the position footprint roots' reads reached (footprint.c, fp_mark); 0: not taken yet
 	__u32 init;      // 1: its first message opens a session (initialize, server/discover): its reader is a server
-	__u32 _pad;
+	__u32 stdin;     // MCPS_STATE_CANDIDATE: 1 when its reader read it through its stdin (fd 0)
 	__u64 closed_at; // MCPS_STATE_CLOSED: when TCP closed the connection (ktime)
 };
 

@@ -192,6 +192,7 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		// walk of the HTTP scan is some 60,000 to 80,000 instructions).
 		struct mcps_stream *candidate = bpf_map_lookup_elem(&mcps_streams, &key);
 		__u32 candidate_reader = candidate ? candidate->reader : 0;
+		bool candidate_stdin = candidate && candidate->stdin;
 		fresh.reader = candidate_reader;
 		bpf_map_update_elem(&mcps_streams, &key, &fresh, BPF_ANY);
 		stat_add(MCPS_STAT_STREAMS, 1);
@@ -208,6 +209,10 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 			__builtin_memset(h.comm, 0, sizeof(h.comm));
 			h.gen = fresh.gen;
 			emit_small(&h);
+			// Nor will that read make it a footprint root (read_enter): the server would count nothing until
+			// user space saw its first call, and that call would get no footprint. It becomes one now.
+			if (fresh.init && candidate_stdin)
+				fp_auto_root(candidate_reader);
 		}
 	}
 	if (key.kind == MCPS_STREAM_TCP_TX)
@@ -739,7 +744,7 @@ static __always_inline int read_enter(__u32 fd, struct file *file, bool trusted,
 		return tcp_read_enter(&key, st, traced, fd, (__u64)file, buf, iov, vlen);
 	if (!st) {
 		if (mcps_filter_on && traced) {
-			struct mcps_stream cand = {.state = MCPS_STATE_CANDIDATE, .reader = tgid};
+			struct mcps_stream cand = {.state = MCPS_STATE_CANDIDATE, .reader = tgid, .stdin = fd == 0};
 			bpf_map_update_elem(&mcps_streams, &key, &cand, BPF_NOEXIST);
 		}
 		return 0;
