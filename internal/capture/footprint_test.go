@@ -3,13 +3,19 @@ package capture
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mcpscope/mcpscope/internal/bpf"
+	"github.com/mcpscope/mcpscope/internal/stream"
 )
 
 // TestFootprintTree records the footprint of a shell made a root while it waits on its stdin: once it goes on, its
@@ -72,42 +78,31 @@ func TestFootprintTree(t *testing.T) {
 	dirs := map[string]string{} // relative path -> the directory the kernel resolved
 	exits := map[int]int64{}    // pid -> status
 	pids := map[int]bool{root: true}
-	timeout := time.After(20 * time.Second)
-collect:
-	for {
-		select {
-		case e, ok := <-c.Events():
-			if !ok {
-				break collect
+	drainEvents(t, c, func(e *Event) {
+		switch e.Kind {
+		case KindFPExec, KindFPFile, KindFPExit, KindFPConnect, KindFPListen, KindFPMark:
+			if e.FP.Root != root {
+				t.Errorf("record of kind %d from pid %d names root %d, want %d", e.Kind, e.Pid, e.FP.Root, root)
 			}
-			switch e.Kind {
-			case KindFPExec, KindFPFile, KindFPExit, KindFPConnect, KindFPListen, KindFPMark:
-				if e.FP.Root != root {
-					t.Errorf("record of kind %d from pid %d names root %d, want %d", e.Kind, e.Pid, e.FP.Root, root)
-				}
-				// The shell has one thread: everything in its tree is done for it, down to chroot's children.
-				if e.FP.Owner != root {
-					t.Errorf("record of kind %d from pid %d names owner %d, want the root's thread %d", e.Kind, e.Pid, e.FP.Owner, root)
-				}
-				pids[e.Pid] = true
+			// The shell has one thread: everything in its tree is done for it, down to chroot's children.
+			if e.FP.Owner != root {
+				t.Errorf("record of kind %d from pid %d names owner %d, want the root's thread %d", e.Kind, e.Pid, e.FP.Owner, root)
 			}
-			switch e.Kind {
-			case KindFPExec:
-				name, argv, _ := bytes.Cut(e.FP.Data, []byte{0})
-				execs = append(execs, exe{string(name), strings.TrimRight(strings.ReplaceAll(string(argv), "\x00", " "), " "), e.FP.Ppid})
-			case KindFPFile:
-				files[string(e.FP.Data)] = e.FP.Result
-				if e.FP.Dir != "" {
-					dirs[string(e.FP.Data)+" in "+e.FP.Dir] = e.FP.Dir
-				}
-			case KindFPExit:
-				exits[e.Pid] = e.FP.Result
-			}
-			c.Release(e)
-		case <-timeout:
-			t.Fatal("ring buffer did not drain")
+			pids[e.Pid] = true
 		}
-	}
+		switch e.Kind {
+		case KindFPExec:
+			name, argv, _ := bytes.Cut(e.FP.Data, []byte{0})
+			execs = append(execs, exe{string(name), strings.TrimRight(strings.ReplaceAll(string(argv), "\x00", " "), " "), e.FP.Ppid})
+		case KindFPFile:
+			files[string(e.FP.Data)] = e.FP.Result
+			if e.FP.Dir != "" {
+				dirs[string(e.FP.Data)+" in "+e.FP.Dir] = e.FP.Dir
+			}
+		case KindFPExit:
+			exits[e.Pid] = e.FP.Result
+		}
+	})
 	if err := <-runDone; err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +235,205 @@ func TestDrainFootprintEndedOnly(t *testing.T) {
 		}
 		for _, k := range left {
 			_ = c.fp.Syscalls.Delete(k)
+		}
+	}
+}
+
+// TestFootprintStdinReaderWaitingBeforeSession: a stdio server whose read of its stdin began before the client wrote
+// anything (so the read made the stream only a candidate, and the server never enters read_enter for it again)
+// becomes a footprint root when the client writes initialize, in filter mode, with no help from user space: its
+// later reads mark epochs and what it starts belongs to its tree. Cases: traced when the read began (a pipe, as
+// Go and Python hosts use, and a socketpair, as Node hosts do), and already reading when the monitor came
+// (AddCandidate, as watch does for running processes). Before the fix the server stayed outside every tree here
+// and its first calls got no footprint (seen in the kernel matrix's modern-gosdk session).
+func TestFootprintStdinReaderWaitingBeforeSession(t *testing.T) {
+	requireRoot(t)
+	msgs := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{}}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"b","arguments":{}}}`,
+	}, "\n") + "\n"
+	msgFile := filepath.Join(t.TempDir(), "msgs")
+	if err := os.WriteFile(msgFile, []byte(msgs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		socketpair bool
+		running    bool // already reading when the monitor learns of it: AddCandidate instead of AddPid before the read
+	}{
+		{name: "pipe"},
+		{name: "socketpair", socketpair: true},
+		{name: "running", running: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Open(Config{Filter: true, Footprint: true, RingBufferBytes: 4 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+
+			// The server's stdin (r) and the client's stdout (w).
+			var r, w *os.File
+			if tc.socketpair {
+				fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, w = os.NewFile(uintptr(fds[0]), "server end"), os.NewFile(uintptr(fds[1]), "client end")
+			} else if r, w, err = os.Pipe(); err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer w.Close()
+			// The server waits on fd 3 until it is traced, then reads its stdin line by line (byte by byte: sh does
+			// not read ahead on a pipe), starting a child for each line.
+			server := exec.Command("sh", "-c", `read go <&3; while read line; do cat /etc/hostname >/dev/null; done`)
+			server.Stdin = r
+			serverGate, gateW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gateW.Close()
+			server.ExtraFiles = []*os.File{serverGate}
+			// The client (untraced: only the server's stream is watched) writes every message once it is let go.
+			client := exec.Command("sh", "-c", `read go; exec cat "$0"`, msgFile)
+			client.Stdout = w
+			clientGate, err := client.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := server.Start(); err != nil {
+				t.Fatal(err)
+			}
+			serverGate.Close()
+			defer server.Process.Kill()
+			if err := client.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer client.Process.Kill()
+			r.Close()
+			w.Close()
+			pid := server.Process.Pid
+
+			if !tc.running {
+				if err := c.AddPid(pid); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := gateW.Write([]byte("go\n")); err != nil {
+				t.Fatal(err)
+			}
+			waitInStdinRead(t, pid)
+			if tc.running {
+				var st unix.Stat_t
+				if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/0", pid), &st); err != nil {
+					t.Fatal(err)
+				}
+				kind := stream.KindPipe
+				if tc.socketpair {
+					kind = stream.KindUnix
+				}
+				if err := c.AddPid(pid); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.AddCandidate(stream.Key{Kind: kind, Ino: st.Ino}, pid, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			runDone := make(chan error, 1)
+			go func() { runDone <- c.Run(ctx) }()
+			if _, err := clientGate.Write([]byte("go\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := client.Wait(); err != nil {
+				t.Fatalf("client: %v", err)
+			}
+			if err := server.Wait(); err != nil {
+				t.Fatalf("server: %v", err)
+			}
+			cancel()
+
+			var marks, wrongRoot, cats int
+			var reached uint64 // the position the server's last marked read reached
+			var data []byte
+			drainEvents(t, c, func(e *Event) {
+				switch e.Kind {
+				case KindData:
+					data = append(data, e.Data...)
+				case KindFPMark:
+					if e.FP.Root != pid {
+						wrongRoot++
+					} else if e.FP.Read() {
+						marks++
+						reached = max(reached, e.Offset)
+					}
+				case KindFPExec:
+					if e.FP.Root == pid && strings.HasSuffix(string(e.FP.Data[:bytes.IndexByte(e.FP.Data, 0)]), "/cat") {
+						cats++
+					}
+				}
+			})
+			if err := <-runDone; err != nil {
+				t.Fatal(err)
+			}
+			explainSkips(t, c)
+			if string(data) != msgs {
+				t.Errorf("captured %q, want the client's messages %q", data, msgs)
+			}
+			// Every read but the first (it began before the server was a root) is marked, at the position it reached.
+			if marks == 0 || wrongRoot != 0 {
+				t.Errorf("%d read marks of root %d (%d of another root): the server did not become a root when initialize came",
+					marks, pid, wrongRoot)
+			} else if reached != uint64(len(msgs)) {
+				t.Errorf("the server's last read was marked at %d, want the end of the messages, %d", reached, len(msgs))
+			}
+			if cats != 4 {
+				t.Errorf("%d children of the server in its tree, want 4 (one per line)", cats)
+			}
+		})
+	}
+}
+
+// waitInStdinRead waits until single-threaded process pid is blocked in read(2) of its fd 0.
+func waitInStdinRead(t *testing.T, pid int) {
+	t.Helper()
+	want := fmt.Sprintf("%d 0x0 ", unix.SYS_READ)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is not reading its stdin: /proc/%d/syscall says %q", pid, pid, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// drainEvents hands each record of the capture to each until Run, cancelled, has drained the ring buffer and closed
+// Events.
+func drainEvents(t *testing.T, c *Capture, each func(*Event)) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e, ok := <-c.Events():
+			if !ok {
+				return
+			}
+			each(e)
+			c.Release(e)
+		case <-timeout:
+			t.Fatal("ring buffer did not drain")
 		}
 	}
 }

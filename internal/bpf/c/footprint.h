@@ -392,8 +392,9 @@ static __always_inline __u64 pipe_unread(struct file *file)
 	return unread;
 }
 
-// unix_unread returns the bytes waiting in the receive queue of Unix socket file (up to 16 buffers; a buffer the
-// reader took part of counts whole).
+// unix_unread returns the bytes waiting in the receive queue of Unix socket file (up to 16 buffers). A stream
+// socket's reader may have taken part of the first buffer (a read smaller than the write: a server reading a large
+// message in pieces): the part it took, UNIXCB(skb).consumed, is not waiting.
 static __always_inline __u64 unix_unread(struct file *file)
 {
 	struct socket *sock = BPF_CORE_READ(file, private_data);
@@ -402,14 +403,18 @@ static __always_inline __u64 unix_unread(struct file *file)
 		return 0;
 	struct sk_buff_head *q = &sk->sk_receive_queue;
 	struct sk_buff *skb = BPF_CORE_READ(sk, sk_receive_queue.next);
-	__u64 unread = 0;
+	__u64 unread = 0, consumed = 0;
+	if (skb && (void *)skb != (void *)q && bpf_core_field_exists(struct unix_skb_parms, consumed)) {
+		struct unix_skb_parms *cb = (struct unix_skb_parms *)&skb->cb;
+		consumed = BPF_CORE_READ(cb, consumed);
+	}
 	for (int i = 0; i < 16; i++) {
 		if (!skb || (void *)skb == (void *)q)
 			break;
 		unread += BPF_CORE_READ(skb, len);
 		skb = BPF_CORE_READ(skb, next);
 	}
-	return unread;
+	return unread > consumed ? unread - consumed : 0;
 }
 
 // fp_auto_root makes the current process a footprint root at its first read, through its stdin, of an MCP stream
