@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -705,11 +704,12 @@ func (o *watchOptions) attachTLS(ctx context.Context, capt *capture.Capture, com
 	return len(probed) > 0
 }
 
-// debugEventsTap returns a tap that logs the data, reader and TCP records and the footprint marks (read or write,
-// root, epoch, stream, offset) the kernel delivers to path, one line each: time
-// (CLOCK_MONOTONIC ns), record kind, stream kind and number, generation, offset, size, process and thread; and each
-// TLS probe hit (capture.Config.DebugTLS): time, "hit", what it did, the call's key (goroutine or thread), stream,
-// buffer, length or result, instruction, stack pointer, CPU, process and thread. Empty path: no tap.
+// debugEventsTap returns a tap that logs to path, one line each, the records of streams and processes the kernel
+// delivers (data, reader, close, exit, TCP): time (CLOCK_MONOTONIC ns), record kind, stream kind and number,
+// generation, offset, size, process and thread; the footprint marks: read or write, root, epoch, stream, offset; and
+// each TLS probe hit (capture.Config.DebugTLS): time, "hit", what it did, the call's key (goroutine or thread),
+// stream, buffer, length or result, instruction, stack pointer, CPU, process and thread. Footprint records other than
+// marks are left out (one per file opened). Empty path: no tap.
 func debugEventsTap(path string) (func(*capture.Event), func(), error) {
 	if path == "" {
 		return nil, func() {}, nil
@@ -720,26 +720,22 @@ func debugEventsTap(path string) (func(*capture.Event), func(), error) {
 	}
 	w := bufio.NewWriter(f)
 	tap := func(e *capture.Event) {
-		if e.Kind == capture.KindTLSHit {
+		switch e.Kind {
+		case capture.KindTLSHit:
 			h := e.TLSHit
 			fmt.Fprintf(w, "%d hit site=%d key=%#x stream=%d:%d buf=%#x n=%d ip=%#x sp=%#x cpu=%d pid=%d tid=%d\n", e.Time, h.Site,
 				e.Gen, e.Stream.Kind, e.Stream.Ino, e.Offset, int64(e.Lost), h.IP, h.SP, h.CPU, e.Pid, e.Tid)
-			return
-		}
-		if e.Kind == capture.KindFPMark {
+		case capture.KindFPMark:
 			fmt.Fprintf(w, "%d mark read=%v root=%d epoch=%d stream=%d:%d gen=%d off=%d pid=%d tid=%d\n", e.Time, e.FP.Read(), e.FP.Root, e.FP.Epoch,
 				e.Stream.Kind, e.Stream.Ino, e.Gen, e.Offset, e.Pid, e.Tid)
-			return
+		case capture.KindData, capture.KindReader, capture.KindClose, capture.KindExit, capture.KindTCP:
+			fmt.Fprintf(w, "%d kind=%d stream=%d:%d gen=%d off=%d len=%d lost=%d pid=%d tid=%d", e.Time, e.Kind, e.Stream.Kind,
+				e.Stream.Ino, e.Gen, e.Offset, len(e.Data), e.Lost, e.Pid, e.Tid)
+			if e.Kind == capture.KindTCP {
+				fmt.Fprintf(w, " local=%s remote=%s", e.Conn.Local, e.Conn.Remote)
+			}
+			w.WriteByte('\n')
 		}
-		if e.Kind != capture.KindTCP && e.Kind != capture.KindData && e.Kind != capture.KindReader && !slices.Contains([]uint8{stream.KindTCPTx, stream.KindTCPRx, stream.KindTLSTx, stream.KindTLSRx}, e.Stream.Kind) {
-			return
-		}
-		fmt.Fprintf(w, "%d kind=%d stream=%d:%d gen=%d off=%d len=%d lost=%d pid=%d tid=%d", e.Time, e.Kind, e.Stream.Kind,
-			e.Stream.Ino, e.Gen, e.Offset, len(e.Data), e.Lost, e.Pid, e.Tid)
-		if e.Kind == capture.KindTCP {
-			fmt.Fprintf(w, " local=%s remote=%s", e.Conn.Local, e.Conn.Remote)
-		}
-		w.WriteByte('\n')
 	}
 	return tap, func() { w.Flush(); f.Close() }, nil
 }
