@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "write-stdout":
 		os.Exit(helperWrite(1))
+	case "write-stdout-no-session":
+		os.Exit(helperWriteNoSession(1))
 	case "socketpair":
 		os.Exit(helperSocketpair())
 	case "read-stdin":
@@ -73,6 +75,17 @@ func helperWrite(fd int) int {
 	}
 	if err := writeAll(fd, msgs[3]); err != nil {
 		return fail(err)
+	}
+	return 0
+}
+
+// helperWriteNoSession writes the test messages but the first, initialize, each with write(2): a stream that opens
+// no session, whose reader the kernel does not make a footprint root by itself.
+func helperWriteNoSession(fd int) int {
+	for _, m := range testMessages()[1:] {
+		if err := writeAll(fd, m); err != nil {
+			return fail(err)
+		}
 	}
 	return 0
 }

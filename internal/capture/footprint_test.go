@@ -274,19 +274,7 @@ func TestFootprintStdinReaderWaitingBeforeSession(t *testing.T) {
 			}
 			defer c.Close()
 
-			// The server's stdin (r) and the client's stdout (w).
-			var r, w *os.File
-			if tc.socketpair {
-				fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r, w = os.NewFile(uintptr(fds[0]), "server end"), os.NewFile(uintptr(fds[1]), "client end")
-			} else if r, w, err = os.Pipe(); err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			defer w.Close()
+			r, w := stdioPair(t, tc.socketpair) // the server's stdin, the client's stdout
 			// The server waits on fd 3 until it is traced, then reads its stdin line by line (byte by byte: sh does
 			// not read ahead on a pipe), starting a child for each line.
 			server := exec.Command("sh", "-c", `read go <&3; while read line; do cat /etc/hostname >/dev/null; done`)
@@ -399,23 +387,132 @@ func TestFootprintStdinReaderWaitingBeforeSession(t *testing.T) {
 	}
 }
 
-// waitInStdinRead waits until single-threaded process pid is blocked in read(2) of its fd 0.
-func waitInStdinRead(t *testing.T, pid int) {
+// TestFootprintReadPositionDuringWrite: a server made a root while its client is inside a large write to its stdin
+// takes its read position only once no write to the stream is in flight. Until a write returns, the stream's offset
+// does not tell what the reader can have read: a socket write's range is reserved at its exit, after the reader may
+// have taken its bytes, and an early-copied pipe write's is reserved whole before all of it is in the pipe. Either
+// way every later read mark of the stream was shifted, and calls got the epochs of others. The reader reads 64 KiB
+// every 5 ms, so the 4 MiB write waits on it for some 300 ms; the test makes it a root once the writer is blocked in
+// that write, and checks that its last marked read is at the end of the stream.
+func TestFootprintReadPositionDuringWrite(t *testing.T) {
+	requireRoot(t)
+	want := bytes.Join(testMessages()[1:], nil)
+	for _, socketpair := range []bool{false, true} {
+		name := "pipe"
+		if socketpair {
+			name = "socketpair"
+		}
+		t.Run(name, func(t *testing.T) {
+			c, err := Open(Config{Footprint: true, RingBufferBytes: 16 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r, w := stdioPair(t, socketpair)
+			server, client := helperCommand("read-stdin-slowly"), helperCommand("write-stdout-no-session")
+			server.Stdin, client.Stdout = r, w
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			runDone := make(chan error, 1)
+			go func() { runDone <- c.Run(ctx) }()
+			if err := server.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer server.Process.Kill()
+			if err := client.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer client.Process.Kill()
+			r.Close()
+			w.Close()
+			waitInSyscall(t, client.Process.Pid, unix.SYS_WRITE, 1)
+			root := server.Process.Pid
+			if err := c.AddFootprintRoot(root); err != nil {
+				t.Fatal(err)
+			}
+			if err := client.Wait(); err != nil {
+				t.Fatalf("client: %v", err)
+			}
+			if err := server.Wait(); err != nil {
+				t.Fatalf("server: %v", err)
+			}
+			cancel()
+
+			var data []byte
+			var marks int
+			var reached uint64
+			drainEvents(t, c, func(e *Event) {
+				switch {
+				case e.Kind == KindData && e.Pid == client.Process.Pid:
+					data = append(data, e.Data...)
+				case e.Kind == KindFPMark && e.FP.Root == root && e.FP.Read():
+					marks++
+					reached = max(reached, e.Offset)
+				}
+			})
+			if err := <-runDone; err != nil {
+				t.Fatal(err)
+			}
+			explainSkips(t, c)
+			if !bytes.Equal(data, want) {
+				t.Fatalf("captured %d bytes of the client's, want %d", len(data), len(want))
+			}
+			if marks == 0 || reached != uint64(len(want)) {
+				t.Errorf("%d read marks of the server, the last at %d; want it at the end of the stream, %d", marks, reached, len(want))
+			}
+		})
+	}
+}
+
+// stdioPair returns the two ends of a server's stdio, the server's end first: a pipe, or a socketpair as Node hosts
+// make. Both are closed when the test ends (closing them early in the test, once the peers have them, is fine).
+func stdioPair(t *testing.T, socketpair bool) (server, client *os.File) {
 	t.Helper()
-	want := fmt.Sprintf("%d 0x0 ", unix.SYS_READ)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+	if socketpair {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.HasPrefix(string(b), want) {
-			return
+		server, client = os.NewFile(uintptr(fds[0]), "server end"), os.NewFile(uintptr(fds[1]), "client end")
+	} else {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, client = r, w
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// waitInStdinRead waits until single-threaded process pid is blocked in read(2) of its fd 0.
+func waitInStdinRead(t *testing.T, pid int) {
+	t.Helper()
+	waitInSyscall(t, pid, unix.SYS_READ, 0)
+}
+
+// waitInSyscall waits until a thread of process pid is blocked in syscall nr with fd as its first argument.
+func waitInSyscall(t *testing.T, pid int, nr uintptr, fd int) {
+	t.Helper()
+	want := fmt.Sprintf("%d %#x ", nr, fd)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("threads of process %d: %v", pid, err)
+		}
+		var seen []string
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			if strings.HasPrefix(string(b), want) {
+				return
+			}
+			seen = append(seen, strings.TrimSpace(string(b)))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d is not reading its stdin: /proc/%d/syscall says %q", pid, pid, b)
+			t.Fatalf("no thread of process %d is in syscall %d on fd %d; their /proc/.../syscall: %q", pid, nr, fd, seen)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -1,8 +1,11 @@
 package capture
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -206,9 +209,11 @@ func dropTCPOnly(spec *ebpf.CollectionSpec) {
 // array mcps_copy_progs<hook>, never attached.
 const copyMorePrefix = "mcps_copy_more"
 
-// attach installs the copy continuations, then links every other program to the hook its ELF section names. On
-// error it closes the links it made. The copies come first: an exit program attached before its hook's copy program
-// is installed would count the writes it sees meanwhile as lost (its tail call fails).
+// attach installs the copy continuations, then links every other program to the hook its ELF section names, the
+// syscall exits first. On error it closes the links it made. The copies come first: an exit program attached before
+// its hook's copy program is installed would count the writes it sees meanwhile as lost (its tail call fails). The
+// exits come before the entries: a write whose entry was seen and whose exit was not would leave its arguments for
+// the thread's next write-family exit, and its stream counted as written to for ever (writing_begin, stdio.c).
 func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, error) {
 	for name := range spec.Programs {
 		if hook, ok := strings.CutPrefix(name, copyMorePrefix); ok {
@@ -228,8 +233,11 @@ func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, erro
 		}
 		return nil, err
 	}
-	for name, ps := range spec.Programs {
-		prog := coll.Programs[name]
+	names := slices.SortedFunc(maps.Keys(spec.Programs), func(a, b string) int {
+		return cmp.Or(cmp.Compare(hookOrder(spec.Programs[a]), hookOrder(spec.Programs[b])), strings.Compare(a, b))
+	})
+	for _, name := range names {
+		ps, prog := spec.Programs[name], coll.Programs[name]
 		if strings.HasPrefix(name, copyMorePrefix) {
 			continue // installed above
 		}
@@ -243,6 +251,14 @@ func attach(spec *ebpf.CollectionSpec, coll *ebpf.Collection) ([]link.Link, erro
 		links = append(links, l)
 	}
 	return links, nil
+}
+
+// hookOrder ranks a program for attach: syscall exits (tracepoints and fexit) before everything else.
+func hookOrder(ps *ebpf.ProgramSpec) int {
+	if strings.Contains(ps.SectionName, "/sys_exit") || strings.HasPrefix(ps.SectionName, "fexit/") {
+		return 0
+	}
+	return 1
 }
 
 // attachProgram links prog to the hook its ELF section names: a tracepoint, a BTF raw tracepoint or fentry/fexit.

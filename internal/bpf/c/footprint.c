@@ -62,6 +62,10 @@ static __always_inline void fp_mark(__u32 root, __u32 fd, bool write, __s64 n, s
 	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &key);
 	if (!st || st->state != MCPS_STATE_MCP)
 		return;
+	// The read position is taken when no write is in flight (writing_begin, stdio.c); until then the root's reads
+	// mark nothing, and their epochs run together.
+	if (!write && !st->read && st->writing)
+		return;
 	struct mcps_fp_root *r = bpf_map_lookup_elem(&mcps_fp_roots, &root);
 	if (!r)
 		return;

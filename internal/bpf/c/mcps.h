@@ -109,7 +109,10 @@ struct mcps_stream {
 	__u32 reader;    // tgid of the last process seen reading it
 	__u64 read;      // 1 + the position footprint roots' reads reached (footprint.c, fp_mark); 0: not taken yet
 	__u32 init;      // 1: its first message opens a session (initialize, server/discover): its reader is a server
-	__u32 stdin;     // MCPS_STATE_CANDIDATE: 1 when its reader read it through its stdin (fd 0)
+	union {
+		__u32 stdin;   // MCPS_STATE_CANDIDATE: 1 when its reader read it through its stdin (fd 0)
+		__u32 writing; // MCPS_STATE_MCP pipes and Unix sockets: writes that entered and have not returned (stdio.c)
+	};
 	__u64 closed_at; // MCPS_STATE_CLOSED: when TCP closed the connection (ktime)
 };
 
@@ -124,7 +127,8 @@ struct mcps_write_args {
 	__u64 total;  // bytes the syscall wrote (its return value)
 	__u64 done;   // bytes already copied or counted lost
 	__u64 offset; // stream offset of the first byte of this syscall
-	__u64 gen;
+	__u64 gen;    // its stream's generation; from a stdio write's entry to its reservation, the one counting it in
+		      // writing (writing_begin in stdio.c; 0: none)
 	__u32 iov_idx;
 	__u32 runs;
 	__u64 iov_off;

@@ -54,7 +54,11 @@ int mcps_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	bpf_map_delete_elem(&mcps_write_args, &tid);
+	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
+	if (a) {
+		writing_done(&a->key, a->gen, NULL); // killed inside a write
+		bpf_map_delete_elem(&mcps_write_args, &tid);
+	}
 	early_drop(tid);
 	if (mcps_tls_on) {
 		bpf_map_delete_elem(&mcps_tls_calls, &tid);

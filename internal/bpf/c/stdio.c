@@ -10,7 +10,9 @@
 // Cost for everything that is not MCP: the monitor's own tgid is skipped by a constant; in filter mode one lookup in
 // mcps_traced; then a chain of CO-RE reads from the fd to its inode mode leaves any fd that is not a pipe or a Unix
 // socket; a pipe or socket costs one lookup in mcps_streams, and, for a write to a stream not yet known, a 16-byte
-// peek at the buffer to see whether it opens a JSON-RPC object. sys_exit costs one lookup in mcps_write_args.
+// peek at the buffer to see whether it opens a JSON-RPC object. sys_exit costs one lookup in mcps_write_args. A write
+// to an MCP pipe or Unix socket pays one more lookup and an atomic add at its entry (writing_begin) and an atomic add
+// at its exit.
 //
 // Limits: sendmmsg/recvmmsg, splice, vmsplice, sendfile and io_uring move bytes these hooks do not see; vectors past
 // MAX_IOV iovecs and single syscalls past (1 + MAX_CONTINUATIONS) * CHUNKS_PER_RUN * CHUNK_SIZE bytes are counted as
@@ -147,6 +149,33 @@ static __always_inline void early_drop(__u32 tid)
 		__sync_fetch_and_add(&mcps_early_writes, -1);
 }
 
+// writing_begin counts a write to pipe or Unix socket stream key, about to be saved in a, among the stream's writes
+// in flight (struct mcps_stream.writing) until writing_done. While one is, the stream's offset does not tell what its
+// reader can have read: a write's range is reserved at its exit, after its bytes reached the reader, and an
+// early-copied write's (early_copy) whole before all of them did. A footprint root takes its read position only when
+// none is (fp_mark).
+static __always_inline struct mcps_stream *writing_begin(const struct mcps_stream_key *key, struct mcps_write_args *a)
+{
+	if (key->kind != MCPS_STREAM_PIPE && key->kind != MCPS_STREAM_UNIX)
+		return NULL;
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, key);
+	if (st)
+		a->gen = st->gen; // until the exit reserves the range
+	return st;
+}
+
+// writing_done takes a stdio write of stream key, counted in generation gen (writing_begin), out of the count, once
+// its range is reserved (st: the stream, when in hand). A stream evicted and made anew meanwhile did not count it.
+static __always_inline void writing_done(const struct mcps_stream_key *key, __u64 gen, struct mcps_stream *st)
+{
+	if (!gen || (key->kind != MCPS_STREAM_PIPE && key->kind != MCPS_STREAM_UNIX))
+		return;
+	if (!st)
+		st = bpf_map_lookup_elem(&mcps_streams, key);
+	if (st && st->gen == gen)
+		__sync_fetch_and_add(&st->writing, -1);
+}
+
 // write_enter decides whether a write is to an MCP stream and, if so, saves what the syscall's exit needs. Hooks that
 // see the struct file (fentry on vfs_write) pass it as trusted; the others pass the fd, and the file is looked up.
 static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted, __u64 buf, __u64 len, __u32 iov,
@@ -225,12 +254,15 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 		.fd = fd,
 		.enter_ts = bpf_ktime_get_ns(),
 	};
+	struct mcps_stream *writing = writing_begin(&key, &a);
 	if (key.kind == MCPS_STREAM_PIPE && !iov && len >= EARLY_MIN && early_begin(tid, file, &a, len))
 		a.vlen = 1; // see struct mcps_early
 	if (bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY)) {
 		stat_add(MCPS_STAT_MAP_REFUSED, 1); // refused (a contended map lock, tls.c): this write is lost, counted
 		if (a.vlen && !iov)
 			early_drop(tid);
+	} else if (writing) {
+		__sync_fetch_and_add(&writing->writing, 1);
 	}
 	return 0;
 }
@@ -615,7 +647,10 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 	if (a->vlen && !a->iov) { // copied while it waited (struct mcps_early)
 		a->vlen = 0;
 		mark_participant(bpf_get_current_pid_tgid() >> 32);
-		if (early_done(a, tid, ret) == EARLY_NOTHING) {
+		__u64 counted_in = a->gen; // set_range overwrites it
+		enum early_end end = early_done(a, tid, ret);
+		writing_done(&a->key, counted_in, NULL);
+		if (end == EARLY_NOTHING) {
 			bpf_map_delete_elem(&mcps_write_args, &tid);
 			return NULL;
 		}
@@ -623,6 +658,7 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 		return a;
 	}
 	if (ret <= 0) {
+		writing_done(&a->key, a->gen, NULL);
 		bpf_map_delete_elem(&mcps_write_args, &tid);
 		return NULL;
 	}
@@ -639,7 +675,9 @@ static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_wr
 	// user space orders the two directions of a connection by these times.
 	if (a->key.kind == MCPS_STREAM_TCP_RX)
 		a->enter_ts = bpf_ktime_get_ns();
-	set_range(a, reserve(&st->offset, ret), st->gen, ret, 0);
+	__u64 offset = reserve(&st->offset, ret);
+	writing_done(&a->key, a->gen, st);
+	set_range(a, offset, st->gen, ret, 0);
 	if (a->key.kind == MCPS_STREAM_TCP_RX) // a server root read (part of) a request: an epoch boundary
 		fp_stream_mark(&a->key, a->gen, a->offset + ret);
 	a->slot = slot;
