@@ -105,6 +105,7 @@ const (
 	StatMapRefused        = uint32(mcpsMcpsStatMCPS_STAT_MAP_REFUSED)
 	StatTLSUnenteredBytes = uint32(mcpsMcpsStatMCPS_STAT_TLS_UNENTERED_BYTES)
 	StatEarlyBytes        = uint32(mcpsMcpsStatMCPS_STAT_EARLY_BYTES)
+	StatUncopiedBytes     = uint32(mcpsMcpsStatMCPS_STAT_UNCOPIED_BYTES)
 	StatCount             = uint32(mcpsMcpsStatMCPS_STAT_MAX)
 )
 

@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "write-stdout":
 		os.Exit(helperWrite(1))
+	case "write-uncopied":
+		os.Exit(helperWriteUncopied())
 	case "write-stdout-no-session":
 		os.Exit(helperWriteNoSession(1))
 	case "socketpair":

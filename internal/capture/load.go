@@ -145,7 +145,7 @@ func loadHookSet(spec *ebpf.CollectionSpec, fentry bool, fast FastPaths, kernel 
 func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths, kernel *btf.Cache) (*ebpf.Collection, []link.Link, error) {
 	spec := template.Copy()
 	for name, ps := range spec.Programs {
-		if isFentry(ps) != fentry && (isFentry(ps) || isSyscallTracepoint(ps)) {
+		if isFentry(ps) != fentry && (isFentry(ps) || isSyscallTracepoint(ps)) && !strings.HasPrefix(name, uncopiedPrefix) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -204,6 +204,10 @@ func dropTCPOnly(spec *ebpf.CollectionSpec) {
 		delete(spec.Maps, "mcps_scratch_"+hook)
 	}
 }
+
+// uncopiedPrefix names the programs of the syscalls whose bytes no hook can copy (splice, tee, sendfile, sendmmsg):
+// they count them as lost, and no fentry program sees them, so both hook sets load them.
+const uncopiedPrefix = "mcps_uncopied_"
 
 // copyMorePrefix names the copy continuations: program mcps_copy_more<hook> is entered by tail call from the prog
 // array mcps_copy_progs<hook>, never attached.

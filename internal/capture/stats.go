@@ -15,9 +15,12 @@ type Stats struct {
 	FaultBytes   uint64 // payload bytes that could not be read from the writer's memory
 	TooLongBytes uint64 // bytes of single syscalls larger than one copy can reach
 	IovLostBytes uint64 // bytes in iovecs past the vector limit
-	BusyBytes    uint64 // TLS plaintext a uprobe_multi copy dropped: every scratch slot of its CPU was taken
-	LostEvents   uint64 // reader/close/exit and footprint records the ring buffer had no room for
-	FPLost       uint64 // footprint counter updates that found their map full
+	// UncopiedBytes counts bytes that splice, tee, sendfile or sendmmsg moved into MCP streams: no hook can copy
+	// them, so they are lost, and the messages they fall in are marked truncated.
+	UncopiedBytes uint64
+	BusyBytes     uint64 // TLS plaintext a uprobe_multi copy dropped: every scratch slot of its CPU was taken
+	LostEvents    uint64 // reader/close/exit and footprint records the ring buffer had no room for
+	FPLost        uint64 // footprint counter updates that found their map full
 	// TLSUnreturned counts TLS calls whose return probe never ran (a skipped run): their bytes are lost, how many is
 	// unknown, and their stream restarted (user space counts a restart and parses past the gap).
 	TLSUnreturned uint64
@@ -46,7 +49,7 @@ type Stats struct {
 
 // Undelivered is every payload byte the kernel saw written to an MCP stream but could not hand over.
 func (s Stats) Undelivered() uint64 {
-	return s.LostBytes + s.FaultBytes + s.TooLongBytes + s.IovLostBytes + s.BusyBytes
+	return s.LostBytes + s.FaultBytes + s.TooLongBytes + s.IovLostBytes + s.BusyBytes + s.UncopiedBytes
 }
 
 // Stats reads the kernel's counters.
@@ -67,6 +70,7 @@ func (c *Capture) Stats() (Stats, error) {
 		bpf.StatMapRefused:        &s.MapRefused,
 		bpf.StatStreams:           &s.Streams,
 		bpf.StatEarlyBytes:        &s.EarlyBytes,
+		bpf.StatUncopiedBytes:     &s.UncopiedBytes,
 	}
 	for idx, dst := range vals {
 		var perCPU []uint64
@@ -119,6 +123,7 @@ func (s Stats) Counters() map[string]uint64 {
 		"kernel_fault_bytes":         s.FaultBytes,
 		"kernel_too_long_bytes":      s.TooLongBytes,
 		"kernel_iov_lost_bytes":      s.IovLostBytes,
+		"kernel_uncopied_bytes":      s.UncopiedBytes,
 		"kernel_busy_bytes":          s.BusyBytes,
 		"kernel_lost_events":         s.LostEvents,
 		"kernel_footprint_lost":      s.FPLost,

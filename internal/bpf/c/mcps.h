@@ -92,7 +92,8 @@ enum mcps_stat {
 	MCPS_STAT_MAP_REFUSED = 11,   // calls whose state the kernel refused to store (a contended map lock): lost
 	MCPS_STAT_TLS_UNENTERED_BYTES = 12, // the bytes of the MCPS_STAT_TLS_UNENTERED calls
 	MCPS_STAT_EARLY_BYTES = 13,   // bytes of large pipe writes copied while the write waited for its reader
-	MCPS_STAT_MAX = 14,
+	MCPS_STAT_UNCOPIED_BYTES = 14, // bytes splice, tee, sendfile and sendmmsg moved into MCP streams (stdio.c)
+	MCPS_STAT_MAX = 15,
 };
 
 struct mcps_stream_key {
@@ -121,7 +122,7 @@ struct mcps_write_args {
 	__u64 buf;   // flat buffer, or array of struct iovec when iov is set
 	__u64 vlen;  // iovec count
 	struct mcps_stream_key key;
-	__u32 iov;   // 1 when buf points to iovecs
+	__u32 iov;   // 1 when buf points to iovecs; MCPS_ARGS_UNCOPIED: bytes moved where no hook can copy them (stdio.c)
 	__u32 fd;
 	// Copy cursor, used by tail-call continuations.
 	__u64 total;  // bytes the syscall wrote (its return value)

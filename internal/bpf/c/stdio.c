@@ -14,7 +14,8 @@
 // to an MCP pipe or Unix socket pays one more lookup and an atomic add at its entry (writing_begin) and an atomic add
 // at its exit.
 //
-// Limits: sendmmsg/recvmmsg, splice, vmsplice, sendfile and io_uring move bytes these hooks do not see; vectors past
+// Limits: splice, tee, sendfile and sendmmsg move bytes these hooks cannot copy: on an MCP stream they are counted as
+// lost and leave a hole user space sees (uncopied_enter); io_uring moves bytes no hook sees; vectors past
 // MAX_IOV iovecs and single syscalls past (1 + MAX_CONTINUATIONS) * CHUNKS_PER_RUN * CHUNK_SIZE bytes are counted as
 // lost, never silently dropped. A write is copied at its exit, whole, so the ring buffer must hold it then, except a
 // large write(2) to a pipe, copied while it waits for its reader (early_copy, tp_btf/sched_switch).
@@ -149,6 +150,14 @@ static __always_inline void early_drop(__u32 tid)
 		__sync_fetch_and_add(&mcps_early_writes, -1);
 }
 
+// lose accounts bytes that will never reach user space to the stream (st: its entry, if still of this write's gen).
+static __always_inline void lose(struct mcps_stream *st, __u32 stat, __u64 n)
+{
+	stat_add(stat, n);
+	if (st)
+		__sync_fetch_and_add(&st->lost, n);
+}
+
 // writing_begin counts a write to pipe or Unix socket stream key, about to be saved in a, among the stream's writes
 // in flight (struct mcps_stream.writing) until writing_done. While one is, the stream's offset does not tell what its
 // reader can have read: a write's range is reserved at its exit, after its bytes reached the reader, and an
@@ -267,6 +276,100 @@ static __always_inline int write_enter(__u32 fd, struct file *file, bool trusted
 	return 0;
 }
 
+// uncopied_enter notes a syscall that moves bytes into fd where no hook can copy them: splice and tee (from another
+// pipe or a file, inside the kernel), sendfile (from a file) and sendmmsg (msgvec: its array of struct mmsghdr, whose
+// iovecs are not walked). On an MCP pipe or Unix socket its exit counts the bytes as lost and reserves their range
+// (uncopied_exit), so that user space sees the hole: the message they fall in is marked truncated, or, when they are
+// whole messages, the stream resumes at the next; nothing is glued. They do not classify a stream (there is nothing
+// to peek at). Rare syscalls: the cost is that of write_enter.
+#define MCPS_ARGS_UNCOPIED 2
+static __always_inline int uncopied_enter(__u32 fd, __u64 msgvec)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	if ((id >> 32) == mcps_self_tgid)
+		return 0;
+	struct mcps_stream_key key;
+	if (!stream_of_file(fd_to_file(fd), false, true, &key, NULL))
+		return 0;
+	struct mcps_write_args a = {.buf = msgvec, .key = key, .iov = MCPS_ARGS_UNCOPIED, .fd = fd};
+	struct mcps_stream *st = writing_begin(&key, &a);
+	if (!st || st->state != MCPS_STATE_MCP)
+		return 0;
+	if (!bpf_map_update_elem(&mcps_write_args, &tid, &a, BPF_ANY))
+		__sync_fetch_and_add(&st->writing, 1);
+	return 0;
+}
+
+// MAX_MMSG is how many messages of one sendmmsg uncopied_exit sums the lengths of; the bytes of any further ones
+// are not known, and the stream's later offsets fall short by them (user space then sees a torn message, skipped).
+#define MAX_MMSG 64
+
+// uncopied_exit counts the bytes of a syscall noted by uncopied_enter (a) that returned ret as lost and reserves
+// their range in its stream.
+static __always_inline void uncopied_exit(struct mcps_write_args *a, __s64 ret)
+{
+	if (ret <= 0) {
+		writing_done(&a->key, a->gen, NULL);
+		return;
+	}
+	__u64 n = ret;
+	if (a->buf) { // sendmmsg: ret messages were sent, msg_len bytes each
+		n = 0;
+		struct mmsghdr *msgs = (struct mmsghdr *)a->buf;
+		for (int i = 0; i < MAX_MMSG && i < ret; i++) {
+			__u32 len = 0;
+			bpf_probe_read_user(&len, sizeof(len), &msgs[i].msg_len);
+			n += len;
+		}
+	}
+	struct mcps_stream *st = bpf_map_lookup_elem(&mcps_streams, &a->key);
+	if (!st)
+		return;
+	reserve(&st->offset, n);
+	lose(st, MCPS_STAT_UNCOPIED_BYTES, n);
+	writing_done(&a->key, a->gen, st);
+}
+
+// uncopied_exit_prog ends the syscall of the current thread noted by uncopied_enter, if any.
+static __always_inline int uncopied_exit_prog(__s64 ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mcps_write_args *a = bpf_map_lookup_elem(&mcps_write_args, &tid);
+	if (!a || a->iov != MCPS_ARGS_UNCOPIED)
+		return 0;
+	uncopied_exit(a, ret);
+	bpf_map_delete_elem(&mcps_write_args, &tid);
+	return 0;
+}
+
+// Loaded with either hook set (capture/load.go keeps the mcps_uncopied_ programs): fentry on vfs_write sees none of
+// these syscalls.
+SEC("tracepoint/syscalls/sys_enter_splice")
+int mcps_uncopied_enter_splice(struct sys_enter_ctx *ctx) { return uncopied_enter(ctx->args[2], 0); }
+SEC("tracepoint/syscalls/sys_enter_tee")
+int mcps_uncopied_enter_tee(struct sys_enter_ctx *ctx) { return uncopied_enter(ctx->args[1], 0); }
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int mcps_uncopied_enter_sendfile64(struct sys_enter_ctx *ctx) { return uncopied_enter(ctx->args[0], 0); }
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int mcps_uncopied_enter_sendmmsg(struct sys_enter_ctx *ctx) { return uncopied_enter(ctx->args[0], ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_exit_splice")
+int mcps_uncopied_exit_splice(struct sys_exit_ctx *ctx) { return uncopied_exit_prog(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_tee")
+int mcps_uncopied_exit_tee(struct sys_exit_ctx *ctx) { return uncopied_exit_prog(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int mcps_uncopied_exit_sendfile64(struct sys_exit_ctx *ctx) { return uncopied_exit_prog(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int mcps_uncopied_exit_sendmmsg(struct sys_exit_ctx *ctx) { return uncopied_exit_prog(ctx->ret); }
+
+// vmsplice maps or copies user memory into a pipe: its iovecs are read as writev's (with the tracepoint hook set
+// only: with fentry on vfs_write, vmsplice is not seen).
+SEC("tracepoint/syscalls/sys_enter_vmsplice")
+int mcps_enter_vmsplice(struct sys_enter_ctx *ctx)
+{
+	return write_enter(ctx->args[0], NULL, false, ctx->args[1], 0, 1, ctx->args[2]);
+}
+
 SEC("tracepoint/syscalls/sys_enter_write")
 int mcps_enter_write(struct sys_enter_ctx *ctx)
 {
@@ -310,14 +413,6 @@ int mcps_enter_sendmsg(struct sys_enter_ctx *ctx)
 	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]))
 		return 0;
 	return write_enter(ctx->args[0], NULL, false, (__u64)msg.msg_iov, 0, 1, msg.msg_iovlen);
-}
-
-// lose accounts bytes that will never reach user space to the stream (st: its entry, if still of this write's gen).
-static __always_inline void lose(struct mcps_stream *st, __u32 stat, __u64 n)
-{
-	stat_add(stat, n);
-	if (st)
-		__sync_fetch_and_add(&st->lost, n);
 }
 
 // copy_chunks copies up to CHUNKS_PER_RUN chunks of the write described by a, advancing its cursor. It returns
@@ -644,6 +739,11 @@ static __always_inline enum early_end early_done(struct mcps_write_args *a, __u3
 static __always_inline struct mcps_write_args *write_exit_prepare(struct mcps_write_args *a, __u32 tid, __u32 slot,
 							      __s64 ret)
 {
+	if (a->iov == MCPS_ARGS_UNCOPIED) {
+		uncopied_exit(a, ret);
+		bpf_map_delete_elem(&mcps_write_args, &tid);
+		return NULL;
+	}
 	if (a->vlen && !a->iov) { // copied while it waited (struct mcps_early)
 		a->vlen = 0;
 		mark_participant(bpf_get_current_pid_tgid() >> 32);
@@ -756,6 +856,8 @@ SEC("tracepoint/syscalls/sys_exit_pwritev2")
 int mcps_exit_pwritev2(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 5, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int mcps_exit_sendmsg(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 6, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_vmsplice")
+int mcps_exit_vmsplice(struct sys_exit_ctx *ctx) { return write_exit(ctx, &mcps_copy_progs, &mcps_scratch, 11, ctx->ret); }
 
 // read_enter records which process reads an MCP stream. Nothing is copied at reads: each byte was copied once, at
 // its write. In filter mode a traced reader makes the stream a candidate, so writes to it by untraced processes are
