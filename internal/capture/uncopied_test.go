@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -94,8 +95,9 @@ func sendmmsg(fd int, bufs ...[]byte) error {
 }
 
 // TestUncopiedBytesLeaveAHole: bytes moved into an MCP stream by splice, sendfile and sendmmsg, which no hook can
-// copy, are counted (Stats.UncopiedBytes) and leave a hole of their exact size in the stream's offsets, so that
-// nothing around them is glued together; vmsplice's bytes are user memory and captured.
+// copy, leave a hole of their exact size in the stream's offsets, so that nothing around them is glued together, and
+// are counted: in the stream's lost bytes, which its records carry, and in Stats.UncopiedBytes. vmsplice's bytes
+// are user memory, and captured.
 func TestUncopiedBytesLeaveAHole(t *testing.T) {
 	requireRoot(t)
 	first, spliced, sent, vm, last := uncopiedMessages()
@@ -113,17 +115,36 @@ func TestUncopiedBytesLeaveAHole(t *testing.T) {
 			r, w := stdioPair(t, socketpair)
 			reader, writer := helperCommand("read-stdin"), helperCommand("write-uncopied")
 			reader.Stdin, writer.Stdout = r, w
-			got := runAndCollect(t, c, func() error {
-				if err := reader.Start(); err != nil {
-					return err
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			runDone := make(chan error, 1)
+			go func() { runDone <- c.Run(ctx) }()
+			if err := reader.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if err := writer.Run(); err != nil {
+				t.Fatalf("writer: %v", err)
+			}
+			r.Close()
+			w.Close()
+			if err := reader.Wait(); err != nil {
+				t.Fatalf("reader: %v", err)
+			}
+			cancel()
+			// The writer's records only: another capture.test on the host may be writing the same messages.
+			chunks := map[uint64][]byte{}
+			var lost uint64 // the stream's lost bytes, as its last record carries them
+			drainEvents(t, c, func(e *Event) {
+				if e.Kind == KindData && e.Pid == writer.Process.Pid {
+					chunks[e.Offset] = append([]byte(nil), e.Data...)
+					lost = max(lost, e.Lost)
 				}
-				if err := writer.Run(); err != nil {
-					return err
-				}
-				r.Close()
-				w.Close()
-				return reader.Wait()
 			})
+			if err := <-runDone; err != nil {
+				t.Fatal(err)
+			}
+			explainSkips(t, c)
+
 			// What the stream must hold, byte by byte: the hole has no record.
 			hole := len(spliced) + len(sent)
 			tail := append(append([]byte(nil), vm...), last...)
@@ -132,41 +153,34 @@ func TestUncopiedBytesLeaveAHole(t *testing.T) {
 				tail = last
 			}
 			want := append(append(append([]byte(nil), first...), make([]byte, hole)...), tail...)
-			var found bool
-			for k, chunks := range got.data {
-				if b, ok := chunks[0]; !ok || !bytes.Equal(b, first) {
-					continue
+			seen := make([]byte, len(want))
+			covered := make([]bool, len(want))
+			for off, b := range chunks {
+				if int(off)+len(b) > len(want) {
+					t.Fatalf("a record at %d of %d bytes, past the end of what was written, %d", off, len(b), len(want))
 				}
-				found = true
-				seen := make([]byte, len(want))
-				covered := make([]bool, len(want))
-				for off, b := range chunks {
-					if int(off)+len(b) > len(want) {
-						t.Fatalf("stream %v: a record at %d of %d bytes, past the end of what was written, %d", k, off, len(b), len(want))
-					}
-					copy(seen[off:], b)
-					for i := range b {
-						covered[int(off)+i] = true
-					}
-				}
-				for i := range want {
-					if inHole := i >= len(first) && i < len(first)+hole; covered[i] == inHole {
-						t.Fatalf("stream %v: byte %d covered %v, want %v (the hole is [%d, %d))", k, i, covered[i], !inHole, len(first), len(first)+hole)
-					}
-				}
-				if !bytes.Equal(seen, want) {
-					t.Errorf("stream %v holds %q, want %q", k, seen, want)
+				copy(seen[off:], b)
+				for i := range b {
+					covered[int(off)+i] = true
 				}
 			}
-			if !found {
-				t.Fatalf("the writer's stream was not captured (%d streams)", len(got.data))
+			for i := range want {
+				if inHole := i >= len(first) && i < len(first)+hole; covered[i] == inHole {
+					t.Fatalf("byte %d covered %v, want %v (the hole is [%d, %d))", i, covered[i], !inHole, len(first), len(first)+hole)
+				}
+			}
+			if !bytes.Equal(seen, want) {
+				t.Errorf("the stream holds %q, want %q", seen, want)
+			}
+			if lost != uint64(hole) {
+				t.Errorf("the stream's records count %d bytes lost, want %d", lost, hole)
 			}
 			st, err := c.Stats()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.UncopiedBytes != uint64(hole) {
-				t.Errorf("%d uncopied bytes counted, want %d", st.UncopiedBytes, hole)
+			if st.UncopiedBytes < uint64(hole) { // the host's: other processes may move bytes so too
+				t.Errorf("%d uncopied bytes counted, want at least %d", st.UncopiedBytes, hole)
 			}
 		})
 	}
