@@ -145,7 +145,8 @@ func loadHookSet(spec *ebpf.CollectionSpec, fentry bool, fast FastPaths, kernel 
 func loadWith(template *ebpf.CollectionSpec, fentry bool, fast FastPaths, kernel *btf.Cache) (*ebpf.Collection, []link.Link, error) {
 	spec := template.Copy()
 	for name, ps := range spec.Programs {
-		if isFentry(ps) != fentry && (isFentry(ps) || isSyscallTracepoint(ps)) && !strings.HasPrefix(name, uncopiedPrefix) {
+		uncopied, fentryOnly := strings.HasPrefix(name, uncopiedPrefix), strings.HasPrefix(name, uncopiedFentryPrefix)
+		if (isFentry(ps) != fentry && (isFentry(ps) || isSyscallTracepoint(ps)) && !uncopied) || (fentryOnly && !fentry) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -208,6 +209,9 @@ func dropTCPOnly(spec *ebpf.CollectionSpec) {
 // uncopiedPrefix names the programs of the syscalls whose bytes no hook can copy (splice, tee, sendfile, sendmmsg):
 // they count them as lost, and no fentry program sees them, so both hook sets load them.
 const uncopiedPrefix = "mcps_uncopied_"
+
+// uncopiedFentryPrefix names those loaded with the fentry hook set only: vmsplice's, which the tracepoint set copies.
+const uncopiedFentryPrefix = uncopiedPrefix + "fentryset_"
 
 // copyMorePrefix names the copy continuations: program mcps_copy_more<hook> is entered by tail call from the prog
 // array mcps_copy_progs<hook>, never attached.

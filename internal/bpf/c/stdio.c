@@ -362,8 +362,15 @@ int mcps_uncopied_exit_sendfile64(struct sys_exit_ctx *ctx) { return uncopied_ex
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
 int mcps_uncopied_exit_sendmmsg(struct sys_exit_ctx *ctx) { return uncopied_exit_prog(ctx->ret); }
 
-// vmsplice maps or copies user memory into a pipe: its iovecs are read as writev's (with the tracepoint hook set
-// only: with fentry on vfs_write, vmsplice is not seen).
+// With the fentry hook set, whose copy programs vmsplice never reaches, its bytes are uncopied as splice's
+// (capture/load.go loads the mcps_uncopied_fentryset_ programs with that set only).
+SEC("tracepoint/syscalls/sys_enter_vmsplice")
+int mcps_uncopied_fentryset_enter_vmsplice(struct sys_enter_ctx *ctx) { return uncopied_enter(ctx->args[0], 0); }
+SEC("tracepoint/syscalls/sys_exit_vmsplice")
+int mcps_uncopied_fentryset_exit_vmsplice(struct sys_exit_ctx *ctx) { return uncopied_exit_prog(ctx->ret); }
+
+// vmsplice maps or copies user memory into a pipe: its iovecs are read as writev's (with the tracepoint hook set;
+// with fentry, above).
 SEC("tracepoint/syscalls/sys_enter_vmsplice")
 int mcps_enter_vmsplice(struct sys_enter_ctx *ctx)
 {
