@@ -338,12 +338,7 @@ func TestFootprintStdinReaderWaitingBeforeSession(t *testing.T) {
 			if _, err := clientGate.Write([]byte("go\n")); err != nil {
 				t.Fatal(err)
 			}
-			if err := client.Wait(); err != nil {
-				t.Fatalf("client: %v", err)
-			}
-			if err := server.Wait(); err != nil {
-				t.Fatalf("server: %v", err)
-			}
+			waitPeers(t, client, server)
 			cancel()
 
 			var marks, wrongRoot, cats int
@@ -430,12 +425,7 @@ func TestFootprintReadPositionDuringWrite(t *testing.T) {
 			if err := c.AddFootprintRoot(root); err != nil {
 				t.Fatal(err)
 			}
-			if err := client.Wait(); err != nil {
-				t.Fatalf("client: %v", err)
-			}
-			if err := server.Wait(); err != nil {
-				t.Fatalf("server: %v", err)
-			}
+			waitPeers(t, client, server)
 			cancel()
 
 			var data []byte
@@ -461,6 +451,17 @@ func TestFootprintReadPositionDuringWrite(t *testing.T) {
 				t.Errorf("%d read marks of the server, the last at %d; want it at the end of the stream, %d", marks, reached, len(want))
 			}
 		})
+	}
+}
+
+// waitPeers waits for the client, then the server, of a test session, failing the test if either failed.
+func waitPeers(t *testing.T, client, server *exec.Cmd) {
+	t.Helper()
+	if err := client.Wait(); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	if err := server.Wait(); err != nil {
+		t.Fatalf("server: %v", err)
 	}
 }
 
